@@ -1,0 +1,53 @@
+# k0rdent-deploy. `make test` is what CI runs (.ci/run).
+GO        ?= go
+BIN       ?= bin/k0rdent
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+FUZZTIME  ?= 20s
+export CHECKPOINT_DISABLE := 1
+export GOFLAGS := -buildvcs=false
+
+GO_SRCS := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null) go.mod go.sum
+
+.PHONY: all build test unit race fuzz bench lint vet fmt-check fmt golden clean
+
+all: build
+
+build: $(BIN)
+
+$(BIN): $(GO_SRCS)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/k0rdent
+
+## test: everything CI checks: formatting, vet, unit and integration tests, race, a bounded fuzz run.
+test: fmt-check vet unit race fuzz
+
+unit:
+	$(GO) test -count=1 -cover ./...
+
+race:
+	$(GO) test -count=1 -race ./workflow/... ./state/...
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./state
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./workflow/... ./state/...
+
+lint: fmt-check vet
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt: not formatted:"; echo "$$out"; exit 1; fi
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## golden: regenerate golden files after an intended output change; review the diff.
+golden:
+	$(GO) test ./... -run 'Golden' -update
+
+clean:
+	rm -rf bin
