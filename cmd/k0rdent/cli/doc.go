@@ -1,0 +1,27 @@
+// Package cli is the k0rdent command line, as an importable app constructor
+// so that a team can compile its own phases into its own binary and keep
+// every command (see examples/thirdparty):
+//
+//	app := cli.NewApp(cli.Options{Registry: reg, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Version: v})
+//	os.Exit(cli.Execute(app, os.Args))
+//
+// Layering follows k0sctl: a command (one file each) reads its flags into an
+// options struct, hands it to an action, and the action drives the engines
+// (config, phases, state, workflow). Nothing here is package-level mutable
+// state: flags are parsed per app, signal handlers are installed per run,
+// and the I/O streams, clock and run-id source come from Options.
+//
+// Exit codes (ARCHITECTURE §8) come from errors implementing ExitCoder:
+// 0 ok, 1 a phase failed, 2 usage or config error, 3 lock held, 4 a
+// precondition failed, 130 interrupted.
+//
+// Output: on a terminal, `run` keeps a live view (one line per running node
+// with its elapsed time, redrawn four times a second with ANSI escapes);
+// otherwise it prints one plain line per transition. Each node's own output
+// goes to its log file under the state directory.
+//
+// Signals: the first SIGINT or SIGTERM cancels the run (running phases get
+// the scheduler's grace period and are journalled `cancelled`, the run's
+// outcome is `cancelled`); a second one journals `cancelled` for whatever is
+// still running plus the outcome, then exits 130 at once.
+package cli

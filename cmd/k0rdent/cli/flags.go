@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+// Global flag names. They are accepted both before the command
+// (`k0rdent --state-dir x run`) and after it (`k0rdent run --state-dir x`);
+// the one nearest the command wins, then the environment, then the default.
+const (
+	flagConfig   = "config"
+	flagStateDir = "state-dir"
+	flagLogLevel = "log-level"
+	flagNoColor  = "no-color"
+	flagOutput   = "output"
+)
+
+// globalOptions is what every command gets from the global flags.
+type globalOptions struct {
+	ConfigPath string
+	StateDir   string
+	LogLevel   slog.Level
+	NoColor    bool
+}
+
+// globalFlags returns fresh global flag definitions. urfave/cli flags carry
+// parse state, so each app (and each command) gets its own; withEnv is true
+// only for the app-level copies, so that an environment variable never
+// shadows a flag given before the command.
+func globalFlags(withEnv bool) []ucli.Flag {
+	env := func(names ...string) []string {
+		if withEnv {
+			return names
+		}
+		return nil
+	}
+	def := func(v string) string {
+		if withEnv {
+			return v
+		}
+		return ""
+	}
+	return []ucli.Flag{
+		&ucli.StringFlag{Name: flagConfig, Aliases: []string{"c"}, Category: "global", Value: def("k0rdent.yaml"),
+			EnvVars: env("K0RDENT_CONFIG"), Usage: "deployment config `FILE`", TakesFile: true},
+		&ucli.StringFlag{Name: flagStateDir, Category: "global", Value: def("state"),
+			EnvVars: env("K0RDENT_STATE_DIR"), Usage: "state `DIR` (run journals, logs, secrets, lock)", TakesFile: true},
+		&ucli.StringFlag{Name: flagLogLevel, Category: "global", Value: def("info"),
+			EnvVars: env("K0RDENT_LOG_LEVEL"), Usage: "log level: debug, info, warn, error"},
+		// NO_COLOR is read by readGlobals: any non-empty value counts
+		// (no-color.org), which a bool flag's env parsing would reject.
+		&ucli.BoolFlag{Name: flagNoColor, Category: "global",
+			Usage: "no colours or live redraw (also NO_COLOR)"},
+	}
+}
+
+// withGlobals appends fresh command-level copies of the global flags.
+func withGlobals(flags ...ucli.Flag) []ucli.Flag {
+	return append(flags, globalFlags(false)...)
+}
+
+// lookupGlobal finds the value of a global flag: the nearest context that
+// set it explicitly, else the app-level value (environment or default).
+func lookupGlobal(c *ucli.Context, name string) string {
+	lineage := c.Lineage()
+	for _, ctx := range lineage {
+		if slices.Contains(ctx.LocalFlagNames(), name) {
+			return ctx.String(name)
+		}
+	}
+	// Command-level copies default to "", so the first non-empty value from
+	// the root down is the app-level one (environment or default).
+	for i := len(lineage) - 1; i >= 0; i-- {
+		if v := lineage[i].String(name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// lookupGlobalBool is lookupGlobal for a boolean flag.
+func lookupGlobalBool(c *ucli.Context, name string) bool {
+	for _, ctx := range c.Lineage() {
+		if slices.Contains(ctx.LocalFlagNames(), name) {
+			return ctx.Bool(name)
+		}
+	}
+	return false
+}
+
+// readGlobals resolves the global flags of c.
+func readGlobals(c *ucli.Context) (globalOptions, error) {
+	g := globalOptions{
+		ConfigPath: lookupGlobal(c, flagConfig),
+		StateDir:   lookupGlobal(c, flagStateDir),
+		NoColor:    lookupGlobalBool(c, flagNoColor),
+	}
+	if v, ok := os.LookupEnv("NO_COLOR"); ok && v != "" {
+		g.NoColor = true
+	}
+	switch lv := strings.ToLower(lookupGlobal(c, flagLogLevel)); lv {
+	case "debug":
+		g.LogLevel = slog.LevelDebug
+	case "info", "":
+		g.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		g.LogLevel = slog.LevelWarn
+	case "error":
+		g.LogLevel = slog.LevelError
+	default:
+		return g, usageErrorf("--log-level %q: want debug, info, warn or error", lv)
+	}
+	if g.ConfigPath == "" {
+		g.ConfigPath = "k0rdent.yaml"
+	}
+	if g.StateDir == "" {
+		g.StateDir = "state"
+	}
+	return g, nil
+}
+
+// outputFlag is the -o/--output flag of a command offering the given formats.
+func outputFlag(formats ...string) ucli.Flag {
+	return &ucli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: formats[0],
+		Usage: "output format: " + strings.Join(formats, ", ")}
+}
+
+// readOutput validates -o against the formats the command offers.
+func readOutput(c *ucli.Context, formats ...string) (string, error) {
+	f := strings.ToLower(c.String(flagOutput))
+	if !slices.Contains(formats, f) {
+		return "", usageErrorf("-o %s: want one of %s", c.String(flagOutput), strings.Join(formats, ", "))
+	}
+	return f, nil
+}
+
+// splitList splits comma-separated values of a repeated string-slice flag:
+// `--only a,b --only c` is [a b c].
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// examples formats the Examples section of a command's help. Every command
+// has one; a test iterates all commands.
+func examples(lines ...string) string {
+	var b strings.Builder
+	b.WriteString("Examples:\n")
+	for _, l := range lines {
+		fmt.Fprintf(&b, "  %s\n", l)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
