@@ -1,0 +1,530 @@
+package phases
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// Exit codes with a meaning for command phases.
+const (
+	// ExitTempFail (EX_TEMPFAIL from sysexits.h) marks a failure as
+	// transient: the scheduler retries the phase up to its Retries. Every
+	// other non-zero exit status is a permanent failure.
+	ExitTempFail = 75
+)
+
+// Environment variables a command phase receives on top of the operator's
+// environment and its configured env.
+const (
+	EnvRunID      = "K0RDENT_RUN_ID"      // the run id
+	EnvNode       = "K0RDENT_NODE"        // the phase's name
+	EnvAttempt    = "K0RDENT_ATTEMPT"     // the attempt, from 1
+	EnvSecretsDir = "K0RDENT_SECRETS_DIR" // the 0700 secrets directory
+	EnvOutput     = "K0RDENT_OUTPUT"      // the file the command writes key=value outputs to
+	EnvInput      = "K0RDENT_INPUT_"      // prefix of K0RDENT_INPUT_<DEP>_<KEY>, one per input
+)
+
+// DefaultGracePeriod is how long a command's process group gets between
+// SIGTERM and SIGKILL when CommandSpec.GracePeriod is 0.
+const DefaultGracePeriod = 10 * time.Second
+
+// maxOutputFile bounds the $K0RDENT_OUTPUT file. Outputs are journalled
+// references (paths, ids, addresses), not data.
+const maxOutputFile = 1 << 20
+
+// CommandSpec declares a command phase: a process run as a node of the graph.
+// It is what the `phases:` section of k0rdent.yaml holds, in typed form.
+type CommandSpec struct {
+	// Name is the node name and journal key (kebab-case).
+	Name string
+	// Command is the argv; Command[0] is looked up in PATH.
+	Command []string
+	// Env is added to the operator's environment. Keys starting with
+	// K0RDENT_ are reserved.
+	Env map[string]string
+	// DependsOn names the phases that must be done first.
+	DependsOn []string
+	// When is the enable condition on the run flags; see RunFlags.When.
+	When string
+	// Timeout bounds one attempt; 0 means none.
+	Timeout time.Duration
+	// Retries is how many more attempts a transient failure (exit status
+	// ExitTempFail) gets.
+	Retries int
+	// Description is shown by `k0rdent phases`.
+	Description string
+	// Dir is the working directory; "" means the current one.
+	Dir string
+	// GracePeriod is the time between SIGTERM and SIGKILL to the process
+	// group on cancellation or timeout; 0 means DefaultGracePeriod.
+	GracePeriod time.Duration
+}
+
+// Command is a workflow.Phase that runs a CommandSpec as a child process.
+// Build it with NewCommand.
+//
+// The process runs in its own process group with Pdeathsig SIGKILL (Linux),
+// so it dies with k0rdent. When the context is done (cancel or timeout) the
+// whole group gets SIGTERM, then SIGKILL after the grace period. When the
+// command exits, whatever it left running in its process group gets the
+// same treatment: a phase's processes never outlive the phase (start a
+// daemon in its own session with setsid if it must survive).
+type Command struct {
+	spec    CommandSpec
+	enabled bool
+	reason  string
+}
+
+var (
+	_ workflow.Phase     = (*Command)(nil)
+	_ workflow.Enabler   = (*Command)(nil)
+	_ workflow.Describer = (*Command)(nil)
+	_ workflow.Policer   = (*Command)(nil)
+)
+
+// NewCommand checks spec and evaluates its When condition against flags.
+func NewCommand(spec CommandSpec, flags RunFlags) (*Command, error) {
+	var errs []error
+	if spec.Name == "" {
+		errs = append(errs, errors.New("name is empty; give the phase a kebab-case name"))
+	}
+	if len(spec.Command) == 0 || spec.Command[0] == "" {
+		errs = append(errs, errors.New("command is empty; give the argv, e.g. [\"./hooks/post.sh\", \"--flag\"]"))
+	}
+	for _, k := range sortedKeys(spec.Env) {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00"):
+			errs = append(errs, fmt.Errorf("env: key %q is not a valid variable name", k))
+		case strings.HasPrefix(k, "K0RDENT_"):
+			errs = append(errs, fmt.Errorf("env: key %s is reserved (K0RDENT_* is set by k0rdent); rename it", k))
+		}
+	}
+	if spec.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout: %s is negative", spec.Timeout))
+	}
+	if spec.Retries < 0 {
+		errs = append(errs, fmt.Errorf("retries: %d is negative", spec.Retries))
+	}
+	if spec.GracePeriod < 0 {
+		errs = append(errs, fmt.Errorf("grace period: %s is negative", spec.GracePeriod))
+	}
+	enabled, reason, err := flags.When(spec.When)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("when: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("command phase %q: %w", spec.Name, err)
+	}
+	spec.Command = slices.Clone(spec.Command)
+	spec.DependsOn = slices.Clone(spec.DependsOn)
+	spec.Env = maps.Clone(spec.Env)
+	return &Command{spec: spec, enabled: enabled, reason: reason}, nil
+}
+
+// Spec returns a copy of the phase's declaration.
+func (c *Command) Spec() CommandSpec {
+	s := c.spec
+	s.Command = slices.Clone(s.Command)
+	s.DependsOn = slices.Clone(s.DependsOn)
+	s.Env = maps.Clone(s.Env)
+	return s
+}
+
+// Name implements workflow.Phase.
+func (c *Command) Name() string { return c.spec.Name }
+
+// DependsOn implements workflow.Phase.
+func (c *Command) DependsOn() []string { return slices.Clone(c.spec.DependsOn) }
+
+// Enabled implements workflow.Enabler: the When condition on the run flags,
+// e.g. (false, "--with-kof not set").
+func (c *Command) Enabled() (bool, string) { return c.enabled, c.reason }
+
+// Policy implements workflow.Policer: Timeout and Retries from the spec.
+// Only exit status ExitTempFail is retried.
+func (c *Command) Policy() workflow.Policy {
+	return workflow.Policy{Timeout: c.spec.Timeout, Retries: c.spec.Retries}
+}
+
+// Describe implements workflow.Describer: the argv as a shell would read it,
+// the working directory and the names (never the values) of the env keys.
+func (c *Command) Describe(*workflow.Env) []string {
+	lines := []string{"exec " + ShellQuote(c.spec.Command)}
+	if c.spec.Dir != "" {
+		lines = append(lines, "in directory "+ShellQuote([]string{c.spec.Dir}))
+	}
+	if len(c.spec.Env) > 0 {
+		lines = append(lines, "with env "+strings.Join(sortedKeys(c.spec.Env), ", "))
+	}
+	return lines
+}
+
+// Run implements workflow.Phase. It starts the command with the environment
+// described in the package documentation, copies its stdout and stderr to
+// env.Output, and on exit status 0 turns the key=value lines of the
+// $K0RDENT_OUTPUT file into node outputs. Run applies the spec's Timeout
+// itself too, so a Command is bounded even outside a scheduler.
+func (c *Command) Run(ctx context.Context, env *workflow.Env) error {
+	if env == nil {
+		env = &workflow.Env{Node: c.spec.Name, Attempt: 1}
+	}
+	if c.spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.spec.Timeout)
+		defer cancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return c.ctxErr(err)
+	}
+
+	outDir, err := os.MkdirTemp("", "k0rdent-output-")
+	if err != nil {
+		return fmt.Errorf("command phase %s: create output directory: %w", c.spec.Name, err)
+	}
+	defer os.RemoveAll(outDir)
+	outPath := filepath.Join(outDir, "output")
+	if err := os.WriteFile(outPath, nil, 0o600); err != nil {
+		return fmt.Errorf("command phase %s: create output file: %w", c.spec.Name, err)
+	}
+
+	environ, err := c.environ(env, outPath)
+	if err != nil {
+		return fmt.Errorf("command phase %s: %w", c.spec.Name, err)
+	}
+
+	output := env.Output
+	if output == nil {
+		output = io.Discard
+	}
+	if env.Log != nil {
+		env.Log.Info("exec", "argv", ShellQuote(c.spec.Command), "dir", c.spec.Dir)
+	}
+	if err := c.exec(ctx, environ, output); err != nil {
+		return err
+	}
+
+	outputs, err := readOutputs(outPath)
+	if err != nil {
+		return fmt.Errorf("command phase %s: $%s: %w", c.spec.Name, EnvOutput, err)
+	}
+	for _, k := range sortedKeys(outputs) {
+		env.SetOutput(k, outputs[k])
+	}
+	return nil
+}
+
+// exec runs the process to completion and cleans up its process group.
+func (c *Command) exec(ctx context.Context, environ []string, output io.Writer) error {
+	grace := c.spec.GracePeriod
+	if grace == 0 {
+		grace = DefaultGracePeriod
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("command phase %s: create output pipe: %w", c.spec.Name, err)
+	}
+	defer pr.Close()
+
+	cmd := exec.CommandContext(ctx, c.spec.Command[0], c.spec.Command[1:]...)
+	cmd.Env = environ
+	cmd.Dir = c.spec.Dir
+	cmd.Stdin = nil // /dev/null
+	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.SysProcAttr = sysProcAttr()
+	var cancelledAt atomic.Int64
+	cmd.Cancel = func() error {
+		cancelledAt.Store(time.Now().UnixNano())
+		// The negative pid addresses the process group (Setpgid made the
+		// child its leader).
+		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		if errors.Is(err, syscall.ESRCH) {
+			return os.ErrProcessDone
+		}
+		return err
+	}
+	// After the grace period exec SIGKILLs the leader; stopGroup below
+	// takes care of the rest of the group.
+	cmd.WaitDelay = grace
+
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return c.ctxErr(ctxErr)
+		}
+		return fmt.Errorf("command phase %s: start %s: %w (check the phase's command in the config)", c.spec.Name, c.spec.Command[0], err)
+	}
+	pw.Close() // the children hold the write end now
+	pgid := cmd.Process.Pid
+
+	copied := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(output, pr)
+		copied <- err
+	}()
+
+	waitErr := cmd.Wait()
+
+	// Whatever the leader left in its group: SIGTERM, then SIGKILL when
+	// the grace period (counted from the cancellation, if any) is over.
+	deadline := time.Now().Add(grace)
+	if at := cancelledAt.Load(); at != 0 {
+		deadline = time.Unix(0, at).Add(grace)
+	}
+	stopGroup(pgid, deadline)
+
+	// The pipe reaches EOF when the last writer is gone. A writer that left
+	// the process group (setsid) could hold it forever: bound the wait.
+	select {
+	case <-copied:
+	case <-time.After(grace):
+		pr.Close()
+		<-copied
+	}
+
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return c.ctxErr(ctxErr)
+	}
+	if waitErr == nil {
+		return nil
+	}
+	var exitErr *exec.ExitError
+	if errors.As(waitErr, &exitErr) {
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Errorf("command phase %s: killed by signal %s (see log)", c.spec.Name, signalName(ws.Signal()))
+		}
+		code := exitErr.ExitCode()
+		err := fmt.Errorf("command phase %s: exit status %d (see log)", c.spec.Name, code)
+		if code == ExitTempFail {
+			return workflow.Transient(err)
+		}
+		return err
+	}
+	return fmt.Errorf("command phase %s: %w", c.spec.Name, waitErr)
+}
+
+// ctxErr wraps a context error so that errors.Is(err, context.Canceled) and
+// errors.Is(err, context.DeadlineExceeded) keep working.
+func (c *Command) ctxErr(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		if c.spec.Timeout > 0 {
+			return fmt.Errorf("command phase %s: timed out after %s: %w", c.spec.Name, c.spec.Timeout, err)
+		}
+		return fmt.Errorf("command phase %s: timed out: %w", c.spec.Name, err)
+	}
+	return fmt.Errorf("command phase %s: cancelled: %w", c.spec.Name, err)
+}
+
+// environ builds the child's environment: the operator's, then the
+// configured env, then the K0RDENT_* variables (which win).
+func (c *Command) environ(env *workflow.Env, outPath string) ([]string, error) {
+	vars := os.Environ()
+	for _, k := range sortedKeys(c.spec.Env) {
+		vars = append(vars, k+"="+c.spec.Env[k])
+	}
+	attempt := env.Attempt
+	if attempt == 0 {
+		attempt = 1
+	}
+	vars = append(vars,
+		EnvRunID+"="+env.RunID,
+		EnvNode+"="+c.spec.Name,
+		EnvAttempt+"="+strconv.Itoa(attempt),
+		EnvSecretsDir+"="+env.SecretsDir,
+		EnvOutput+"="+outPath,
+	)
+	inputs, err := InputEnv(env.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	return append(vars, inputs...), nil
+}
+
+// InputEnv returns one K0RDENT_INPUT_<DEP>_<KEY>=value entry per input,
+// sorted. DEP and KEY are upper-cased and every character that is not an
+// ASCII letter or digit becomes '_' (azure-children/eu-1 → AZURE_CHILDREN_EU_1).
+// Two inputs that map to the same variable are an error naming both.
+func InputEnv(inputs map[string]map[string]string) ([]string, error) {
+	type src struct{ dep, key string }
+	seen := map[string]src{}
+	var vars []string
+	var errs []error
+	for _, dep := range sortedKeys(inputs) {
+		for _, key := range sortedKeys(inputs[dep]) {
+			name := EnvInput + envWord(dep) + "_" + envWord(key)
+			if prev, ok := seen[name]; ok {
+				errs = append(errs, fmt.Errorf("inputs %s.%s and %s.%s both map to %s; rename one of the outputs", prev.dep, prev.key, dep, key, name))
+				continue
+			}
+			seen[name] = src{dep, key}
+			vars = append(vars, name+"="+inputs[dep][key])
+		}
+	}
+	sort.Strings(vars)
+	return vars, errors.Join(errs...)
+}
+
+func envWord(s string) string {
+	b := []byte(strings.ToUpper(s))
+	for i, ch := range b {
+		if !(ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// readOutputs parses the $K0RDENT_OUTPUT file.
+func readOutputs(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxOutputFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxOutputFile {
+		return nil, fmt.Errorf("larger than %d bytes; outputs are references: write data to a file and output its path", maxOutputFile)
+	}
+	return ParseOutputs(data)
+}
+
+// ParseOutputs parses the key=value protocol of the $K0RDENT_OUTPUT file:
+// one output per line; blank lines and lines starting with '#' are ignored;
+// the key is everything before the first '=', the value everything after it
+// (it may contain '=' but not a newline). A key starts with a letter and
+// holds only letters, digits, '_', '-' and '.'; a later line for the same
+// key wins. Values must be valid UTF-8 without NUL or other control
+// characters except tab. Every malformed line is reported, with its number.
+func ParseOutputs(data []byte) (map[string]string, error) {
+	out := map[string]string{}
+	var errs []error
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 4096), maxOutputFile+1)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSuffix(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("line %d: %q is not key=value", n, truncate(line)))
+		case !validOutputKey(key):
+			errs = append(errs, fmt.Errorf("line %d: key %q is invalid (start with a letter; letters, digits, '_', '-', '.' only)", n, truncate(key)))
+		case !utf8.ValidString(value):
+			errs = append(errs, fmt.Errorf("line %d: value of %s is not valid UTF-8", n, key))
+		case strings.ContainsFunc(value, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }):
+			errs = append(errs, fmt.Errorf("line %d: value of %s contains a control character", n, key))
+		default:
+			out[key] = value
+		}
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func validOutputKey(k string) bool {
+	if k == "" || len(k) > 128 {
+		return false
+	}
+	for i, ch := range []byte(k) {
+		letter := ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z'
+		if i == 0 && !letter {
+			return false
+		}
+		if !letter && !(ch >= '0' && ch <= '9') && ch != '_' && ch != '-' && ch != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// ShellQuote renders argv the way a POSIX shell would read it back: words
+// made only of safe characters stay bare, everything else is single-quoted.
+func ShellQuote(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = quoteWord(a)
+		if i == 0 && words[0] == a && strings.Contains(a, "=") {
+			// A bare first word with '=' would read as an assignment.
+			words[0] = "'" + a + "'"
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+func quoteWord(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, ch := range s {
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || strings.ContainsRune("@%+=:,./_-", ch)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func signalName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGABRT:
+		return "SIGABRT"
+	}
+	return s.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

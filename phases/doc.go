@@ -1,0 +1,102 @@
+// Package phases holds the phase registry, which turns a configuration into
+// the nodes of the deployment graph, and Command, the phase that runs a
+// command declared in the config as a process.
+//
+// # The registry
+//
+// A Registry is database/sql's driver registry as a value rather than a
+// package global: a binary builds one, registers a Factory per plugin name,
+// and hands it to the CLI (cmd/k0rdent/cli.NewApp). Register panics on an
+// empty name, a nil factory or a duplicate, as sql.Register does: those are
+// programming errors found by the first run of the binary.
+//
+// A Factory receives a BuildContext (the typed *config.Config and the
+// effective RunFlags) and returns the nodes of its plugin: none, one, or
+// several. A plugin named p may contribute the node p and nodes p/<suffix>
+// (azure-children contributes azure-children/<cluster> per child cluster);
+// any other name is an error, so that a plugin owns its part of the journal's
+// key space. A factory returns the same node names whatever the flags are: an
+// optional component says it is off through workflow.Enabler, so the node is
+// recorded `skipped` with its reason rather than vanishing from the plan.
+//
+// Registry.Build calls every factory in name order, then adds the command
+// phases of the config's `phases:` section. A command phase whose name is
+// taken by a registered plugin (or one of its nodes) is rejected with an
+// error naming the config field and the fix. All problems are reported at
+// once. The graph itself (dependencies, cycles) is checked by
+// workflow.NewGraph.
+//
+// Builtin returns a registry with the built-in k0rdent phases. Teams add a
+// phase in one of two ways. In Go, in their own binary: start from
+// Builtin(), Register a factory, and pass the registry to cli.NewApp;
+// examples/thirdparty is a complete example (a phase with Describe and
+// Verify, its tests, and a main.go). Such a phase can use every capability
+// of the workflow contract (preconditions, verify, destroy, ...). Or without
+// Go, by declaring a command phase in k0rdent.yaml:
+//
+//	phases:
+//	- name: post-install
+//	  description: label the management cluster
+//	  command: [./hooks/post-install.sh, --label, team=infra]
+//	  env: {LOG_LEVEL: debug}
+//	  depends_on: [k0rdent]
+//	  when: with_kof   # always (default), never, with_kof, with_azure_children, !with_kof, ...
+//	  timeout: 10m
+//	  retries: 2
+//
+// # Command phases
+//
+// A command phase runs with the same journalling, node log, retries and plan
+// output as a Go phase. Its argv is executed directly (no shell: use
+// [sh, -c, "..."] for one), in its own process group; stdin is /dev/null and
+// stdout and stderr both go to the node's log.
+//
+// Environment: the operator's environment, then the phase's `env`, then
+// these variables (which win; keys starting with K0RDENT_ are reserved):
+//
+//	K0RDENT_RUN_ID             the run id
+//	K0RDENT_NODE               the phase's name
+//	K0RDENT_ATTEMPT            the attempt, counting from 1 across retries and resumes
+//	K0RDENT_SECRETS_DIR        the 0700 directory for secrets (write them 0600)
+//	K0RDENT_OUTPUT             a file to write outputs to (see below)
+//	K0RDENT_INPUT_<DEP>_<KEY>  one per output of each dependency
+//
+// In K0RDENT_INPUT_<DEP>_<KEY>, DEP and KEY are upper-cased and every
+// character other than an ASCII letter or digit becomes '_': the output
+// public_ip of terraform is K0RDENT_INPUT_TERRAFORM_PUBLIC_IP, the output
+// kubeconfig of azure-children/eu-1 is
+// K0RDENT_INPUT_AZURE_CHILDREN_EU_1_KUBECONFIG.
+//
+// Outputs: the command may append `key=value` lines to $K0RDENT_OUTPUT. On
+// exit status 0 they become the node's outputs, journalled with its success
+// and given to its dependents as inputs, also in a resumed run. Blank lines
+// and lines starting with '#' are ignored; the value is everything after the
+// first '='; a later line for a key wins. A key starts with a letter and
+// holds letters, digits, '_', '-' and '.'; a value is UTF-8 without control
+// characters (tab allowed). A malformed line fails the phase, naming the line.
+// Outputs are references (paths, ids, addresses) and never secrets: write a
+// secret to a 0600 file under $K0RDENT_SECRETS_DIR and output its path. The
+// file may hold at most 1 MiB.
+//
+// Exit status conventions:
+//
+//	0    success
+//	75   EX_TEMPFAIL (sysexits.h): a transient failure, retried up to `retries`
+//	     times with backoff
+//	else a permanent failure: "command phase <name>: exit status N (see log)"
+//
+// A command killed by a signal it did not get from k0rdent fails with
+// "killed by signal SIG...".
+//
+// Termination: when the run is interrupted or the phase's timeout expires,
+// the whole process group gets SIGTERM, then SIGKILL after the grace period
+// (CommandSpec.GracePeriod, default 10s); the error wraps context.Canceled or
+// context.DeadlineExceeded. On Linux the child also gets Pdeathsig SIGKILL, so
+// it dies with k0rdent. When the command exits, anything it left running in
+// its process group is stopped the same way: a phase's processes never
+// outlive the phase (start a daemon with setsid if it must survive, and keep
+// in mind that k0rdent will not know about it).
+//
+// Like every phase, a command phase must be idempotent: a crash between its
+// start and the journal's record of its success runs it again on resume.
+package phases
