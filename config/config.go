@@ -1,0 +1,564 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Version is the only schema version this package reads.
+const Version = 1
+
+// Config is the deployment spec read from k0rdent.yaml. The defaults noted on
+// each field are what Default and SetDefaults fill in; Parse applies them.
+type Config struct {
+	// Version of the schema. Default 1; nothing else is accepted.
+	Version int `yaml:"version"`
+	// Metadata names the deployment.
+	Metadata Metadata `yaml:"metadata"`
+	// Azure holds where and on what the VMs run.
+	Azure Azure `yaml:"azure"`
+	// Network holds the Azure VNet and the WireGuard network.
+	Network Network `yaml:"network"`
+	// VMSizing holds the VM sizes per role.
+	VMSizing VMSizing `yaml:"vm_sizing"`
+	// Cluster holds the controller and worker counts and zones.
+	Cluster Cluster `yaml:"cluster"`
+	// SSH holds the VM admin user.
+	SSH SSH `yaml:"ssh"`
+	// Software holds the k0s and k0rdent versions.
+	Software Software `yaml:"software"`
+	// Timeouts bound the long waits of the built-in phases.
+	Timeouts Timeouts `yaml:"timeouts"`
+	// KOF configures the optional KOF observability phase.
+	KOF KOF `yaml:"kof"`
+	// AzureChildren configures the optional Azure child clusters phase.
+	AzureChildren AzureChildren `yaml:"azure_children"`
+	// Phases declares command phases: processes run as graph nodes.
+	Phases []CommandPhase `yaml:"phases,omitempty"`
+
+	// Set by Parse; not part of the canonical form.
+	file     string
+	lines    map[string]int
+	warnings []Problem
+}
+
+// Metadata names the deployment.
+type Metadata struct {
+	// Name is the cluster name prefix: the cluster id is <name>-<8 random
+	// characters>, chosen once and kept in the state. Lower-case letters,
+	// digits and hyphens, at most 20 characters. Default "k0rdent".
+	Name string `yaml:"name"`
+	// Owner is recorded as the resource group's owner tag. Default: empty,
+	// the CLI then uses the git e-mail or user@host.
+	Owner string `yaml:"owner,omitempty"`
+	// Description is free text shown by `k0rdent init --list`.
+	Description string `yaml:"description,omitempty"`
+}
+
+// Azure holds where and on what the VMs run.
+type Azure struct {
+	// Location is the Azure region, e.g. westus2. Required.
+	Location string `yaml:"location"`
+	// SubscriptionID selects the subscription; empty means the Azure CLI's
+	// current one. A UUID when set.
+	SubscriptionID string `yaml:"subscription_id,omitempty"`
+	// VMImage is the image URN publisher:offer:sku:version.
+	// Default "Debian:debian-12:12-gen2:latest".
+	VMImage string `yaml:"vm_image"`
+	// VMPriority is Regular or Spot, in any letter case; it is stored in
+	// this canonical case. Default "Regular".
+	VMPriority string `yaml:"vm_priority"`
+	// EvictionPolicy is Deallocate or Delete, spot VMs only. Default
+	// "Deallocate" when VMPriority is Spot, empty otherwise.
+	EvictionPolicy string `yaml:"eviction_policy,omitempty"`
+	// OSDiskSizeGB is the OS disk size of every VM. Default 64.
+	OSDiskSizeGB int `yaml:"os_disk_size_gb"`
+}
+
+// Network holds the Azure VNet and the WireGuard network.
+type Network struct {
+	// VNetPrefix is the VNet address space. Default "10.0.0.0/16".
+	VNetPrefix string `yaml:"vnet_prefix"`
+	// SubnetPrefix is the VM subnet, inside VNetPrefix. Default "10.0.1.0/24".
+	SubnetPrefix string `yaml:"subnet_prefix"`
+	// WireGuardNetwork is the VPN network: the operator's machine (the
+	// hub) is its first host address, the VMs follow. It must hold the hub
+	// and every VM and must not overlap the VNet. Default "192.168.100.0/24".
+	WireGuardNetwork string `yaml:"wireguard_network"`
+	// WireGuardPort is the UDP port the VMs listen on. 0 (the default)
+	// picks a random port in 30000-64000 once and keeps it in the state.
+	WireGuardPort int `yaml:"wireguard_port"`
+}
+
+// VMSizing holds the VM sizes per role.
+type VMSizing struct {
+	// Controller is the controllers' VM. Default size "Standard_D2s_v5".
+	Controller VMSize `yaml:"controller"`
+	// Worker is the workers' VM. Default size "Standard_D2s_v5".
+	Worker VMSize `yaml:"worker"`
+}
+
+// VMSize is one Azure VM size.
+type VMSize struct {
+	// Size is the Azure VM size, e.g. Standard_D2s_v5.
+	Size string `yaml:"size"`
+}
+
+// Cluster holds the controller and worker counts and zones.
+type Cluster struct {
+	// Controllers: count default 1 (at least 1; an even count above 1
+	// warns, etcd needs an odd quorum), zones default [1].
+	Controllers NodeGroup `yaml:"controllers"`
+	// Workers: count default 1 (0 warns: the controllers then run the
+	// workloads), zones default [1].
+	Workers NodeGroup `yaml:"workers"`
+}
+
+// NodeGroup is a number of VMs spread round-robin over availability zones.
+type NodeGroup struct {
+	// Count is the number of VMs.
+	Count int `yaml:"count"`
+	// Zones are Azure availability zones (1, 2 or 3), assigned round-robin
+	// in host order. Default [1].
+	Zones []int `yaml:"zones,flow"`
+}
+
+// SSH holds the VM admin user.
+type SSH struct {
+	// Username is the VM admin user and k0sctl's SSH user. Default "k0rdent".
+	Username string `yaml:"username"`
+	// KeyPath is an existing private key (its .pub beside it) to use; empty
+	// (the default) generates one under the state's secrets directory.
+	KeyPath string `yaml:"key_path,omitempty"`
+}
+
+// Software holds the k0s and k0rdent versions.
+type Software struct {
+	// K0s: version default "v1.33.2+k0s.0".
+	K0s K0s `yaml:"k0s"`
+	// K0rdent: version default "1.4.0".
+	K0rdent K0rdent `yaml:"k0rdent"`
+}
+
+// K0s is the k0s distribution.
+type K0s struct {
+	// Version is a k0s release, vX.Y.Z+k0s.N.
+	Version string `yaml:"version"`
+}
+
+// K0rdent is the KCM Helm chart.
+type K0rdent struct {
+	// Version is the kcm chart version, X.Y.Z. Default "1.4.0".
+	Version string `yaml:"version"`
+	// Registry is the chart's OCI reference.
+	// Default "oci://ghcr.io/k0rdent/kcm/charts/kcm".
+	Registry string `yaml:"registry"`
+	// Namespace is the release namespace. Default "kcm-system".
+	Namespace string `yaml:"namespace"`
+}
+
+// Timeouts bound the long waits of the built-in phases. Durations are Go
+// durations with a unit: 30s, 10m, 1h30m.
+type Timeouts struct {
+	// SSHConnect bounds one SSH connection attempt. Default 30s.
+	SSHConnect Duration `yaml:"ssh_connect"`
+	// VMCreation bounds the creation of the VMs. Default 10m.
+	VMCreation Duration `yaml:"vm_creation"`
+	// VMCheckInterval is the poll interval while VMs come up. Default 30s.
+	VMCheckInterval Duration `yaml:"vm_check_interval"`
+	// VPNConnect bounds bringing the tunnel up and reaching every VM. Default 2m.
+	VPNConnect Duration `yaml:"vpn_connect"`
+	// K0sInstall bounds k0sctl apply. Default 20m.
+	K0sInstall Duration `yaml:"k0s_install"`
+	// K0rdentInstall bounds the KCM Helm install and the wait for the
+	// Management object. Default 25m.
+	K0rdentInstall Duration `yaml:"k0rdent_install"`
+	// VerificationRetries is how often a reachability check is retried.
+	// Default 3.
+	VerificationRetries int `yaml:"verification_retries"`
+	// VerificationRetryDelay is the pause between those retries. Default 10s.
+	VerificationRetryDelay Duration `yaml:"verification_retry_delay"`
+}
+
+// KOF configures the optional KOF observability phase (mothership on the
+// management cluster, regional cluster on Azure). It is validated only when
+// enabled, here or by the --with-kof run flag.
+type KOF struct {
+	// Enabled turns KOF on for every run; --with-kof turns it on for one.
+	// Default false.
+	Enabled bool `yaml:"enabled"`
+	// Version is the kof-operators and kof-mothership chart version.
+	// Default "1.1.0".
+	Version string `yaml:"version"`
+	// Istio is the kof-istio chart.
+	Istio KOFIstio `yaml:"istio"`
+	// Mothership is the KOF mothership on the management cluster.
+	Mothership KOFMothership `yaml:"mothership"`
+	// Regional is the KOF regional cluster, an Azure child cluster.
+	Regional KOFRegional `yaml:"regional"`
+}
+
+// KOFIstio is the kof-istio chart.
+type KOFIstio struct {
+	// Version default "1.1.0".
+	Version string `yaml:"version"`
+	// Namespace default "istio-system".
+	Namespace string `yaml:"namespace"`
+}
+
+// KOFMothership is the KOF mothership on the management cluster.
+type KOFMothership struct {
+	// Namespace default "kof".
+	Namespace string `yaml:"namespace"`
+	// StorageClass is passed to the chart unless it is "default" (the default).
+	StorageClass string `yaml:"storage_class"`
+	// InstallRetries retries the chart install (webhook race). Default 3.
+	InstallRetries int `yaml:"install_retries"`
+	// RetryDelay is the pause between those retries. Default 30s.
+	RetryDelay Duration `yaml:"retry_delay"`
+}
+
+// KOFRegional is the KOF regional cluster. It is created with the Azure
+// credentials of azure_children, which must therefore be enabled too.
+type KOFRegional struct {
+	// Enabled creates the regional cluster. Default true.
+	Enabled bool `yaml:"enabled"`
+	// ClusterName default: empty, meaning kof-regional-<suffix>-<location>.
+	ClusterName string `yaml:"cluster_name,omitempty"`
+	// Domain is the regional domain. Required.
+	Domain string `yaml:"domain"`
+	// AdminEmail receives the certificate notices. Required.
+	AdminEmail string `yaml:"admin_email"`
+	// Location default: azure.location.
+	Location string `yaml:"location"`
+	// Template is the ClusterTemplate. Default "azure-standalone-cp-1-0-8".
+	Template string `yaml:"template"`
+	// Credential is the k0rdent Credential; it must be
+	// azure_children.credential. Default: azure_children.credential.
+	Credential string `yaml:"credential"`
+	// ControlPlaneSize default "Standard_A4_v2".
+	ControlPlaneSize string `yaml:"cp_instance_size"`
+	// WorkerSize default "Standard_A4_v2".
+	WorkerSize string `yaml:"worker_instance_size"`
+	// RootVolumeSizeGB default 32.
+	RootVolumeSizeGB int `yaml:"root_volume_size"`
+	// ReadyTimeout bounds the wait for the ClusterDeployment to be Ready.
+	// Default 20m.
+	ReadyTimeout Duration `yaml:"ready_timeout"`
+}
+
+// AzureChildren configures the optional Azure child clusters phase: a
+// service principal, the k0rdent Credential objects, then one node
+// azure-children/<name> per cluster. It is validated only when enabled,
+// here or by the --with-azure-children run flag.
+type AzureChildren struct {
+	// Enabled turns the phase on for every run; --with-azure-children
+	// turns it on for one. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Credential is the k0rdent Credential name.
+	// Default "azure-cluster-credential".
+	Credential string `yaml:"credential"`
+	// Identity is the AzureClusterIdentity name.
+	// Default "azure-cluster-identity".
+	Identity string `yaml:"identity"`
+	// Namespace holds the credential objects. Default "kcm-system".
+	Namespace string `yaml:"namespace"`
+	// Clusters are the child clusters; none means credentials only.
+	Clusters []ChildCluster `yaml:"clusters,omitempty"`
+}
+
+// ChildCluster is one Azure child cluster (a k0rdent ClusterDeployment).
+type ChildCluster struct {
+	// Name is the ClusterDeployment name and the node azure-children/<name>.
+	// Required; a DNS label, unique.
+	Name string `yaml:"name"`
+	// Location default: azure.location.
+	Location string `yaml:"location"`
+	// Template default "azure-standalone-cp-1-0-8".
+	Template string `yaml:"template"`
+	// ControlPlaneCount default 1.
+	ControlPlaneCount int `yaml:"cp_count"`
+	// ControlPlaneSize default "Standard_A4_v2".
+	ControlPlaneSize string `yaml:"cp_instance_size"`
+	// WorkerCount default 1.
+	WorkerCount int `yaml:"worker_count"`
+	// WorkerSize default "Standard_A4_v2".
+	WorkerSize string `yaml:"worker_instance_size"`
+	// RootVolumeSizeGB default 32.
+	RootVolumeSizeGB int `yaml:"root_volume_size"`
+	// Labels are added to the ClusterDeployment.
+	Labels map[string]string `yaml:"labels,omitempty"`
+}
+
+// CommandPhase is a phase declared in the config: a process run as a graph
+// node, with the same journalling, logs, retries and plan output as the
+// built-in phases.
+type CommandPhase struct {
+	// Name is kebab-case and unique; it is the journal key.
+	Name string `yaml:"name"`
+	// Description is shown by --plan.
+	Description string `yaml:"description,omitempty"`
+	// Command is the argv; no shell is involved (use [sh, -c, "..."]).
+	Command []string `yaml:"command,flow"`
+	// Env is added to the process environment, which is inherited. Values
+	// are not secret: they are part of the config digest.
+	Env map[string]string `yaml:"env,omitempty"`
+	// DependsOn names built-in or command phases.
+	DependsOn []string `yaml:"depends_on,flow"`
+	// When is the enable condition: always (the default), never, a run
+	// flag (with_kof, with_azure_children) or its negation (!with_kof).
+	When string `yaml:"when"`
+	// Timeout bounds one attempt. Default 30m.
+	Timeout Duration `yaml:"timeout"`
+	// Retries is how many more attempts a failing command gets. Default 0.
+	Retries int `yaml:"retries"`
+}
+
+// Default returns the configuration a file with no keys would give, before
+// the required azure.location is set.
+func Default() *Config {
+	c := preset()
+	c.SetDefaults()
+	return c
+}
+
+// preset holds the defaults SetDefaults cannot tell from a deliberate zero
+// value; Parse decodes the file over it and then calls SetDefaults.
+func preset() *Config {
+	c := &Config{}
+	c.Cluster.Workers.Count = 1
+	c.Timeouts.VerificationRetries = 3
+	c.KOF.Mothership.InstallRetries = 3
+	c.KOF.Regional.Enabled = true
+	return c
+}
+
+// SetDefaults fills every empty field with its default. Fields where zero is
+// meaningful (cluster.workers.count, network.wireguard_port, retries,
+// booleans) are left alone: Default sets those, and Parse starts from it.
+// Derived defaults (a child cluster's location, the regional credential)
+// follow the fields they derive from. Priority and eviction policy are put
+// in canonical letter case.
+func (c *Config) SetDefaults() {
+	setInt(&c.Version, Version)
+	setStr(&c.Metadata.Name, "k0rdent")
+	setStr(&c.Azure.VMImage, "Debian:debian-12:12-gen2:latest")
+	setStr(&c.Azure.VMPriority, PriorityRegular)
+	c.Azure.VMPriority = canonical(c.Azure.VMPriority, PriorityRegular, PrioritySpot)
+	c.Azure.EvictionPolicy = canonical(c.Azure.EvictionPolicy, EvictionDeallocate, EvictionDelete)
+	if c.Azure.VMPriority == PrioritySpot {
+		setStr(&c.Azure.EvictionPolicy, EvictionDeallocate)
+	}
+	setInt(&c.Azure.OSDiskSizeGB, 64)
+
+	setStr(&c.Network.VNetPrefix, "10.0.0.0/16")
+	setStr(&c.Network.SubnetPrefix, "10.0.1.0/24")
+	setStr(&c.Network.WireGuardNetwork, "192.168.100.0/24")
+
+	setStr(&c.VMSizing.Controller.Size, "Standard_D2s_v5")
+	setStr(&c.VMSizing.Worker.Size, "Standard_D2s_v5")
+
+	setInt(&c.Cluster.Controllers.Count, 1)
+	if len(c.Cluster.Controllers.Zones) == 0 {
+		c.Cluster.Controllers.Zones = []int{1}
+	}
+	if len(c.Cluster.Workers.Zones) == 0 {
+		c.Cluster.Workers.Zones = []int{1}
+	}
+
+	setStr(&c.SSH.Username, "k0rdent")
+
+	setStr(&c.Software.K0s.Version, "v1.33.2+k0s.0")
+	setStr(&c.Software.K0rdent.Version, "1.4.0")
+	setStr(&c.Software.K0rdent.Registry, "oci://ghcr.io/k0rdent/kcm/charts/kcm")
+	setStr(&c.Software.K0rdent.Namespace, "kcm-system")
+
+	t := &c.Timeouts
+	setDur(&t.SSHConnect, 30*time.Second)
+	setDur(&t.VMCreation, 10*time.Minute)
+	setDur(&t.VMCheckInterval, 30*time.Second)
+	setDur(&t.VPNConnect, 2*time.Minute)
+	setDur(&t.K0sInstall, 20*time.Minute)
+	setDur(&t.K0rdentInstall, 25*time.Minute)
+	setDur(&t.VerificationRetryDelay, 10*time.Second)
+
+	ac := &c.AzureChildren
+	setStr(&ac.Credential, "azure-cluster-credential")
+	setStr(&ac.Identity, "azure-cluster-identity")
+	setStr(&ac.Namespace, "kcm-system")
+	for i := range ac.Clusters {
+		cc := &ac.Clusters[i]
+		setStr(&cc.Location, c.Azure.Location)
+		setStr(&cc.Template, defaultChildTemplate)
+		setInt(&cc.ControlPlaneCount, 1)
+		setStr(&cc.ControlPlaneSize, defaultChildSize)
+		setInt(&cc.WorkerCount, 1)
+		setStr(&cc.WorkerSize, defaultChildSize)
+		setInt(&cc.RootVolumeSizeGB, 32)
+	}
+
+	k := &c.KOF
+	setStr(&k.Version, "1.1.0")
+	setStr(&k.Istio.Version, "1.1.0")
+	setStr(&k.Istio.Namespace, "istio-system")
+	setStr(&k.Mothership.Namespace, "kof")
+	setStr(&k.Mothership.StorageClass, "default")
+	setDur(&k.Mothership.RetryDelay, 30*time.Second)
+	r := &k.Regional
+	setStr(&r.Location, c.Azure.Location)
+	setStr(&r.Template, defaultChildTemplate)
+	setStr(&r.Credential, ac.Credential)
+	setStr(&r.ControlPlaneSize, defaultChildSize)
+	setStr(&r.WorkerSize, defaultChildSize)
+	setInt(&r.RootVolumeSizeGB, 32)
+	setDur(&r.ReadyTimeout, 20*time.Minute)
+
+	for i := range c.Phases {
+		p := &c.Phases[i]
+		setStr(&p.When, CondAlways)
+		setDur(&p.Timeout, 30*time.Minute)
+	}
+}
+
+// Values of azure.vm_priority and azure.eviction_policy, in canonical case.
+const (
+	PriorityRegular    = "Regular"
+	PrioritySpot       = "Spot"
+	EvictionDeallocate = "Deallocate"
+	EvictionDelete     = "Delete"
+)
+
+const (
+	defaultChildTemplate = "azure-standalone-cp-1-0-8"
+	defaultChildSize     = "Standard_A4_v2"
+)
+
+// IsSpot reports whether the VMs are spot VMs.
+func (a Azure) IsSpot() bool { return strings.EqualFold(a.VMPriority, PrioritySpot) }
+
+// File is the path Parse or Load read the config from.
+func (c *Config) File() string { return c.file }
+
+// Warnings are the problems Parse found that do not stop a run (an even
+// controller count, no workers, placeholder KOF values).
+func (c *Config) Warnings() []Problem { return c.warnings }
+
+// Host is one VM of the management cluster.
+type Host struct {
+	// Name is k0s-controller-<n> or k0s-worker-<n>, counting from 1.
+	Name string
+	// Role is "controller" or "worker".
+	Role string
+	// Size is the Azure VM size.
+	Size string
+	// Zone is the availability zone, round-robin over the group's zones.
+	Zone int
+}
+
+// Hosts lists the VMs in address order: controllers first, then workers.
+// The WireGuard hub takes the network's first host address and the hosts
+// follow in this order.
+func (c *Config) Hosts() []Host {
+	var hs []Host
+	add := func(role, size string, g NodeGroup) {
+		for i := range g.Count {
+			zone := 0
+			if len(g.Zones) > 0 {
+				zone = g.Zones[i%len(g.Zones)]
+			}
+			hs = append(hs, Host{Name: fmt.Sprintf("k0s-%s-%d", role, i+1), Role: role, Size: size, Zone: zone})
+		}
+	}
+	add("controller", c.VMSizing.Controller.Size, c.Cluster.Controllers)
+	add("worker", c.VMSizing.Worker.Size, c.Cluster.Workers)
+	return hs
+}
+
+// Flags are the run flags that switch optional components on. A component
+// runs when its config section says enabled or its flag is set.
+type Flags struct {
+	WithKOF           bool
+	WithAzureChildren bool
+}
+
+// Effective returns the components that are on for a run with these flags:
+// the flag or the config's enabled key.
+func (c *Config) Effective(run Flags) Flags {
+	return Flags{
+		WithKOF:           run.WithKOF || c.KOF.Enabled,
+		WithAzureChildren: run.WithAzureChildren || c.AzureChildren.Enabled,
+	}
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s", "10m").
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// String is the Go duration without zero trailing units: 10m, 1h30m, 45s.
+func (d Duration) String() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// MarshalYAML writes the duration string.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// UnmarshalYAML reads a duration string with a unit.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+func parseDuration(s string) (Duration, error) {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := fmt.Sscanf(s, "%d", new(int)); nerr == nil && !strings.ContainsAny(s, "hmsuµn") {
+			return 0, fmt.Errorf("duration %q has no unit (write e.g. %ss or %sm)", s, s, s)
+		}
+		return 0, fmt.Errorf("want a duration like 30s or 10m, got %q", s)
+	}
+	return Duration(v), nil
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDur(p *Duration, v time.Duration) {
+	if *p == 0 {
+		*p = Duration(v)
+	}
+}
+
+// canonical returns the option s matches case-insensitively, or s unchanged.
+func canonical(s string, options ...string) string {
+	for _, o := range options {
+		if strings.EqualFold(s, o) {
+			return o
+		}
+	}
+	return s
+}

@@ -1,0 +1,390 @@
+package config
+
+import (
+	"maps"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Problem is one thing wrong with a config: where it is and what to do.
+type Problem struct {
+	// File is the config file's name as given to Parse.
+	File string
+	// Line is the 1-based line of the key, or of the nearest enclosing key
+	// present in the file; 0 when there is none.
+	Line int
+	// Path is the field path, e.g. cluster.controllers.count or
+	// phases[1].depends_on[0]; empty for the document itself.
+	Path string
+	// Msg says what is wrong and, in parentheses, how to fix it.
+	Msg string
+}
+
+// String formats the problem as file:line: path: msg.
+func (p Problem) String() string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		b.WriteString(":")
+	}
+	if p.Line > 0 {
+		b.WriteString(strconv.Itoa(p.Line))
+		b.WriteString(":")
+	}
+	if b.Len() > 0 {
+		b.WriteString(" ")
+	}
+	if p.Path != "" {
+		b.WriteString(p.Path)
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Error is every problem found in a config, sorted by line then path. The
+// warnings found alongside are kept so the caller can show them too.
+type Error struct {
+	Problems []Problem
+	Warnings []Problem
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads and parses the config file at path; see Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("read config %s: %w (create one with `k0rdent init`)", path, err)
+		}
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes a k0rdent.yaml strictly, applies the defaults and validates
+// it as if no run flag were set. Every problem is reported at once in an
+// *Error, sorted by line; warnings are available from Config.Warnings (and
+// in Error.Warnings on failure). On error the returned Config is nil.
+//
+// The CLI validates again with the run's flags (Config.Validate), since
+// --with-kof and --with-azure-children switch on sections that are not
+// checked while they are off.
+func Parse(data []byte, filename string) (*Config, error) {
+	c := preset()
+	c.file = filename
+	c.lines = map[string]int{}
+	d := &decoder{file: filename, lines: c.lines}
+	d.document(data, reflect.ValueOf(c).Elem())
+	if len(d.probs) > 0 {
+		sortProblems(d.probs)
+		return nil, &Error{Problems: d.probs}
+	}
+	c.SetDefaults()
+	warnings, err := c.Validate(Flags{})
+	if err != nil {
+		return nil, err
+	}
+	c.warnings = warnings
+	return c, nil
+}
+
+var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+type decoder struct {
+	file  string
+	probs []Problem
+	lines map[string]int
+}
+
+func (d *decoder) add(line int, path, format string, args ...any) {
+	d.probs = append(d.probs, Problem{File: d.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) document(data []byte, v reflect.Value) {
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return // empty file: all defaults
+		}
+		d.yamlError(err)
+		return
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		d.add(extra.Line, "", "a second YAML document (keep one document per file)")
+	} else if !errors.Is(err, io.EOF) {
+		d.yamlError(err)
+	}
+	if len(doc.Content) == 0 {
+		return
+	}
+	d.value(doc.Content[0], v, "")
+}
+
+func (d *decoder) yamlError(err error) {
+	msg := err.Error()
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		d.add(line, "", "invalid YAML: %s", m[2])
+		return
+	}
+	d.add(0, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+var durationType = reflect.TypeFor[Duration]()
+
+// value decodes n into v, recording the line of every path it visits.
+func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return
+		}
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // key present with no value: keep the default
+	}
+	if v.Type() == durationType {
+		if n.Kind != yaml.ScalarNode {
+			d.add(n.Line, path, "want a duration like 30s or 10m, got a %s", kindName(n))
+			return
+		}
+		dur, err := parseDuration(n.Value)
+		if err != nil {
+			d.add(n.Line, path, "%v", err)
+			return
+		}
+		v.Set(reflect.ValueOf(dur))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.mapping(n, v, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.add(n.Line, path, "want a list, got a %s", kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			d.lines[p] = item.Line
+			d.value(item, s.Index(i), p)
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.add(n.Line, path, "want a mapping of names to values, got a %s", kindName(n))
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			p := path + "." + k.Value
+			if first, dup := seen[k.Value]; dup {
+				d.add(k.Line, p, "duplicate key (first on line %d; keep one)", first)
+				continue
+			}
+			seen[k.Value] = k.Line
+			d.lines[p] = k.Line
+			e := reflect.New(v.Type().Elem()).Elem()
+			d.value(val, e, p)
+			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), e)
+		}
+		v.Set(m)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.add(n.Line, path, "want a string, got a %s", kindName(n))
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Int:
+		if n.Kind != yaml.ScalarNode {
+			d.add(n.Line, path, "want an integer, got a %s", kindName(n))
+			return
+		}
+		var i int
+		if err := n.Decode(&i); err != nil || n.Tag == "!!str" {
+			d.add(n.Line, path, "want an integer, got %q", n.Value)
+			return
+		}
+		v.SetInt(int64(i))
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.add(n.Line, path, "want true or false, got %s", describe(n))
+			return
+		}
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			d.add(n.Line, path, "want true or false, got %q", n.Value)
+			return
+		}
+		v.SetBool(b)
+	default:
+		panic(fmt.Sprintf("config: field %s has unsupported type %s", path, v.Type()))
+	}
+}
+
+// mapping decodes a YAML mapping into struct v, strictly.
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.add(n.Line, path, "want a mapping, got %s", describe(n))
+		return
+	}
+	fields := structFields(v.Type())
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Tag == "!!merge" {
+			d.merge(val, v, path)
+			continue
+		}
+		p := join(path, k.Value)
+		if k.Kind != yaml.ScalarNode {
+			d.add(k.Line, path, "a key must be a plain name, got a %s", kindName(k))
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			d.add(k.Line, p, "duplicate key (first on line %d; keep one)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		idx, ok := fields[k.Value]
+		if !ok {
+			d.add(k.Line, p, "unknown key%s", suggest(k.Value, slices.Sorted(maps.Keys(fields))))
+			continue
+		}
+		d.lines[p] = k.Line
+		d.value(val, v.Field(idx), p)
+	}
+}
+
+// merge applies a YAML merge key (<<: *anchor) to struct v.
+func (d *decoder) merge(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		d.mapping(n, v, path)
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			d.merge(item, v, path)
+		}
+	default:
+		d.add(n.Line, path, "a merge key (<<) needs a mapping or an alias to one")
+	}
+}
+
+// structFields maps yaml key names to field indexes.
+func structFields(t reflect.Type) map[string]int {
+	m := map[string]int{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		m[name] = i
+	}
+	return m
+}
+
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.AliasNode:
+		return "alias"
+	default:
+		return "scalar"
+	}
+}
+
+func describe(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return strconv.Quote(n.Value)
+	}
+	return "a " + kindName(n)
+}
+
+// suggest returns " (did you mean "x"?)" for the nearest known key, or the
+// list of known keys when none is near.
+func suggest(key string, known []string) string {
+	best, bestDist := "", -1
+	for _, k := range known {
+		dist := levenshtein(strings.ToLower(key), k)
+		if bestDist < 0 || dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	if best != "" && (bestDist <= max(2, len(key)/3) || strings.Contains(best, strings.ToLower(key)) && len(key) >= 3) {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return fmt.Sprintf(" (known keys: %s)", strings.Join(known, ", "))
+}
+
+// levenshtein is the edit distance between a and b, by bytes.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func sortProblems(ps []Problem) {
+	slices.SortStableFunc(ps, func(a, b Problem) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return strings.Compare(a.Path, b.Path)
+	})
+}
