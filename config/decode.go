@@ -1,10 +1,10 @@
 package config
 
 import (
-	"maps"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -314,7 +314,6 @@ func structFields(t reflect.Type) map[string]int {
 	}
 	return m
 }
-
 
 func join(path, key string) string {
 	if path == "" {

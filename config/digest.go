@@ -130,4 +130,3 @@ func flatten(c *Config) map[string]string {
 	walk(&n, "")
 	return m
 }
-

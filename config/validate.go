@@ -1,8 +1,8 @@
 package config
 
 import (
-	"maps"
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -420,4 +420,3 @@ func (v *validator) phases() {
 		}
 	}
 }
-
