@@ -1,0 +1,494 @@
+package state
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// This file maps parsed legacy files onto the new graph. It is pure: the
+// same legacy inputs always give the same runs, ids, times and outputs.
+
+// migrateNode is a node of the new graph with the legacy phases it replaces
+// (reference §1.3, §8.5, §11).
+type migrateNode struct {
+	Name     string
+	Legacy   []string
+	Optional bool
+}
+
+// migrateNodes is the new graph in the order the legacy tool ran the
+// corresponding phases. Read only.
+var migrateNodes = [...]migrateNode{
+	{Name: "wireguard", Legacy: []string{"prepare_deployment"}},
+	{Name: "terraform", Legacy: []string{"setup_network", "create_vms"}},
+	{Name: "vpn", Legacy: []string{"setup_vpn", "connect_vpn"}},
+	{Name: "k0s", Legacy: []string{"install_k0s"}},
+	{Name: "k0rdent", Legacy: []string{"install_k0rdent"}},
+	{Name: "azure-children", Legacy: []string{"setup_azure_children"}, Optional: true},
+	{Name: "kof", Legacy: []string{"install_azure_csi", "install_kof_mothership", "install_kof_regional"}, Optional: true},
+}
+
+// Flag names in run headers and runtime.yaml.
+const (
+	flagWithKOF           = "with_kof"
+	flagWithAzureChildren = "with_azure_children"
+)
+
+// migratedOperator is the operator of a synthesized run whose legacy file
+// did not record the deployer.
+const migratedVersion = "legacy (k0rdent-azure-setup)"
+
+// legacyCompletionActions are events that, in eras without phase events,
+// mean a legacy phase finished. Read only.
+var legacyCompletionActions = map[string]string{
+	"cloud_init_generated":                "prepare_deployment",
+	"azure_setup_completed":               "setup_network",
+	"vpn_config_generated":                "setup_vpn",
+	"vpn_connected":                       "connect_vpn",
+	"k0s_deployment_completed":            "install_k0s",
+	"k0rdent_installation_completed":      "install_k0rdent",
+	"azure_csi_installed":                 "install_azure_csi",
+	"kof_mothership_deployment_completed": "install_kof_mothership",
+	"kof_regional_deployment_completed":   "install_kof_regional",
+}
+
+// phaseStat is a legacy phase's status at some point of the history.
+type phaseStat struct {
+	Status string
+	Time   time.Time // when it got the status; zero if unknown
+	Reason string    // skipped_reason
+}
+
+// synthRun is one synthesized run: what will become runs/<ID>.yaml.
+type synthRun struct {
+	ID         string
+	Start      time.Time
+	End        time.Time // time of the outcome; zero when unfinished
+	Operator   string
+	ConfigPath string
+	// Flags are the optional-phase flags of the legacy run; nil when the
+	// legacy tool did not record them (≤0.1.0).
+	Flags        map[string]bool
+	Events       []workflow.Event
+	Nodes        map[string]workflow.State
+	Outcome      string // "succeeded", or "" (unfinished / superseded)
+	Reason       string
+	SupersededBy string
+	// Last is true for the latest legacy run (the one the state file
+	// describes).
+	Last bool
+}
+
+type legacySegment struct {
+	hasStart   bool
+	start      time.Time
+	events     []legacyEvent
+	flagsKnown bool
+	azure, kof bool
+}
+
+// splitLegacyRuns splits the events on deployment_started. Events before the
+// first deployment_started (deployment_initialized) belong to the first run.
+func splitLegacyRuns(evs []legacyEvent) []*legacySegment {
+	var segs []*legacySegment
+	for _, ev := range evs {
+		started := ev.Action == "deployment_started"
+		if len(segs) == 0 || started && segs[len(segs)-1].hasStart {
+			segs = append(segs, &legacySegment{})
+		}
+		s := segs[len(segs)-1]
+		if started && !s.hasStart {
+			s.hasStart, s.start = true, ev.Time
+			s.azure, s.kof, s.flagsKnown = ev.startFlags()
+		}
+		s.events = append(s.events, ev)
+	}
+	return segs
+}
+
+// applyLegacyEvents advances the cumulative phase statuses by one run's
+// events.
+func applyLegacyEvents(cur map[string]phaseStat, evs []legacyEvent) {
+	for _, ev := range evs {
+		switch ev.Action {
+		case "phase_completed":
+			if legacyPhaseIndex(ev.Phase) >= 0 {
+				cur[ev.Phase] = phaseStat{Status: legacyCompleted, Time: ev.Time}
+			}
+		case "phase_skipped":
+			if legacyPhaseIndex(ev.Phase) >= 0 {
+				cur[ev.Phase] = phaseStat{Status: legacySkipped, Time: ev.Time, Reason: ev.skipReason()}
+			}
+		case "phase_reset":
+			// The legacy tool resets a phase and every later one.
+			if i := legacyPhaseIndex(ev.Phase); i >= 0 {
+				for _, p := range legacyPhaseSequence[i:] {
+					cur[p] = phaseStat{Status: legacyPending, Time: ev.Time}
+				}
+			}
+		case "deployment_completed":
+			// Emitted once k0rdent is installed: every core phase ran.
+			for _, p := range legacyPhaseSequence[:legacyCorePhases] {
+				if cur[p].Status != legacyCompleted {
+					cur[p] = phaseStat{Status: legacyCompleted, Time: ev.Time}
+				}
+			}
+		default:
+			if p, ok := legacyCompletionActions[ev.Action]; ok && cur[p].Status != legacyCompleted {
+				cur[p] = phaseStat{Status: legacyCompleted, Time: ev.Time}
+			}
+		}
+	}
+	impliedCore(cur)
+}
+
+// impliedCore: the legacy orchestrator ran the core phases strictly in
+// order and stopped at the first failure, so a completed core phase means
+// every earlier core phase completed (at an unknown time).
+func impliedCore(cur map[string]phaseStat) {
+	last := -1
+	for i, p := range legacyPhaseSequence[:legacyCorePhases] {
+		if cur[p].Status == legacyCompleted {
+			last = i
+		}
+	}
+	for _, p := range legacyPhaseSequence[:max(last, 0)] {
+		if cur[p].Status != legacyCompleted {
+			cur[p] = phaseStat{Status: legacyCompleted}
+		}
+	}
+}
+
+// stateStatuses derives the phase statuses the state file records: its
+// `phases` map (0.3.0+), or its boolean flags in older eras (§2.7). Event
+// times are used where the state has none.
+func stateStatuses(in *legacyInputs, cur map[string]phaseStat) map[string]phaseStat {
+	st := in.State
+	out := map[string]phaseStat{}
+	for k, v := range cur {
+		out[k] = v
+	}
+	if st.HasPhases {
+		for p, lp := range st.Phases {
+			ps := phaseStat{Status: lp.Status, Time: lp.UpdatedAt, Reason: lp.SkippedReason}
+			if ps.Time.IsZero() && cur[p].Status == ps.Status {
+				ps.Time = cur[p].Time
+			}
+			out[p] = ps
+		}
+		return out
+	}
+	done := func(p string, ok bool) {
+		if ok {
+			ps := phaseStat{Status: legacyCompleted}
+			if cur[p].Status == legacyCompleted {
+				ps.Time = cur[p].Time
+			}
+			out[p] = ps
+		} else {
+			out[p] = phaseStat{Status: legacyPending}
+		}
+	}
+	b := st.Bools
+	done("prepare_deployment", b["wg_keys_generated"])
+	done("setup_network", st.AzureRG == "created" && st.AzureNetwork == "created" && st.AzureSSHKey == "created")
+	vmsOK := len(st.VMs) > 0 && len(st.VMs) >= st.ControllerCount+st.WorkerCount
+	for _, vm := range st.VMs {
+		vmsOK = vmsOK && vm.State == "Succeeded"
+	}
+	done("create_vms", vmsOK)
+	done("setup_vpn", b["wg_laptop_config_created"])
+	// k0s can only have been installed over the tunnel, so it proves the
+	// connect phase; wg_vpn_connected alone says the tunnel was up once.
+	done("connect_vpn", b["wg_vpn_connected"] || b["k0s_cluster_deployed"])
+	done("install_k0s", b["k0s_cluster_deployed"])
+	done("install_k0rdent", b["k0rdent_installed"])
+	done("setup_azure_children", in.Azure != nil && in.Azure.Configured)
+	kof := in.KOF
+	done("install_azure_csi", b["azure_csi_installed"])
+	done("install_kof_mothership", b["kof_mothership_installed"] || kof != nil && kof.MothershipInstalled)
+	done("install_kof_regional", b["kof_regional_installed"] || kof != nil && kof.RegionalInstalled)
+	return out
+}
+
+// nodeState maps the statuses of a node's legacy phases to the node's state
+// in a run: succeeded only if all completed, skipped if all skipped (or the
+// run disabled the optional node), otherwise pending. Legacy in_progress is
+// never trusted. done is the latest completion time.
+func nodeState(n migrateNode, stats map[string]phaseStat, flagsKnown, enabled bool) (s workflow.State, reason string, done time.Time) {
+	completed, skipped, evidence := 0, 0, false
+	for _, p := range n.Legacy {
+		ps := stats[p]
+		switch ps.Status {
+		case legacyCompleted:
+			completed++
+			evidence = true
+			if ps.Time.After(done) {
+				done = ps.Time
+			}
+		case legacySkipped:
+			skipped++
+			if reason == "" {
+				reason = ps.Reason
+			}
+		case legacyInProgress:
+			evidence = true
+		}
+	}
+	if reason == "" {
+		reason = "not enabled in the legacy run"
+	}
+	if n.Optional && flagsKnown && !enabled {
+		return workflow.Skipped, "disabled: " + reason, time.Time{}
+	}
+	if completed == len(n.Legacy) {
+		return workflow.Succeeded, "", done
+	}
+	if n.Optional && flagsKnown && enabled {
+		return workflow.Pending, "", time.Time{}
+	}
+	if skipped == len(n.Legacy) {
+		return workflow.Skipped, "disabled: " + reason, time.Time{}
+	}
+	if n.Optional && !flagsKnown && !evidence {
+		return workflow.Skipped, "disabled: the legacy run predates optional-phase flags and shows no trace of it", time.Time{}
+	}
+	return workflow.Pending, "", time.Time{}
+}
+
+// legacyRunID derives a run id from the legacy data: the run's start time
+// and 4 hex digits of a hash of the cluster id, the start and the run's
+// index. The same legacy files always give the same ids.
+func legacyRunID(clusterID string, start time.Time, index int, taken map[string]bool) string {
+	for salt := 0; ; salt++ {
+		h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%d", clusterID, start.UTC().Format(time.RFC3339), index, salt)))
+		id := start.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(h[:2])
+		if !taken[id] {
+			taken[id] = true
+			return id
+		}
+	}
+}
+
+// synthesizeRuns turns the legacy history into one run per
+// deployment_started. The latest run takes its node states from the state
+// file; earlier ones from their events.
+func synthesizeRuns(in *legacyInputs, projectRoot string) []synthRun {
+	segs := splitLegacyRuns(in.Events)
+	if len(segs) == 0 && in.State != nil {
+		segs = []*legacySegment{{}}
+	}
+	if len(segs) == 0 {
+		return nil
+	}
+	taken := map[string]bool{}
+	runs := make([]synthRun, len(segs))
+	cur := map[string]phaseStat{}
+	var prevStart time.Time
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		applyLegacyEvents(cur, seg.events)
+		stats := cur
+		flagsKnown, azure, kof := seg.flagsKnown, seg.azure, seg.kof
+		r := synthRun{Last: last}
+		start := seg.start
+		if start.IsZero() {
+			for _, ev := range seg.events {
+				if !ev.Time.IsZero() {
+					start = ev.Time
+					break
+				}
+			}
+		}
+		if last && in.State != nil {
+			stats = stateStatuses(in, cur)
+			if in.State.HasFlags {
+				flagsKnown, azure, kof = true, in.State.AzureChildren, in.State.KOF
+			}
+			if start.IsZero() {
+				start = in.State.StartTime
+			}
+			if start.IsZero() {
+				start = in.State.CreatedAt
+			}
+			r.Operator = in.State.Deployer
+			r.ConfigPath = in.State.SourceConfigFile
+		}
+		if start.IsZero() {
+			start = prevStart // no time anywhere: keep the order
+		}
+		if start.IsZero() {
+			start = time.Unix(0, 0).UTC()
+		}
+		prevStart = start
+		r.Start = start.UTC()
+		r.ID = legacyRunID(in.ClusterID, r.Start, i, taken)
+		if flagsKnown {
+			r.Flags = map[string]bool{flagWithAzureChildren: azure, flagWithKOF: kof}
+		}
+		var outputs map[string]map[string]string
+		if last {
+			outputs = legacyOutputs(in, projectRoot)
+		}
+		buildRecords(&r, stats, flagsKnown, azure, kof, outputs)
+		// A run is succeeded when every node is done; its end is the last
+		// thing it recorded (or deployment_completed, if later).
+		if r.Outcome == "succeeded" {
+			for _, ev := range seg.events {
+				if ev.Action == "deployment_completed" && ev.Time.After(r.End) {
+					r.End = ev.Time
+				}
+			}
+		}
+		runs[i] = r
+	}
+	for i := range runs[:len(runs)-1] {
+		if runs[i].Outcome == "" {
+			runs[i].SupersededBy = runs[i+1].ID
+			runs[i].Reason = "legacy run did not finish; superseded by legacy run " + runs[i+1].ID
+		}
+	}
+	return runs
+}
+
+// buildRecords writes the node transitions of one synthesized run so that
+// they replay legally: pending→running→succeeded, pending→skipped. The
+// legacy tool ran phases one after another, so each node starts when the
+// previous one ended; a node completed before this run began was reused.
+func buildRecords(r *synthRun, stats map[string]phaseStat, flagsKnown, azure, kof bool, outputs map[string]map[string]string) {
+	r.Nodes = map[string]workflow.State{}
+	cursor := r.Start
+	allDone := true
+	for _, n := range migrateNodes {
+		enabled := true
+		switch n.Name {
+		case "azure-children":
+			enabled = azure
+		case "kof":
+			enabled = kof
+		}
+		s, reason, done := nodeState(n, stats, flagsKnown, enabled)
+		r.Nodes[n.Name] = s
+		switch s {
+		case workflow.Succeeded:
+			end := done
+			if end.IsZero() || end.Before(cursor) {
+				if end.IsZero() || end.Before(r.Start) {
+					reason = "migrated: completed before this legacy run"
+				}
+				end = cursor
+			}
+			end = end.UTC()
+			r.Events = append(r.Events,
+				workflow.Event{Time: cursor, Node: n.Name, From: workflow.Pending, To: workflow.Running, Attempt: 1, Reason: "migrated from the legacy tool"},
+				workflow.Event{Time: end, Node: n.Name, From: workflow.Running, To: workflow.Succeeded, Attempt: 1, Reason: reason, Duration: end.Sub(cursor), Outputs: outputs[n.Name]},
+			)
+			cursor = end
+		case workflow.Skipped:
+			r.Events = append(r.Events, workflow.Event{Time: cursor, Node: n.Name, From: workflow.Pending, To: workflow.Skipped, Attempt: 1, Reason: reason})
+		default:
+			allDone = false
+		}
+	}
+	if allDone {
+		r.Outcome = "succeeded"
+		r.End = cursor
+	}
+}
+
+// legacyPeer is one element of the wireguard node's `peers` output.
+type peerOutput struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	PublicKey string `json:"public_key"`
+	Role      string `json:"role"`
+	Endpoint  string `json:"endpoint,omitempty"`
+}
+
+// legacyOutputs are the non-secret node outputs the latest legacy run
+// leaves, following the projection conventions of runtime.yaml: wireguard
+// (peers, port, network), vpn (status), terraform (references), k0s
+// (kubeconfig). Private keys never appear here.
+func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]string {
+	st := in.State
+	out := map[string]map[string]string{}
+	if st == nil {
+		return out
+	}
+	wg := map[string]string{}
+	ips := map[string]string{}
+	for _, vm := range st.VMs {
+		ips[vm.Name] = vm.PublicIP
+	}
+	if len(st.Peers) > 0 {
+		peers := make([]peerOutput, 0, len(st.Peers))
+		for _, p := range st.Peers {
+			po := peerOutput{Name: p.Name, Address: p.IP, PublicKey: p.PublicKey, Role: p.Role}
+			if ip := ips[p.Name]; ip != "" && st.WGPort > 0 {
+				po.Endpoint = net.JoinHostPort(ip, strconv.Itoa(st.WGPort))
+			}
+			peers = append(peers, po)
+		}
+		data, _ := json.Marshal(peers) // plain strings: cannot fail
+		wg["peers"] = string(data)
+	}
+	if st.WGPort > 0 {
+		wg["port"] = strconv.Itoa(st.WGPort)
+	}
+	if st.WGNetwork != "" {
+		wg["network"] = st.WGNetwork
+	}
+	if len(wg) > 0 {
+		out["wireguard"] = wg
+	}
+	tf := map[string]string{}
+	if st.ResourceGroup != "" {
+		tf["resource_group"] = st.ResourceGroup
+	}
+	if st.Location != "" {
+		tf["location"] = st.Location
+	}
+	for _, vm := range st.VMs {
+		if vm.PublicIP != "" {
+			tf["vm."+vm.Name+".public_ip"] = vm.PublicIP
+		}
+		if vm.PrivateIP != "" {
+			tf["vm."+vm.Name+".private_ip"] = vm.PrivateIP
+		}
+	}
+	if len(tf) > 0 {
+		out["terraform"] = tf
+	}
+	out["vpn"] = map[string]string{"status": "unverified"}
+	if kc := legacyKubeconfig(in, projectRoot); kc != "" {
+		out["k0s"] = map[string]string{"kubeconfig": kc}
+	}
+	return out
+}
+
+// legacyKubeconfig is the kubeconfig path the legacy tool recorded (or its
+// fixed location when the era had no artifact registry), resolved against
+// the project root.
+func legacyKubeconfig(in *legacyInputs, projectRoot string) string {
+	st := in.State
+	p := st.Artifacts["kubeconfig_file"]
+	if p == "" && st.Bools["k0s_cluster_deployed"] && in.ClusterID != "" {
+		p = "k0sctl-config/" + in.ClusterID + "-kubeconfig"
+	}
+	if p == "" || strings.ContainsRune(p, 0) {
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(projectRoot, filepath.FromSlash(p))
+	}
+	return filepath.Clean(p)
+}
