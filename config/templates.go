@@ -2,7 +2,6 @@ package config
 
 import (
 	"embed"
-	"fmt"
 	"io/fs"
 	"path"
 	"strings"
@@ -24,8 +23,20 @@ type Template struct {
 	Data []byte
 }
 
-// Templates returns the shipped example configs, sorted by name.
-func Templates() []Template {
+// Templates returns the shipped example configs by name (minimal,
+// development, production, with-kof, with-azure-children,
+// with-command-phases); the data is a fresh copy.
+func Templates() map[string][]byte {
+	m := map[string][]byte{}
+	for _, t := range TemplateList() {
+		m[t.Name] = t.Data
+	}
+	return m
+}
+
+// TemplateList returns the shipped example configs with their
+// descriptions, sorted by name.
+func TemplateList() []Template {
 	entries, err := fs.ReadDir(templateFS, "templates")
 	if err != nil {
 		panic(err) // embedded at build time
@@ -44,17 +55,4 @@ func Templates() []Template {
 		})
 	}
 	return ts
-}
-
-// TemplateNamed returns the template called name, or an error listing the
-// known names.
-func TemplateNamed(name string) (Template, error) {
-	var names []string
-	for _, t := range Templates() {
-		if t.Name == name {
-			return t, nil
-		}
-		names = append(names, t.Name)
-	}
-	return Template{}, fmt.Errorf("unknown template %q (known: %s)", name, strings.Join(names, ", "))
 }

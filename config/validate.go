@@ -394,6 +394,8 @@ func (v *validator) phases() {
 		for _, k := range slices.Sorted(maps.Keys(ph.Env)) {
 			if !reEnvKey.MatchString(k) {
 				v.errorf(p+".env."+k, "%q is not an environment variable name (letters, digits and _, not starting with a digit)", k)
+			} else if strings.HasPrefix(strings.ToUpper(k), "K0RDENT_") {
+				v.errorf(p+".env."+k, "K0RDENT_ variables are set by k0rdent itself (rename %s)", k)
 			} else if reSecretyName.MatchString(k) {
 				v.warnf(p+".env."+k, "looks like a secret: config values are not secret (export it in the environment of k0rdent instead; command phases inherit it)")
 			}
