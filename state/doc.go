@@ -1,0 +1,162 @@
+// Package state keeps k0rdent's state directory: the append-only journal of
+// every run, the runtime snapshot, node logs, secrets, the store lock, and
+// the legacy migration. This comment is the on-disk format specification.
+//
+// # Layout
+//
+//	state/
+//	  runtime.yaml               current snapshot (a projection of the run files)
+//	  runs/<run-id>.yaml         run file: the journal of one run
+//	  runs/<run-id>.yaml.broken  copy kept when a torn tail was repaired (.broken.2, … after that)
+//	  runs/<run-id>/<node>.log   node logs, 0600 (a node "a/b" logs to runs/<run-id>/a/b.log)
+//	  secrets/                   0700; private keys, kubeconfigs, credentials; files 0600
+//	  terraform/                 Terraform working directory and local state
+//	  legacy/                    files of the bash tool, moved here untouched by migration
+//	  lock                       flock(2) target; its content is the holder record
+//
+// Nothing is ever deleted: a run that is abandoned is superseded, not
+// removed. Directories are created when first needed.
+//
+// # Run ids
+//
+// A run id is YYYYMMDD-HHMMSS-xxxx: the UTC creation time to the second and
+// four lower-case hex digits, random, except that CreateRun makes a new id
+// greater than every existing one (counting up from the newest id of the
+// same second). Ids therefore sort by creation time and the directory
+// listing is the index; no other index exists.
+//
+// # Run files
+//
+// A run file is a YAML stream, valid YAML after every append: any YAML
+// library or `yq . runs/<id>.yaml` reads it. Each document is framed as
+//
+//	---
+//	<body: one YAML mapping, as gopkg.in/yaml.v3 marshals it>
+//	# sum crc32c=<8 lower-case hex> seq=<n>
+//
+// The checksum is CRC-32C (Castagnoli) of the exact body bytes: everything
+// after the "---\n" line up to and excluding the sum line. The sum line is
+// a YAML comment, so YAML tools ignore it. seq is 0 for the header and
+// counts up by one for every record after it; the body repeats it (field
+// seq) for records.
+//
+// The first document is the header, written once when the file is
+// created: the file is written to a temporary name in runs/, fsynced,
+// renamed into place, and runs/ is fsynced. Header fields:
+//
+//	kind: header
+//	format: 1                     FormatVersion; a reader refuses newer formats
+//	run_id, parent_run_id         parent: the run this one superseded
+//	created                       RFC 3339 UTC
+//	operator, host, tool_version
+//	config_path, config_digest
+//	cluster_id                    optional; projected into runtime.yaml
+//	flags: {with_kof: true, …}    the run's flags
+//	nodes: [wireguard, …]         the planned nodes
+//	migrated: true                the run was synthesized from legacy files
+//
+// Every later document is one record, appended with a single write(2)
+// followed by fsync(2): the record is durable when Run.Record returns.
+// Common fields: kind, seq, time (RFC 3339 UTC, nanoseconds). Kinds:
+//
+//	transition     node, from, to, attempt, reason, error, duration (Go
+//	               duration string), outputs (map of strings; on succeeded)
+//	resumed        attempt (the run attempt: 2, 3, …), flags (from now on)
+//	lock-takeover  previous: the holder record of the dead process
+//	outcome        outcome (succeeded|failed|cancelled), reason,
+//	               failed_nodes, flags
+//	superseded     by (the new run id), flags
+//
+// An outcome does not end the file: a resumed run appends a resumed record
+// and more transitions after a failed or cancelled outcome. The latest
+// outcome wins; a resumed record after it makes the run unfinished again.
+// A superseded record is final: nothing is appended after it and the run
+// is listed with outcome "superseded".
+//
+// # Reading, torn tails and corruption
+//
+// A reader walks the documents from the start. A document is valid when it
+// starts with a "---" line, reaches a sum line (with its newline) before
+// any other "---" line, its checksum matches, its seq is the next one, and
+// its body decodes to a known, consistent record. When a document is not
+// valid:
+//
+//   - if no valid document follows it anywhere in the file, the tail is
+//     torn (a write interrupted by a crash): readers use the valid prefix;
+//   - if a valid document follows, the file is corrupt in the middle
+//     (*CorruptError: file, record number, byte offset; errors.Is
+//     ErrCorrupt); a document that passes its checksum but does not decode
+//     or has the wrong seq is corrupt wherever it is.
+//
+// A flipped byte inside the last document cannot be told from a torn
+// write; it is treated as torn. Store.Load and Decode never lock and never
+// repair (they back `status` and `runs`). Store.OpenRun, which needs the
+// store lock, repairs a torn tail: it copies the file to <file>.broken and
+// truncates it to the valid prefix; it refuses a corrupt file.
+//
+// # Replay
+//
+// Replaying the transitions gives each node's state (the engine resumes
+// from it), attempt, reason, error and, for succeeded nodes, outputs and
+// RunID. A node's first transition in a file may start from any state (a
+// node reused from an earlier run starts from succeeded); every later one
+// must start from the node's replayed state, and every one must be allowed
+// by workflow.State.CanTransition. Anything else is a *TransitionError
+// naming the file, record and node, never silently accepted. A transition
+// to running clears outputs. Store.Load also gives the per-node timeline
+// (first start, last finish, summed duration, attempts), the outcome and
+// the effective flags (header, then each resumed record's flags).
+//
+// # runtime.yaml
+//
+// runtime.yaml holds only the current snapshot (type Runtime): format,
+// cluster_id, current_run_id and current_outcome, last_successful_run,
+// flags, wireguard (port, network, peers: name, address, public_key,
+// endpoint, role; never private keys), vpn (status connected, disconnected
+// or unverified, and when checked), terraform (output references),
+// kubeconfig (a path), updated. It is replaced atomically (temporary file,
+// fsync, rename, fsync the directory) after every append, and it is a pure
+// projection of the run files (Project): RebuildRuntime folds Project over
+// all run files, oldest first, and yields the same file. Conventions the
+// phases follow:
+//
+//	wireguard  outputs peers (JSON array of {name,address,public_key,role,
+//	           endpoint}; unknown fields such as private_key are refused),
+//	           port, network
+//	vpn        output status; the record time is when it was checked; a
+//	           failed vpn node means disconnected
+//	terraform  its outputs become the Terraform references
+//	k0s        output kubeconfig (a path under secrets/)
+//
+// For each of these nodes the latest succeeded or skipped record of the
+// current run decides: succeeded sets the facts from its outputs, skipped
+// (disabled) clears them, so nothing from earlier runs is carried for a
+// node the current run skipped. A node the current run has not decided yet
+// keeps the facts of earlier runs. The cluster id comes from the latest
+// header that has one.
+//
+// # Secrets
+//
+// Secrets are written only under secrets/ (Store.WriteSecret: 0700
+// directory, 0600 files, atomic); outputs and runtime.yaml hold their
+// paths. Run.Record refuses, cheaply, outputs that look like secrets: PEM
+// private keys, kubeconfig client keys, private_key fields, and values of
+// outputs named like private keys, secrets, passwords or tokens that are
+// not paths.
+//
+// # Lock
+//
+// The store lock is flock(LOCK_EX|LOCK_NB) on state/lock, whose content is
+// the holder record (YAML: run_id, pid, host, user, command, started),
+// cleared on unlock. A second process gets *LockedError naming the holder
+// (errors.Is ErrLocked). The OS releases the lock when its process dies; a
+// holder record found under a free lock is a dead holder: the lock is
+// taken over and the previous holder returned, and the caller journals a
+// lock-takeover record. CreateRun, OpenRun and StartFresh need the lock.
+//
+// # Fresh start
+//
+// StartFresh archives the current run if it did not succeed: the old run
+// gets a superseded record naming the new run, the new header names the
+// old run as parent_run_id, and runtime.yaml points at the new run.
+package state

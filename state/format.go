@@ -1,0 +1,313 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// FormatVersion is the run file and runtime.yaml format this package writes
+// and the newest it reads.
+const FormatVersion = 1
+
+// Kind says what a record is.
+type Kind string
+
+// Record kinds. The header is the first document and has no Kind field
+// value other than "header".
+const (
+	KindHeader       Kind = "header"
+	KindTransition   Kind = "transition"
+	KindResumed      Kind = "resumed"
+	KindSuperseded   Kind = "superseded"
+	KindLockTakeover Kind = "lock-takeover"
+	KindOutcome      Kind = "outcome"
+)
+
+// Outcome is how a run ended. The empty outcome means unfinished.
+type Outcome string
+
+// Run outcomes. OutcomeSuperseded is never written in an outcome record:
+// it is what a run with a superseded record is listed as.
+const (
+	OutcomeNone       Outcome = ""
+	OutcomeSucceeded  Outcome = "succeeded"
+	OutcomeFailed     Outcome = "failed"
+	OutcomeCancelled  Outcome = "cancelled"
+	OutcomeSuperseded Outcome = "superseded"
+)
+
+// Header is the first document of a run file.
+type Header struct {
+	Format       int             `yaml:"format"`
+	RunID        string          `yaml:"run_id"`
+	ParentRunID  string          `yaml:"parent_run_id,omitempty"`
+	Created      time.Time       `yaml:"created"`
+	Operator     string          `yaml:"operator,omitempty"`
+	Host         string          `yaml:"host,omitempty"`
+	ToolVersion  string          `yaml:"tool_version,omitempty"`
+	ConfigPath   string          `yaml:"config_path,omitempty"`
+	ConfigDigest string          `yaml:"config_digest,omitempty"`
+	ClusterID    string          `yaml:"cluster_id,omitempty"`
+	Flags        map[string]bool `yaml:"flags,omitempty"`
+	Nodes        []string        `yaml:"nodes,omitempty"` // planned nodes
+	Migrated     bool            `yaml:"migrated,omitempty"`
+}
+
+// headerDoc is the header as written: kind first.
+type headerDoc struct {
+	Kind   Kind `yaml:"kind"`
+	Header `yaml:",inline"`
+}
+
+// Record is one document after the header. Which fields are set depends on
+// Kind; see the package documentation.
+type Record struct {
+	Kind Kind      `yaml:"kind"`
+	Seq  uint64    `yaml:"seq"`
+	Time time.Time `yaml:"time"`
+
+	// transition
+	Node     string            `yaml:"node,omitempty"`
+	From     workflow.State    `yaml:"from,omitempty"`
+	To       workflow.State    `yaml:"to,omitempty"`
+	Attempt  int               `yaml:"attempt,omitempty"` // node attempt; run attempt for resumed
+	Reason   string            `yaml:"reason,omitempty"`  // also outcome reason
+	Error    string            `yaml:"error,omitempty"`
+	Duration time.Duration     `yaml:"duration,omitempty"`
+	Outputs  map[string]string `yaml:"outputs,omitempty"`
+
+	// resumed, outcome, superseded: the run's flags from then on
+	Flags map[string]bool `yaml:"flags,omitempty"`
+	// outcome
+	Outcome     Outcome  `yaml:"outcome,omitempty"`
+	FailedNodes []string `yaml:"failed_nodes,omitempty"`
+	// superseded
+	By string `yaml:"by,omitempty"`
+	// lock-takeover
+	Previous *Holder `yaml:"previous,omitempty"`
+}
+
+// Event returns the workflow event of a transition record.
+func (r *Record) Event() workflow.Event {
+	return workflow.Event{
+		Seq: r.Seq, Time: r.Time, Node: r.Node, From: r.From, To: r.To, Attempt: r.Attempt,
+		Reason: r.Reason, Error: r.Error, Duration: r.Duration, Outputs: r.Outputs,
+	}
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+const (
+	docStart  = "---\n"
+	sumPrefix = "# sum crc32c="
+)
+
+// frame wraps a marshalled body into a document: "---", body, sum line.
+func frame(body []byte, seq uint64) []byte {
+	buf := make([]byte, 0, len(body)+48)
+	buf = append(buf, docStart...)
+	buf = append(buf, body...)
+	return fmt.Appendf(buf, "%s%08x seq=%d\n", sumPrefix, crc32.Checksum(body, castagnoli), seq)
+}
+
+// encodeHeader returns the header document.
+func encodeHeader(h Header) ([]byte, error) {
+	body, err := yaml.Marshal(headerDoc{Kind: KindHeader, Header: h})
+	if err != nil {
+		return nil, fmt.Errorf("encode header: %w", err)
+	}
+	return frame(body, 0), nil
+}
+
+// encodeRecord returns the document of rec.
+func encodeRecord(rec Record) ([]byte, error) {
+	body, err := yaml.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encode record %d: %w", rec.Seq, err)
+	}
+	return frame(body, rec.Seq), nil
+}
+
+// rawDoc is one framed document found in a byte slice.
+type rawDoc struct {
+	off, end int // data[off:end] is the whole document
+	body     []byte
+	seq      uint64
+}
+
+// parseDoc parses the document that starts at data[off]. ok is false when
+// there is no complete, well-formed document with a matching checksum
+// there: it is torn, damaged, or not a document start.
+func parseDoc(data []byte, off int) (d rawDoc, ok bool) {
+	if !bytes.HasPrefix(data[off:], []byte(docStart)) {
+		return d, false
+	}
+	bodyStart := off + len(docStart)
+	p := bodyStart
+	for p < len(data) {
+		nl := bytes.IndexByte(data[p:], '\n')
+		if nl < 0 {
+			return d, false // incomplete line: torn
+		}
+		line := data[p : p+nl]
+		if bytes.HasPrefix(line, []byte("# sum ")) {
+			sum, seq, ok := parseSumLine(line)
+			if !ok || crc32.Checksum(data[bodyStart:p], castagnoli) != sum {
+				return d, false
+			}
+			return rawDoc{off: off, end: p + nl + 1, body: data[bodyStart:p], seq: seq}, true
+		}
+		if string(line) == "---" {
+			return d, false // the next document starts before this one ended
+		}
+		p += nl + 1
+	}
+	return d, false
+}
+
+// parseSumLine parses "# sum crc32c=<8 hex> seq=<n>".
+func parseSumLine(line []byte) (sum uint32, seq uint64, ok bool) {
+	rest, found := bytes.CutPrefix(line, []byte(sumPrefix))
+	if !found || len(rest) < 8+5 || string(rest[8:13]) != " seq=" {
+		return 0, 0, false
+	}
+	for _, c := range rest[:8] {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return 0, 0, false
+		}
+	}
+	s, err := strconv.ParseUint(string(rest[:8]), 16, 32)
+	if err != nil {
+		return 0, 0, false
+	}
+	digits := rest[13:]
+	if len(digits) == 0 || len(digits) > 1 && digits[0] == '0' {
+		return 0, 0, false
+	}
+	n, err := strconv.ParseUint(string(digits), 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return uint32(s), n, true
+}
+
+// validDocAfter reports whether a well-formed document starts anywhere
+// after off (at a line start). It tells corruption in the middle (a valid
+// document follows the bad one) from a torn tail (nothing valid follows).
+func validDocAfter(data []byte, off int) bool {
+	p := off + 1
+	for p < len(data) {
+		i := bytes.Index(data[p:], []byte("\n"+docStart))
+		if i < 0 {
+			return false
+		}
+		start := p + i + 1
+		if _, ok := parseDoc(data, start); ok {
+			return true
+		}
+		p = start
+	}
+	return false
+}
+
+// Decode reads a whole run file from r and decodes it: framing, checksums,
+// contiguous sequence numbers, then replay of the records. It is pure: it
+// never repairs. The returned RunFile holds the valid prefix; Torn is set
+// when only the tail after it is invalid, and Err is set (a *CorruptError
+// or *TransitionError) when the file is damaged or inconsistent before its
+// end. The error result is only for failing to read r.
+func Decode(r io.Reader) (*RunFile, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read run file: %w", err)
+	}
+	return decodeBytes(data, ""), nil
+}
+
+// decodeBytes is Decode on bytes; file names the file in errors.
+func decodeBytes(data []byte, file string) (rf *RunFile) {
+	rf = &RunFile{file: file}
+	defer func() {
+		// The decoder must classify every input; yaml.v3 has panicked on
+		// hostile input before. A panic is corruption of the document
+		// being decoded.
+		if p := recover(); p != nil {
+			rf.Err = &CorruptError{File: file, Record: rf.nextSeq(), Offset: rf.Size,
+				Reason: fmt.Sprintf("undecodable document (decoder panic: %v)", p)}
+		}
+	}()
+	off := 0
+	for off < len(data) {
+		d, ok := parseDoc(data, off)
+		if !ok {
+			if validDocAfter(data, off) || !rf.hasHeader {
+				reason := "bad framing or checksum, and valid documents follow"
+				if !rf.hasHeader {
+					reason = "no valid header document"
+				}
+				rf.Err = &CorruptError{File: file, Record: rf.nextSeq(), Offset: int64(off), Reason: reason}
+				return rf
+			}
+			rf.Torn = true
+			return rf
+		}
+		if err := rf.decodeDoc(d); err != nil {
+			rf.Err = err
+			return rf
+		}
+		off = d.end
+		rf.Size = int64(off)
+	}
+	if !rf.hasHeader {
+		rf.Err = &CorruptError{File: file, Record: 0, Offset: 0, Reason: "empty run file, no header document"}
+	}
+	return rf
+}
+
+// decodeDoc checks and applies one checksummed document.
+func (rf *RunFile) decodeDoc(d rawDoc) error {
+	want := rf.nextSeq()
+	bad := func(reason string, err error) error {
+		return &CorruptError{File: rf.file, Record: want, Offset: int64(d.off), Reason: reason, Err: err}
+	}
+	if d.seq != want {
+		return bad(fmt.Sprintf("sequence number %d, want %d (a record is missing or repeated)", d.seq, want), nil)
+	}
+	if !rf.hasHeader {
+		var h headerDoc
+		if err := yaml.Unmarshal(d.body, &h); err != nil {
+			return bad("undecodable header", err)
+		}
+		if h.Kind != KindHeader {
+			return bad(fmt.Sprintf("first document is kind %q, want header", h.Kind), nil)
+		}
+		if h.Format < 1 || h.Format > FormatVersion {
+			return bad(fmt.Sprintf("format %d; this k0rdent reads formats 1 to %d: upgrade k0rdent", h.Format, FormatVersion), ErrUnsupportedFormat)
+		}
+		if !ValidRunID(h.RunID) {
+			return bad(fmt.Sprintf("header run_id %q is not a run id", h.RunID), nil)
+		}
+		rf.setHeader(h.Header)
+		return nil
+	}
+	var rec Record
+	if err := yaml.Unmarshal(d.body, &rec); err != nil {
+		return bad("undecodable record", err)
+	}
+	if rec.Seq != want {
+		return bad(fmt.Sprintf("record says seq %d, its sum line %d", rec.Seq, d.seq), nil)
+	}
+	if err := rf.check(&rec); err != nil {
+		return err
+	}
+	rf.apply(rec)
+	return nil
+}

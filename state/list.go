@@ -1,0 +1,158 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// RunInfo is one line of `runs`.
+type RunInfo struct {
+	ID           string
+	ParentRunID  string
+	Created      time.Time
+	Finished     time.Time // zero while unfinished
+	Outcome      Outcome   // "" while unfinished; superseded
+	SupersededBy string
+	Flags        map[string]bool
+	Migrated     bool
+	Nodes        int      // planned nodes
+	FailedNodes  []string // at the outcome
+	Torn         bool     // the tail is torn (repaired on resume)
+	Err          error    // the file is unreadable or corrupt; the fields describe its valid prefix
+}
+
+// Load reads and replays run id. It never locks and never repairs: a torn
+// tail sets Torn, corruption sets Err, and the RunFile describes the valid
+// prefix. The error is for a missing (ErrNotFound) or unreadable file.
+func (s *Store) Load(id string) (*RunFile, error) {
+	if !ValidRunID(id) {
+		return nil, fmt.Errorf("load run %q: not a run id (YYYYMMDD-HHMMSS-xxxx)", id)
+	}
+	path := s.RunPath(id)
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil, fmt.Errorf("%w: run %s (%s)", ErrNotFound, id, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load run %s: %w", id, err)
+	}
+	return decodeBytes(data, path), nil
+}
+
+// listChunk is how much of each end of a run file List reads.
+const listChunk = 4096
+
+// List describes every run, newest first. It reads the header from the
+// head of each file and the last record from its tail; only a file whose
+// last record is not an outcome or superseded record (unfinished, torn) is
+// read whole.
+func (s *Store) List() ([]RunInfo, error) {
+	ids, err := s.runIDs()
+	if err != nil {
+		return nil, err
+	}
+	slices.Reverse(ids)
+	out := make([]RunInfo, 0, len(ids))
+	buf := make([]byte, 2*listChunk)
+	for _, id := range ids {
+		info, ok := s.quickInfo(id, buf)
+		if !ok {
+			info = s.slowInfo(id)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// quickInfo reads the header and the last document only.
+func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
+	f, err := os.Open(s.RunPath(id))
+	if err != nil {
+		return RunInfo{}, false
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return RunInfo{}, false
+	}
+	size := st.Size()
+	head := buf[:listChunk]
+	n, err := f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return RunInfo{}, false
+	}
+	head = head[:n]
+	hd, ok := parseDoc(head, 0)
+	if !ok || hd.seq != 0 {
+		return RunInfo{}, false
+	}
+	var h headerDoc
+	if yaml.Unmarshal(hd.body, &h) != nil || h.Kind != KindHeader || h.RunID != id || h.Format > FormatVersion {
+		return RunInfo{}, false
+	}
+	if int64(hd.end) == size {
+		return infoFromHeader(h.Header), true // header only: unfinished
+	}
+	tailOff := size - listChunk
+	if tailOff < int64(hd.end) {
+		tailOff = int64(hd.end) - 1 // keep the "\n" before the next "---"
+	}
+	tail := buf[listChunk : listChunk+int(size-tailOff)]
+	if _, err := f.ReadAt(tail, tailOff); err != nil && !errors.Is(err, io.EOF) {
+		return RunInfo{}, false
+	}
+	// The last document starts after the last "\n---\n" and ends at EOF.
+	i := bytes.LastIndex(tail, []byte("\n"+docStart))
+	if i < 0 {
+		return RunInfo{}, false
+	}
+	d, ok := parseDoc(tail, i+1)
+	if !ok || d.end != len(tail) {
+		return RunInfo{}, false
+	}
+	var rec Record
+	if yaml.Unmarshal(d.body, &rec) != nil || rec.Seq != d.seq {
+		return RunInfo{}, false
+	}
+	if rec.Kind != KindOutcome && rec.Kind != KindSuperseded {
+		return RunInfo{}, false
+	}
+	info := infoFromHeader(h.Header)
+	info.Finished = rec.Time
+	info.Flags = rec.Flags
+	if rec.Kind == KindSuperseded {
+		info.Outcome, info.SupersededBy = OutcomeSuperseded, rec.By
+	} else {
+		info.Outcome, info.FailedNodes = rec.Outcome, rec.FailedNodes
+	}
+	return info, true
+}
+
+func infoFromHeader(h Header) RunInfo {
+	return RunInfo{ID: h.RunID, ParentRunID: h.ParentRunID, Created: h.Created, Flags: h.Flags,
+		Migrated: h.Migrated, Nodes: len(h.Nodes)}
+}
+
+// slowInfo loads the whole file.
+func (s *Store) slowInfo(id string) RunInfo {
+	rf, err := s.Load(id)
+	if err != nil {
+		return RunInfo{ID: id, Err: err}
+	}
+	info := infoFromHeader(rf.Header)
+	info.ID = id
+	info.Flags = rf.Flags
+	info.Outcome, info.Finished, info.SupersededBy = rf.Outcome, rf.Finished, rf.SupersededBy
+	if rf.Outcome != OutcomeNone {
+		info.FailedNodes = rf.FailedNodes()
+	}
+	info.Torn, info.Err = rf.Torn, rf.Err
+	return info
+}

@@ -1,0 +1,447 @@
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// Run is a run file open for appending. It implements workflow.Recorder.
+// Every append is one write plus fsync; after it, runtime.yaml is replaced
+// with Project(base, run) where base is the runtime.yaml found when the
+// run was created or opened. A Run is safe for use by several goroutines.
+type Run struct {
+	s    *Store
+	path string
+
+	mu   sync.Mutex // guards everything below
+	f    *os.File   // O_APPEND; nil after Close
+	rf   *RunFile
+	base *Runtime // runtime before this run (may contain this run's earlier effects)
+	err  error    // a failed write poisons the Run
+	// noRuntime turns off the live runtime.yaml update (benchmarks).
+	noRuntime bool
+}
+
+var _ workflow.Recorder = (*Run)(nil)
+
+// CreateRun creates the run file of a new run, atomically, with h as its
+// header, and points runtime.yaml at it. Zero fields are filled in: RunID
+// (a new id, greater than every existing one), Created (now), Format. The
+// caller must hold the store lock.
+func (s *Store) CreateRun(h Header) (*Run, error) {
+	if err := s.locked(); err != nil {
+		return nil, fmt.Errorf("create run: %w", err)
+	}
+	now := time.Now().UTC()
+	if h.RunID == "" {
+		id, err := s.nextRunID(now)
+		if err != nil {
+			return nil, err
+		}
+		h.RunID = id
+	}
+	if !ValidRunID(h.RunID) {
+		return nil, fmt.Errorf("create run: run id %q: want YYYYMMDD-HHMMSS-xxxx", h.RunID)
+	}
+	if h.ParentRunID != "" && !ValidRunID(h.ParentRunID) {
+		return nil, fmt.Errorf("create run %s: parent run id %q: want YYYYMMDD-HHMMSS-xxxx", h.RunID, h.ParentRunID)
+	}
+	if h.Created.IsZero() {
+		h.Created = now
+	}
+	h.Created = h.Created.UTC()
+	h.Format = FormatVersion
+	base, err := s.readRuntimeBase()
+	if err != nil {
+		return nil, fmt.Errorf("create run %s: %w", h.RunID, err)
+	}
+	if err := os.MkdirAll(s.RunsDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("create run %s: %w", h.RunID, err)
+	}
+	path := s.RunPath(h.RunID)
+	if _, err := os.Lstat(path); err == nil {
+		return nil, fmt.Errorf("create run: %s already exists; run ids are never reused", path)
+	}
+	data, err := encodeHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteFileAtomic(path, data, 0o644); err != nil {
+		return nil, fmt.Errorf("create run: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("create run: %w", err)
+	}
+	rf := &RunFile{file: path}
+	rf.setHeader(h)
+	rf.Size = int64(len(data))
+	r := &Run{s: s, path: path, f: f, rf: rf, base: base}
+	if err := r.updateRuntime(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// OpenRun opens an existing run for appending (resume, supersede). The
+// caller must hold the store lock. A torn last document is repaired: the
+// file is copied to <file>.broken (or .broken.N) and truncated to its valid
+// prefix. Corruption before the end (a *CorruptError, errors.Is
+// ErrCorrupt) and inconsistent transitions (*TransitionError) are refused.
+// A superseded run cannot be opened.
+func (s *Store) OpenRun(id string) (*Run, error) {
+	if err := s.locked(); err != nil {
+		return nil, fmt.Errorf("open run %s: %w", id, err)
+	}
+	rf, err := s.Load(id)
+	if err != nil {
+		return nil, err
+	}
+	if rf.Err != nil {
+		return nil, rf.Err
+	}
+	if rf.Outcome == OutcomeSuperseded {
+		return nil, fmt.Errorf("open run %s: it was superseded by run %s and cannot be resumed", id, rf.SupersededBy)
+	}
+	path := s.RunPath(id)
+	if rf.Torn {
+		if err := repair(path, rf.Size); err != nil {
+			return nil, err
+		}
+		rf.Torn = false
+	}
+	base, err := s.readRuntimeBase()
+	if err != nil {
+		return nil, fmt.Errorf("open run %s: %w", id, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open run %s: %w", id, err)
+	}
+	return &Run{s: s, path: path, f: f, rf: rf, base: base}, nil
+}
+
+// repair keeps a copy of path as path.broken[.N] and truncates path to size.
+func repair(path string, size int64) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("repair %s: %w", path, err)
+	}
+	broken := path + ".broken"
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(broken); os.IsNotExist(err) {
+			break
+		}
+		broken = fmt.Sprintf("%s.broken.%d", path, i)
+	}
+	if err := WriteFileAtomic(broken, data, 0o644); err != nil {
+		return fmt.Errorf("repair %s: keep copy: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("repair %s: %w", path, err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("repair %s: truncate to %d bytes: %w", path, size, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("repair %s: fsync: %w", path, err)
+	}
+	return nil
+}
+
+// StartFresh creates a new run. If runtime.yaml names a current run that
+// is unfinished or did not succeed, that run is archived first: it gains a
+// superseded record naming the new run, and the new header's ParentRunID
+// names it. It returns the new run and the superseded run id ("" if none).
+// The caller must hold the store lock.
+func (s *Store) StartFresh(h Header) (*Run, string, error) {
+	if err := s.locked(); err != nil {
+		return nil, "", fmt.Errorf("start fresh run: %w", err)
+	}
+	rt, err := s.ReadRuntime()
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, "", fmt.Errorf("start fresh run: %w", err)
+	}
+	var old *Run
+	if rt != nil && rt.CurrentRunID != "" && rt.CurrentOutcome != OutcomeSucceeded {
+		rf, err := s.Load(rt.CurrentRunID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return nil, "", fmt.Errorf("start fresh run: %w", err)
+		case rf.Outcome != OutcomeSucceeded && rf.Outcome != OutcomeSuperseded:
+			if rf.Err != nil {
+				// A corrupt run cannot get a record appended; it stays as
+				// it is and the new run still names it as parent.
+				h.ParentRunID = rt.CurrentRunID
+				break
+			}
+			if old, err = s.OpenRun(rt.CurrentRunID); err != nil {
+				return nil, "", fmt.Errorf("start fresh run: archive run %s: %w", rt.CurrentRunID, err)
+			}
+			defer old.Close()
+			h.ParentRunID = old.ID()
+		}
+	}
+	if h.RunID == "" {
+		if h.RunID, err = s.nextRunID(time.Now()); err != nil {
+			return nil, "", err
+		}
+	}
+	if old != nil {
+		if err := old.Supersede(h.RunID); err != nil {
+			return nil, "", fmt.Errorf("start fresh run: %w", err)
+		}
+	}
+	r, err := s.CreateRun(h)
+	if err != nil {
+		return nil, "", err
+	}
+	return r, h.ParentRunID, nil
+}
+
+// ID is the run id.
+func (r *Run) ID() string { return r.rf.Header.RunID }
+
+// Path is the run file.
+func (r *Run) Path() string { return r.path }
+
+// Header is the run's header.
+func (r *Run) Header() Header { return r.rf.Header }
+
+// Nodes returns a copy of the replayed node states: what the engine
+// resumes from.
+func (r *Run) Nodes() map[string]workflow.NodeStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]workflow.NodeStatus, len(r.rf.Nodes))
+	for k, v := range r.rf.Nodes {
+		v.Outputs = maps.Clone(v.Outputs)
+		out[k] = v
+	}
+	return out
+}
+
+// Flags returns the run's effective flags.
+func (r *Run) Flags() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.rf.Flags)
+}
+
+// Attempt is the run attempt: 1, plus one per resume.
+func (r *Run) Attempt() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rf.Attempt
+}
+
+// Record journals a node transition (workflow.Recorder). It assigns Seq
+// and, if ev.Time is zero, the time; it refuses a transition the node's
+// state does not allow (*TransitionError) and outputs that look like
+// secrets (ErrSecret). It returns once the record is durable.
+func (r *Run) Record(ev workflow.Event) error {
+	rec := Record{
+		Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
+		Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
+		Outputs: maps.Clone(ev.Outputs),
+	}
+	return r.Append(rec)
+}
+
+// Resumed journals that the run is resumed: its attempt and its flags from
+// now on. It also makes the run unfinished again.
+func (r *Run) Resumed(flags map[string]bool, attempt int) error {
+	return r.Append(Record{Kind: KindResumed, Attempt: attempt, Flags: maps.Clone(flags)})
+}
+
+// LockTakeover journals that the store lock was taken over from prev, a
+// process that died holding it.
+func (r *Run) LockTakeover(prev Holder) error {
+	return r.Append(Record{Kind: KindLockTakeover, Previous: &prev})
+}
+
+// Finish journals the run outcome (succeeded, failed or cancelled) with
+// the failed nodes and the flags. Records may follow (a resume).
+func (r *Run) Finish(outcome Outcome, reason string) error {
+	r.mu.Lock()
+	failed, flags := r.rf.FailedNodes(), maps.Clone(r.rf.Flags)
+	r.mu.Unlock()
+	return r.Append(Record{Kind: KindOutcome, Outcome: outcome, Reason: reason, FailedNodes: failed, Flags: flags})
+}
+
+// Supersede journals that the run is archived in favour of run newID. It
+// does not touch runtime.yaml: the new run does.
+func (r *Run) Supersede(newID string) error {
+	r.mu.Lock()
+	flags := maps.Clone(r.rf.Flags)
+	r.mu.Unlock()
+	return r.Append(Record{Kind: KindSuperseded, By: newID, Flags: flags})
+}
+
+// Append journals any record: it assigns Seq, sets Time to now if zero,
+// validates the record against the replayed run, writes it with one write
+// and fsyncs. The convenience methods above all come here; migration uses
+// it directly to write records with their historical times.
+func (r *Run) Append(rec Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return fmt.Errorf("append to run %s: closed", r.ID())
+	}
+	if r.err != nil {
+		return fmt.Errorf("append to run %s: an earlier write failed (%v); open the run again to repair it", r.ID(), r.err)
+	}
+	if r.rf.Outcome == OutcomeSuperseded {
+		return fmt.Errorf("append to run %s: superseded by run %s", r.ID(), r.rf.SupersededBy)
+	}
+	rec.Seq = r.rf.nextSeq()
+	if rec.Time.IsZero() {
+		rec.Time = time.Now()
+	}
+	rec.Time = rec.Time.UTC()
+	if err := r.rf.check(&rec); err != nil {
+		return err
+	}
+	if err := checkSecrets(&rec); err != nil {
+		return fmt.Errorf("run %s: record %d: node %s: %w", r.ID(), rec.Seq, rec.Node, err)
+	}
+	data, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	if _, err := r.f.Write(data); err != nil {
+		r.err = err
+		return fmt.Errorf("append to run file %s: %w", r.path, err)
+	}
+	if err := r.f.Sync(); err != nil {
+		r.err = err
+		return fmt.Errorf("append to run file %s: fsync: %w", r.path, err)
+	}
+	r.rf.apply(rec)
+	r.rf.Size += int64(len(data))
+	if rec.Kind == KindSuperseded {
+		return nil
+	}
+	return r.updateRuntime()
+}
+
+// updateRuntime replaces runtime.yaml with the projection; r.mu held.
+func (r *Run) updateRuntime() error {
+	if r.noRuntime {
+		return nil
+	}
+	if err := r.s.WriteRuntime(Project(r.base, r.rf)); err != nil {
+		return fmt.Errorf("run %s: update runtime: %w", r.ID(), err)
+	}
+	return nil
+}
+
+// Close closes the run file. The run stays as it is: unfinished unless
+// Finish was called.
+func (r *Run) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	if err != nil {
+		return fmt.Errorf("close run file %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// LogSink returns the sink for node logs: runs/<id>/<node>.log (a node
+// name with slashes gets subdirectories), mode 0600, appended across
+// attempts, each attempt starting with a separator line.
+func (r *Run) LogSink() workflow.LogSink {
+	dir := r.s.LogDir(r.ID())
+	return func(node string, attempt int) (io.WriteCloser, error) {
+		if err := checkRelName(node); err != nil {
+			return nil, fmt.Errorf("node log: %w", err)
+		}
+		path := filepath.Join(dir, filepath.FromSlash(node)+".log")
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("node log %s: %w", path, err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("node log %s: %w", path, err)
+		}
+		if _, err := fmt.Fprintf(f, "===== %s attempt %d %s =====\n", node, attempt, time.Now().UTC().Format(time.RFC3339)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("node log %s: %w", path, err)
+		}
+		return f, nil
+	}
+}
+
+// checkSecrets refuses records whose outputs look like secret material.
+// It is a cheap guard, not a scanner: PEM private keys, kubeconfig client
+// keys and tokens, WireGuard private keys in the peers JSON or in an
+// output named like a private key, secret or password that is not a path.
+func checkSecrets(rec *Record) error {
+	for k, v := range rec.Outputs {
+		if why := secretLike(k, v); why != "" {
+			return fmt.Errorf("%w: output %q %s; write it with Store.WriteSecret and output the path", ErrSecret, k, why)
+		}
+	}
+	if rec.Kind == KindTransition && rec.Node == NodeWireGuard && rec.To == workflow.Succeeded {
+		if v, ok := rec.Outputs[OutputPeers]; ok {
+			if _, err := parsePeers(v); err != nil {
+				return fmt.Errorf("output %q: %w", OutputPeers, err)
+			}
+		}
+	}
+	if rec.Kind == KindTransition && rec.Node == NodeVPN && rec.To == workflow.Succeeded {
+		if v, ok := rec.Outputs[OutputVPNStatus]; ok && !validVPNStatus(v) {
+			return fmt.Errorf("output %q: %q, want connected, disconnected or unverified", OutputVPNStatus, v)
+		}
+	}
+	return nil
+}
+
+func secretLike(key, value string) string {
+	switch {
+	case strings.Contains(value, "PRIVATE KEY-----"):
+		return "holds a PEM private key"
+	case strings.Contains(value, "client-key-data:"), strings.Contains(value, "client-key-data\""):
+		return "holds a kubeconfig client key"
+	case strings.Contains(value, "\"private_key\"") || strings.Contains(value, "PrivateKey"):
+		return "holds a private key field"
+	}
+	k := strings.ToLower(key)
+	if strings.Contains(k, "private") || strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "token") {
+		if !strings.HasPrefix(value, "/") && value != "" && !strings.HasSuffix(k, "_path") && !strings.HasSuffix(k, "_file") && !strings.HasSuffix(k, "_dir") {
+			return "is named like a secret and is not a path"
+		}
+	}
+	return ""
+}
+
+// parsePeers decodes the wireguard peers output, refusing unknown fields
+// (such as private_key).
+func parsePeers(v string) ([]Peer, error) {
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	var peers []Peer
+	if err := dec.Decode(&peers); err != nil {
+		return nil, fmt.Errorf("want a JSON array of {name,address,public_key,role,endpoint}: %w", err)
+	}
+	return peers, nil
+}

@@ -1,0 +1,249 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// Projection conventions: the nodes and outputs runtime.yaml is built from.
+const (
+	NodeWireGuard = "wireguard"
+	NodeTerraform = "terraform"
+	NodeVPN       = "vpn"
+	NodeK0s       = "k0s"
+
+	// wireguard outputs
+	OutputPeers   = "peers"   // JSON array of Peer
+	OutputPort    = "port"    // listen port, decimal
+	OutputNetwork = "network" // CIDR
+	// vpn output
+	OutputVPNStatus = "status" // connected | disconnected | unverified
+	// k0s output
+	OutputKubeconfig = "kubeconfig" // path under secrets/
+)
+
+// VPN statuses.
+const (
+	VPNConnected    = "connected"
+	VPNDisconnected = "disconnected"
+	VPNUnverified   = "unverified"
+)
+
+func validVPNStatus(s string) bool {
+	return s == VPNConnected || s == VPNDisconnected || s == VPNUnverified
+}
+
+// Runtime is runtime.yaml: the current snapshot, nothing historical.
+type Runtime struct {
+	Format            int               `yaml:"format"`
+	ClusterID         string            `yaml:"cluster_id,omitempty"`
+	CurrentRunID      string            `yaml:"current_run_id,omitempty"`
+	CurrentOutcome    Outcome           `yaml:"current_outcome,omitempty"` // "" while unfinished
+	LastSuccessfulRun string            `yaml:"last_successful_run,omitempty"`
+	Flags             map[string]bool   `yaml:"flags,omitempty"`
+	WireGuard         *WireGuard        `yaml:"wireguard,omitempty"`
+	VPN               *VPNStatus        `yaml:"vpn,omitempty"`
+	Terraform         map[string]string `yaml:"terraform,omitempty"` // output references
+	Kubeconfig        string            `yaml:"kubeconfig,omitempty"`
+	Updated           time.Time         `yaml:"updated"`
+}
+
+// WireGuard is the overlay network as far as runtime.yaml knows it. Private
+// keys live in secrets/ only.
+type WireGuard struct {
+	Port    int    `yaml:"port,omitempty"`
+	Network string `yaml:"network,omitempty"`
+	Peers   []Peer `yaml:"peers,omitempty"`
+}
+
+// Peer is one WireGuard peer. The JSON names are those of the wireguard
+// node's peers output.
+type Peer struct {
+	Name      string `yaml:"name" json:"name"`
+	Address   string `yaml:"address" json:"address"`
+	PublicKey string `yaml:"public_key" json:"public_key"`
+	Endpoint  string `yaml:"endpoint,omitempty" json:"endpoint,omitempty"`
+	Role      string `yaml:"role,omitempty" json:"role,omitempty"`
+}
+
+// VPNStatus is the operator-side tunnel as last checked.
+type VPNStatus struct {
+	Status  string    `yaml:"status"`
+	Checked time.Time `yaml:"checked"`
+}
+
+// Project returns the runtime after run, given the runtime before it
+// (prev, may be nil). It is pure, and it is the only way runtime.yaml is
+// computed: live after every append, and by RebuildRuntime folding all
+// runs oldest first. It is idempotent over prefixes of a run:
+// Project(Project(b, prefix), run) == Project(b, run), which lets a
+// resumed run start from a runtime.yaml that already shows its prefix.
+//
+// For each projected node, the latest record of the run that decides it
+// wins: succeeded sets the node's facts from its outputs, skipped clears
+// them (a disabled node leaves nothing behind); for vpn, failed also
+// decides (disconnected). A node without such a record in this run keeps
+// prev's facts.
+func Project(prev *Runtime, run *RunFile) *Runtime {
+	rt := &Runtime{Format: FormatVersion}
+	if prev != nil {
+		rt.ClusterID = prev.ClusterID
+		rt.LastSuccessfulRun = prev.LastSuccessfulRun
+		if prev.WireGuard != nil {
+			wg := *prev.WireGuard
+			wg.Peers = append([]Peer(nil), wg.Peers...)
+			rt.WireGuard = &wg
+		}
+		if prev.VPN != nil {
+			v := *prev.VPN
+			rt.VPN = &v
+		}
+		rt.Terraform = maps.Clone(prev.Terraform)
+		rt.Kubeconfig = prev.Kubeconfig
+	}
+	if run == nil {
+		return rt
+	}
+	h := run.Header
+	if h.ClusterID != "" {
+		rt.ClusterID = h.ClusterID
+	}
+	rt.CurrentRunID = h.RunID
+	rt.CurrentOutcome = run.Outcome
+	if run.Succeeded() {
+		rt.LastSuccessfulRun = h.RunID
+	}
+	rt.Flags = maps.Clone(run.Flags)
+	rt.Updated = run.LastTime().UTC()
+
+	decide := func(node string) (Record, bool) {
+		m := run.determining
+		if node == NodeVPN {
+			m = run.decidedFail
+		}
+		i, ok := m[node]
+		if !ok {
+			return Record{}, false
+		}
+		return run.Records[i], true
+	}
+	if rec, ok := decide(NodeWireGuard); ok {
+		rt.WireGuard = nil
+		if rec.To == workflow.Succeeded {
+			wg := &WireGuard{Network: rec.Outputs[OutputNetwork]}
+			wg.Port, _ = strconv.Atoi(rec.Outputs[OutputPort])
+			if v, ok := rec.Outputs[OutputPeers]; ok {
+				wg.Peers, _ = parsePeers(v) // validated when recorded
+			}
+			rt.WireGuard = wg
+		}
+	}
+	if rec, ok := decide(NodeVPN); ok {
+		switch rec.To {
+		case workflow.Succeeded:
+			st := rec.Outputs[OutputVPNStatus]
+			if st == "" {
+				st = VPNConnected
+			}
+			rt.VPN = &VPNStatus{Status: st, Checked: rec.Time.UTC()}
+		case workflow.Failed:
+			rt.VPN = &VPNStatus{Status: VPNDisconnected, Checked: rec.Time.UTC()}
+		default:
+			rt.VPN = nil
+		}
+	}
+	if rec, ok := decide(NodeTerraform); ok {
+		rt.Terraform = nil
+		if rec.To == workflow.Succeeded && len(rec.Outputs) > 0 {
+			rt.Terraform = maps.Clone(rec.Outputs)
+		}
+	}
+	if rec, ok := decide(NodeK0s); ok {
+		rt.Kubeconfig = ""
+		if rec.To == workflow.Succeeded {
+			rt.Kubeconfig = rec.Outputs[OutputKubeconfig]
+		}
+	}
+	return rt
+}
+
+// ReadRuntime reads runtime.yaml. A missing file is ErrNotFound.
+func (s *Store) ReadRuntime() (*Runtime, error) {
+	data, err := os.ReadFile(s.RuntimePath())
+	if os.IsNotExist(err) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, s.RuntimePath())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read runtime: %w", err)
+	}
+	var rt Runtime
+	if err := yaml.Unmarshal(data, &rt); err != nil {
+		return nil, fmt.Errorf("read runtime %s: %w; rebuild it from the run files (Store.RebuildRuntime)", s.RuntimePath(), err)
+	}
+	if rt.Format > FormatVersion {
+		return nil, fmt.Errorf("read runtime %s: %w %d (this k0rdent reads up to %d): upgrade k0rdent", s.RuntimePath(), ErrUnsupportedFormat, rt.Format, FormatVersion)
+	}
+	return &rt, nil
+}
+
+// readRuntimeBase is ReadRuntime with a missing file as nil.
+func (s *Store) readRuntimeBase() (*Runtime, error) {
+	rt, err := s.ReadRuntime()
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return rt, err
+}
+
+// WriteRuntime replaces runtime.yaml atomically.
+func (s *Store) WriteRuntime(rt *Runtime) error {
+	if rt.Format == 0 {
+		c := *rt
+		c.Format = FormatVersion
+		rt = &c
+	}
+	data, err := yaml.Marshal(rt)
+	if err != nil {
+		return fmt.Errorf("encode runtime: %w", err)
+	}
+	if err := os.MkdirAll(s.root, 0o755); err != nil {
+		return fmt.Errorf("write runtime: %w", err)
+	}
+	return WriteFileAtomic(s.RuntimePath(), data, 0o644)
+}
+
+// RebuildRuntime recomputes runtime.yaml from the run files, folding
+// Project over them oldest first, writes it and returns it. A run file's
+// valid prefix counts even if the file is torn or corrupt.
+func (s *Store) RebuildRuntime() (*Runtime, error) {
+	ids, err := s.runIDs()
+	if err != nil {
+		return nil, err
+	}
+	var rt *Runtime
+	for _, id := range ids {
+		rf, err := s.Load(id)
+		if err != nil {
+			return nil, fmt.Errorf("rebuild runtime: %w", err)
+		}
+		if !rf.hasHeader {
+			continue
+		}
+		rt = Project(rt, rf)
+	}
+	if rt == nil {
+		rt = &Runtime{Format: FormatVersion}
+	}
+	if err := s.WriteRuntime(rt); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
