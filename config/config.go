@@ -329,6 +329,7 @@ func Default() *Config {
 // value; Parse decodes the file over it and then calls SetDefaults.
 func preset() *Config {
 	c := &Config{}
+	c.Cluster.Controllers.Count = 1
 	c.Cluster.Workers.Count = 1
 	c.Timeouts.VerificationRetries = 3
 	c.KOF.Mothership.InstallRetries = 3
@@ -336,9 +337,10 @@ func preset() *Config {
 	return c
 }
 
-// SetDefaults fills every empty field with its default. Fields where zero is
-// meaningful (cluster.workers.count, network.wireguard_port, retries,
-// booleans) are left alone: Default sets those, and Parse starts from it.
+// SetDefaults fills every empty (zero) field with its default. Counts where
+// zero is an answer, right or wrong (cluster.controllers.count,
+// cluster.workers.count, network.wireguard_port, retries), and booleans are
+// left alone: Default sets those, and Parse decodes the file over them.
 // Derived defaults (a child cluster's location, the regional credential)
 // follow the fields they derive from. Priority and eviction policy are put
 // in canonical letter case.
@@ -361,7 +363,6 @@ func (c *Config) SetDefaults() {
 	setStr(&c.VMSizing.Controller.Size, "Standard_D2s_v5")
 	setStr(&c.VMSizing.Worker.Size, "Standard_D2s_v5")
 
-	setInt(&c.Cluster.Controllers.Count, 1)
 	if len(c.Cluster.Controllers.Zones) == 0 {
 		c.Cluster.Controllers.Zones = []int{1}
 	}

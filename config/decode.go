@@ -92,14 +92,33 @@ func Parse(data []byte, filename string) (*Config, error) {
 	c.lines = map[string]int{}
 	d := &decoder{file: filename, lines: c.lines}
 	d.document(data, reflect.ValueOf(c).Elem())
-	if len(d.probs) > 0 {
-		sortProblems(d.probs)
+	if d.unreadable {
 		return nil, &Error{Problems: d.probs}
 	}
 	c.SetDefaults()
+	// Validate even when decoding found problems, so that one pass reports
+	// everything; a field that failed to decode kept its default and is
+	// reported once, by the decoder.
 	warnings, err := c.Validate(Flags{})
-	if err != nil {
+	var verr *Error
+	if err != nil && !errors.As(err, &verr) {
 		return nil, err
+	}
+	if len(d.probs) > 0 || verr != nil {
+		probs := d.probs
+		bad := map[string]bool{}
+		for _, p := range d.probs {
+			bad[p.Path] = true
+		}
+		if verr != nil {
+			for _, p := range verr.Problems {
+				if !bad[p.Path] {
+					probs = append(probs, p)
+				}
+			}
+		}
+		sortProblems(probs)
+		return nil, &Error{Problems: probs, Warnings: warnings}
 	}
 	c.warnings = warnings
 	return c, nil
@@ -111,6 +130,9 @@ type decoder struct {
 	file  string
 	probs []Problem
 	lines map[string]int
+	// unreadable is set when the file is not YAML or not a mapping, so
+	// validating the defaults would only add noise.
+	unreadable bool
 }
 
 func (d *decoder) add(line int, path, format string, args ...any) {
@@ -125,6 +147,7 @@ func (d *decoder) document(data []byte, v reflect.Value) {
 			return // empty file: all defaults
 		}
 		d.yamlError(err)
+		d.unreadable = true
 		return
 	}
 	var extra yaml.Node
@@ -134,6 +157,11 @@ func (d *decoder) document(data []byte, v reflect.Value) {
 		d.yamlError(err)
 	}
 	if len(doc.Content) == 0 {
+		return
+	}
+	if root := doc.Content[0]; root.Kind != yaml.MappingNode && !(root.Kind == yaml.ScalarNode && root.Tag == "!!null") {
+		d.add(root.Line, "", "want a mapping of keys (azure:, cluster:, ...), got %s", describe(root))
+		d.unreadable = true
 		return
 	}
 	d.value(doc.Content[0], v, "")
@@ -258,6 +286,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 			d.merge(val, v, path)
 			continue
 		}
+		if path == "" && strings.HasPrefix(k.Value, "x-") {
+			continue // extension key, a place for anchors
+		}
 		p := join(path, k.Value)
 		if k.Kind != yaml.ScalarNode {
 			d.add(k.Line, path, "a key must be a plain name, got a %s", kindName(k))
@@ -352,7 +383,11 @@ func suggest(key string, known []string) string {
 			best, bestDist = k, dist
 		}
 	}
-	if best != "" && (bestDist <= max(2, len(key)/3) || strings.Contains(best, strings.ToLower(key)) && len(key) >= 3) {
+	limit := max(2, len(key)/3)
+	if len(key) <= 3 {
+		limit = 1
+	}
+	if best != "" && (bestDist <= limit || strings.Contains(best, strings.ToLower(key)) && len(key) >= 3) {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	return fmt.Sprintf(" (known keys: %s)", strings.Join(known, ", "))
