@@ -100,43 +100,65 @@ var (
 	_ workflow.Policer   = (*Command)(nil)
 )
 
-// NewCommand checks spec and evaluates its When condition against flags.
+// NewCommand checks spec and evaluates its When condition against flags
+// (pass the effective flags, see RunFlags.Effective). Every problem is
+// reported, each naming its field.
 func NewCommand(spec CommandSpec, flags RunFlags) (*Command, error) {
-	var errs []error
-	if spec.Name == "" {
-		errs = append(errs, errors.New("name is empty; give the phase a kebab-case name"))
-	}
-	if len(spec.Command) == 0 || spec.Command[0] == "" {
-		errs = append(errs, errors.New("command is empty; give the argv, e.g. [\"./hooks/post.sh\", \"--flag\"]"))
-	}
-	for _, k := range sortedKeys(spec.Env) {
-		switch {
-		case k == "" || strings.ContainsAny(k, "=\x00"):
-			errs = append(errs, fmt.Errorf("env: key %q is not a valid variable name", k))
-		case strings.HasPrefix(k, "K0RDENT_"):
-			errs = append(errs, fmt.Errorf("env: key %s is reserved (K0RDENT_* is set by k0rdent); rename it", k))
+	enabled, reason, probs := spec.check(flags)
+	if len(probs) > 0 {
+		errs := make([]error, len(probs))
+		for i, p := range probs {
+			errs[i] = errors.New(p.String())
 		}
-	}
-	if spec.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("timeout: %s is negative", spec.Timeout))
-	}
-	if spec.Retries < 0 {
-		errs = append(errs, fmt.Errorf("retries: %d is negative", spec.Retries))
-	}
-	if spec.GracePeriod < 0 {
-		errs = append(errs, fmt.Errorf("grace period: %s is negative", spec.GracePeriod))
-	}
-	enabled, reason, err := flags.When(spec.When)
-	if err != nil {
-		errs = append(errs, fmt.Errorf("when: %w", err))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("command phase %q: %w", spec.Name, err)
+		return nil, fmt.Errorf("command phase %q: %w", spec.Name, errors.Join(errs...))
 	}
 	spec.Command = slices.Clone(spec.Command)
 	spec.DependsOn = slices.Clone(spec.DependsOn)
 	spec.Env = maps.Clone(spec.Env)
 	return &Command{spec: spec, enabled: enabled, reason: reason}, nil
+}
+
+// specProblem is one thing wrong with a CommandSpec.
+type specProblem struct {
+	Field string // name, command, env.<KEY>, when, timeout, retries, grace_period
+	Msg   string
+}
+
+func (p specProblem) String() string { return p.Field + ": " + p.Msg }
+
+// check validates the spec and evaluates When.
+func (s CommandSpec) check(flags RunFlags) (enabled bool, reason string, probs []specProblem) {
+	add := func(field, format string, args ...any) {
+		probs = append(probs, specProblem{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if s.Name == "" {
+		add("name", "is empty (give the phase a kebab-case name)")
+	}
+	if len(s.Command) == 0 || s.Command[0] == "" {
+		add("command", "is empty (give the argv, e.g. [./hooks/post.sh, --flag])")
+	}
+	for _, k := range sortedKeys(s.Env) {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=\x00"):
+			add("env."+k, "%q is not a valid variable name", k)
+		case strings.HasPrefix(k, "K0RDENT_"):
+			add("env."+k, "K0RDENT_* is reserved for the variables k0rdent sets (rename it)")
+		}
+	}
+	enabled, reason, err := flags.When(s.When)
+	if err != nil {
+		add("when", "%v", err)
+	}
+	if s.Timeout < 0 {
+		add("timeout", "%s is negative", s.Timeout)
+	}
+	if s.Retries < 0 {
+		add("retries", "%d is negative", s.Retries)
+	}
+	if s.GracePeriod < 0 {
+		add("grace_period", "%s is negative", s.GracePeriod)
+	}
+	return enabled, reason, probs
 }
 
 // Spec returns a copy of the phase's declaration.

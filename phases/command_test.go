@@ -388,15 +388,15 @@ func TestNewCommand_Invalid(t *testing.T) {
 		{
 			name: "NoNameNoCommand",
 			spec: CommandSpec{},
-			want: "command phase \"\": name is empty; give the phase a kebab-case name\n" +
-				"command is empty; give the argv, e.g. [\"./hooks/post.sh\", \"--flag\"]",
+			want: "command phase \"\": name: is empty (give the phase a kebab-case name)\n" +
+				"command: is empty (give the argv, e.g. [./hooks/post.sh, --flag])",
 		},
 		{
 			name: "ReservedEnvAndBadWhen",
 			spec: CommandSpec{Name: "x", Command: []string{"true"}, Env: map[string]string{"K0RDENT_NODE": "y", "A=B": "c"}, When: "with-kof"},
-			want: "command phase \"x\": env: key \"A=B\" is not a valid variable name\n" +
-				"env: key K0RDENT_NODE is reserved (K0RDENT_* is set by k0rdent); rename it\n" +
-				"when: unknown condition \"with-kof\" (use always, never, with_kof, with_azure_children or !with_kof)",
+			want: "command phase \"x\": env.A=B: \"A=B\" is not a valid variable name\n" +
+				"env.K0RDENT_NODE: K0RDENT_* is reserved for the variables k0rdent sets (rename it)\n" +
+				"when: \"with-kof\" is not a condition (write always, never, with_kof, with_azure_children, or one of them negated with !)",
 		},
 		{
 			name: "Negative",

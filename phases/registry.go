@@ -1,13 +1,21 @@
 package phases
 
 import (
+	"errors"
 	"fmt"
+	"regexp"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
+
+	"github.com/k0rdent/k0rdent-deploy/config"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
 // RunFlags are the flags of one `k0rdent run` that factories and command
-// phases may depend on. Build passes the effective flags: a flag is on when
-// it was given or when the config's section says enabled.
+// phases may depend on. Build turns them into the effective flags: a flag is
+// on when it was given or when the config's section says enabled.
 type RunFlags struct {
 	// WithKOF is --with-kof (or kof.enabled).
 	WithKOF bool
@@ -15,50 +23,324 @@ type RunFlags struct {
 	WithAzureChildren bool
 }
 
-// Conditions of a command phase's `when`, besides the negation of a flag
-// condition ("!with_kof").
-const (
-	CondAlways            = "always" // the default; "" means always too
-	CondNever             = "never"
-	CondWithKOF           = "with_kof"
-	CondWithAzureChildren = "with_azure_children"
-)
-
-// flagCondition maps a flag condition to its command-line flag and value.
-func (f RunFlags) flagCondition(cond string) (flag string, value bool, ok bool) {
-	switch cond {
-	case CondWithKOF:
-		return "--with-kof", f.WithKOF, true
-	case CondWithAzureChildren:
-		return "--with-azure-children", f.WithAzureChildren, true
+// Effective returns the flags with the config's enabled keys folded in
+// (config.Config.Effective). A nil cfg leaves them as they are.
+func (f RunFlags) Effective(cfg *config.Config) RunFlags {
+	if cfg == nil {
+		return f
 	}
-	return "", false, false
+	on := cfg.Effective(config.Flags{WithKOF: f.WithKOF, WithAzureChildren: f.WithAzureChildren})
+	return RunFlags{WithKOF: on.WithKOF, WithAzureChildren: on.WithAzureChildren}
 }
 
-// When evaluates a command phase's enable condition: "" or "always",
-// "never", a flag condition ("with_kof", "with_azure_children") or a flag
-// condition negated with a leading "!". When the phase is disabled, reason
-// says why in the words of the command line, e.g. "when with_kof: --with-kof
-// not set". An unknown condition is an error listing the known ones.
+// flag returns the command-line flag and the value of a when flag.
+func (f RunFlags) flag(name string) (flag string, value bool) {
+	switch name {
+	case config.FlagWithKOF:
+		return "--with-kof", f.WithKOF
+	case config.FlagWithAzureChildren:
+		return "--with-azure-children", f.WithAzureChildren
+	}
+	return "--" + strings.ReplaceAll(name, "_", "-"), false
+}
+
+// When evaluates a command phase's enable condition (config.ParseCondition:
+// "" or always, never, with_kof, with_azure_children, or a flag negated with
+// "!"). When the phase is disabled, reason says why in the words of the
+// command line, e.g. "when with_kof: --with-kof not set". An unknown
+// condition is an error listing the known ones.
 func (f RunFlags) When(cond string) (enabled bool, reason string, err error) {
-	c := strings.TrimSpace(cond)
-	switch c {
-	case "", CondAlways:
+	c, err := config.ParseCondition(cond)
+	if err != nil {
+		return false, "", err
+	}
+	if c.Eval(config.Flags{WithKOF: f.WithKOF, WithAzureChildren: f.WithAzureChildren}) {
 		return true, "", nil
-	case CondNever:
-		return false, "when never", nil
 	}
-	neg := strings.HasPrefix(c, "!")
-	flag, value, ok := f.flagCondition(strings.TrimSpace(strings.TrimPrefix(c, "!")))
+	if c.Flag == "" {
+		return false, "when " + config.CondNever, nil
+	}
+	flag, _ := f.flag(c.Flag)
+	if c.Not {
+		return false, fmt.Sprintf("when %s: %s set", c, flag), nil
+	}
+	return false, fmt.Sprintf("when %s: %s not set", c, flag), nil
+}
+
+// BuildContext is what a Factory builds its nodes from.
+type BuildContext struct {
+	// Config is the defaulted, validated deployment spec. Never nil.
+	Config *config.Config
+	// Flags are the effective run flags (RunFlags.Effective).
+	Flags RunFlags
+}
+
+// Factory builds the nodes of one plugin. A plugin named p may return the
+// node p and nodes named p/<suffix>; nothing else. It should return the same
+// names whatever the flags are and let a disabled node say so through
+// workflow.Enabler. It must not have side effects: `run --plan` calls it.
+type Factory func(ctx BuildContext) ([]workflow.Phase, error)
+
+// Plugin describes a registered factory for `k0rdent phases`.
+type Plugin struct {
+	// Name is the plugin's name: kebab-case, the name of its node or the
+	// prefix of its nodes (azure-children/<cluster>).
+	Name string
+	// Description is one line for `k0rdent phases`.
+	Description string
+	// DependsOn names the phases the plugin's nodes depend on.
+	DependsOn []string
+	// EnabledBy is the flag that turns an optional plugin on (e.g.
+	// "--with-kof"); empty for a plugin that always runs.
+	EnabledBy string
+	// Factory builds the nodes. Required.
+	Factory Factory
+}
+
+// Info describes a phase for `k0rdent phases`: a registered plugin or a
+// command phase of the config.
+type Info struct {
+	Name        string
+	Kind        string // KindPlugin or KindCommand
+	Description string
+	DependsOn   []string
+	// EnabledBy says what turns an optional phase on: a flag for a plugin
+	// ("--with-kof"), the when condition for a command phase
+	// ("when with_kof"). Empty when the phase always runs.
+	EnabledBy string
+}
+
+// Kinds of Info.
+const (
+	KindPlugin  = "plugin"  // a Go factory registered in the binary
+	KindCommand = "command" // declared in the config's phases: section
+)
+
+var rePluginName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// Registry maps plugin names to factories. The zero value is an empty
+// registry ready to use; it is safe for concurrent use.
+type Registry struct {
+	mu      sync.RWMutex
+	plugins map[string]Plugin // guarded by mu
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{} }
+
+// Builtin returns a new registry holding the built-in k0rdent phases
+// (wireguard, terraform, vpn, k0s, k0rdent, kof, azure-children). None of
+// them exists yet: they are built in issues 5–7 and registered here as they
+// land, so today Builtin returns an empty registry. It never registers a
+// placeholder. Each call returns a new registry that the caller may extend.
+func Builtin() *Registry {
+	return NewRegistry()
+}
+
+// Register makes a factory available under name. Like sql.Register it
+// panics when name is empty or not kebab-case, when f is nil, or when name
+// is already registered: those are programming errors.
+func (r *Registry) Register(name string, f Factory) {
+	r.RegisterPlugin(Plugin{Name: name, Factory: f})
+}
+
+// RegisterPlugin registers a factory with the metadata `k0rdent phases`
+// shows. It panics like Register.
+func (r *Registry) RegisterPlugin(p Plugin) {
+	if p.Name == "" {
+		panic("phases: Register with an empty name")
+	}
+	if !rePluginName.MatchString(p.Name) {
+		panic(fmt.Sprintf("phases: Register %q: the name must be kebab-case (lower-case letters and digits joined by hyphens)", p.Name))
+	}
+	if p.Factory == nil {
+		panic(fmt.Sprintf("phases: Register %q: nil factory", p.Name))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.plugins[p.Name]; dup {
+		panic(fmt.Sprintf("phases: Register called twice for %q", p.Name))
+	}
+	if r.plugins == nil {
+		r.plugins = map[string]Plugin{}
+	}
+	p.DependsOn = slices.Clone(p.DependsOn)
+	r.plugins[p.Name] = p
+}
+
+// Names returns the registered plugin names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return sortedKeys(r.plugins)
+}
+
+// Describe returns the metadata of a registered plugin. An unknown name is
+// an error listing the registered ones.
+func (r *Registry) Describe(name string) (Info, error) {
+	r.mu.RLock()
+	p, ok := r.plugins[name]
+	r.mu.RUnlock()
 	if !ok {
-		return false, "", fmt.Errorf("unknown condition %q (use %s, %s, %s, %s or !%s)",
-			cond, CondAlways, CondNever, CondWithKOF, CondWithAzureChildren, CondWithKOF)
+		return Info{}, fmt.Errorf("unknown phase plugin %q (registered: %s)", name, listOrNone(r.Names()))
 	}
-	switch {
-	case neg && value:
-		return false, fmt.Sprintf("when %s: %s set", cond, flag), nil
-	case !neg && !value:
-		return false, fmt.Sprintf("when %s: %s not set", cond, flag), nil
+	return p.info(), nil
+}
+
+func (p Plugin) info() Info {
+	return Info{Name: p.Name, Kind: KindPlugin, Description: p.Description, DependsOn: slices.Clone(p.DependsOn), EnabledBy: p.EnabledBy}
+}
+
+// List describes every phase a run with cfg would know: the registered
+// plugins, sorted by name, then the config's command phases in file order.
+// A nil cfg lists the plugins only.
+func (r *Registry) List(cfg *config.Config) []Info {
+	var infos []Info
+	for _, name := range r.Names() {
+		info, _ := r.Describe(name)
+		infos = append(infos, info)
 	}
-	return true, "", nil
+	if cfg == nil {
+		return infos
+	}
+	for _, p := range cfg.Phases {
+		info := Info{Name: p.Name, Kind: KindCommand, Description: p.Description, DependsOn: slices.Clone(p.DependsOn)}
+		if c, err := config.ParseCondition(p.When); err != nil || c != (config.Condition{}) {
+			info.EnabledBy = "when " + strings.TrimSpace(p.When)
+		}
+		infos = append(infos, info)
+	}
+	return infos
+}
+
+// Build returns the nodes of a run: every registered factory's, in plugin
+// name order, then one Command per entry of cfg.Phases, in file order.
+// flags are the run's command-line flags; factories and when conditions see
+// the effective ones (RunFlags.Effective).
+//
+// It reports every problem at once: a factory's error, a node a factory
+// names outside its plugin's name space, and command phases that clash with
+// a plugin's node or are invalid. The command-phase problems come as one
+// *config.Error (field paths such as phases[1].name), so callers treat them
+// as a config error. Dependencies and cycles are left to workflow.NewGraph.
+func (r *Registry) Build(cfg *config.Config, flags RunFlags) ([]workflow.Phase, error) {
+	if cfg == nil {
+		return nil, errors.New("build phases: no config (load k0rdent.yaml first)")
+	}
+	r.mu.RLock()
+	plugins := make([]Plugin, 0, len(r.plugins))
+	for _, name := range sortedKeys(r.plugins) {
+		plugins = append(plugins, r.plugins[name])
+	}
+	r.mu.RUnlock()
+
+	bc := BuildContext{Config: cfg, Flags: flags.Effective(cfg)}
+	var (
+		nodes []workflow.Phase
+		errs  []error
+		owner = map[string]string{} // node name -> plugin
+	)
+	for _, p := range plugins {
+		got, err := p.Factory(bc)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("phase plugin %s: %w", p.Name, err))
+			continue
+		}
+		for i, ph := range got {
+			if ph == nil {
+				errs = append(errs, fmt.Errorf("phase plugin %s: node %d is nil (a factory returns only real phases)", p.Name, i))
+				continue
+			}
+			name := ph.Name()
+			if name != p.Name && !strings.HasPrefix(name, p.Name+"/") {
+				errs = append(errs, fmt.Errorf("phase plugin %s: node %q is outside the plugin's names (name it %q or %q)", p.Name, name, p.Name, p.Name+"/"+name))
+				continue
+			}
+			if _, dup := owner[name]; dup {
+				errs = append(errs, fmt.Errorf("phase plugin %s: node %q returned twice", p.Name, name))
+				continue
+			}
+			owner[name] = p.Name
+			nodes = append(nodes, ph)
+		}
+	}
+
+	var probs []config.Problem
+	problem := func(path, format string, args ...any) {
+		probs = append(probs, config.Problem{File: cfg.File(), Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	taken := make([]string, len(plugins))
+	for i, p := range plugins {
+		taken[i] = p.Name
+	}
+	for i, cp := range cfg.Phases {
+		path := fmt.Sprintf("phases[%d]", i)
+		plugin := ""
+		if o, ok := owner[cp.Name]; ok {
+			plugin = o
+		} else if _, ok := r.plugin(pluginOf(cp.Name)); ok {
+			plugin = pluginOf(cp.Name)
+		}
+		if plugin != "" {
+			problem(path+".name", "%q clashes with the registered phase %q (rename the command phase, e.g. %q; registered: %s)",
+				cp.Name, plugin, "my-"+cp.Name, strings.Join(taken, ", "))
+			continue
+		}
+		spec := commandSpec(cp)
+		if _, _, sp := spec.check(bc.Flags); len(sp) > 0 {
+			for _, p := range sp {
+				problem(path+"."+p.Field, "%s", p.Msg)
+			}
+			continue
+		}
+		c, err := NewCommand(spec, bc.Flags)
+		if err != nil {
+			errs = append(errs, err) // unreachable: check passed
+			continue
+		}
+		nodes = append(nodes, c)
+	}
+	if len(probs) > 0 {
+		errs = append(errs, &config.Error{Problems: probs})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return nodes, nil
+}
+
+func (r *Registry) plugin(name string) (Plugin, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.plugins[name]
+	return p, ok
+}
+
+// pluginOf is the plugin part of a node name: azure-children/eu-1 →
+// azure-children.
+func pluginOf(node string) string {
+	name, _, _ := strings.Cut(node, "/")
+	return name
+}
+
+// commandSpec converts a config command phase.
+func commandSpec(p config.CommandPhase) CommandSpec {
+	return CommandSpec{
+		Name:        p.Name,
+		Command:     p.Command,
+		Env:         p.Env,
+		DependsOn:   p.DependsOn,
+		When:        p.When,
+		Timeout:     p.Timeout.D(),
+		Retries:     p.Retries,
+		Description: p.Description,
+	}
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
