@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,21 +73,6 @@ func (b *syncBuffer) waitFor(s string) <-chan struct{} {
 	return b.seen
 }
 
-// processGone reports whether pid has exited (a zombie counts as exited:
-// PID 1 of some containers never reaps orphans).
-func processGone(t *testing.T, pid int) bool {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	state, _, ok := parseStat(data)
-	if !ok {
-		t.Fatalf("cannot parse /proc/%d/stat: %q", pid, data)
-	}
-	return state == 'Z' || state == 'X'
-}
-
 func readPID(t *testing.T, path string) int {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -100,13 +84,6 @@ func readPID(t *testing.T, path string) int {
 		t.Fatalf("pid file %s: %v", path, err)
 	}
 	return pid
-}
-
-func needLinux(t *testing.T) {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("checks processes through /proc (Linux only)")
-	}
 }
 
 func TestCommand_Run_CapturesStdoutAndStderr(t *testing.T) {
@@ -273,7 +250,6 @@ echo ready
 wait`
 
 func TestCommand_Run_TimeoutKillsProcessGroup(t *testing.T) {
-	needLinux(t)
 	pidfile := filepath.Join(t.TempDir(), "grandchild.pid")
 	c := newCommand(t, CommandSpec{
 		Name:        "slow",
@@ -295,7 +271,6 @@ func TestCommand_Run_TimeoutKillsProcessGroup(t *testing.T) {
 }
 
 func TestCommand_Run_CancelKillsProcessGroup(t *testing.T) {
-	needLinux(t)
 	pidfile := filepath.Join(t.TempDir(), "grandchild.pid")
 	c := newCommand(t, CommandSpec{
 		Command:     script(t, stubbornGrandchild),
@@ -327,7 +302,6 @@ func TestCommand_Run_CancelKillsProcessGroup(t *testing.T) {
 }
 
 func TestCommand_Run_StopsStrayProcesses(t *testing.T) {
-	needLinux(t)
 	// The stray keeps stdout open: Run must neither hang on the pipe nor
 	// leave the stray behind.
 	pidfile := filepath.Join(t.TempDir(), "stray.pid")
@@ -517,12 +491,5 @@ func TestInputEnv_Collision(t *testing.T) {
 	want := "inputs a-b.k and a_b.k both map to K0RDENT_INPUT_A_B_K; rename one of the outputs"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %q", err, want)
-	}
-}
-
-func TestParseStat(t *testing.T) {
-	state, pgrp, ok := parseStat([]byte("4242 (my (odd) proc) S 1 4240 4240 0 -1 4194560"))
-	if !ok || state != 'S' || pgrp != 4240 {
-		t.Errorf("parseStat = (%c, %d, %v), want (S, 4240, true)", state, pgrp, ok)
 	}
 }
