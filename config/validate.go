@@ -221,8 +221,12 @@ func (v *validator) network() {
 	if okW {
 		hosts := max(v.c.Cluster.Controllers.Count, 0) + max(v.c.Cluster.Workers.Count, 0)
 		if capacity := wgCapacity(wg); 1+hosts > capacity {
-			v.errorf("network.wireguard_network", "%s holds %d addresses but the hub and %d hosts need %d (use a larger network, e.g. /24)",
-				wg, capacity, hosts, 1+hosts)
+			bits := wg.Bits()
+			for bits > 1 && wgCapacity(netip.PrefixFrom(wg.Addr(), bits)) < 1+hosts {
+				bits--
+			}
+			v.errorf("network.wireguard_network", "%s holds %d addresses but the hub and %d hosts need %d (use a /%d or larger network)",
+				wg, capacity, hosts, 1+hosts, bits)
 		}
 	}
 	if n.WireGuardPort < 0 || n.WireGuardPort > 65535 {
@@ -270,7 +274,7 @@ func (v *validator) zones(path string, g NodeGroup) {
 		seen[z] = true
 	}
 	if g.Count > 0 && len(g.Zones) > g.Count {
-		v.warnf(path+".zones", "%d zones for %d hosts: only the first %d are used", len(g.Zones), g.Count, g.Count)
+		v.warnf(path+".zones", "only the first %d of %d zones are used, one per host (list at most %d)", g.Count, len(g.Zones), g.Count)
 	}
 }
 
