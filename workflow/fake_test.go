@@ -85,9 +85,9 @@ func (p enablerPhase) Enabled() (bool, string) { return p.enabled() }
 func (p verifierPhase) Verify(ctx context.Context, env *Env) error {
 	return p.verify(ctx, env)
 }
-func (p policerPhase) Policy() Policy          { return p.policy }
-func (p volatilePhase) Volatile() bool         { return p.volatile }
-func (p checkPhase) Preconditions() []Check    { return p.checks }
+func (p policerPhase) Policy() Policy       { return p.policy }
+func (p volatilePhase) Volatile() bool      { return p.volatile }
+func (p checkPhase) Preconditions() []Check { return p.checks }
 func (p destroyPhase) Destroy(ctx context.Context, env *Env) error {
 	return p.destroy(ctx, env)
 }

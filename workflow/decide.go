@@ -1,0 +1,170 @@
+package workflow
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Action is what a run would do with a node, as Plan shows it.
+type Action string
+
+// Plan actions.
+const (
+	ActionRun     Action = "run"
+	ActionSkip    Action = "skip"              // disabled, or not selected
+	ActionReuse   Action = "reuse"             // succeeded before, no Verifier (or not selected)
+	ActionVerify  Action = "verify then reuse" // succeeded before; reused if Verify passes
+	ActionBlocked Action = "blocked"           // a dependency will not be available
+	ActionDecide  Action = "decided at run time"
+
+	actionPass Action = "pass" // teardown: not a Destroyer, nothing recorded
+)
+
+// decision is the static plan for one node, shared by Plan and Run.
+type decision struct {
+	action  Action
+	reason  string
+	attempt int // of the prior run; a run uses attempt+1
+
+	selected bool // false: the run does not touch the node
+	// invalidates: running this node makes its done dependents stale
+	// (everything but re-establishing a volatile node).
+	invalidates bool
+	// uncertain: verify then reuse, or decided at run time.
+	uncertain bool
+	// unavailable: not selected and not done; dependents are blocked.
+	unavailable bool
+	// stale: a not-selected node reused although this upstream re-runs.
+	stale string
+}
+
+// decide plans every node (by index) from the prior states and the
+// selection, without running anything but Enabled and Volatile.
+func decide(g *Graph, prior map[string]NodeStatus, sel Selection) []decision {
+	selected, forced := sel.resolve(g)
+	ds := make([]decision, g.Len())
+	for _, i := range g.topo {
+		name, p := g.names[i], g.phases[i]
+		st := prior[name]
+		if st.State == "" {
+			st.State = Pending
+		}
+		d := &ds[i]
+		d.attempt = st.Attempt
+		d.selected = selected[i]
+		var invalidDep, uncertainDep, staleDep, blockedBy string
+		for _, j := range g.deps[i] {
+			dj := ds[j]
+			switch {
+			case dj.unavailable && blockedBy == "":
+				blockedBy = fmt.Sprintf("dependency %s not selected and not completed", g.names[j])
+			case dj.action == ActionBlocked && blockedBy == "":
+				blockedBy = via(dj.reason, g.names[j])
+			}
+			if dj.invalidates && invalidDep == "" {
+				invalidDep = g.names[j]
+			}
+			if dj.uncertain && uncertainDep == "" {
+				uncertainDep = g.names[j]
+			}
+			if dj.stale != "" && staleDep == "" {
+				staleDep = dj.stale
+			} else if dj.invalidates && staleDep == "" {
+				staleDep = g.names[j]
+			}
+		}
+		if !d.selected {
+			switch st.State {
+			case Succeeded:
+				d.action, d.reason = ActionReuse, "not selected; succeeded"+inRun(st.RunID)
+				if staleDep != "" {
+					d.stale = staleDep
+					d.reason += fmt.Sprintf("; stale: upstream %s re-runs", staleDep)
+				}
+			case Skipped:
+				d.action, d.reason = ActionSkip, "not selected; was skipped"
+				if st.Reason != "" {
+					d.reason += " (" + st.Reason + ")"
+				}
+			default:
+				d.action, d.reason, d.unavailable = ActionSkip, "not selected", true
+			}
+			continue
+		}
+		if on, why := enabled(p); !on {
+			d.action, d.reason = ActionSkip, "disabled: "+why
+			if st.State == Succeeded {
+				d.reason += " (was succeeded" + inRun(st.RunID) + ")"
+			}
+			continue
+		}
+		if blockedBy != "" {
+			d.action, d.reason = ActionBlocked, blockedBy
+			continue
+		}
+		_, verifies := p.(Verifier)
+		d.action, d.invalidates = ActionRun, true
+		switch {
+		case st.State == Pending && st.Attempt == 0:
+			d.reason = "not run before"
+		case st.State == Skipped:
+			d.reason = "enabled: was skipped"
+			if st.Reason != "" {
+				d.reason += " (" + st.Reason + ")"
+			}
+		case st.State == Running:
+			d.reason = "resumed: was left running (interrupted)"
+		case st.State != Succeeded:
+			d.reason = "resumed: was " + string(st.State)
+		case forced[i]:
+			d.reason = "selected (was succeeded" + inRun(st.RunID) + ")"
+		case invalidDep != "":
+			d.reason = fmt.Sprintf("dependency %s re-runs (was succeeded%s)", invalidDep, inRun(st.RunID))
+		case volatile(p):
+			d.reason, d.invalidates = "volatile: re-established on every run", false
+		case uncertainDep != "":
+			d.action, d.invalidates, d.uncertain = ActionDecide, false, true
+			d.reason = "runs again if " + uncertainDep + " does; else "
+			if verifies {
+				d.reason += "verify then reuse"
+			} else {
+				d.reason += "reuse"
+			}
+		case verifies:
+			d.action, d.invalidates, d.uncertain = ActionVerify, false, true
+			d.reason = "succeeded" + inRun(st.RunID)
+		default:
+			d.action, d.invalidates = ActionReuse, false
+			d.reason = "succeeded" + inRun(st.RunID)
+		}
+	}
+	return ds
+}
+
+func enabled(p Phase) (bool, string) {
+	if e, ok := p.(Enabler); ok {
+		return e.Enabled()
+	}
+	return true, ""
+}
+
+func volatile(p Phase) bool {
+	v, ok := p.(Volatiler)
+	return ok && v.Volatile()
+}
+
+func inRun(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " in run " + id
+}
+
+// via turns a dependency's block reason into its dependent's: the root cause
+// stays, and the path through the blocked dependency is named once.
+func via(reason, dep string) string {
+	if i := strings.Index(reason, " (via "); i >= 0 {
+		reason = reason[:i]
+	}
+	return reason + " (via " + dep + ")"
+}
