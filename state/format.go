@@ -120,6 +120,9 @@ func frame(body []byte, seq uint64) []byte {
 
 // encodeHeader returns the header document.
 func encodeHeader(h Header) ([]byte, error) {
+	if h.Format == 0 {
+		h.Format = FormatVersion
+	}
 	body, err := yaml.Marshal(headerDoc{Kind: KindHeader, Header: h})
 	if err != nil {
 		return nil, fmt.Errorf("encode header: %w", err)
@@ -200,22 +203,44 @@ func parseSumLine(line []byte) (sum uint32, seq uint64, ok bool) {
 }
 
 // validDocAfter reports whether a well-formed document starts anywhere
-// after off (at a line start). It tells corruption in the middle (a valid
-// document follows the bad one) from a torn tail (nothing valid follows).
+// after off. It only words the corruption message.
 func validDocAfter(data []byte, off int) bool {
-	p := off + 1
-	for p < len(data) {
-		i := bytes.Index(data[p:], []byte("\n"+docStart))
+	for p := off + 1; p < len(data); {
+		i := bytes.Index(data[p:], []byte(docStart))
 		if i < 0 {
 			return false
 		}
-		start := p + i + 1
-		if _, ok := parseDoc(data, start); ok {
+		if _, ok := parseDoc(data, p+i); ok {
 			return true
 		}
-		p = start
+		p += i + 1
 	}
 	return false
+}
+
+// looksTorn reports whether tail, the bytes after the last valid document,
+// can be what an interrupted append leaves: a strict prefix of one
+// document (possibly followed by NUL bytes, as some filesystems leave
+// after a crash). Such a prefix starts like "---\n", has no complete sum
+// line (that would end the document) and no second "---" line.
+func looksTorn(tail []byte) bool {
+	tail = bytes.TrimRight(tail, "\x00")
+	n := min(len(tail), len(docStart))
+	if !bytes.Equal(tail[:n], []byte(docStart)[:n]) {
+		return false
+	}
+	for p := n; p < len(tail); {
+		nl := bytes.IndexByte(tail[p:], '\n')
+		if nl < 0 {
+			return true // the last, incomplete line
+		}
+		line := tail[p : p+nl]
+		if bytes.HasPrefix(line, []byte("# sum ")) || string(line) == "---" {
+			return false
+		}
+		p += nl + 1
+	}
+	return true
 }
 
 // Decode reads a whole run file from r and decodes it: framing, checksums,
@@ -248,15 +273,18 @@ func decodeBytes(data []byte, file string) (rf *RunFile) {
 	for off < len(data) {
 		d, ok := parseDoc(data, off)
 		if !ok {
-			if validDocAfter(data, off) || !rf.hasHeader {
-				reason := "bad framing or checksum, and valid documents follow"
-				if !rf.hasHeader {
-					reason = "no valid header document"
-				}
-				rf.Err = &CorruptError{File: file, Record: rf.nextSeq(), Offset: int64(off), Reason: reason}
+			if rf.hasHeader && looksTorn(data[off:]) {
+				rf.Torn = true
 				return rf
 			}
-			rf.Torn = true
+			reason := "bad framing or checksum in the last document"
+			switch {
+			case !rf.hasHeader:
+				reason = "no valid header document"
+			case validDocAfter(data, off):
+				reason = "bad framing or checksum, and valid documents follow"
+			}
+			rf.Err = &CorruptError{File: file, Record: rf.nextSeq(), Offset: int64(off), Reason: reason}
 			return rf
 		}
 		if err := rf.decodeDoc(d); err != nil {

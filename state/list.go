@@ -43,7 +43,11 @@ func (s *Store) Load(id string) (*RunFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load run %s: %w", id, err)
 	}
-	return decodeBytes(data, path), nil
+	rf := decodeBytes(data, path)
+	if rf.Err == nil && rf.hasHeader && rf.Header.RunID != id {
+		rf.Err = &CorruptError{File: path, Record: 0, Reason: fmt.Sprintf("header run_id %s does not match the file name", rf.Header.RunID)}
+	}
+	return rf, nil
 }
 
 // listChunk is how much of each end of a run file List reads.
