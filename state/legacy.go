@@ -69,7 +69,10 @@ type LegacyFile struct {
 	// Mode is the file's mode (kept by the move).
 	Mode fs.FileMode
 	Dir  bool
-	// Moved is true when the file is already at Dest.
+	// Moved is true when the file is only at Dest: an earlier migration
+	// moved it. A file found at both places with identical bytes (a
+	// cross-device move interrupted after the copy) is not Moved: its move
+	// is done again, which changes nothing at Dest.
 	Moved bool
 }
 
@@ -121,8 +124,8 @@ func (e *LegacyConflictError) Error() string {
 // DetectLegacy looks for legacy files in projectRoot and stateDir (and in
 // stateDir/legacy/ for files an interrupted migration already moved). It
 // returns nil when there is nothing at all. A file present at its origin and
-// under legacy/ with identical bytes counts as moved (the move of a crashed
-// migration is redone, which changes nothing); with different bytes it is a
+// under legacy/ with identical bytes counts as migrated, and its move is
+// redone (which changes nothing at Dest); with different bytes it is a
 // *LegacyConflictError.
 func DetectLegacy(projectRoot, stateDir string) (*LegacySet, error) {
 	root, err := filepath.Abs(projectRoot)

