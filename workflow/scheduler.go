@@ -87,6 +87,19 @@ func (e *PhaseError) Error() string {
 
 func (e *PhaseError) Unwrap() error { return e.Err }
 
+// BlockedError reports a node that a run could not start for a reason other
+// than a failure in the same run: a dependency not selected and never
+// completed. Nodes blocked by a failed dependency are explained by that
+// dependency's *PhaseError instead.
+type BlockedError struct {
+	Phase  string
+	Reason string
+}
+
+func (e *BlockedError) Error() string {
+	return fmt.Sprintf("phase %s blocked: %s; select that dependency too, or run it first", e.Phase, e.Reason)
+}
+
 // Defaults for the zero Scheduler.
 const (
 	DefaultParallelism = 4
@@ -322,9 +335,6 @@ func (r *run) start() {
 		case d.action == ActionBlocked:
 			r.set(i, Blocked, n.status.Attempt, d.reason, nil, 0)
 			n.fin = true
-		case d.action == actionPass:
-			n.fin = true
-			r.done(i)
 		}
 		if r.recErr != nil {
 			return
@@ -389,6 +399,8 @@ func (r *run) settle() {
 			r.enqueue(i, kind)
 		case ActionVerify:
 			r.enqueue(i, jobVerify)
+		case actionPass:
+			r.done(i)
 		case ActionReuse:
 			reason := "reused"
 			if n.status.RunID != "" {
@@ -657,7 +669,9 @@ func (r *run) fail(i int) {
 			if v != i {
 				reason += " (via " + r.nodes[v].name + ")"
 			}
-			r.set(j, Blocked, m.status.Attempt, reason, nil, 0)
+			if m.dec.action != actionPass {
+				r.set(j, Blocked, m.status.Attempt, reason, nil, 0)
+			}
 			m.fin = true
 			stack = append(stack, j)
 		}
@@ -684,12 +698,15 @@ func (r *run) stopAll(reason string) {
 		if n.fin || n.busy {
 			continue
 		}
+		n.fin = true
+		if n.dec.action == actionPass {
+			continue
+		}
 		why := reason
 		if n.status.State == Failed && n.tries > 0 {
 			why = "cancelled while waiting to retry"
 		}
 		r.set(i, Cancelled, n.status.Attempt, why, nil, 0)
-		n.fin = true
 	}
 }
 
@@ -745,7 +762,12 @@ func (r *run) result() (*Result, error) {
 		case Failed:
 			errs = append(errs, &PhaseError{Phase: n.name, Attempt: n.status.Attempt, Err: n.err})
 			res.Outcome = OutcomeFailed
-		case Blocked, Cancelled:
+		case Blocked:
+			res.Outcome = OutcomeFailed
+			if n.dec.action == ActionBlocked { // by the selection: no failure explains it
+				errs = append(errs, &BlockedError{Phase: n.name, Reason: n.status.Reason})
+			}
+		case Cancelled:
 			res.Outcome = OutcomeFailed
 		}
 	}

@@ -577,7 +577,9 @@ kof-dashboards running->succeeded #1
 
 func TestScheduler_LogSinkError(t *testing.T) {
 	res, err, _ := runGraph(t, context.Background(), nil, func(s *Scheduler) {
-		s.LogSink = func(node string, attempt int) (io.WriteCloser, error) { return nil, errors.New("read-only file system") }
+		s.LogSink = func(node string, attempt int) (io.WriteCloser, error) {
+			return nil, errors.New("read-only file system")
+		}
 	}, ph("a"))
 	if res.Nodes["a"].State != Failed || !strings.Contains(err.Error(), "open log of a attempt 1: read-only file system") {
 		t.Errorf("a %s, err %v", res.Nodes["a"].State, err)
