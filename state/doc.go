@@ -129,7 +129,8 @@
 //	k0s        output kubeconfig (a path under secrets/)
 //
 // For each of these nodes the latest succeeded or skipped record of the
-// current run decides: succeeded sets the facts from its outputs, skipped
+// current run decides (a reuse, succeeded -> succeeded, without outputs
+// does not): succeeded sets the facts from its outputs, skipped
 // (disabled) clears them, so nothing from earlier runs is carried for a
 // node the current run skipped. A node the current run has not decided yet
 // keeps the facts of earlier runs. The cluster id comes from the latest

@@ -205,10 +205,14 @@ func (rf *RunFile) apply(rec Record) {
 			if rec.From != workflow.Succeeded || st.RunID == "" {
 				st.RunID = rf.Header.RunID
 			}
-			st.Outputs = maps.Clone(rec.Outputs)
 			st.Finished = rec.Time
-			rf.determining[rec.Node] = idx
-			rf.decidedFail[rec.Node] = idx
+			// A reuse (succeeded -> succeeded) without outputs keeps the
+			// outputs known from this file and decides nothing for Project.
+			if rec.From != workflow.Succeeded || rec.Outputs != nil {
+				st.Outputs = maps.Clone(rec.Outputs)
+				rf.determining[rec.Node] = idx
+				rf.decidedFail[rec.Node] = idx
+			}
 		default:
 			st.Outputs, st.RunID = nil, ""
 			st.Finished = rec.Time

@@ -314,6 +314,10 @@ func (r *Run) Append(rec Record) error {
 	}
 	rec.Time = rec.Time.UTC()
 	if err := r.rf.check(&rec); err != nil {
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			return fmt.Errorf("run %s: refusing record %d: %s", r.ID(), rec.Seq, ce.Reason)
+		}
 		return err
 	}
 	if err := checkSecrets(&rec); err != nil {
