@@ -43,8 +43,10 @@ const (
 )
 
 // DefaultGracePeriod is how long a command's process group gets between
-// SIGTERM and SIGKILL when CommandSpec.GracePeriod is 0.
-const DefaultGracePeriod = 10 * time.Second
+// SIGTERM and SIGKILL when CommandSpec.GracePeriod is 0. It is half the
+// scheduler's grace period (workflow.DefaultGracePeriod), so that the group
+// is killed and Run returns before the scheduler gives up waiting for it.
+const DefaultGracePeriod = workflow.DefaultGracePeriod / 2
 
 // maxOutputFile bounds the $K0RDENT_OUTPUT file. Outputs are journalled
 // references (paths, ids, addresses), not data.
@@ -64,7 +66,8 @@ type CommandSpec struct {
 	DependsOn []string
 	// When is the enable condition on the run flags; see RunFlags.When.
 	When string
-	// Timeout bounds one attempt; 0 means none.
+	// Timeout bounds one attempt; 0 means none. The scheduler applies it
+	// (Policy); Run stops the process group when ctx is done.
 	Timeout time.Duration
 	// Retries is how many more attempts a transient failure (exit status
 	// ExitTempFail) gets.
@@ -74,7 +77,8 @@ type CommandSpec struct {
 	// Dir is the working directory; "" means the current one.
 	Dir string
 	// GracePeriod is the time between SIGTERM and SIGKILL to the process
-	// group on cancellation or timeout; 0 means DefaultGracePeriod.
+	// group on cancellation or timeout; 0 means DefaultGracePeriod. Keep it
+	// below the scheduler's grace period.
 	GracePeriod time.Duration
 }
 
@@ -202,16 +206,12 @@ func (c *Command) Describe(*workflow.Env) []string {
 // Run implements workflow.Phase. It starts the command with the environment
 // described in the package documentation, copies its stdout and stderr to
 // env.Output, and on exit status 0 turns the key=value lines of the
-// $K0RDENT_OUTPUT file into node outputs. Run applies the spec's Timeout
-// itself too, so a Command is bounded even outside a scheduler.
+// $K0RDENT_OUTPUT file into node outputs. The Timeout is applied by the
+// scheduler (Policy) through ctx; when ctx is done Run stops the process
+// group and returns an error wrapping ctx.Err().
 func (c *Command) Run(ctx context.Context, env *workflow.Env) error {
 	if env == nil {
 		env = &workflow.Env{Node: c.spec.Name, Attempt: 1}
-	}
-	if c.spec.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.spec.Timeout)
-		defer cancel()
 	}
 	if err := ctx.Err(); err != nil {
 		return c.ctxErr(err)
@@ -343,15 +343,10 @@ func (c *Command) exec(ctx context.Context, environ []string, output io.Writer) 
 }
 
 // ctxErr wraps a context error so that errors.Is(err, context.Canceled) and
-// errors.Is(err, context.DeadlineExceeded) keep working.
+// errors.Is(err, context.DeadlineExceeded) keep working. (The scheduler
+// adds "timed out after X" itself.)
 func (c *Command) ctxErr(err error) error {
-	if errors.Is(err, context.DeadlineExceeded) {
-		if c.spec.Timeout > 0 {
-			return fmt.Errorf("command phase %s: timed out after %s: %w", c.spec.Name, c.spec.Timeout, err)
-		}
-		return fmt.Errorf("command phase %s: timed out: %w", c.spec.Name, err)
-	}
-	return fmt.Errorf("command phase %s: cancelled: %w", c.spec.Name, err)
+	return fmt.Errorf("command phase %s: stopped: %w", c.spec.Name, err)
 }
 
 // environ builds the child's environment: the operator's, then the

@@ -255,14 +255,16 @@ func TestCommand_Run_TimeoutKillsProcessGroup(t *testing.T) {
 		Name:        "slow",
 		Command:     script(t, stubbornGrandchild),
 		Env:         map[string]string{"PIDFILE": pidfile},
-		Timeout:     time.Second,
 		GracePeriod: 100 * time.Millisecond,
 	})
-	err := c.Run(context.Background(), &workflow.Env{Node: "slow"})
+	// The scheduler applies Policy().Timeout like this.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := c.Run(ctx, &workflow.Env{Node: "slow"})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Run = %v, want context.DeadlineExceeded", err)
 	}
-	if want := "command phase slow: timed out after 1s: context deadline exceeded"; err.Error() != want {
+	if want := "command phase slow: stopped: context deadline exceeded"; err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
 	if pid := readPID(t, pidfile); !processGone(t, pid) {
@@ -293,7 +295,7 @@ func TestCommand_Run_CancelKillsProcessGroup(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
-	if want := "command phase hook: cancelled: context canceled"; err.Error() != want {
+	if want := "command phase hook: stopped: context canceled"; err.Error() != want {
 		t.Errorf("error = %q, want %q", err, want)
 	}
 	if pid := readPID(t, pidfile); !processGone(t, pid) {

@@ -90,12 +90,13 @@
 //
 // Termination: when the run is interrupted or the phase's timeout expires,
 // the whole process group gets SIGTERM, then SIGKILL after the grace period
-// (CommandSpec.GracePeriod, default 10s); the error wraps context.Canceled or
-// context.DeadlineExceeded. On Linux the child also gets Pdeathsig SIGKILL, so
-// it dies with k0rdent. When the command exits, anything it left running in
-// its process group is stopped the same way: a phase's processes never
-// outlive the phase (start a daemon with setsid if it must survive, and keep
-// in mind that k0rdent will not know about it).
+// (CommandSpec.GracePeriod; default 5s, half the scheduler's grace period, so
+// the group is gone before the scheduler stops waiting); the error wraps
+// context.Canceled or context.DeadlineExceeded. On Linux the child also gets
+// Pdeathsig SIGKILL, so it dies with k0rdent. When the command exits,
+// anything it left running in its process group is stopped the same way: a
+// phase's processes never outlive the phase (start a daemon with setsid if
+// it must survive, and keep in mind that k0rdent will not know about it).
 //
 // Like every phase, a command phase must be idempotent: a crash between its
 // start and the journal's record of its success runs it again on resume.
