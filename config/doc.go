@@ -1,3 +1,177 @@
 // Package config reads the deployment spec, k0rdent.yaml: its schema,
-// defaults and validation with field paths and lines.
+// defaults, and validation that reports every problem at once with its file,
+// line and field path.
+//
+// # Reading a config
+//
+// Load(path) and Parse(data, filename) decode the file strictly, fill in the
+// defaults and validate it. Problems come back together in one *Error,
+// sorted by line, each formatted as
+//
+//	k0rdent.yaml:12: cluster.controllers.count: must be at least 1, got 0
+//	k0rdent.yaml:14: azure.locaton: unknown key (did you mean "location"?)
+//
+// A message ends with the fix in parentheses where there is one. Warnings
+// (an even controller count, no workers, a placeholder KOF domain) do not
+// fail: they are in Config.Warnings, or in Error.Warnings next to the
+// problems. A problem in a key that is absent from the file (a default that
+// conflicts with something else) carries the line of its nearest enclosing
+// key, or no line.
+//
+// Decoding walks the yaml.Node tree rather than calling yaml.v3's Decode with
+// KnownFields(true), because Decode stops at the first type error and its
+// messages name Go types, not field paths. The walker is strict in the same
+// way: an unknown key, a duplicate key, a string where a number belongs, a
+// scalar where a list belongs, a second YAML document are all problems, and
+// the decoder keeps going. Anchors, aliases and merge keys (<<: *a) work;
+// top-level keys starting with x- are ignored, as a place to put anchors.
+// A key with no value (`vm_image:`) keeps its default.
+//
+// Validation runs even when decoding found problems (a field that failed to
+// decode keeps its default and is reported once), so one pass shows
+// everything. Parse validates as if no run flag were set; the CLI calls
+// Config.Validate again with the run's flags, because --with-kof and
+// --with-azure-children switch on sections that are not checked while they
+// are off (an optional component that is off is not validated and warns
+// about nothing).
+//
+// # Defaults
+//
+// A minimal file is two lines:
+//
+//	azure:
+//	  location: westus2
+//
+// Parse decodes the file over Default's zero-meaningful values (counts,
+// retries, kof.regional.enabled) and then calls SetDefaults, which fills
+// every empty field. So an empty or zero value means the default, except
+// for the counts where zero is an answer: cluster.controllers.count: 0 is
+// an error, cluster.workers.count: 0 a warning, network.wireguard_port: 0
+// picks a port. Some defaults follow other fields: a child cluster's and
+// the KOF regional cluster's location default to azure.location, and
+// kof.regional.credential to azure_children.credential.
+// testdata/minimal.defaulted.golden.yaml is the minimal file with every
+// default filled in.
+//
+// # Schema
+//
+// Durations are Go durations with a unit (30s, 10m, 1h30m); a bare number
+// is an error. Sizes are Azure VM sizes (Standard_D2s_v5). Names that become
+// Kubernetes objects are DNS labels.
+//
+//	version: 1                              # schema version; only 1
+//	metadata:
+//	  name: k0rdent                         # cluster name prefix: the cluster id is <name>-<8 random>; [a-z][a-z0-9-], <= 20
+//	  owner: ""                             # resource group owner tag; empty: git e-mail or user@host
+//	  description: ""                       # free text
+//	azure:
+//	  location: <required>                  # Azure region, e.g. westus2
+//	  subscription_id: ""                   # UUID; empty: the Azure CLI's current subscription
+//	  vm_image: Debian:debian-12:12-gen2:latest   # image URN publisher:offer:sku:version
+//	  vm_priority: Regular                  # Regular or Spot, any letter case (stored canonical)
+//	  eviction_policy: ""                   # Deallocate or Delete, spot only; spot default Deallocate
+//	  os_disk_size_gb: 64                   # 30-4095
+//	network:
+//	  vnet_prefix: 10.0.0.0/16              # IPv4 CIDR
+//	  subnet_prefix: 10.0.1.0/24            # inside vnet_prefix
+//	  wireguard_network: 192.168.100.0/24   # VPN: hub (the operator) first, then the VMs; must hold
+//	                                        # 1 + controllers + workers hosts and not overlap the VNet
+//	  wireguard_port: 0                     # UDP port on the VMs; 0: random in 30000-64000, kept in the state
+//	vm_sizing:
+//	  controller: {size: Standard_D2s_v5}
+//	  worker: {size: Standard_D2s_v5}
+//	cluster:
+//	  controllers: {count: 1, zones: [1]}   # count >= 1; an even count > 1 warns (etcd quorum)
+//	  workers: {count: 1, zones: [1]}       # count >= 0; 0 warns; zones 1-3, round-robin in host order
+//	ssh:
+//	  username: k0rdent                     # VM admin and k0sctl user; not an Azure-reserved name (root, admin...)
+//	  key_path: ""                          # existing private key; empty: generated under state/secrets
+//	software:
+//	  k0s: {version: v1.33.2+k0s.0}         # vX.Y.Z+k0s.N
+//	  k0rdent:
+//	    version: 1.4.0                      # kcm chart version
+//	    registry: oci://ghcr.io/k0rdent/kcm/charts/kcm
+//	    namespace: kcm-system
+//	timeouts:
+//	  ssh_connect: 30s
+//	  vm_creation: 10m
+//	  vm_check_interval: 30s
+//	  vpn_connect: 2m
+//	  k0s_install: 20m
+//	  k0rdent_install: 25m
+//	  verification_retries: 3               # >= 0
+//	  verification_retry_delay: 10s
+//	kof:                                    # checked only when on (kof.enabled or --with-kof)
+//	  enabled: false
+//	  version: 1.1.0                        # kof-operators and kof-mothership charts
+//	  istio: {version: 1.1.0, namespace: istio-system}
+//	  mothership:
+//	    namespace: kof
+//	    storage_class: default              # "default": the cluster's default StorageClass
+//	    install_retries: 3                  # the chart's webhook race
+//	    retry_delay: 30s
+//	  regional:                             # an Azure child cluster: needs azure_children on
+//	    enabled: true
+//	    cluster_name: ""                    # empty: kof-regional-<suffix>-<location>
+//	    domain: <required>                  # DNS domain
+//	    admin_email: <required>
+//	    location: <azure.location>
+//	    template: azure-standalone-cp-1-0-8
+//	    credential: <azure_children.credential>   # must equal it
+//	    cp_instance_size: Standard_A4_v2
+//	    worker_instance_size: Standard_A4_v2
+//	    root_volume_size: 32                # GB
+//	    ready_timeout: 20m
+//	azure_children:                         # checked only when on (enabled or --with-azure-children)
+//	  enabled: false
+//	  credential: azure-cluster-credential  # the k0rdent Credential
+//	  identity: azure-cluster-identity      # the AzureClusterIdentity
+//	  namespace: kcm-system
+//	  clusters:                             # one graph node azure-children/<name> each; none: credentials only
+//	    - name: <required>                  # DNS label, unique, not kof.regional.cluster_name
+//	      location: <azure.location>
+//	      template: azure-standalone-cp-1-0-8
+//	      cp_count: 1
+//	      cp_instance_size: Standard_A4_v2
+//	      worker_count: 1
+//	      worker_instance_size: Standard_A4_v2
+//	      root_volume_size: 32              # GB
+//	      labels: {}                        # Kubernetes labels for the ClusterDeployment
+//	phases:                                 # command phases
+//	  - name: <required>                    # kebab-case, unique; the journal key
+//	    description: ""                     # shown by --plan
+//	    command: [<required>, ...]          # argv, no shell; use [sh, -c, "..."] for one
+//	    env: {}                             # added to the inherited environment; K0RDENT_* is reserved;
+//	                                        # values are not secret (secret-looking names warn)
+//	    depends_on: []                      # built-in or command phase names (azure-children/<name> too)
+//	    when: always                        # always | never | with_kof | with_azure_children | !<flag>
+//	    timeout: 30m                        # per attempt
+//	    retries: 0                          # 0-10
+//
+// Whether a depends_on name exists, and whether a command phase's name
+// clashes with a built-in phase, is checked when the graph is built (the
+// CLI), not here: only the registry knows the built-in names.
+//
+// # Command phase conditions
+//
+// `when` is one term: always (the default), never, a run flag, or a run flag
+// negated with a leading !. The flags are with_kof and with_azure_children;
+// a flag is on when its command-line flag is given or its config section
+// says enabled (Config.Effective). CommandPhase.Enabled evaluates it and
+// says why a phase is off, e.g. "when: with_kof, and with_kof is off".
+//
+// # Digest and changed keys
+//
+// Config.Digest is the SHA-256 of Config.Canonical, the defaulted config as
+// YAML in schema order. Comments, key order, formatting, letter case of
+// vm_priority and keys that restate a default do not change it. DiffKeys
+// names the field paths whose effective values differ between two configs;
+// the CLI uses both to refuse resuming a run whose config changed.
+//
+// # Templates
+//
+// The example configs are embedded from templates/ (Templates,
+// TemplateList) for `k0rdent init --template <name>`; examples/*.yaml are
+// identical copies, kept so by a test (go test ./config -update rewrites
+// them). Every template parses and validates with no problem and no warning.
 package config
