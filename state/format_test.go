@@ -13,7 +13,9 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+// updateGolden is the -update flag, shared by every golden test of the package
+// (the legacy migration tests included): do not register another.
+var updateGolden = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 func TestRun_ValidYAMLAfterEveryAppend(t *testing.T) {
 	s := lockedStore(t)
@@ -81,7 +83,7 @@ func TestRun_Golden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden := filepath.Join("testdata", "run-v1.yaml")
-	if *update {
+	if *updateGolden {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
 		}
