@@ -296,3 +296,22 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestConfig_Line(t *testing.T) {
+	c := mustParse(t, "azure:\n  location: westus2\nphases:\n  - name: a\n    command: [x]\n  - name: b\n    command: [y]\n")
+	for _, tt := range []struct {
+		path string
+		want int
+	}{
+		{"azure.location", 2},
+		{"phases[1].name", 6},
+		{"phases[1]", 6},
+		{"phases[1].depends_on", 6}, // absent: the element's line
+		{"azure.vm_image", 1},       // absent: the section's line
+		{"network.vnet_prefix", 0},  // absent section
+	} {
+		if got := c.Line(tt.path); got != tt.want {
+			t.Errorf("Line(%q): got %d, want %d", tt.path, got, tt.want)
+		}
+	}
+}

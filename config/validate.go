@@ -57,6 +57,12 @@ type validator struct {
 	warns []Problem
 }
 
+// Line is the line of the field path (e.g. phases[1].name) in the file
+// Parse read, or of its nearest enclosing key there; 0 when there is none.
+// Callers that find problems of their own (a command phase named like a
+// built-in) use it to report them as Parse does.
+func (c *Config) Line(path string) int { return c.line(path) }
+
 // line is the line of path in the file, or of its nearest ancestor there.
 func (c *Config) line(path string) int {
 	for path != "" {
