@@ -1,0 +1,253 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/k0rdent/k0rdent-deploy/state"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// recorder is the workflow.Recorder of a run: it makes each event durable
+// in the run file (which also updates runtime.yaml), then shows it. It
+// tracks the running nodes so that a second interrupt can journal them
+// cancelled before the process exits.
+type recorder struct {
+	run      *state.Run
+	progress progress
+	now      func() time.Time
+	killAt   int // K0RDENT_TEST_KILL_AT; 0 means never
+
+	mu      sync.Mutex // guards the fields below; held across each durable write
+	running map[string]workflow.Event
+	count   int
+	closed  bool
+}
+
+func (r *recorder) Record(ev workflow.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("journal closed: the run was interrupted twice")
+	}
+	if err := r.run.Record(ev); err != nil {
+		return err
+	}
+	r.count++
+	if r.killAt > 0 && r.count == r.killAt {
+		killSelf()
+	}
+	if ev.To == workflow.Running {
+		r.running[ev.Node] = ev
+	} else {
+		delete(r.running, ev.Node)
+	}
+	r.progress.Event(ev)
+	return nil
+}
+
+// abort journals every running node cancelled and the run outcome
+// cancelled, then refuses further records. It is the flush of a second
+// interrupt; the caller exits right after.
+func (r *recorder) abort(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.closed = true
+	names := make([]string, 0, len(r.running))
+	for n := range r.running {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	now := r.now()
+	for _, n := range names {
+		started := r.running[n]
+		ev := workflow.Event{Time: now, Node: n, From: workflow.Running, To: workflow.Cancelled,
+			Attempt: started.Attempt, Reason: reason, Duration: now.Sub(started.Time)}
+		if r.run.Record(ev) == nil {
+			r.progress.Event(ev)
+		}
+	}
+	_ = r.run.Finish(state.OutcomeCancelled, reason)
+}
+
+// execute runs the graph and reports.
+func (a *app) execute(ctx context.Context, o runOptions, lg *loadedGraph, store *state.Store, run *state.Run,
+	lock *state.Lock, prior map[string]workflow.NodeStatus, sel workflow.Selection, resumed bool) error {
+	if err := os.MkdirAll(store.SecretsDir(), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", store.SecretsDir(), err)
+	}
+	live := a.IsTerminal(a.Stdout) && !o.NoColor
+	prog := newProgress(a.Stdout, live, live, a.Now)
+	rec := &recorder{run: run, progress: prog, now: a.Now, running: map[string]workflow.Event{}}
+	if v := os.Getenv(killAtEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			prog.Close()
+			return usageErrorf("%s=%q: want a record number from 1", killAtEnv, v)
+		}
+		rec.killAt = n
+	}
+
+	verb := "starting"
+	if resumed {
+		verb = "resuming"
+	}
+	fmt.Fprintf(a.Stdout, "%s run %s (%d nodes, logs in %s)\n", verb, run.ID(), lg.graph.Len(), store.LogDir(run.ID()))
+
+	ctx, stop := interruptContext(ctx, func(sig os.Signal) {
+		rec.abort("interrupted twice (" + sig.String() + ")")
+		prog.Close()
+		fmt.Fprintf(a.Stderr, "\ninterrupted twice: run %s journalled cancelled; resume with: %s run --resume\n", run.ID(), a.Name)
+		_ = run.Close()
+		_ = lock.Unlock()
+		a.Exit(ExitInterrupted)
+	})
+	defer stop()
+
+	sched := &workflow.Scheduler{
+		Graph:       lg.graph,
+		RunID:       run.ID(),
+		SecretsDir:  store.SecretsDir(),
+		Parallelism: o.Parallelism,
+		FailFast:    o.FailFast,
+		Selection:   sel,
+		Recorder:    rec,
+		LogSink:     run.LogSink(),
+		Log:         a.newLogger(o.LogLevel),
+		Now:         a.Now,
+	}
+	started := a.Now()
+	res, runErr := sched.Run(ctx, prior)
+	prog.Close()
+	if res == nil {
+		return runErr
+	}
+	rec.mu.Lock()
+	closed := rec.closed
+	rec.mu.Unlock()
+	if closed { // a second interrupt already journalled the outcome
+		return withCode(ExitInterrupted, errors.New("interrupted"))
+	}
+	outcome := state.Outcome(res.Outcome)
+	reason := ""
+	if runErr != nil && res.Outcome == workflow.OutcomeSucceeded {
+		outcome, reason = state.OutcomeFailed, runErr.Error()
+	}
+	if outcome == state.OutcomeCancelled {
+		if cause := context.Cause(ctx); cause != nil {
+			reason = cause.Error()
+		}
+	}
+	if err := run.Finish(outcome, reason); err != nil {
+		return fmt.Errorf("journal outcome of run %s: %w", run.ID(), err)
+	}
+	a.summary(run, store, lg.graph, res, a.Now().Sub(started))
+	switch outcome {
+	case state.OutcomeSucceeded:
+		return nil
+	case state.OutcomeCancelled:
+		return shown(withCode(ExitInterrupted, fmt.Errorf("run %s interrupted", run.ID())))
+	}
+	a.failureReport(run, store, lg.graph, res)
+	code := ExitPhaseFailed
+	if onlyPreconditions(runErr) {
+		code = ExitPrecondition
+	}
+	return shown(withCode(code, fmt.Errorf("run %s failed: %w", run.ID(), runErr)))
+}
+
+// onlyPreconditions reports whether every phase failure in err is a
+// failed precondition (exit 4 rather than 1).
+func onlyPreconditions(err error) bool {
+	var phaseErrs []*workflow.PhaseError
+	var walk func(error)
+	walk = func(e error) {
+		if pe, ok := e.(*workflow.PhaseError); ok {
+			phaseErrs = append(phaseErrs, pe)
+			return
+		}
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+		} else if u := errors.Unwrap(e); u != nil {
+			walk(u)
+		}
+	}
+	walk(err)
+	if len(phaseErrs) == 0 {
+		return false
+	}
+	for _, pe := range phaseErrs {
+		var pre *workflow.PreconditionError
+		if !errors.As(pe, &pre) {
+			return false
+		}
+	}
+	return true
+}
+
+// summary prints the end of a run: outcome, counts, critical path.
+func (a *app) summary(run *state.Run, store *state.Store, g *workflow.Graph, res *workflow.Result, took time.Duration) {
+	counts := map[workflow.State]int{}
+	for _, st := range res.Nodes {
+		counts[st.State]++
+	}
+	var parts []string
+	for _, s := range workflow.States {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	fmt.Fprintf(a.Stdout, "run %s %s in %s: %s\n", run.ID(), res.Outcome, roundDuration(took), strings.Join(parts, ", "))
+	if len(res.Critical) > 0 {
+		fmt.Fprintf(a.Stdout, "critical path: %s (%s)\n", strings.Join(res.Critical, " -> "), roundDuration(res.CriticalDuration))
+	}
+}
+
+// failureReport prints, per failed node: its error, the nodes it blocked,
+// the last lines of its log and the log's path; then how to resume.
+func (a *app) failureReport(run *state.Run, store *state.Store, g *workflow.Graph, res *workflow.Result) {
+	w := a.Stderr
+	for _, name := range g.TopoOrder() {
+		st := res.Nodes[name]
+		if st.State != workflow.Failed {
+			continue
+		}
+		fmt.Fprintf(w, "\nFAILED %s (attempt %d): %s\n", name, st.Attempt, st.Error)
+		if blocked := blockedBy(g, res.Nodes, name); len(blocked) > 0 {
+			fmt.Fprintf(w, "blocked by it: %s\n", strings.Join(blocked, ", "))
+		}
+		path := nodeLogPath(store, run.ID(), name)
+		if tail, err := tailFile(path, 20); err == nil && len(tail) > 0 {
+			fmt.Fprintf(w, "last %d lines of %s:\n", len(tail), path)
+			for _, l := range tail {
+				fmt.Fprintf(w, "  | %s\n", l)
+			}
+		} else {
+			fmt.Fprintf(w, "log: %s\n", path)
+		}
+	}
+	fmt.Fprintf(w, "\nfix the cause, then resume with: %s run --resume\n", a.Name)
+}
+
+// blockedBy lists the nodes blocked downstream of failed.
+func blockedBy(g *workflow.Graph, nodes map[string]workflow.NodeStatus, failed string) []string {
+	var out []string
+	for _, d := range g.Descendants(failed) {
+		if d != failed && nodes[d].State == workflow.Blocked {
+			out = append(out, d)
+		}
+	}
+	return out
+}

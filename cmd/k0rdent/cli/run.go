@@ -1,0 +1,110 @@
+package cli
+
+import (
+	ucli "github.com/urfave/cli/v2"
+)
+
+// runOptions are the flags of `k0rdent run`.
+type runOptions struct {
+	globalOptions
+
+	Plan   bool   // print the plan and stop
+	Output string // plan format: text, json, dot, mermaid
+
+	Resume bool // resume the unfinished current run
+	Fresh  bool // archive the unfinished current run and start a new one
+	Yes    bool // answer prompts: resume
+	Force  bool // resume even though the config changed
+
+	WithKOF           bool
+	WithAzureChildren bool
+
+	Parallelism int
+	FailFast    bool
+
+	Only []string
+	From []string
+	Skip []string
+}
+
+// Flags returns the run flags as they are journalled in the run header
+// (and in `resumed` records).
+func (o runOptions) Flags() map[string]bool {
+	return map[string]bool{
+		"with_kof":            o.WithKOF,
+		"with_azure_children": o.WithAzureChildren,
+		"fail_fast":           o.FailFast,
+	}
+}
+
+func (a *app) runCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "run",
+		Usage:     "deploy: run (or resume) the phase graph",
+		ArgsUsage: " ",
+		Description: "Runs every enabled phase in dependency order, in parallel where the graph allows,\n" +
+			"journalling each transition under --state-dir. If the current run is unfinished,\n" +
+			"run asks on a terminal whether to resume it or start fresh; elsewhere pass\n" +
+			"--resume or --fresh (--yes resumes).\n\n" +
+			examples(
+				a.Name+" run --plan",
+				a.Name+" run --plan -o mermaid",
+				a.Name+" run --with-kof",
+				a.Name+" run --resume",
+				a.Name+" run --fresh --yes",
+				a.Name+" run --only k0s,k0rdent",
+				a.Name+" run --from k0s --skip kof",
+			),
+		Flags: withGlobals(
+			&ucli.BoolFlag{Name: "plan", Usage: "print what would run and why, then stop (changes nothing)"},
+			outputFlag("text", "json", "dot", "mermaid"),
+			&ucli.BoolFlag{Name: "resume", Usage: "resume the unfinished current run"},
+			&ucli.BoolFlag{Name: "fresh", Usage: "archive the unfinished current run (superseded) and start a new one"},
+			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask: resume an unfinished run"},
+			&ucli.BoolFlag{Name: "force", Usage: "resume even if k0rdent.yaml changed since the run started"},
+			&ucli.BoolFlag{Name: "with-kof", Usage: "also deploy KOF (mothership, regional)"},
+			&ucli.BoolFlag{Name: "with-azure-children", Usage: "also deploy the Azure child clusters"},
+			&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: 4, Usage: "run at most `N` phases at once"},
+			&ucli.BoolFlag{Name: "fail-fast", Usage: "stop starting phases after the first failure"},
+			&ucli.StringSliceFlag{Name: "only", Usage: "run only these phases (`a,b`); others are reused or skipped"},
+			&ucli.StringSliceFlag{Name: "from", Usage: "run this phase (`x`) and everything after it"},
+			&ucli.StringSliceFlag{Name: "skip", Usage: "do not run these phases (`a,b`)"},
+		),
+		Action: func(c *ucli.Context) error {
+			g, err := readGlobals(c)
+			if err != nil {
+				return err
+			}
+			out, err := readOutput(c, "text", "json", "dot", "mermaid")
+			if err != nil {
+				return err
+			}
+			o := runOptions{
+				globalOptions:     g,
+				Plan:              c.Bool("plan"),
+				Output:            out,
+				Resume:            c.Bool("resume"),
+				Fresh:             c.Bool("fresh"),
+				Yes:               c.Bool("yes"),
+				Force:             c.Bool("force"),
+				WithKOF:           c.Bool("with-kof"),
+				WithAzureChildren: c.Bool("with-azure-children"),
+				Parallelism:       c.Int("parallelism"),
+				FailFast:          c.Bool("fail-fast"),
+				Only:              splitList(c.StringSlice("only")),
+				From:              splitList(c.StringSlice("from")),
+				Skip:              splitList(c.StringSlice("skip")),
+			}
+			if o.Resume && o.Fresh {
+				return usageErrorf("--resume and --fresh exclude each other; pick one")
+			}
+			if o.Parallelism < 1 {
+				return usageErrorf("--parallelism %d: want 1 or more", o.Parallelism)
+			}
+			if out != "text" && !o.Plan {
+				return usageErrorf("-o %s needs --plan (a run prints text)", out)
+			}
+			return a.doRun(c.Context, o)
+		},
+	}
+}

@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/k0rdent/k0rdent-deploy/phases"
+	"github.com/k0rdent/k0rdent-deploy/state"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// statusOptions are the flags of `k0rdent status`.
+type statusOptions struct {
+	globalOptions
+	Check  bool
+	Output string
+}
+
+func (a *app) statusCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "status",
+		Usage:     "show the current deployment: runtime snapshot and the current run's nodes",
+		ArgsUsage: " ",
+		Description: "Reads runtime.yaml and the current run file without taking the lock (it never\n" +
+			"repairs anything), so it works while a run is going on. --check asks every\n" +
+			"completed node that can tell (Verify) whether what it built still exists.\n\n" +
+			examples(a.Name+" status", a.Name+" status --check", a.Name+" status -o json"),
+		Flags: withGlobals(
+			&ucli.BoolFlag{Name: "check", Usage: "verify each completed node live (read-only)"},
+			outputFlag("text", "json"),
+		),
+		Action: func(c *ucli.Context) error {
+			g, err := readGlobals(c)
+			if err != nil {
+				return err
+			}
+			out, err := readOutput(c, "text", "json")
+			if err != nil {
+				return err
+			}
+			return a.doStatus(c.Context, statusOptions{globalOptions: g, Check: c.Bool("check"), Output: out})
+		},
+	}
+}
+
+// statusView is `status` as data; its JSON form is stable.
+type statusView struct {
+	StateDir          string            `json:"state_dir"`
+	ClusterID         string            `json:"cluster_id,omitempty"`
+	CurrentRunID      string            `json:"current_run_id,omitempty"`
+	CurrentOutcome    string            `json:"current_outcome,omitempty"`
+	LastSuccessfulRun string            `json:"last_successful_run,omitempty"`
+	Flags             map[string]bool   `json:"flags"`
+	VPN               *vpnView          `json:"vpn,omitempty"`
+	WireGuard         *state.WireGuard  `json:"wireguard,omitempty"`
+	Terraform         map[string]string `json:"terraform,omitempty"`
+	Kubeconfig        string            `json:"kubeconfig,omitempty"`
+	Updated           *time.Time        `json:"updated,omitempty"`
+	Nodes             []statusNode      `json:"nodes"`
+	Checked           bool              `json:"checked"`
+	Problem           string            `json:"problem,omitempty"`
+}
+
+type vpnView struct {
+	Status  string    `json:"status"`
+	Checked time.Time `json:"checked"`
+}
+
+type statusNode struct {
+	Node    string `json:"node"`
+	State   string `json:"state"`
+	Attempt int    `json:"attempt"`
+	RunID   string `json:"run_id,omitempty"` // where it last succeeded
+	Reason  string `json:"reason,omitempty"`
+	Error   string `json:"error,omitempty"`
+	// Check is the result of --check: ok, drifted, no check, skipped.
+	Check       string `json:"check,omitempty"`
+	CheckDetail string `json:"check_detail,omitempty"`
+}
+
+func (a *app) doStatus(ctx context.Context, o statusOptions) error {
+	store := state.NewStore(o.StateDir)
+	v := statusView{StateDir: o.StateDir, Flags: map[string]bool{}, Nodes: []statusNode{}}
+	rt, err := store.ReadRuntime()
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		if o.Output == "json" {
+			v.Problem = "no runtime.yaml: nothing deployed yet"
+			return writeJSON(a.Stdout, v)
+		}
+		fmt.Fprintf(a.Stdout, "nothing deployed from %s yet; start with: %s run --plan\n", o.StateDir, a.Name)
+		return nil
+	case err != nil:
+		return err
+	}
+	v.ClusterID, v.CurrentRunID, v.CurrentOutcome = rt.ClusterID, rt.CurrentRunID, outcomeText(rt.CurrentOutcome)
+	v.LastSuccessfulRun, v.WireGuard, v.Terraform, v.Kubeconfig = rt.LastSuccessfulRun, rt.WireGuard, rt.Terraform, rt.Kubeconfig
+	if rt.Flags != nil {
+		v.Flags = rt.Flags
+	}
+	if rt.VPN != nil {
+		v.VPN = &vpnView{Status: rt.VPN.Status, Checked: rt.VPN.Checked.UTC()}
+	}
+	if !rt.Updated.IsZero() {
+		u := rt.Updated.UTC()
+		v.Updated = &u
+	}
+	var rf *state.RunFile
+	if rt.CurrentRunID != "" {
+		rf, err = store.Load(rt.CurrentRunID)
+		if err != nil {
+			v.Problem = err.Error()
+		} else if rf.Err != nil {
+			v.Problem = rf.Err.Error()
+		}
+	}
+	if rf != nil {
+		for _, t := range rf.Timeline() {
+			st := rf.Nodes[t.Node]
+			v.Nodes = append(v.Nodes, statusNode{Node: t.Node, State: string(st.State), Attempt: st.Attempt,
+				RunID: st.RunID, Reason: st.Reason, Error: st.Error})
+		}
+	}
+	drifted := 0
+	if o.Check && rf != nil {
+		v.Checked = true
+		if drifted, err = a.checkNodes(ctx, o, store, rf, v.Nodes); err != nil {
+			return err
+		}
+	}
+	if o.Output == "json" {
+		if err := writeJSON(a.Stdout, v); err != nil {
+			return err
+		}
+	} else {
+		v.writeText(a.Stdout)
+	}
+	if drifted > 0 {
+		return withCode(ExitPhaseFailed, fmt.Errorf("%d node(s) drifted; repair with: %s run --resume (or %s run --fresh)", drifted, a.Name, a.Name))
+	}
+	return nil
+}
+
+// checkNodes runs Verify of every succeeded node that has one, with the
+// node's recorded inputs, and fills in the Check column. It returns how
+// many drifted.
+func (a *app) checkNodes(ctx context.Context, o statusOptions, store *state.Store, rf *state.RunFile, nodes []statusNode) (int, error) {
+	lg, err := a.loadGraph(o.globalOptions, phases.RunFlags{WithKOF: rf.Flags["with_kof"], WithAzureChildren: rf.Flags["with_azure_children"]})
+	if err != nil {
+		return 0, err
+	}
+	drifted := 0
+	for i := range nodes {
+		n := &nodes[i]
+		if n.State != string(workflow.Succeeded) {
+			n.Check = "skipped"
+			continue
+		}
+		p, ok := lg.graph.Phase(n.Node)
+		if !ok {
+			n.Check, n.CheckDetail = "skipped", "not in the current config"
+			continue
+		}
+		ver, ok := p.(workflow.Verifier)
+		if !ok {
+			n.Check = "no check"
+			continue
+		}
+		inputs := map[string]map[string]string{}
+		for _, dep := range lg.graph.DependsOn(n.Node) {
+			inputs[dep] = rf.Nodes[dep].Outputs
+		}
+		env := &workflow.Env{RunID: rf.Header.RunID, Node: n.Node, Attempt: n.Attempt, Inputs: inputs,
+			SecretsDir: store.SecretsDir(), Output: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		if err := ver.Verify(ctx, env); err != nil {
+			n.Check, n.CheckDetail = "drifted", err.Error()
+			drifted++
+			continue
+		}
+		n.Check = "ok"
+	}
+	return drifted, nil
+}
+
+func (v *statusView) writeText(w io.Writer) {
+	kv := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, val string) {
+		if val != "" {
+			fmt.Fprintf(kv, "%s\t%s\n", k, val)
+		}
+	}
+	row("state", v.StateDir)
+	row("cluster", v.ClusterID)
+	row("current run", v.CurrentRunID+" ("+v.CurrentOutcome+")")
+	row("last success", v.LastSuccessfulRun)
+	row("flags", flagsText(v.Flags))
+	if v.VPN != nil {
+		row("vpn", fmt.Sprintf("%s (checked %s)", v.VPN.Status, formatTime(v.VPN.Checked)))
+	}
+	if v.WireGuard != nil {
+		row("wireguard", fmt.Sprintf("%s port %d, %d peers", v.WireGuard.Network, v.WireGuard.Port, len(v.WireGuard.Peers)))
+	}
+	for _, k := range slices.Sorted(maps.Keys(v.Terraform)) {
+		row("terraform."+k, v.Terraform[k])
+	}
+	row("kubeconfig", v.Kubeconfig)
+	if v.Updated != nil {
+		row("updated", formatTime(*v.Updated))
+	}
+	kv.Flush()
+	if v.Problem != "" {
+		fmt.Fprintf(w, "problem: %s\n", v.Problem)
+	}
+	if len(v.Nodes) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	header := "NODE\tSTATE\tATTEMPT\tNOTE"
+	if v.Checked {
+		header += "\tCHECK"
+	}
+	fmt.Fprintln(tw, header)
+	for _, n := range v.Nodes {
+		note := n.Reason
+		switch {
+		case n.Error != "":
+			note = firstLine(n.Error)
+		case n.RunID != "" && n.RunID != v.CurrentRunID:
+			note = "reused from run " + n.RunID
+		}
+		line := fmt.Sprintf("%s\t%s\t%d\t%s", n.Node, n.State, n.Attempt, note)
+		if v.Checked {
+			c := n.Check
+			if n.CheckDetail != "" {
+				c += ": " + firstLine(n.CheckDetail)
+			}
+			line += "\t" + c
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+}

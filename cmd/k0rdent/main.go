@@ -1,0 +1,24 @@
+// Command k0rdent deploys a k0rdent management cluster. See package
+// github.com/k0rdent/k0rdent-deploy/cmd/k0rdent/cli for the commands.
+package main
+
+import (
+	"os"
+
+	"github.com/k0rdent/k0rdent-deploy/cmd/k0rdent/cli"
+	"github.com/k0rdent/k0rdent-deploy/phases"
+)
+
+// version is set at build time: -ldflags '-X main.version=v1.2.3'.
+var version = "dev"
+
+func main() {
+	app := cli.NewApp(cli.Options{
+		Registry: phases.Builtin(),
+		Stdin:    os.Stdin,
+		Stdout:   os.Stdout,
+		Stderr:   os.Stderr,
+		Version:  version,
+	})
+	os.Exit(cli.Execute(app, os.Args))
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The end-to-end tests build the k0rdent binary once and run it as a real
+// process against real files: real signals, real kill -9, real locks.
+
+var binPath string // set once by TestMain, read only afterwards
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "k0rdent-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "k0rdent")
+	build := exec.Command("go", "build", "-o", binPath, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build k0rdent:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// project is a temporary project directory with a k0rdent.yaml.
+type project struct {
+	t   *testing.T
+	dir string
+}
+
+func newProject(t *testing.T, config string) *project {
+	t.Helper()
+	p := &project{t: t, dir: t.TempDir()}
+	if err := os.WriteFile(filepath.Join(p.dir, "k0rdent.yaml"), []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (p *project) path(rel ...string) string {
+	return filepath.Join(append([]string{p.dir}, rel...)...)
+}
+
+// cmd prepares `k0rdent args...` in the project directory, with a clean
+// environment (no NO_COLOR or K0RDENT_* leaking in from the caller).
+func (p *project) cmd(args ...string) *exec.Cmd {
+	c := exec.Command(binPath, args...)
+	c.Dir = p.dir
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "K0RDENT_") || strings.HasPrefix(kv, "NO_COLOR=") {
+			continue
+		}
+		c.Env = append(c.Env, kv)
+	}
+	return c
+}
+
+// result is a finished process.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+}
+
+func run(t *testing.T, c *exec.Cmd) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	err := c.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run %v: %v", c.Args, err)
+		}
+		code = ee.ExitCode()
+		if code < 0 { // killed by a signal
+			code = 128 + int(ee.Sys().(interface{ Signal() os.Signal }).Signal().(interface{ String() string }).(fmt.Stringer).String()[0])
+		}
+	}
+	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+func (p *project) run(args ...string) result {
+	p.t.Helper()
+	return run(p.t, p.cmd(args...))
+}
