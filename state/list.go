@@ -55,8 +55,9 @@ const listChunk = 4096
 
 // List describes every run, newest first. It reads the header from the
 // head of each file and the last record from its tail; only a file whose
-// last record is not an outcome or superseded record (unfinished, torn) is
-// read whole.
+// last record is not an outcome or superseded record (unfinished, torn,
+// damaged) is read whole. Corruption between the header and the last
+// record is therefore not seen by List; Load (runs show, resume) sees it.
 func (s *Store) List() ([]RunInfo, error) {
 	ids, err := s.runIDs()
 	if err != nil {

@@ -1,0 +1,109 @@
+package state
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+func TestStore_List(t *testing.T) {
+	s := lockedStore(t)
+	if infos, err := s.List(); err != nil || len(infos) != 0 {
+		t.Fatalf("List of an empty store = %v, %v", infos, err)
+	}
+	// succeeded; failed with a failed node; unfinished (header only);
+	// unfinished with records; torn; corrupt; migrated; resumed after
+	// failure; plus stray files List must ignore.
+	writeRun(t, s, "20261125-100000-0001", happyEvents(), OutcomeSucceeded).Close()
+	failed := append(happyEvents()[:7], workflow.Event{Time: at(20), Node: "k0s", From: workflow.Running, To: workflow.Failed, Attempt: 1, Error: "boom"})
+	writeRun(t, s, "20261125-100100-0001", failed, OutcomeFailed).Close()
+	writeRun(t, s, "20261125-100200-0001", nil, "").Close()
+	writeRun(t, s, "20261125-100300-0001", happyEvents()[:3], "").Close()
+	writeRun(t, s, "20261125-100400-0001", happyEvents()[:3], "").Close()
+	f, _ := os.OpenFile(s.RunPath("20261125-100400-0001"), os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString("---\nkind: trans")
+	f.Close()
+	writeRun(t, s, "20261125-100500-0001", happyEvents()[:3], OutcomeCancelled).Close()
+	data, _ := os.ReadFile(s.RunPath("20261125-100500-0001"))
+	data[len(data)-30] ^= 1 // inside the last document: List reads it and sees the damage
+	os.WriteFile(s.RunPath("20261125-100500-0001"), data, 0o644)
+	h := testHeader("20261125-100600-0001")
+	h.Migrated = true
+	m, _ := s.CreateRun(h)
+	m.Finish(OutcomeSucceeded, "")
+	m.Close()
+	r := writeRun(t, s, "20261125-100700-0001", failed, OutcomeFailed)
+	r.Resumed(map[string]bool{"with_kof": true}, 2)
+	r.Close()
+	// A long header (many planned nodes) does not fit List's first read.
+	big := testHeader("20261125-100800-0001")
+	for i := 0; i < 400; i++ {
+		big.Nodes = append(big.Nodes, fmt.Sprintf("azure-children/child-%03d", i))
+	}
+	b, _ := s.CreateRun(big)
+	b.Finish(OutcomeSucceeded, "")
+	b.Close()
+	os.WriteFile(s.RunPath("20261125-100000-0001")+".broken", []byte("x"), 0o644)
+	os.WriteFile(s.RunsDir()+"/notes.yaml", []byte("x"), 0o644)
+	os.Mkdir(s.RunsDir()+"/20261125-109900-0001.yaml", 0o755)
+
+	infos, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	byID := map[string]RunInfo{}
+	for _, in := range infos {
+		ids = append(ids, in.ID)
+		byID[in.ID] = in
+	}
+	wantIDs := "20261125-100800-0001 20261125-100700-0001 20261125-100600-0001 20261125-100500-0001 20261125-100400-0001 20261125-100300-0001 20261125-100200-0001 20261125-100100-0001 20261125-100000-0001"
+	if got := strings.Join(ids, " "); got != wantIDs {
+		t.Fatalf("List order\n got %s\nwant %s", got, wantIDs)
+	}
+	check := func(id string, outcome Outcome, failedNodes []string, torn, bad bool) {
+		t.Helper()
+		in := byID[id]
+		if in.Outcome != outcome || !reflect.DeepEqual(in.FailedNodes, failedNodes) || in.Torn != torn || (in.Err != nil) != bad {
+			t.Errorf("%s: %+v, want outcome %q failed %v torn %v err %v", id, in, outcome, failedNodes, torn, bad)
+		}
+	}
+	check("20261125-100000-0001", OutcomeSucceeded, nil, false, false)
+	check("20261125-100100-0001", OutcomeFailed, []string{"k0s"}, false, false)
+	check("20261125-100200-0001", OutcomeNone, nil, false, false)
+	check("20261125-100300-0001", OutcomeNone, nil, false, false)
+	check("20261125-100400-0001", OutcomeNone, nil, true, false)
+	check("20261125-100500-0001", OutcomeNone, nil, false, true)
+	check("20261125-100600-0001", OutcomeSucceeded, nil, false, false)
+	check("20261125-100700-0001", OutcomeNone, nil, false, false)
+	check("20261125-100800-0001", OutcomeSucceeded, nil, false, false)
+	if in := byID["20261125-100600-0001"]; !in.Migrated || in.Nodes != 6 || in.Finished.IsZero() {
+		t.Errorf("migrated run %+v", in)
+	}
+	if in := byID["20261125-100700-0001"]; !in.Flags["with_kof"] || !in.Finished.IsZero() {
+		t.Errorf("resumed run %+v: want flags from the resumed record, unfinished", in)
+	}
+	if in := byID["20261125-100800-0001"]; in.Nodes != 406 {
+		t.Errorf("big header: %d nodes", in.Nodes)
+	}
+	if in := byID["20261125-100100-0001"]; !in.Created.Equal(t0) || !in.Finished.Equal(at(21)) {
+		t.Errorf("times %v %v", in.Created, in.Finished)
+	}
+	// The quick path agrees with the full read wherever it applies.
+	buf := make([]byte, 2*listChunk)
+	for _, id := range ids {
+		quick, ok := s.quickInfo(id, buf)
+		if !ok {
+			continue
+		}
+		if slow := s.slowInfo(id); !reflect.DeepEqual(quick, slow) {
+			t.Errorf("%s: quick %+v\n slow %+v", id, quick, slow)
+		}
+	}
+	_ = time.Second
+}
