@@ -10,7 +10,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -181,7 +180,7 @@ func (c *Command) Name() string { return c.spec.Name }
 func (c *Command) DependsOn() []string { return slices.Clone(c.spec.DependsOn) }
 
 // Enabled implements workflow.Enabler: the When condition on the run flags,
-// e.g. (false, "--with-kof not set").
+// e.g. (false, "when with_kof: --with-kof not set").
 func (c *Command) Enabled() (bool, string) { return c.enabled, c.reason }
 
 // Policy implements workflow.Policer: Timeout and Retries from the spec.
@@ -217,15 +216,13 @@ func (c *Command) Run(ctx context.Context, env *workflow.Env) error {
 		return c.ctxErr(err)
 	}
 
-	outDir, err := os.MkdirTemp("", "k0rdent-output-")
+	outFile, err := os.CreateTemp("", "k0rdent-output-*") // 0600
 	if err != nil {
-		return fmt.Errorf("command phase %s: create output directory: %w", c.spec.Name, err)
-	}
-	defer os.RemoveAll(outDir)
-	outPath := filepath.Join(outDir, "output")
-	if err := os.WriteFile(outPath, nil, 0o600); err != nil {
 		return fmt.Errorf("command phase %s: create output file: %w", c.spec.Name, err)
 	}
+	outPath := outFile.Name()
+	outFile.Close()
+	defer os.Remove(outPath)
 
 	environ, err := c.environ(env, outPath)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -494,4 +495,29 @@ func TestInputEnv_Collision(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v, want %q", err, want)
 	}
+}
+
+// BenchmarkCommand_Run measures what a command phase costs beyond the
+// process itself (environment, output file, pipe, group clean-up), against
+// a plain exec.Command of the same program.
+func BenchmarkCommand_Run(b *testing.B) {
+	b.Run("Command", func(b *testing.B) {
+		c, err := NewCommand(CommandSpec{Name: "noop", Command: []string{"/bin/true"}}, RunFlags{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		env := &workflow.Env{Node: "noop", Inputs: map[string]map[string]string{"terraform": {"ip": "10.0.0.1"}}}
+		for b.Loop() {
+			if err := c.Run(context.Background(), env); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("PlainExec", func(b *testing.B) {
+		for b.Loop() {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
