@@ -228,6 +228,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			p := path + "." + k.Value
+			if k.Kind != yaml.ScalarNode {
+				d.add(k.Line, path, "a key must be a plain name, got a %s", kindName(k))
+				continue
+			}
 			if first, dup := seen[k.Value]; dup {
 				d.add(k.Line, p, "duplicate key (first on line %d; keep one)", first)
 				continue

@@ -174,6 +174,18 @@ network:
 			},
 		},
 		{
+			name: "TooManyHosts",
+			src:  "azure:\n  location: westus2\nnetwork:\n  wireguard_network: 10.128.0.0/9\ncluster:\n  workers:\n    count: 5000\n",
+			want: []string{
+				"k0rdent.yaml:7: cluster.workers.count: 5000 is more than 1000 VMs (a management cluster needs a handful; put workloads in azure_children clusters)",
+			},
+		},
+		{
+			name: "MapKeyNotPlain",
+			src:  "azure:\n  location: westus2\nphases:\n  - name: a\n    command: [x]\n    env:\n      [a]: b\n",
+			want: []string{"k0rdent.yaml:7: phases[0].env: a key must be a plain name, got a list"},
+		},
+		{
 			name: "CommandPhases",
 			src: `azure:
   location: westus2

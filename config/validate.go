@@ -28,6 +28,9 @@ var (
 	reLabelValue  = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$`)
 )
 
+// maxGroup bounds cluster.controllers.count and cluster.workers.count.
+const maxGroup = 1000
+
 // Azure refuses these admin user names.
 var reservedUsers = []string{"admin", "administrator", "root", "guest", "user", "test", "sys", "support", "console", "owner", "adm", "backup", "server"}
 
@@ -257,6 +260,14 @@ func (v *validator) cluster() {
 	} else if cl.Controllers.Count > 1 && cl.Controllers.Count%2 == 0 {
 		v.warnf("cluster.controllers.count", "%d controllers: an even count adds no fault tolerance to etcd (use %d or %d)",
 			cl.Controllers.Count, cl.Controllers.Count-1, cl.Controllers.Count+1)
+	}
+	for _, g := range []struct {
+		path  string
+		count int
+	}{{"cluster.controllers.count", cl.Controllers.Count}, {"cluster.workers.count", cl.Workers.Count}} {
+		if g.count > maxGroup {
+			v.errorf(g.path, "%d is more than %d VMs (a management cluster needs a handful; put workloads in azure_children clusters)", g.count, maxGroup)
+		}
 	}
 	if cl.Workers.Count < 0 {
 		v.errorf("cluster.workers.count", "must be 0 or more, got %d", cl.Workers.Count)
