@@ -234,7 +234,11 @@ func (c *Command) Run(ctx context.Context, env *workflow.Env) error {
 		output = io.Discard
 	}
 	if env.Log != nil {
-		env.Log.Info("exec", "argv", ShellQuote(c.spec.Command), "dir", c.spec.Dir)
+		args := []any{"argv", ShellQuote(c.spec.Command)}
+		if c.spec.Dir != "" {
+			args = append(args, "dir", c.spec.Dir)
+		}
+		env.Log.Info("exec", args...)
 	}
 	if err := c.exec(ctx, environ, output); err != nil {
 		return err

@@ -141,8 +141,8 @@ echo "seen=$K0RDENT_INPUT_PRODUCER_ENDPOINT" >> "$K0RDENT_OUTPUT"`),
 	if got, want := logs.get("flaky", 1), "attempt 1 sees https://10.0.0.1:6443\n"; !strings.Contains(got, want) {
 		t.Errorf("log of flaky attempt 1 = %q, want it to contain %q", got, want)
 	}
-	if got := logs.get("producer", 1); !strings.Contains(got, "producing\n") {
-		t.Errorf("log of producer = %q, want the command's output", got)
+	if got := logs.get("producer", 1); !strings.Contains(got, "producing\n") || !strings.Contains(got, "msg=exec argv=") {
+		t.Errorf("log of producer = %q, want the exec line and the command's output", got)
 	}
 	if data, _ := os.ReadFile(counter); strings.Count(string(data), "x") != 2 {
 		t.Errorf("flaky ran %d times, want 2", strings.Count(string(data), "x"))
