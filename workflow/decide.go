@@ -32,6 +32,8 @@ type decision struct {
 	invalidates bool
 	// uncertain: verify then reuse, or decided at run time.
 	uncertain bool
+	// root: for uncertain nodes, the node whose Verify decides them.
+	root string
 	// unavailable: not selected and not done; dependents are blocked.
 	unavailable bool
 	// stale: a not-selected node reused although this upstream re-runs.
@@ -65,7 +67,7 @@ func decide(g *Graph, prior map[string]NodeStatus, sel Selection) []decision {
 				invalidDep = g.names[j]
 			}
 			if dj.uncertain && uncertainDep == "" {
-				uncertainDep = g.names[j]
+				uncertainDep = dj.root
 			}
 			if dj.stale != "" && staleDep == "" {
 				staleDep = dj.stale
@@ -122,16 +124,18 @@ func decide(g *Graph, prior map[string]NodeStatus, sel Selection) []decision {
 			d.reason = fmt.Sprintf("dependency %s re-runs (was succeeded%s)", invalidDep, inRun(st.RunID))
 		case volatile(p):
 			d.reason, d.invalidates = "volatile: re-established on every run", false
+			// re-run anyway, but its dependents depend on the Verify upstream
+			d.uncertain, d.root = uncertainDep != "", uncertainDep
 		case uncertainDep != "":
-			d.action, d.invalidates, d.uncertain = ActionDecide, false, true
-			d.reason = "runs again if " + uncertainDep + " does; else "
+			d.action, d.invalidates, d.uncertain, d.root = ActionDecide, false, true, uncertainDep
+			d.reason = "runs again if " + uncertainDep + " fails Verify; else "
 			if verifies {
 				d.reason += "verify then reuse"
 			} else {
 				d.reason += "reuse"
 			}
 		case verifies:
-			d.action, d.invalidates, d.uncertain = ActionVerify, false, true
+			d.action, d.invalidates, d.uncertain, d.root = ActionVerify, false, true, name
 			d.reason = "succeeded" + inRun(st.RunID)
 		default:
 			d.action, d.invalidates = ActionReuse, false

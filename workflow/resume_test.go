@@ -128,6 +128,26 @@ k0s succeeded->succeeded #1 reused from run r1
 `)
 }
 
+func TestResume_VolatileAfterVerifyFailed(t *testing.T) {
+	var tr tracker
+	wg := tr.phase("wireguard")
+	wg.verify = func(context.Context, *Env) error { return errors.New("keys missing") }
+	vpn := tr.phase("vpn", "wireguard")
+	vpn.volatile = true
+	k0s := tr.phase("k0s", "vpn")
+	k0s.verify = func(context.Context, *Env) error { t.Errorf("k0s verified, but wireguard re-ran"); return nil }
+	prior := map[string]NodeStatus{"wireguard": done("r1", 1), "vpn": done("r1", 1), "k0s": done("r1", 1)}
+	_, err, rec := runGraph(t, context.Background(), prior, nil, verifierPhase{wg}, volatilePhase{vpn}, verifierPhase{k0s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a drifted upstream travels through the volatile node
+	wantTrail(t, rec, "k0s succeeded->running #2 dependency vpn re-ran\nk0s running->succeeded #2\n", "k0s")
+	if tr.ranList() != "wireguard,vpn,k0s" {
+		t.Errorf("ran %s", tr.ranList())
+	}
+}
+
 func TestResume_NotDoneRunsAgain(t *testing.T) {
 	for _, st := range []State{Running, Failed, Blocked, Cancelled, Pending} {
 		t.Run(string(st), func(t *testing.T) {

@@ -372,26 +372,27 @@ func (r *run) settle() {
 		if n.fin {
 			continue
 		}
-		action := n.dec.action
+		reranDep := ""
+		for _, j := range r.deps[i] {
+			if r.nodes[j].reran {
+				reranDep = r.nodes[j].name
+				break
+			}
+		}
+		action, reason := n.dec.action, n.dec.reason
 		if action == ActionDecide {
 			action = ActionReuse
 			if _, ok := n.phase.(Verifier); ok {
 				action = ActionVerify
 			}
-			for _, j := range r.deps[i] {
-				if r.nodes[j].reran {
-					action = ActionRun
-					n.reason = fmt.Sprintf("dependency %s re-ran", r.nodes[j].name)
-					n.dec.invalidates = true
-					break
-				}
+			if reranDep != "" {
+				action, reason = ActionRun, fmt.Sprintf("dependency %s re-ran", reranDep)
 			}
-		} else {
-			n.reason = n.dec.reason
 		}
+		n.reason = reason
 		switch action {
 		case ActionRun:
-			n.reran = n.dec.invalidates
+			n.reran = n.dec.invalidates || reranDep != ""
 			kind := jobRun
 			if r.destroy {
 				kind = jobDestroy

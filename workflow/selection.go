@@ -53,7 +53,7 @@ func (s Selection) Validate(g *Graph) error {
 }
 
 // resolve returns, per node index, whether the node is selected and whether
-// it is forced. s must be valid for g.
+// it is forced. Names that are not in g are ignored.
 func (s Selection) resolve(g *Graph) (selected, forced []bool) {
 	n := g.Len()
 	selected, forced = make([]bool, n), make([]bool, n)
@@ -63,8 +63,9 @@ func (s Selection) resolve(g *Graph) (selected, forced []bool) {
 		}
 	}
 	mark := func(name string) {
-		i := g.index[name]
-		selected[i], forced[i] = true, true
+		if i, ok := g.index[name]; ok {
+			selected[i], forced[i] = true, true
+		}
 	}
 	for _, name := range s.Only {
 		mark(name)
@@ -76,8 +77,9 @@ func (s Selection) resolve(g *Graph) (selected, forced []bool) {
 		mark(name)
 	}
 	for _, name := range s.Skip {
-		i := g.index[name]
-		selected[i], forced[i] = false, false
+		if i, ok := g.index[name]; ok {
+			selected[i], forced[i] = false, false
+		}
 	}
 	return selected, forced
 }

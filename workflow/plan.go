@@ -1,0 +1,125 @@
+package workflow
+
+import (
+	"io"
+	"log/slog"
+	"maps"
+	"time"
+)
+
+// PlanOptions is what Plan plans from.
+type PlanOptions struct {
+	// Prior is the node states a run would resume from; nil for a fresh run.
+	Prior map[string]NodeStatus
+	// History holds the expected duration of each phase (from earlier
+	// runs); phases without one count as 0 on the critical path.
+	History map[string]time.Duration
+	// Selection is the --only/--from/--skip of the run. Validate it first
+	// (Selection.Validate): Plan ignores names that are not in the graph.
+	Selection Selection
+	// RunID and SecretsDir go into the Env given to Describe.
+	RunID      string
+	SecretsDir string
+}
+
+// PlanResult is what a run would do. Nodes are in wave order, by name
+// within a wave.
+type PlanResult struct {
+	RunID string
+	Waves [][]string
+	Nodes []PlanNode
+	// Critical is the longest chain, by expected duration, of the nodes
+	// that will run; CriticalDuration its total.
+	Critical         []string
+	CriticalDuration time.Duration
+}
+
+// PlanNode is the plan of one node.
+type PlanNode struct {
+	Name      string
+	Wave      int // from 0
+	DependsOn []string
+	Action    Action
+	// Reason says why: "disabled: …", "succeeded in run X", "resumed: was
+	// failed", "not selected", "dependency x not selected and not completed".
+	Reason        string
+	Preconditions []string // check names
+	Describe      []string
+	Expected      time.Duration // from History; 0 when unknown
+	Critical      bool          // on the critical path
+}
+
+// Plan says what Scheduler.Run would do with g, without running anything:
+// it calls Enabled, Volatile, Preconditions (for the names only), Policy
+// and Describe, never Run, Verify or a Check. The decisions are the ones
+// Run starts from; "decided at run time" marks the nodes that depend on the
+// outcome of a Verify.
+func Plan(g *Graph, opts PlanOptions) *PlanResult {
+	ds := decide(g, opts.Prior, opts.Selection)
+	res := &PlanResult{RunID: opts.RunID, Waves: g.Waves()}
+	nodes := make([]PlanNode, g.Len())
+	for i, p := range g.phases {
+		name := g.names[i]
+		pn := PlanNode{
+			Name: name, Wave: g.level[i], DependsOn: g.namesOf(g.deps[i]),
+			Action: ds[i].action, Reason: ds[i].reason, Expected: opts.History[name],
+		}
+		if pc, ok := p.(Preconditioner); ok {
+			for _, c := range pc.Preconditions() {
+				pn.Preconditions = append(pn.Preconditions, c.Name)
+			}
+		}
+		if d, ok := p.(Describer); ok {
+			env := &Env{
+				RunID: opts.RunID, Node: name, Attempt: ds[i].attempt + 1, SecretsDir: opts.SecretsDir,
+				Log: slog.New(slog.DiscardHandler), Output: io.Discard, Inputs: map[string]map[string]string{},
+			}
+			for _, j := range g.deps[i] {
+				if out := opts.Prior[g.names[j]].Outputs; out != nil {
+					env.Inputs[g.names[j]] = maps.Clone(out)
+				}
+			}
+			pn.Describe = d.Describe(env)
+		}
+		nodes[i] = pn
+	}
+	// critical path: longest by expected duration, then by node count,
+	// among the nodes that will run.
+	type best struct {
+		d    time.Duration
+		n    int
+		prev int
+	}
+	dist := make([]best, g.Len())
+	end := -1
+	for _, i := range g.topo {
+		dist[i].prev = -1
+		for _, j := range g.deps[i] {
+			if dist[j].d > dist[i].d || (dist[j].d == dist[i].d && dist[j].n > dist[i].n) {
+				dist[i] = best{dist[j].d, dist[j].n, j}
+			}
+		}
+		if nodes[i].Action == ActionRun {
+			dist[i].d += nodes[i].Expected
+			dist[i].n++
+			if end < 0 || dist[i].d > dist[end].d || (dist[i].d == dist[end].d && dist[i].n > dist[end].n) {
+				end = i
+			}
+		}
+	}
+	if end >= 0 {
+		res.CriticalDuration = dist[end].d
+		for v := end; v >= 0; v = dist[v].prev {
+			if nodes[v].Action == ActionRun {
+				nodes[v].Critical = true
+				res.Critical = append([]string{g.names[v]}, res.Critical...)
+			}
+		}
+	}
+	for _, w := range g.waves {
+		for _, i := range w {
+			res.Nodes = append(res.Nodes, nodes[i])
+		}
+	}
+	return res
+}

@@ -1,0 +1,283 @@
+package workflow
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// TextWidth is the width WriteText fits its lines in.
+const TextWidth = 100
+
+// WriteText writes the plan for a terminal: a summary line, then each wave
+// with one line per node (action, name, expected duration, reason) and its
+// check names and Describe lines under it, then the critical path. Long
+// text is wrapped to fit TextWidth columns (a word longer than a line is
+// cut). A "*" marks the nodes on the critical path.
+func (p *PlanResult) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	counts := map[Action]int{}
+	nameW := 4
+	for _, n := range p.Nodes {
+		counts[n.Action]++
+		nameW = max(nameW, min(utf8.RuneCountInString(n.Name), 30))
+	}
+	var parts []string
+	for _, a := range []Action{ActionRun, ActionVerify, ActionDecide, ActionReuse, ActionSkip, ActionBlocked} {
+		if counts[a] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
+		}
+	}
+	title := "Plan"
+	if p.RunID != "" {
+		title += " for run " + p.RunID
+	}
+	wrap(bw, "", fmt.Sprintf("%s: %d phases in %d waves: %s", title, len(p.Nodes), len(p.Waves), strings.Join(parts, ", ")))
+	indent := strings.Repeat(" ", 2+19+1)
+	wave := -1
+	for _, n := range p.Nodes {
+		if n.Wave != wave {
+			wave = n.Wave
+			fmt.Fprintf(bw, "\nwave %d\n", wave+1)
+		}
+		mark := " "
+		if n.Critical {
+			mark = "*"
+		}
+		wrap(bw, fmt.Sprintf("%s %-19s %-*s %-7s ", mark, n.Action, nameW, n.Name, expected(n)), n.Reason)
+		for _, c := range n.Preconditions {
+			wrap(bw, indent+"check: ", c)
+		}
+		for _, d := range n.Describe {
+			wrap(bw, indent+"- ", d)
+		}
+	}
+	bw.WriteString("\n")
+	if len(p.Critical) == 0 {
+		wrap(bw, "", "critical path: nothing runs")
+	} else {
+		wrap(bw, "", fmt.Sprintf("critical path (%s): %s", fmtDuration(p.CriticalDuration), strings.Join(p.Critical, " -> ")))
+	}
+	return bw.Flush()
+}
+
+// wrap writes prefix and text, wrapping text at word boundaries so that
+// no line is wider than TextWidth; continuation lines are indented to the
+// width of prefix (at most 60 columns).
+func wrap(w *bufio.Writer, prefix, text string) {
+	indent := strings.Repeat(" ", min(utf8.RuneCountInString(prefix), 60))
+	line := prefix
+	width := utf8.RuneCountInString(line)
+	empty := true
+	flush := func() {
+		w.WriteString(strings.TrimRight(line, " ") + "\n")
+		line, width, empty = indent, len(indent), true
+	}
+	for _, word := range strings.Fields(text) {
+		n := utf8.RuneCountInString(word)
+		if !empty && width+1+n > TextWidth {
+			flush()
+		}
+		if !empty {
+			line += " "
+			width++
+		}
+		if width+n > TextWidth { // a word wider than a line: cut it
+			word = string([]rune(word)[:max(TextWidth-width-1, 1)]) + "…"
+			n = utf8.RuneCountInString(word)
+		}
+		line += word
+		width += n
+		empty = false
+	}
+	if !empty || strings.TrimSpace(prefix) != "" {
+		flush()
+	}
+}
+
+// expected is the expected duration of a node that may run: "~4m0s", or
+// "?" without history.
+func expected(n PlanNode) string {
+	switch {
+	case n.Action != ActionRun && n.Action != ActionDecide:
+		return ""
+	case n.Expected > 0:
+		return "~" + fmtDuration(n.Expected)
+	}
+	return "?"
+}
+
+func fmtDuration(d time.Duration) string {
+	if d >= time.Second {
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+type planJSON struct {
+	RunID           string         `json:"run_id,omitempty"`
+	Waves           [][]string     `json:"waves"`
+	Nodes           []planNodeJSON `json:"nodes"`
+	Critical        []string       `json:"critical_path"`
+	CriticalSeconds float64        `json:"critical_seconds"`
+}
+
+type planNodeJSON struct {
+	Name            string   `json:"name"`
+	Wave            int      `json:"wave"`
+	DependsOn       []string `json:"depends_on"`
+	Action          Action   `json:"action"`
+	Reason          string   `json:"reason,omitempty"`
+	Preconditions   []string `json:"preconditions,omitempty"`
+	Describe        []string `json:"describe,omitempty"`
+	ExpectedSeconds float64  `json:"expected_seconds,omitempty"`
+	Critical        bool     `json:"critical,omitempty"`
+}
+
+// WriteJSON writes the plan as one indented JSON object: run_id, waves,
+// nodes (name, wave from 0, depends_on, action, reason, preconditions,
+// describe, expected_seconds, critical), critical_path, critical_seconds.
+func (p *PlanResult) WriteJSON(w io.Writer) error {
+	out := planJSON{RunID: p.RunID, Waves: p.Waves, Critical: p.Critical, CriticalSeconds: p.CriticalDuration.Seconds()}
+	if out.Critical == nil {
+		out.Critical = []string{}
+	}
+	for _, n := range p.Nodes {
+		deps := n.DependsOn
+		if deps == nil {
+			deps = []string{}
+		}
+		out.Nodes = append(out.Nodes, planNodeJSON{
+			Name: n.Name, Wave: n.Wave, DependsOn: deps, Action: n.Action, Reason: n.Reason,
+			Preconditions: n.Preconditions, Describe: n.Describe, ExpectedSeconds: n.Expected.Seconds(), Critical: n.Critical,
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// styleOf is how DOT and Mermaid draw an action: a class name and a fill
+// colour.
+func styleOf(a Action) (class, fill string) {
+	switch a {
+	case ActionRun:
+		return "run", "#c6f6d5"
+	case ActionVerify:
+		return "verify", "#bee3f8"
+	case ActionDecide:
+		return "decide", "#fefcbf"
+	case ActionReuse:
+		return "reuse", "#e2e8f0"
+	case ActionBlocked:
+		return "blocked", "#fed7d7"
+	}
+	return "skip", "#ffffff"
+}
+
+func fill(a Action) string { _, f := styleOf(a); return f }
+
+func (n PlanNode) label() string {
+	s := string(n.Action)
+	if e := expected(n); e != "" && e != "?" {
+		s += " " + e
+	}
+	return s
+}
+
+// WriteDOT writes the plan as a Graphviz digraph: an arrow goes from a
+// dependency to its dependent, nodes are filled by action, the critical
+// path is drawn bold. Render it with `dot -Tsvg`.
+func (p *PlanResult) WriteDOT(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	critical := p.criticalEdges()
+	bw.WriteString("digraph plan {\n  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n")
+	for _, n := range p.Nodes {
+		style := "rounded,filled"
+		if n.Action == ActionSkip {
+			style += ",dashed"
+		}
+		if n.Critical {
+			style += ",bold"
+		}
+		fmt.Fprintf(bw, "  %s [label=%s, fillcolor=%q, style=%q];\n",
+			strconv.Quote(n.Name), strconv.Quote(n.Name+"\n"+n.label()), fill(n.Action), style)
+	}
+	for _, n := range p.Nodes {
+		for _, d := range n.DependsOn {
+			attrs := ""
+			if critical[[2]string{d, n.Name}] {
+				attrs = " [penwidth=3, color=\"#c05621\"]"
+			}
+			fmt.Fprintf(bw, "  %s -> %s%s;\n", strconv.Quote(d), strconv.Quote(n.Name), attrs)
+		}
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+// WriteMermaid writes the plan as a Mermaid flowchart, with the same
+// conventions as WriteDOT. Node ids are n0, n1, … in the plan's order; the
+// labels carry the names.
+func (p *PlanResult) WriteMermaid(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	critical := p.criticalEdges()
+	id := map[string]string{}
+	bw.WriteString("flowchart LR\n")
+	for i, n := range p.Nodes {
+		id[n.Name] = "n" + strconv.Itoa(i)
+		fmt.Fprintf(bw, "  %s[\"%s<br/>%s\"]\n", id[n.Name], mermaidText(n.Name), mermaidText(n.label()))
+	}
+	edge := 0
+	var bold []string
+	for _, n := range p.Nodes {
+		for _, d := range n.DependsOn {
+			fmt.Fprintf(bw, "  %s --> %s\n", id[d], id[n.Name])
+			if critical[[2]string{d, n.Name}] {
+				bold = append(bold, strconv.Itoa(edge))
+			}
+			edge++
+		}
+	}
+	byClass := map[string][]string{}
+	for _, n := range p.Nodes {
+		c, _ := styleOf(n.Action)
+		byClass[c] = append(byClass[c], id[n.Name])
+	}
+	for _, a := range []Action{ActionRun, ActionVerify, ActionDecide, ActionReuse, ActionSkip, ActionBlocked} {
+		class, fill := styleOf(a)
+		if ids := byClass[class]; len(ids) > 0 {
+			extra := ""
+			if a == ActionSkip {
+				extra = ",stroke-dasharray:4 3"
+			}
+			fmt.Fprintf(bw, "  classDef %s fill:%s%s\n  class %s %s\n", class, fill, extra, strings.Join(ids, ","), class)
+		}
+	}
+	if len(bold) > 0 {
+		fmt.Fprintf(bw, "  linkStyle %s stroke-width:3px,stroke:#c05621\n", strings.Join(bold, ","))
+	}
+	return bw.Flush()
+}
+
+// criticalEdges returns the edges (dependency, dependent) between
+// consecutive nodes of the critical path. Consecutive running nodes need
+// not be adjacent (a reused node may sit between them); such pairs are
+// not drawn.
+func (p *PlanResult) criticalEdges() map[[2]string]bool {
+	out := map[[2]string]bool{}
+	for i := 1; i < len(p.Critical); i++ {
+		out[[2]string{p.Critical[i-1], p.Critical[i]}] = true
+	}
+	return out
+}
+
+func mermaidText(s string) string {
+	r := strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;")
+	return r.Replace(s)
+}
