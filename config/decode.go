@@ -79,13 +79,16 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes a k0rdent.yaml strictly, applies the defaults and validates
-// it as if no run flag were set. Every problem is reported at once in an
-// *Error, sorted by line; warnings are available from Config.Warnings (and
-// in Error.Warnings on failure). On error the returned Config is nil.
+// it as far as it can without the run flags. Every problem is reported at
+// once in an *Error, sorted by line; warnings are available from
+// Config.Warnings (and in Error.Warnings on failure). On error the returned
+// Config is nil.
 //
 // The CLI validates again with the run's flags (Config.Validate), since
 // --with-kof and --with-azure-children switch on sections that are not
-// checked while they are off.
+// checked while they are off, and --with-azure-children satisfies KOF's
+// need for Azure credentials: a file with kof.enabled: true parses without
+// azure_children enabled, and Validate decides.
 func Parse(data []byte, filename string) (*Config, error) {
 	c := preset()
 	c.file = filename
@@ -99,7 +102,7 @@ func Parse(data []byte, filename string) (*Config, error) {
 	// Validate even when decoding found problems, so that one pass reports
 	// everything; a field that failed to decode kept its default and is
 	// reported once, by the decoder.
-	warnings, err := c.Validate(Flags{})
+	warnings, err := c.validate(Flags{}, false)
 	var verr *Error
 	if err != nil && !errors.As(err, &verr) {
 		return nil, err

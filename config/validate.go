@@ -40,11 +40,16 @@ var placeholders = []string{"example.com", "example.org", "example.net"}
 // Validate checks a defaulted config for a run with the given flags: every
 // field's format and every cross-field rule. KOF and azure_children are
 // checked only when on (Effective). It returns the warnings, and an *Error
-// holding every problem (with the warnings) when there is any. Parse calls
-// it with no flags; the CLI calls it again with the run's flags before
-// anything runs.
+// holding every problem (with the warnings) when there is any. The CLI
+// calls it with the run's flags before anything runs.
 func (c *Config) Validate(run Flags) (warnings []Problem, err error) {
-	v := &validator{c: c}
+	return c.validate(run, true)
+}
+
+// validate is Validate; with final false the flags are not known yet (Parse)
+// and rules that a run flag can satisfy are left to the final call.
+func (c *Config) validate(run Flags, final bool) (warnings []Problem, err error) {
+	v := &validator{c: c, final: final}
 	v.check(c.Effective(run))
 	sortProblems(v.probs)
 	sortProblems(v.warns)
@@ -55,7 +60,10 @@ func (c *Config) Validate(run Flags) (warnings []Problem, err error) {
 }
 
 type validator struct {
-	c     *Config
+	c *Config
+	// final is false while the run flags are unknown (Parse): a rule that
+	// a flag can satisfy is not checked then.
+	final bool
 	probs []Problem
 	warns []Problem
 }
@@ -379,6 +387,9 @@ func (v *validator) kof(on Flags) {
 	// The regional cluster is an Azure child cluster: it is created with the
 	// credentials azure_children sets up.
 	if !on.WithAzureChildren {
+		if !v.final {
+			return // --with-azure-children may supply them
+		}
 		v.errorf("kof.regional", "the KOF regional cluster needs the Azure credentials of azure_children (set azure_children.enabled: true or run with --with-azure-children, or set kof.regional.enabled: false)")
 	} else if r.Credential != v.c.AzureChildren.Credential {
 		v.errorf("kof.regional.credential", "%q is not the credential azure_children creates, %q (make them equal, or remove kof.regional.credential)",
