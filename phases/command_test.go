@@ -338,7 +338,7 @@ func TestCommand_Enabled(t *testing.T) {
 		{when: "with_kof", wantReason: "when with_kof: --with-kof not set"},
 		{when: "with_kof", flags: RunFlags{WithKOF: true}, wantOn: true},
 		{when: "!with_kof", wantOn: true},
-		{when: "!with_kof", flags: RunFlags{WithKOF: true}, wantReason: "when !with_kof: --with-kof set"},
+		{when: "!with_kof", flags: RunFlags{WithKOF: true}, wantReason: "when !with_kof: --with-kof set or kof.enabled"},
 		{when: "with_azure_children", flags: RunFlags{WithKOF: true}, wantReason: "when with_azure_children: --with-azure-children not set"},
 		{when: "with_azure_children", flags: RunFlags{WithAzureChildren: true}, wantOn: true},
 	}

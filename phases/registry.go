@@ -33,21 +33,22 @@ func (f RunFlags) Effective(cfg *config.Config) RunFlags {
 	return RunFlags{WithKOF: on.WithKOF, WithAzureChildren: on.WithAzureChildren}
 }
 
-// flag returns the command-line flag and the value of a when flag.
-func (f RunFlags) flag(name string) (flag string, value bool) {
+// flagOf returns the command-line flag and the config key of a when flag.
+func flagOf(name string) (flag, key string) {
 	switch name {
 	case config.FlagWithKOF:
-		return "--with-kof", f.WithKOF
+		return "--with-kof", "kof.enabled"
 	case config.FlagWithAzureChildren:
-		return "--with-azure-children", f.WithAzureChildren
+		return "--with-azure-children", "azure_children.enabled"
 	}
-	return "--" + strings.ReplaceAll(name, "_", "-"), false
+	return "--" + strings.ReplaceAll(name, "_", "-"), ""
 }
 
 // When evaluates a command phase's enable condition (config.ParseCondition:
 // "" or always, never, with_kof, with_azure_children, or a flag negated with
 // "!"). When the phase is disabled, reason says why in the words of the
-// command line, e.g. "when with_kof: --with-kof not set". An unknown
+// command line, e.g. "when with_kof: --with-kof not set" or "when !with_kof:
+// --with-kof set or kof.enabled". An unknown
 // condition is an error listing the known ones.
 func (f RunFlags) When(cond string) (enabled bool, reason string, err error) {
 	c, err := config.ParseCondition(cond)
@@ -60,9 +61,9 @@ func (f RunFlags) When(cond string) (enabled bool, reason string, err error) {
 	if c.Flag == "" {
 		return false, "when " + config.CondNever, nil
 	}
-	flag, _ := f.flag(c.Flag)
+	flag, key := flagOf(c.Flag)
 	if c.Not {
-		return false, fmt.Sprintf("when %s: %s set", c, flag), nil
+		return false, fmt.Sprintf("when %s: %s set or %s", c, flag, key), nil
 	}
 	return false, fmt.Sprintf("when %s: %s not set", c, flag), nil
 }

@@ -257,7 +257,7 @@ func TestRunFlags_When(t *testing.T) {
 		{cond: " always ", on: true},
 		{cond: "never", reason: "when never"},
 		{cond: "with_kof", reason: "when with_kof: --with-kof not set"},
-		{cond: "!with_kof", flags: RunFlags{WithKOF: true}, reason: "when !with_kof: --with-kof set"},
+		{cond: "!with_kof", flags: RunFlags{WithKOF: true}, reason: "when !with_kof: --with-kof set or kof.enabled"},
 		{cond: "!with_azure_children", on: true},
 		{cond: "with-kof", wantErr: true},
 		{cond: "with_kof && with_azure_children", wantErr: true},
