@@ -54,7 +54,7 @@ type Metadata struct {
 	// Owner is recorded as the resource group's owner tag. Default: empty,
 	// the CLI then uses the git e-mail or user@host.
 	Owner string `yaml:"owner,omitempty"`
-	// Description is free text shown by `k0rdent init --list`.
+	// Description is free text.
 	Description string `yaml:"description,omitempty"`
 }
 
@@ -313,7 +313,8 @@ type CommandPhase struct {
 	When string `yaml:"when"`
 	// Timeout bounds one attempt. Default 30m.
 	Timeout Duration `yaml:"timeout"`
-	// Retries is how many more attempts a failing command gets. Default 0.
+	// Retries is how many more attempts the phase gets after a transient
+	// failure (the command exits 75, EX_TEMPFAIL). Default 0, at most 10.
 	Retries int `yaml:"retries"`
 }
 
@@ -459,9 +460,9 @@ type Host struct {
 	Zone int
 }
 
-// Hosts lists the VMs in address order: controllers first, then workers.
-// The WireGuard hub takes the network's first host address and the hosts
-// follow in this order.
+// Hosts lists the VMs in the legacy tool's order and naming: controllers
+// first, then workers, zones assigned round-robin per group. Validate caps
+// each group at 1000.
 func (c *Config) Hosts() []Host {
 	var hs []Host
 	add := func(role, size string, g NodeGroup) {

@@ -146,7 +146,7 @@
 //	    depends_on: []                      # built-in or command phase names (azure-children/<name> too)
 //	    when: always                        # always | never | with_kof | with_azure_children | !<flag>
 //	    timeout: 30m                        # per attempt
-//	    retries: 0                          # 0-10
+//	    retries: 0                          # 0-10, after a transient failure (exit status 75)
 //
 // Whether a depends_on name exists, and whether a command phase's name
 // clashes with a built-in phase, is checked when the graph is built (the
