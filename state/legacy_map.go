@@ -341,12 +341,16 @@ func synthesizeRuns(in *legacyInputs, projectRoot string) []synthRun {
 		}
 		buildRecords(&r, stats, flagsKnown, azure, kof, outputs)
 		// A run is succeeded when every node is done; its end is the last
-		// thing it recorded (or deployment_completed, if later).
+		// thing it recorded, or deployment_completed or (for the latest
+		// run) the state file's last write, if later.
 		if r.Outcome == "succeeded" {
 			for _, ev := range seg.events {
 				if ev.Action == "deployment_completed" && ev.Time.After(r.End) {
 					r.End = ev.Time
 				}
+			}
+			if last && in.State != nil && in.State.LastUpdated.After(r.End) {
+				r.End = in.State.LastUpdated
 			}
 		}
 		runs[i] = r
@@ -381,10 +385,14 @@ func buildRecords(r *synthRun, stats map[string]phaseStat, flagsKnown, azure, ko
 		switch s {
 		case workflow.Succeeded:
 			end := done
-			if end.IsZero() || end.Before(cursor) {
-				if end.IsZero() || end.Before(r.Start) {
-					reason = "migrated: completed before this legacy run"
-				}
+			switch {
+			case end.IsZero():
+				reason = "migrated: completion time unknown"
+				end = cursor
+			case end.Before(r.Start):
+				reason = "migrated: completed before this legacy run"
+				end = cursor
+			case end.Before(cursor):
 				end = cursor
 			}
 			end = end.UTC()
@@ -448,15 +456,18 @@ func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]s
 	if st.Location != "" {
 		tf["location"] = st.Location
 	}
-	for _, vm := range st.VMs {
-		if vm.PublicIP != "" {
-			tf["vm."+vm.Name+".public_ip"] = vm.PublicIP
+	if len(st.VMs) > 0 {
+		// The shape of the terraform node's vm_details output.
+		type vmDetail struct {
+			PublicIP  string `json:"public_ip,omitempty"`
+			PrivateIP string `json:"private_ip,omitempty"`
 		}
-		if vm.PrivateIP != "" {
-			// Not "private_ip": output names with "private" are refused
-			// as secret-like by Run.Append.
-			tf["vm."+vm.Name+".internal_ip"] = vm.PrivateIP
+		vms := map[string]vmDetail{}
+		for _, vm := range st.VMs {
+			vms[vm.Name] = vmDetail{PublicIP: vm.PublicIP, PrivateIP: vm.PrivateIP}
 		}
+		data, _ := json.Marshal(vms) // sorted keys, plain strings: cannot fail
+		tf["vm_details"] = string(data)
 	}
 	if len(tf) > 0 {
 		out[NodeTerraform] = tf

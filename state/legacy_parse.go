@@ -61,6 +61,7 @@ type legacyState struct {
 	DeploymentID     string
 	Deployer         string
 	CreatedAt        time.Time
+	LastUpdated      time.Time
 	Status           string
 	HasFlags         bool // deployment_flags present (0.2.0+)
 	AzureChildren    bool
@@ -312,6 +313,7 @@ func parseLegacyState(data []byte) (*legacyState, error) {
 		DeploymentID:     str(get(root, "deployment_id")),
 		Deployer:         str(get(root, "deployer")),
 		CreatedAt:        legacyTime(get(root, "created_at")),
+		LastUpdated:      legacyTime(get(root, "last_updated")),
 		Status:           str(get(root, "status")),
 		SourceConfigFile: str(get(root, "source_config_file")),
 		AzureRG:          str(get(root, "azure_rg_status")),

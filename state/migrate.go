@@ -66,7 +66,7 @@ package state
 // and the reason "migrated: completed before this legacy run"), and
 // pending→skipped. The latest run's succeeded records carry the outputs of
 // the projection conventions (wireguard peers/port/network, terraform
-// resource_group/location/vm.<host>.public_ip/vm.<host>.internal_ip, vpn
+// resource_group/location/vm_details (JSON: host -> public_ip, private_ip), vpn
 // status unverified, k0s kubeconfig). A run whose nodes are all succeeded
 // or skipped gets the outcome succeeded; an earlier unfinished run is
 // superseded by the next one; the latest unfinished run stays unfinished,
