@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -84,16 +85,23 @@ func run(t *testing.T, c *exec.Cmd) result {
 	err := c.Run()
 	code := 0
 	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("run %v: %v", c.Args, err)
-		}
-		code = ee.ExitCode()
-		if code < 0 { // killed by a signal
-			code = 128 + int(ee.Sys().(interface{ Signal() os.Signal }).Signal().(interface{ String() string }).(fmt.Stringer).String()[0])
-		}
+		code = exitCode(t, err)
 	}
 	return result{stdout: out.String(), stderr: errb.String(), code: code}
+}
+
+// exitCode is the exit status of a finished process, or 128+signal when a
+// signal killed it (as a shell reports it).
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	ee, ok := err.(*exec.ExitError)
+	if !ok {
+		t.Fatalf("wait: %v", err)
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ee.ExitCode()
 }
 
 func (p *project) run(args ...string) result {
