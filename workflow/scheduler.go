@@ -225,6 +225,7 @@ type run struct {
 	stopped      bool // no new dispatch
 	cancelled    bool
 	recErr       error
+	discard      *slog.Logger
 }
 
 func (s *Scheduler) newRun(ctx context.Context, prior map[string]NodeStatus, ds []decision, destroy bool) *run {
@@ -234,6 +235,7 @@ func (s *Scheduler) newRun(ctx context.Context, prior map[string]NodeStatus, ds 
 		destroy: destroy, deps: g.deps, next: g.dependents, upWord: "dependency",
 		nodes: make([]node, g.Len()), queues: map[string]*intHeap{}, classRunning: map[string]int{},
 		results: make(chan result), wake: make(chan int), exit: make(chan struct{}),
+		discard: slog.New(slog.DiscardHandler),
 	}
 	if destroy {
 		r.deps, r.next, r.upWord = g.dependents, g.deps, "dependent"
@@ -473,10 +475,12 @@ func (r *run) launch(i int) {
 	r.classRunning[n.policy.Class]++
 	env := &Env{
 		RunID: r.s.RunID, Node: n.name, Attempt: attempt, SecretsDir: r.s.SecretsDir,
-		Inputs: make(map[string]map[string]string, len(r.g.deps[i])),
 	}
 	for _, j := range r.g.deps[i] {
 		if out := r.nodes[j].status.Outputs; out != nil {
+			if env.Inputs == nil {
+				env.Inputs = make(map[string]map[string]string, len(r.g.deps[i]))
+			}
 			env.Inputs[r.nodes[j].name] = maps.Clone(out)
 		}
 	}
@@ -487,11 +491,12 @@ func (r *run) launch(i int) {
 // further goroutine so that one that ignores its context is abandoned
 // after the grace period instead of hanging the run.
 func (r *run) work1(i int, kind jobKind, p Phase, timeout time.Duration, env *Env) {
-	ctx, cancel := context.WithCancel(r.work)
+	ctx := r.work // no child context per job unless needed: its parent's lock is shared
 	if timeout > 0 && kind != jobVerify {
+		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(r.work, timeout)
+		defer cancel()
 	}
-	defer cancel()
 	start := time.Now()
 	ch := make(chan result, 1)
 	go func() { ch <- r.attempt(ctx, kind, p, env) }()
@@ -527,7 +532,7 @@ func (r *run) attempt(ctx context.Context, kind jobKind, p Phase, env *Env) (res
 		w = lw
 		env.Log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	} else {
-		env.Log = slog.New(slog.DiscardHandler)
+		env.Log = r.discard
 	}
 	env.Output = w
 	defer func() {

@@ -1,0 +1,127 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// countRecorder is the cheapest Recorder that still looks at every event.
+type countRecorder struct{ n int }
+
+func (r *countRecorder) Record(ev Event) error { r.n++; return nil }
+
+// genGraph builds a graph of n no-op phases of the given shape:
+//   - chain: n0 <- n1 <- n2 ...
+//   - wide: one root and n-1 phases that depend on it
+//   - layered: layers of about √n phases, each depending on 1–3 random
+//     phases of the previous layer (fixed seed).
+func genGraph(tb testing.TB, shape string, n int, run func(context.Context, *Env) error) *Graph {
+	name := func(i int) string { return fmt.Sprintf("n%06d", i) }
+	phases := make([]Phase, n)
+	rng := rand.New(rand.NewPCG(1, 2))
+	width := 1
+	for width*width < n {
+		width++
+	}
+	for i := range n {
+		f := &fakePhase{name: name(i), run: run}
+		switch shape {
+		case "chain":
+			if i > 0 {
+				f.deps = []string{name(i - 1)}
+			}
+		case "wide":
+			if i > 0 {
+				f.deps = []string{name(0)}
+			}
+		case "layered":
+			if layer := i / width; layer > 0 {
+				prev := (layer - 1) * width
+				for range 1 + rng.IntN(3) {
+					f.deps = append(f.deps, name(prev+rng.IntN(width)))
+				}
+			}
+		}
+		phases[i] = f
+	}
+	return mustGraph(tb, phases...)
+}
+
+// BenchmarkScheduler measures the scheduler's own cost per node with no-op
+// phases. Goal: under 20µs per node at 10,000 nodes, and no worse than
+// linear growth from 1,000 to 10,000 nodes.
+func BenchmarkScheduler(b *testing.B) {
+	for _, shape := range []string{"chain", "wide", "layered"} {
+		for _, n := range []int{100, 1000, 10000} {
+			b.Run(fmt.Sprintf("%s/%d", shape, n), func(b *testing.B) {
+				g := genGraph(b, shape, n, nil)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					rec := &countRecorder{}
+					s := &Scheduler{Graph: g, Recorder: rec, Parallelism: 8}
+					res, err := s.Run(context.Background(), nil)
+					if err != nil || res.Outcome != OutcomeSucceeded || rec.n != 2*n {
+						b.Fatalf("outcome %s, %d events, err %v", res.Outcome, rec.n, err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/node")
+			})
+		}
+	}
+}
+
+// BenchmarkPlan measures Plan on the same graphs.
+func BenchmarkPlan(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("layered/%d", n), func(b *testing.B) {
+			g := genGraph(b, "layered", n, nil)
+			for b.Loop() {
+				Plan(g, PlanOptions{})
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/node")
+		})
+	}
+}
+
+// BenchmarkMakespan runs layered graphs of sleeping phases (5–20ms) no
+// wider than Parallelism and reports makespan / critical path; the ideal
+// is 1, the goal at most 1.05.
+func BenchmarkMakespan(b *testing.B) {
+	const width, layers = 4, 6
+	rng := rand.New(rand.NewPCG(3, 4))
+	sleep := map[string]time.Duration{}
+	var phases []Phase
+	name := func(l, i int) string { return fmt.Sprintf("l%d-%d", l, i) }
+	for l := range layers {
+		for i := range width {
+			f := ph(name(l, i))
+			d := time.Duration(5+rng.IntN(16)) * time.Millisecond
+			sleep[f.name] = d
+			f.run = func(ctx context.Context, env *Env) error { time.Sleep(d); return nil }
+			if l > 0 {
+				for range 1 + rng.IntN(2) {
+					f.deps = append(f.deps, name(l-1, rng.IntN(width)))
+				}
+			}
+			phases = append(phases, f)
+		}
+	}
+	g := mustGraph(b, phases...)
+	p := Plan(g, PlanOptions{History: sleep})
+	critical := p.CriticalDuration
+	var total time.Duration
+	for b.Loop() {
+		s := &Scheduler{Graph: g, Parallelism: width}
+		start := time.Now()
+		if _, err := s.Run(context.Background(), nil); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total)/float64(b.N)/float64(critical), "makespan/critical")
+	b.ReportMetric(float64(critical.Milliseconds()), "critical-ms")
+}
