@@ -308,6 +308,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		seen[k.Value] = k.Line
 		idx, ok := fields[k.Value]
 		if !ok {
+			if hint, ok := legacyKeys[p]; ok {
+				d.add(k.Line, p, "unknown key: %s", hint)
+				continue
+			}
 			d.add(k.Line, p, "unknown key%s", suggest(k.Value, slices.Sorted(maps.Keys(fields))))
 			continue
 		}

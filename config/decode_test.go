@@ -327,3 +327,37 @@ func TestConfig_Line(t *testing.T) {
 		}
 	}
 }
+
+// TestParse_LegacyConfig parses the bash tool's default config: every key
+// this schema renamed or dropped gets a fix, and nothing else is reported.
+func TestParse_LegacyConfig(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "legacy-default.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse(data, "k0rdent.yaml")
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %v, want *Error", err)
+	}
+	var got []string
+	for _, p := range e.Problems {
+		got = append(got, p.String())
+	}
+	equalLines(t, got, []string{
+		"k0rdent.yaml:4: metadata.version: unknown key: the bash tool's header (remove it; the schema version is the top-level version: 1)",
+		"k0rdent.yaml:5: metadata.schema: unknown key: the bash tool's header (remove it)",
+		"k0rdent.yaml:11: azure.eviction_policy: applies to spot VMs only (remove it, or set azure.vm_priority: Spot)",
+		"k0rdent.yaml:30: ssh.key_comment: unknown key: the bash tool never used it (remove it)",
+		`k0rdent.yaml:39: timeouts.ssh_connect: duration "30" has no unit (write e.g. 30s or 30m)`,
+		"k0rdent.yaml:40: timeouts.k0s_install_wait: unknown key: renamed (write timeouts.k0s_install with a unit, e.g. 20m)",
+		"k0rdent.yaml:41: timeouts.k0rdent_install_wait: unknown key: renamed (write timeouts.k0rdent_install with a unit, e.g. 25m)",
+		"k0rdent.yaml:42: timeouts.wireguard_connect_wait: unknown key: renamed (write timeouts.vpn_connect with a unit, e.g. 2m)",
+		"k0rdent.yaml:43: timeouts.vm_creation_minutes: unknown key: renamed (write timeouts.vm_creation with a unit, e.g. 10m)",
+		"k0rdent.yaml:44: timeouts.vm_wait_check_interval: unknown key: renamed (write timeouts.vm_check_interval with a unit, e.g. 30s)",
+		`k0rdent.yaml:46: timeouts.verification_retry_delay: duration "10" has no unit (write e.g. 10s or 10m)`,
+		"k0rdent.yaml:57: kof.mothership.retry_delay_seconds: unknown key: renamed (write kof.mothership.retry_delay with a unit, e.g. 30s)",
+		"k0rdent.yaml:58: kof.mothership.collectors: unknown key: the bash tool never used it (remove it)",
+		`k0rdent.yaml:69: kof.regional.root_volume_size: want an integer, got "32"`,
+	})
+}
