@@ -268,7 +268,7 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags) ([]workflow.Phase, 
 
 	var probs []config.Problem
 	problem := func(path, format string, args ...any) {
-		probs = append(probs, config.Problem{File: cfg.File(), Path: path, Msg: fmt.Sprintf(format, args...)})
+		probs = append(probs, config.Problem{File: cfg.File(), Line: cfg.Line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	taken := make([]string, len(plugins))
 	for i, p := range plugins {

@@ -202,8 +202,9 @@ phases:
 		`phase plugin greedy: node "k0s" is outside the plugin's names (name it "greedy" or "greedy/k0s")`,
 		"phase plugin greedy: node 2 is nil (a factory returns only real phases)",
 		`phase plugin greedy: node "greedy" returned twice`,
-		`k0rdent.yaml: phases[1].name: "vpn" clashes with the registered phase "vpn" (rename the command phase, e.g. "my-vpn"; registered: broken, greedy, vpn)`,
-		`k0rdent.yaml: phases[2].env.K0RDENT_RUN_ID: K0RDENT_* is reserved for the variables k0rdent sets (rename it)`,
+		`k0rdent.yaml:7: phases[1].name: "vpn" clashes with the registered phase "vpn" (rename the command phase, e.g. "my-vpn"; registered: broken, greedy, vpn)`,
+		// phases[2] was appended in code: the nearest line is that of phases.
+		`k0rdent.yaml:4: phases[2].env.K0RDENT_RUN_ID: K0RDENT_* is reserved for the variables k0rdent sets (rename it)`,
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("Build error:\n got: %s\nwant: %s", err, want)
