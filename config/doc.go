@@ -25,7 +25,10 @@
 // scalar where a list belongs, a second YAML document are all problems, and
 // the decoder keeps going. Anchors, aliases and merge keys (<<: *a) work;
 // top-level keys starting with x- are ignored, as a place to put anchors.
-// A key with no value (`vm_image:`) keeps its default.
+// A key with no value (`vm_image:`) keeps its default. The schema keeps the
+// bash tool's layout; a key of the bash tool's config that was renamed or
+// dropped is reported with its replacement (timeouts.k0s_install_wait:
+// "renamed (write timeouts.k0s_install with a unit, e.g. 20m)").
 //
 // Validation runs even when decoding found problems (a field that failed to
 // decode keeps its default and is reported once), so one pass shows
