@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -287,6 +288,12 @@ func (c *Command) exec(ctx context.Context, environ []string, output io.Writer) 
 	// takes care of the rest of the group.
 	cmd.WaitDelay = grace
 
+	// Pdeathsig fires when the OS thread that forked the child exits, not
+	// the process. Go ends a thread when a goroutine locked to it exits
+	// (netns code does that on purpose); keep this goroutine on its own
+	// thread until the child is reaped so that no one else can end it.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Start(); err != nil {
 		pw.Close()
 		if ctxErr := ctx.Err(); ctxErr != nil {

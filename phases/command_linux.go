@@ -12,9 +12,8 @@ import (
 
 // sysProcAttr puts the child in its own process group, so that signals reach
 // everything it starts, and makes the kernel SIGKILL it if k0rdent dies.
-// Pdeathsig fires when the thread that started the child exits; the Go
-// runtime keeps threads alive unless a goroutine locked to one ends, which
-// this package never does.
+// Pdeathsig fires when the thread that started the child exits; Command.exec
+// keeps its goroutine locked to that thread until the child is reaped.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
