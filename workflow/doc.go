@@ -1,8 +1,147 @@
 // Package workflow is the generic engine of k0rdent-deploy: the phase
-// contract, the validated dependency graph, the scheduler that runs it with
-// a durable record of every transition, and the pure planner with its
-// renderers. It knows nothing of k0rdent, YAML or files.
+// contract, the validated dependency graph, the scheduler that runs it and
+// records every transition, and the pure planner with its renderers. It
+// knows nothing of k0rdent, YAML or files, and imports only the standard
+// library.
 //
-// The full specification (capabilities, states, failure, resume and
-// selection rules) is being written; see the type documentation.
+// # Phases and their capabilities
+//
+// A Phase is a node: Name (stable, kebab-case, the journal key), DependsOn
+// and Run. Everything else is an optional capability, found by type
+// assertion; a phase file asserts the ones it implements at compile time
+// (var _ workflow.Verifier = (*VPN)(nil)):
+//
+//   - Enabler: Enabled() == false makes the node skipped with the reason
+//     "disabled: <reason>". Skipped counts as done: dependents proceed.
+//   - Preconditioner: named read-only Checks, run inside the running
+//     attempt, after every dependency succeeded and before Run. The first
+//     failing Check fails the attempt with a *PreconditionError (name,
+//     what was found, Fix). A check error marked Transient is retried.
+//   - Verifier: on resume a succeeded node is reused only if Verify
+//     passes; if it fails the node runs again, and so does everything
+//     downstream of it.
+//   - Volatiler: a volatile node (a VPN tunnel) runs on every run even
+//     after success. Re-establishing it does not invalidate its dependents.
+//   - Describer: the lines Plan prints for the node.
+//   - Policer: Policy.Timeout fails an attempt that runs too long ("timed
+//     out after 5s: …"); errors marked with Transient are retried up to
+//     Policy.Retries times, after Backoff doubling up to MaxBackoff;
+//     Policy.Class shares Scheduler.ClassLimits.
+//   - Destroyer: Scheduler.Destroy calls Destroy in reverse dependency order.
+//
+// Each attempt gets its own Env: RunID, Node, Attempt (from 1, counted
+// across retries and resumes), Log and Output (the node's log, opened
+// through Scheduler.LogSink), Inputs (the outputs of the direct
+// dependencies, from this run or, for reused nodes, from the prior run) and
+// SecretsDir. What a phase passes to Env.SetOutput goes into its succeeded
+// Event and into Result.
+//
+// # Graph
+//
+// NewGraph reports every problem at once, through errors.Join in a fixed
+// order: *EmptyNameError, *DuplicateError, *UnknownDependencyError (with
+// the known names), *SelfDependencyError, then one *CycleError per
+// elementary cycle (at most 50), as a path from its smallest name:
+// "cycle: a -> b -> a" reads "a depends on b, which depends on a". A Graph
+// is immutable; node order, ready sets, TopoOrder and Waves are by name, so
+// runs are reproducible.
+//
+// # Scheduler
+//
+// One coordinator goroutine owns all node state and is the only caller of
+// Recorder.Record; workers run phases and send results back on a channel.
+// A slot (Parallelism, and the node's class limit) is taken only when a
+// node is ready; the ready node with the smallest name goes first.
+//
+// Durability: `running` is recorded before the phase's checks and Run
+// start, and `succeeded` before any dependent starts. If Record fails,
+// nothing else is dispatched or recorded, running phases have their context
+// cancelled and are waited for (up to GracePeriod), and Run returns the
+// Recorder's error.
+//
+// Failure travels only downstream (Terraform's rule): the transitive
+// dependents of a failed node are recorded `blocked` with the reason
+// "dependency x failed" (plus "(via y)" when indirect), and independent
+// branches finish. With FailFast the first failure also stops scheduling:
+// every node not started is recorded `cancelled` ("not started: fail-fast
+// after x failed") — cancelled rather than blocked, because nothing it
+// needs failed, so a resume simply runs it — and running nodes finish. A
+// panic in a phase is recovered: the node fails with "panic: …" and the
+// stack goes to the node's log.
+//
+// Cancelling ctx stops dispatch; nodes not started are recorded
+// `cancelled`; running phases see their context cancelled and have
+// GracePeriod to return, after which they are recorded `cancelled` anyway
+// and abandoned. The outcome is `cancelled` and the error wraps
+// context.Canceled.
+//
+// Retries: a transient failure with retries left is recorded
+// running->failed with the reason "retry 1/3 in 2s", then failed->running
+// with the next attempt number. During the backoff the node holds no slot.
+//
+// Run returns errors.Join of a *PhaseError per failed node in topological
+// order (blocked nodes are explained by the failure that blocked them), a
+// *BlockedError per node blocked by the selection, the cancellation and the
+// Recorder error. Result.Outcome is succeeded, failed (a node failed or was
+// blocked or cancelled by fail-fast, or the Recorder failed) or cancelled.
+//
+// # Resume
+//
+// Run(ctx, prior) re-enters the graph at the frontier. prior is what the
+// journal says of each node; the first event of a node has From equal to
+// its prior state.
+//
+//   - succeeded: reused (succeeded->succeeded, "reused from run X") when it
+//     has no Verifier, else after Verify ("verified, reused from run X").
+//     A failed Verify re-runs it (succeeded->running, "verify failed: …")
+//     and everything downstream re-runs ("dependency x re-ran"). A node
+//     that depends on a Verify is "decided at run time" in the plan.
+//   - volatile and succeeded: runs again; dependents are reused unless
+//     something upstream of it re-ran.
+//   - running (a crash), failed, blocked, cancelled, pending: runs again
+//     with attempt = prior attempt + 1. A node left running that must now be
+//     skipped or blocked is first recorded running->cancelled ("interrupted
+//     in a prior run"), since running cannot go there directly.
+//   - skipped before but enabled now: runs ("enabled: was skipped (…)");
+//     succeeded before but disabled now: skipped ("disabled: … (was
+//     succeeded in run X)"). A skipped node has no outputs.
+//   - any node that runs for another reason than volatility re-runs the
+//     succeeded nodes downstream of it ("dependency x re-runs").
+//
+// # Selection
+//
+// Scheduler.Selection (and PlanOptions.Selection) is --only/--from/--skip;
+// see Selection for how they combine. Unknown names are a *SelectionError
+// listing the known names. A node that is not selected is not run: if it is
+// done it is reused (recorded with the reason "not selected; …") and its
+// outputs flow; otherwise the selected nodes that need it are blocked with
+// "dependency x not selected and not completed". Nodes named by Only or
+// From run even if they succeeded before. A not-selected node reused
+// although something upstream of it re-runs is marked "stale: upstream x
+// re-runs" in its reason: that is what the selection invalidates.
+//
+// # Teardown
+//
+// Destroy(ctx, prior) walks the graph in reverse: a node's Destroy runs
+// after those of everything that depends on it, with the same recording
+// (running->succeeded means destroyed), logs, policies and cancellation.
+// A failed Destroy blocks the teardown of what its node depends on. Nodes
+// without Destroy are passed over and record nothing.
+//
+// # Plan
+//
+// Plan(g, PlanOptions) is pure: it never calls Run, Verify or a Check. It
+// gives, wave by wave, each node's Action (run, skip, reuse, verify then
+// reuse, blocked, decided at run time) and why, its check names, its
+// Describe lines, its expected duration from History, and the critical
+// path: the longest chain, by expected duration, of the nodes that will
+// run. It starts from the same decisions as Run. Renderers:
+//
+//   - (*PlanResult).WriteText: for a terminal, wrapped to 100 columns.
+//   - (*PlanResult).WriteJSON: one object; field names are snake_case.
+//   - (*PlanResult).WriteDOT: Graphviz (`dot -Tsvg`).
+//   - (*PlanResult).WriteMermaid: a Mermaid flowchart.
+//
+// Golden files under testdata/ pin all four; regenerate them with
+// `go test ./workflow -run Golden -update`.
 package workflow
