@@ -3,7 +3,7 @@ GO        ?= go
 BIN       ?= bin/k0rdent
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
-FUZZTIME  ?= 20s
+FUZZTIME  ?= 15s
 export CHECKPOINT_DISABLE := 1
 export GOFLAGS := -buildvcs=false
 
@@ -27,8 +27,11 @@ unit:
 race:
 	$(GO) test -count=1 -race ./workflow/... ./state/...
 
+# go test fuzzes one target per invocation.
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./state
+	$(GO) test -run='^$$' -fuzz='^FuzzLegacyState$$' -fuzztime=$(FUZZTIME) ./state
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./config
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./workflow/... ./state/...
