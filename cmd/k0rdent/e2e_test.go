@@ -317,3 +317,20 @@ func TestThirdPartyBinary_ShowsItsPhase(t *testing.T) {
 	}
 }
 
+
+// Completion is tested on the real binary: urfave/cli reads os.Args to
+// complete, so an in-process test would complete the test binary's flags.
+func TestApp_BashCompletionListsCommands(t *testing.T) {
+	p := newProject(t, baseConfig)
+	r := p.run("--generate-bash-completion")
+	got := strings.Fields(r.stdout)
+	for _, want := range []string{"init", "run", "status", "runs", "phases", "migrate", "reset", "version"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("completion %v lacks %q", got, want)
+		}
+	}
+	r = p.run("runs", "--generate-bash-completion")
+	if !slices.Contains(strings.Fields(r.stdout), "show") {
+		t.Errorf("completion of runs lacks show: %q", r.stdout)
+	}
+}
