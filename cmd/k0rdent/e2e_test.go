@@ -317,7 +317,6 @@ func TestThirdPartyBinary_ShowsItsPhase(t *testing.T) {
 	}
 }
 
-
 // Completion is tested on the real binary: urfave/cli reads os.Args to
 // complete, so an in-process test would complete the test binary's flags.
 func TestApp_BashCompletionListsCommands(t *testing.T) {

@@ -167,4 +167,3 @@ func sideEffects(t *testing.T) []string {
 	}
 	return strings.Split(strings.TrimSpace(string(data)), "\n")
 }
-
