@@ -148,6 +148,26 @@ func TestResume_VolatileAfterVerifyFailed(t *testing.T) {
 	}
 }
 
+func TestResume_CancelLeavesDoneNodesAlone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := ph("a")
+	a.verify = func(ctx context.Context, env *Env) error { cancel(); <-ctx.Done(); return ctx.Err() }
+	b := ph("b")
+	b.verify = func(context.Context, *Env) error { t.Errorf("b verified after the cancellation"); return nil }
+	prior := map[string]NodeStatus{"a": done("r1", 1), "b": done("r1", 1), "c": {State: Skipped, Reason: "disabled: x"}}
+	res, err, rec := runGraph(t, ctx, prior, func(s *Scheduler) { s.Parallelism = 1 }, verifierPhase{a}, verifierPhase{b}, ph("c"), ph("d"))
+	if !errors.Is(err, context.Canceled) || res.Outcome != OutcomeCancelled {
+		t.Errorf("outcome %s, err %v", res.Outcome, err)
+	}
+	// a was being verified, b and c were not reached: a resume finds them
+	// as they were; d, which had not run, is cancelled.
+	wantTrail(t, rec, "d pending->cancelled #0 run cancelled before it started\n")
+	if res.Nodes["a"].State != Succeeded || res.Nodes["b"].State != Succeeded || res.Nodes["c"].State != Skipped {
+		t.Errorf("nodes %+v", res.Nodes)
+	}
+}
+
 func TestResume_NotDoneRunsAgain(t *testing.T) {
 	for _, st := range []State{Running, Failed, Blocked, Cancelled, Pending} {
 		t.Run(string(st), func(t *testing.T) {

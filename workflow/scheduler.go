@@ -185,6 +185,7 @@ type node struct {
 	tries   int        // transient retries used
 	err     error      // of the last failed attempt
 	ran     time.Duration
+	since   time.Time // when its current job started
 }
 
 type result struct {
@@ -308,7 +309,7 @@ func (r *run) run() (*Result, error) {
 			for i := range r.nodes {
 				if n := &r.nodes[i]; n.busy {
 					r.s.Log.Debug("still running", "node", n.name, "attempt", n.status.Attempt,
-						"elapsed", r.now().Sub(n.status.Started).Round(time.Second))
+						"elapsed", r.now().Sub(n.since).Round(time.Second))
 				}
 			}
 		}
@@ -470,7 +471,7 @@ func (r *run) launch(i int) {
 			n.status.Started = r.now()
 		}
 	}
-	n.busy = true
+	n.busy, n.since = true, r.now()
 	r.inflight++
 	r.classRunning[n.policy.Class]++
 	env := &Env{
@@ -581,11 +582,8 @@ func (r *run) finish(res result) {
 	r.classRunning[n.policy.Class]--
 	if res.kind == jobVerify {
 		switch {
-		case r.cancelled:
-			r.set(i, Cancelled, n.status.Attempt, "run cancelled during verify", nil, 0)
-			n.fin = true
-		case r.recErr != nil:
-			n.fin = true
+		case r.cancelled || r.recErr != nil:
+			n.fin = true // not verified: it stays succeeded
 		case res.err == nil:
 			reason := "verified, reused"
 			if n.status.RunID != "" {
@@ -697,7 +695,9 @@ func (r *run) cancel() {
 	r.stopped = true
 }
 
-// stopAll records cancelled for every node that is neither final nor busy.
+// stopAll records cancelled for every node that is neither final nor busy,
+// except those the run has not touched and that are done (succeeded or
+// skipped before): a resume will find them as they were.
 func (r *run) stopAll(reason string) {
 	for _, i := range r.g.topo {
 		n := &r.nodes[i]
@@ -705,8 +705,8 @@ func (r *run) stopAll(reason string) {
 			continue
 		}
 		n.fin = true
-		if n.dec.action == actionPass {
-			continue
+		if n.dec.action == actionPass || (!n.touched && (n.status.State == Succeeded || n.status.State == Skipped)) {
+			continue // nothing happened to it in this run: it stays as it was
 		}
 		why := reason
 		if n.status.State == Failed && n.tries > 0 {
