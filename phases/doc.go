@@ -15,7 +15,8 @@
 // several. A plugin named p may contribute the node p and nodes p/<suffix>
 // (azure-children contributes azure-children/<cluster> per child cluster);
 // any other name is an error, so that a plugin owns its part of the journal's
-// key space. A factory returns the same node names whatever the flags are: an
+// key space. A factory has no side effects (`run --plan` calls it) and
+// returns the same node names whatever the flags are: an
 // optional component says it is off through workflow.Enabler, so the node is
 // recorded `skipped` with its reason rather than vanishing from the plan.
 //
@@ -23,12 +24,19 @@
 // phases of the config's `phases:` section. A command phase whose name is
 // taken by a registered plugin (or one of its nodes) is rejected with an
 // error naming the config field and the fix. All problems are reported at
-// once. The graph itself (dependencies, cycles) is checked by
+// once; the command-phase problems come as one *config.Error with field
+// paths and lines. The graph itself (dependencies, cycles) is checked by
 // workflow.NewGraph.
 //
-// Builtin returns a registry with the built-in k0rdent phases. Teams add a
+// Register takes a name and a factory; RegisterPlugin also takes what
+// `k0rdent phases` shows (description, dependencies, the flag that enables
+// an optional plugin). Registry.List describes the plugins and the config's
+// command phases together.
+//
+// Builtin returns a new registry with the built-in k0rdent phases (empty
+// until they land with issues 5-7; it never holds placeholders). Teams add a
 // phase in one of two ways. In Go, in their own binary: start from
-// Builtin(), Register a factory, and pass the registry to cli.NewApp;
+// Builtin(), register a factory, and pass the registry to cli.NewApp;
 // examples/thirdparty is a complete example (a phase with Describe and
 // Verify, its tests, and a main.go). Such a phase can use every capability
 // of the workflow contract (preconditions, verify, destroy, ...). Or without
