@@ -521,3 +521,28 @@ func BenchmarkCommand_Run(b *testing.B) {
 		}
 	})
 }
+
+// FuzzParseOutputs: ParseOutputs never panics, and whatever it accepts
+// survives a round trip through the key=value format.
+func FuzzParseOutputs(f *testing.F) {
+	for _, seed := range []string{"", "a=1\n", "# c\r\nb.c-d_e=x y\t z\n", "=v", "a=\xff", "k=v=w\nk=last\n", "no equals"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := ParseOutputs(data)
+		if err != nil {
+			return
+		}
+		var b strings.Builder
+		for _, k := range sortedKeys(got) {
+			b.WriteString(k + "=" + got[k] + "\n")
+		}
+		again, err := ParseOutputs([]byte(b.String()))
+		if err != nil {
+			t.Fatalf("re-parsing %q: %v", b.String(), err)
+		}
+		if fmt.Sprint(again) != fmt.Sprint(got) {
+			t.Fatalf("round trip: got %v, want %v", again, got)
+		}
+	})
+}
