@@ -375,3 +375,37 @@ func (h *intHeap) Pop() any {
 	h.ints = h.ints[:len(h.ints)-1]
 	return v
 }
+
+func (h *intHeap) pushInt(v int) {
+	h.ints = append(h.ints, v)
+	for c := len(h.ints) - 1; c > 0; {
+		p := (c - 1) / 2
+		if h.ints[p] <= h.ints[c] {
+			break
+		}
+		h.ints[p], h.ints[c] = h.ints[c], h.ints[p]
+		c = p
+	}
+}
+
+func (h *intHeap) popInt() int {
+	top := h.ints[0]
+	last := len(h.ints) - 1
+	h.ints[0] = h.ints[last]
+	h.ints = h.ints[:last]
+	for p := 0; ; {
+		c := 2*p + 1
+		if c >= last {
+			break
+		}
+		if c+1 < last && h.ints[c+1] < h.ints[c] {
+			c++
+		}
+		if h.ints[p] <= h.ints[c] {
+			break
+		}
+		h.ints[p], h.ints[c] = h.ints[c], h.ints[p]
+		p = c
+	}
+	return top
+}

@@ -611,3 +611,21 @@ func TestScheduler_InvalidArguments(t *testing.T) {
 		t.Errorf("Destroy without a graph: no error")
 	}
 }
+
+func TestScheduler_CancelAfterLastNode(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := ph("a")
+	a.run = func(context.Context, *Env) error { return nil }
+	res, err, _ := runGraph(t, ctx, nil, func(s *Scheduler) {
+		s.Recorder.(*memRecorder).failOn = func(ev Event) error {
+			if ev.To == Succeeded {
+				cancel() // the context ends as the last node is recorded
+			}
+			return nil
+		}
+	}, a)
+	if err != nil || res.Outcome != OutcomeSucceeded {
+		t.Errorf("outcome %s, err %v; want succeeded: nothing was left to cancel", res.Outcome, err)
+	}
+}
