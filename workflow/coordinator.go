@@ -133,7 +133,11 @@ func (r *run) run() (*Result, error) {
 	r.start()
 	var tick <-chan time.Time
 	if r.s.Log != nil {
-		t := time.NewTicker(livenessInterval)
+		every := r.s.liveness
+		if every <= 0 {
+			every = livenessInterval
+		}
+		t := time.NewTicker(every)
 		defer t.Stop()
 		tick = t.C
 	}

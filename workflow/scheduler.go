@@ -47,6 +47,8 @@ type Scheduler struct {
 	Log *slog.Logger
 	// Now stamps events; nil means time.Now.
 	Now func() time.Time
+
+	liveness time.Duration // "still running" interval; 0 means 30s (tests set it)
 }
 
 // Outcome is how a run ended.

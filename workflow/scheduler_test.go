@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -629,3 +630,38 @@ func TestScheduler_CancelAfterLastNode(t *testing.T) {
 		t.Errorf("outcome %s, err %v; want succeeded: nothing was left to cancel", res.Outcome, err)
 	}
 }
+
+func TestScheduler_LivenessLog(t *testing.T) {
+	var buf syncBuffer
+	a := ph("a")
+	a.run = func(ctx context.Context, env *Env) error {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if strings.Contains(buf.String(), "still running") {
+				return nil
+			}
+		}
+		return errors.New("no liveness line in 10s")
+	}
+	_, err, _ := runGraph(t, context.Background(), nil, func(s *Scheduler) {
+		s.Log = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		s.liveness = time.Millisecond
+	}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); !strings.Contains(got, "msg=\"still running\" node=a attempt=1") {
+		t.Errorf("log = %q", got)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
