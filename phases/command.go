@@ -74,7 +74,8 @@ type CommandSpec struct {
 	Retries int
 	// Description is shown by `k0rdent phases`.
 	Description string
-	// Dir is the working directory; "" means the current one.
+	// Dir is the working directory; "" means the current one. Build sets
+	// it to the config file's directory.
 	Dir string
 	// GracePeriod is the time between SIGTERM and SIGKILL to the process
 	// group on cancellation or timeout; 0 means DefaultGracePeriod. Keep it
@@ -191,10 +192,11 @@ func (c *Command) Policy() workflow.Policy {
 }
 
 // Describe implements workflow.Describer: the argv as a shell would read it,
-// the working directory and the names (never the values) of the env keys.
+// the working directory unless it is the current one, and the names (never
+// the values) of the env keys.
 func (c *Command) Describe(*workflow.Env) []string {
 	lines := []string{"exec " + ShellQuote(c.spec.Command)}
-	if c.spec.Dir != "" {
+	if c.spec.Dir != "" && c.spec.Dir != "." {
 		lines = append(lines, "in directory "+ShellQuote([]string{c.spec.Dir}))
 	}
 	if len(c.spec.Env) > 0 {

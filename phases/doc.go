@@ -56,8 +56,9 @@
 //
 // A command phase runs with the same journalling, node log, retries and plan
 // output as a Go phase. Its argv is executed directly (no shell: use
-// [sh, -c, "..."] for one), in its own process group; stdin is /dev/null and
-// stdout and stderr both go to the node's log.
+// [sh, -c, "..."] for one), in its own process group, in the directory of
+// the config file (so ./hooks/x.sh means the same wherever k0rdent is run
+// from); stdin is /dev/null and stdout and stderr both go to the node's log.
 //
 // Environment: the operator's environment, then the phase's `env`, then
 // these variables (which win; keys starting with K0RDENT_ are reserved):

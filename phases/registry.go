@@ -3,6 +3,7 @@ package phases
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -215,7 +216,8 @@ func (r *Registry) List(cfg *config.Config) []Info {
 }
 
 // Build returns the nodes of a run: every registered factory's, in plugin
-// name order, then one Command per entry of cfg.Phases, in file order.
+// name order, then one Command per entry of cfg.Phases, in file order,
+// running in the directory of the config file (cfg.File).
 // flags are the run's command-line flags; factories and when conditions see
 // the effective ones (RunFlags.Effective).
 //
@@ -274,6 +276,12 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags) ([]workflow.Phase, 
 	for i, p := range plugins {
 		taken[i] = p.Name
 	}
+	// Command phases run in the config file's directory, so that relative
+	// paths in the config (./hooks/x.sh) mean the same from anywhere.
+	configDir := ""
+	if cfg.File() != "" {
+		configDir = filepath.Dir(cfg.File())
+	}
 	for i, cp := range cfg.Phases {
 		path := fmt.Sprintf("phases[%d]", i)
 		plugin := ""
@@ -287,7 +295,7 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags) ([]workflow.Phase, 
 				cp.Name, plugin, "my-"+cp.Name, strings.Join(taken, ", "))
 			continue
 		}
-		spec := commandSpec(cp)
+		spec := commandSpec(cp, configDir)
 		if _, _, sp := spec.check(bc.Flags); len(sp) > 0 {
 			for _, p := range sp {
 				problem(path+"."+p.Field, "%s", p.Msg)
@@ -324,9 +332,10 @@ func pluginOf(node string) string {
 	return name
 }
 
-// commandSpec converts a config command phase.
-func commandSpec(p config.CommandPhase) CommandSpec {
+// commandSpec converts a config command phase that runs in dir.
+func commandSpec(p config.CommandPhase, dir string) CommandSpec {
 	return CommandSpec{
+		Dir:         dir,
 		Name:        p.Name,
 		Command:     p.Command,
 		Env:         p.Env,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -268,5 +270,39 @@ func TestRunFlags_When(t *testing.T) {
 		if (err != nil) != tt.wantErr || on != tt.on || reason != tt.reason {
 			t.Errorf("%+v.When(%q) = (%v, %q, %v), want (%v, %q, error %v)", tt.flags, tt.cond, on, reason, err, tt.on, tt.reason, tt.wantErr)
 		}
+	}
+}
+
+func TestRegistry_Build_RunsInConfigDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "project")
+	if err := os.MkdirAll(filepath.Join(dir, "hooks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hooks", "where.sh"), []byte("#!/bin/sh\npwd\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "k0rdent.yaml")
+	yaml := "azure:\n  location: westus2\nphases:\n  - name: where\n    command: [./hooks/where.sh]\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := NewRegistry().Build(cfg, RunFlags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nodes[0].(*Command)
+	if got, want := c.Describe(nil), []string{"exec ./hooks/where.sh", "in directory " + dir}; !slices.Equal(got, want) {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	var out strings.Builder
+	if err := c.Run(context.Background(), &workflow.Env{Output: &out}); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := strings.TrimSpace(out.String()); got != dir {
+		t.Errorf("the command ran in %s, want the config's directory %s", got, dir)
 	}
 }
