@@ -282,6 +282,9 @@ func (s *Store) Migrate(projectRoot string, opts MigrateOptions) (*MigrationRepo
 	for i, st := range p.steps {
 		a := st.action
 		if !opts.DryRun {
+			if err := removeStaleTemps(a.Path); err != nil {
+				return rep, fmt.Errorf("migrate: %w", err)
+			}
 			unchanged, err := st.do()
 			if err != nil {
 				return rep, fmt.Errorf("migrate: %w", err)
@@ -620,6 +623,24 @@ func moveLegacy(ldir string, f LegacyFile) (bool, error) {
 		return false, err
 	}
 	return false, SyncDir(filepath.Dir(f.Origin))
+}
+
+// removeStaleTemps removes the temporary files WriteFileAtomic leaves next
+// to path when the process is killed between creating and renaming them
+// (".<name>.tmp-*"). Migration runs under the store lock, so no other
+// writer can own them.
+func removeStaleTemps(path string) error {
+	dir, base := filepath.Split(path)
+	ms, err := filepath.Glob(filepath.Join(dir, "."+base+".tmp-*"))
+	if err != nil {
+		return fmt.Errorf("look for stale temporary files of %s: %w", path, err)
+	}
+	for _, m := range ms {
+		if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove stale temporary file %s: %w", m, err)
+		}
+	}
+	return nil
 }
 
 // copyAcross copies src to dst across file systems (mode and mtime kept),

@@ -6,10 +6,13 @@ import (
 	"flag"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -613,4 +616,125 @@ func TestMigrate_KeepsNewerRuns(t *testing.T) {
 		t.Errorf("runtime: current %q, last successful %q, cluster %q; want the newer run current, the migrated run last successful",
 			rt.CurrentRunID, rt.LastSuccessfulRun, rt.ClusterID)
 	}
+}
+
+// A temporary file left by a process killed inside an atomic write is
+// cleaned up by the next migration.
+func TestMigrate_RemovesStaleTemps(t *testing.T) {
+	project := copyFixture(t, "v020-no-phases")
+	s := lockStateStore(t, project)
+	if _, err := s.Migrate(project, MigrateOptions{Now: fixedNow}); err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, project)
+	copyFixtureTo(t, "v020-no-phases", project)
+	s = lockStateStore(t, project)
+	stale := filepath.Join(project, "state", ".runtime.yaml.tmp-12345")
+	if err := os.WriteFile(stale, []byte("half a runtime"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(project, MigrateOptions{Now: fixedNow}); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffTrees(want, snapshot(t, project)); d != "" {
+		t.Errorf("tree differs:\n%s", d)
+	}
+}
+
+func TestCopyAcross(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	if err := os.WriteFile(src, []byte("bytes\x00kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+	os.Chtimes(src, old, old)
+	if err := copyAcross(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(dst)
+	if string(data) != "bytes\x00kept" || fi.Mode().Perm() != 0o600 || !fi.ModTime().Equal(old) {
+		t.Errorf("copy: %q, mode %v, mtime %v", data, fi.Mode(), fi.ModTime())
+	}
+	if _, err := os.Stat(src); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("source still there: %v", err)
+	}
+	if err := copyAcross(src, dst); err == nil {
+		t.Errorf("copy of a missing file: no error")
+	}
+}
+
+func TestMigrationReport_Text(t *testing.T) {
+	r := &MigrationReport{ProjectRoot: "/p", ClusterID: "k0rdent-x", Actions: []MigrationAction{
+		{Kind: ActionMove, From: "/p/.clusterid", Path: "/p/state/legacy/root/.clusterid", Detail: "mode 0644", Unchanged: true},
+		{Kind: ActionRuntime, Path: "/elsewhere/runtime.yaml"},
+	}}
+	want := "migrated legacy state in /p\ncluster k0rdent-x\n" +
+		"  move    .clusterid -> state/legacy/root/.clusterid  (mode 0644)  [already done]\n" +
+		"  write   /elsewhere/runtime.yaml\n"
+	if got := r.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	e := &LegacyReappearedError{Files: []string{"/p/state/kof-state.yaml"}}
+	if !strings.Contains(e.Error(), "/p/state/kof-state.yaml") || !strings.Contains(e.Error(), "move them aside") {
+		t.Errorf("error text %q", e.Error())
+	}
+}
+
+// TestMigrate_KilledProcess kills a real migrating process (SIGKILL, no
+// cleanup of any kind) after each step and migrates again.
+func TestMigrate_KilledProcess(t *testing.T) {
+	const name = "v040-interrupted-kof"
+	project := copyFixture(t, name)
+	rep, err := lockStateStore(t, project).Migrate(project, MigrateOptions{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, project)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n < len(rep.Actions); n++ {
+		copyFixtureTo(t, name, project)
+		cmd := exec.Command(exe, "-test.run=^TestMigrate_HelperProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "MIGRATE_TEST_PROJECT="+project, "MIGRATE_TEST_KILL_AT="+strconv.Itoa(n))
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || !ee.Sys().(syscall.WaitStatus).Signaled() || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("step %d: helper ended with %v, want killed by SIGKILL; output:\n%s", n, err, out)
+		}
+		if _, err := lockStateStore(t, project).Migrate(project, MigrateOptions{Now: fixedNow}); err != nil {
+			t.Fatalf("after a kill at step %d: %v", n, err)
+		}
+		if d := diffTrees(want, snapshot(t, project)); d != "" {
+			t.Errorf("after a kill at step %d the tree differs from an uninterrupted migration:\n%s", n, d)
+		}
+	}
+}
+
+// TestMigrate_HelperProcess is the process TestMigrate_KilledProcess
+// kills; it does nothing in a normal test run.
+func TestMigrate_HelperProcess(t *testing.T) {
+	project := os.Getenv("MIGRATE_TEST_PROJECT")
+	if project == "" {
+		t.Skip("helper process of TestMigrate_KilledProcess")
+	}
+	n, _ := strconv.Atoi(os.Getenv("MIGRATE_TEST_KILL_AT"))
+	s := NewStore(filepath.Join(project, "state"))
+	if _, _, err := s.Lock(CurrentHolder("migrate helper")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Migrate(project, MigrateOptions{Now: fixedNow, afterStep: func(i int, _ MigrationAction) error {
+		if i == n {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // wait for the signal
+		}
+		return nil
+	}})
+	t.Fatalf("not killed at step %d (err %v)", n, err)
 }
