@@ -248,6 +248,9 @@ func (r *run) settle() {
 				action, reason = ActionRun, fmt.Sprintf("dependency %s re-ran", reranDep)
 			}
 		}
+		if reason == reasonNew {
+			reason = ""
+		}
 		n.reason = reason
 		switch action {
 		case ActionRun:

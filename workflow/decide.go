@@ -20,6 +20,10 @@ const (
 	actionPass Action = "pass" // teardown: not a Destroyer, nothing recorded
 )
 
+// reasonNew is the plan's reason for a node that never ran; it is not
+// repeated in the node's running record.
+const reasonNew = "not run before"
+
 // decision is the static plan for one node, shared by Plan and Run.
 type decision struct {
 	action  Action
@@ -108,7 +112,7 @@ func decide(g *Graph, prior map[string]NodeStatus, sel Selection) []decision {
 		d.action, d.invalidates = ActionRun, true
 		switch {
 		case st.State == Pending && st.Attempt == 0:
-			d.reason = "not run before"
+			d.reason = reasonNew
 		case st.State == Skipped:
 			d.reason = "enabled: was skipped"
 			if st.Reason != "" {

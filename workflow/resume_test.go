@@ -77,7 +77,7 @@ func TestResume_VerifyThenReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantTrail(t, rec, `a succeeded->succeeded #1 verified, reused from run r1
-b pending->running #1 not run before
+b pending->running #1
 b running->succeeded #1
 `)
 	if !verified || tr.ranList() != "b" {
@@ -246,15 +246,15 @@ c succeeded->running #2 selected (was succeeded in run r1)
 c running->succeeded #2
 `},
 		{"NotSelectedDoneDependencyIsEnough", Selection{Only: []string{"c"}}, map[string]NodeStatus{"b": done("r1", 1)}, "c",
-			"b succeeded->succeeded #1 not selected; succeeded in run r1\nc pending->running #1 not run before\nc running->succeeded #1\n"},
+			"b succeeded->succeeded #1 not selected; succeeded in run r1\nc pending->running #1\nc running->succeeded #1\n"},
 		{"DependencyNotSelectedNotDone", Selection{Only: []string{"c"}}, nil, "",
 			"c pending->blocked #0 dependency b not selected and not completed\n"},
 		{"DirectDependencyNotDone", Selection{Only: []string{"b", "c"}}, nil, "",
 			"b pending->blocked #0 dependency a not selected and not completed\nc pending->blocked #0 dependency a not selected and not completed (via b)\n"},
 		{"SkipAloneForcesNothing", Selection{Skip: []string{"c"}}, map[string]NodeStatus{"a": done("r1", 1)}, "b",
-			"a succeeded->succeeded #1 reused from run r1\nb pending->running #1 not run before\nb running->succeeded #1\n"},
+			"a succeeded->succeeded #1 reused from run r1\nb pending->running #1\nb running->succeeded #1\n"},
 		{"NotSelectedSkipped", Selection{Only: []string{"a"}}, map[string]NodeStatus{"b": {State: Skipped, Reason: "disabled: x"}}, "a",
-			"b skipped->skipped #0 not selected; was skipped (disabled: x)\na pending->running #1 not run before\na running->succeeded #1\n"},
+			"b skipped->skipped #0 not selected; was skipped (disabled: x)\na pending->running #1\na running->succeeded #1\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 )
 
 // Scheduler runs a Graph. It is a plain struct: set the fields, then call
-// Run (or Destroy). The zero value of every field but Graph is usable. A
-// Scheduler may be reused for several runs, but not concurrently.
+// Run (or Destroy). The zero value of every field but Graph is usable. Run
+// and Destroy do not modify the Scheduler.
 type Scheduler struct {
 	// Graph is the graph to run. Required.
 	Graph *Graph

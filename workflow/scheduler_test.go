@@ -118,19 +118,19 @@ func TestScheduler_Run(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	wantTrail(t, rec, `wireguard pending->running #1 not run before
+	wantTrail(t, rec, `wireguard pending->running #1
 wireguard running->succeeded #1
-terraform pending->running #1 not run before
+terraform pending->running #1
 terraform running->succeeded #1
-vpn pending->running #1 not run before
+vpn pending->running #1
 vpn running->succeeded #1
-k0s pending->running #1 not run before
+k0s pending->running #1
 k0s running->succeeded #1
-k0rdent pending->running #1 not run before
+k0rdent pending->running #1
 k0rdent running->succeeded #1
-azure-children pending->running #1 not run before
+azure-children pending->running #1
 azure-children running->succeeded #1
-kof pending->running #1 not run before
+kof pending->running #1
 kof running->succeeded #1
 `)
 	if res.Outcome != OutcomeSucceeded || len(checked) != 7 {
@@ -302,7 +302,7 @@ func TestScheduler_RecorderError(t *testing.T) {
 	if res.Outcome != OutcomeFailed {
 		t.Errorf("outcome %s, want failed", res.Outcome)
 	}
-	wantTrail(t, rec, "a pending->running #1 not run before\nb pending->running #1 not run before\n")
+	wantTrail(t, rec, "a pending->running #1\nb pending->running #1\n")
 }
 
 func TestScheduler_FailureBlocksDependents(t *testing.T) {
@@ -311,7 +311,7 @@ func TestScheduler_FailureBlocksDependents(t *testing.T) {
 	b.run = func(context.Context, *Env) error { return errBoom }
 	res, err, rec := runGraph(t, context.Background(), nil, func(s *Scheduler) { s.Parallelism = 1 },
 		ph("a"), b, ph("c", "b"), ph("d", "c"), ph("e", "a", "d"), ph("x"), ph("y", "x"))
-	wantTrail(t, rec, `b pending->running #1 not run before
+	wantTrail(t, rec, `b pending->running #1
 b running->failed #1 err=boom
 c pending->blocked #0 dependency b failed
 d pending->blocked #0 dependency b failed (via c)
@@ -353,8 +353,8 @@ func TestScheduler_FailFast(t *testing.T) {
 	if err == nil || res.Outcome != OutcomeFailed {
 		t.Fatalf("outcome %s, err %v; want failed", res.Outcome, err)
 	}
-	wantTrail(t, rec, `a pending->running #1 not run before
-b pending->running #1 not run before
+	wantTrail(t, rec, `a pending->running #1
+b pending->running #1
 a running->failed #1 err=boom
 d pending->blocked #0 dependency a failed
 c pending->cancelled #0 not started: fail-fast after a failed
@@ -393,7 +393,7 @@ func TestScheduler_Cancel(t *testing.T) {
 	if res.Outcome != OutcomeCancelled || !errors.Is(err, context.Canceled) {
 		t.Errorf("outcome %s, err %v; want cancelled, context.Canceled", res.Outcome, err)
 	}
-	wantTrail(t, rec, `a pending->running #1 not run before
+	wantTrail(t, rec, `a pending->running #1
 b pending->cancelled #0 run cancelled before it started
 c pending->cancelled #0 run cancelled before it started
 a running->cancelled #1 run cancelled err=context canceled
@@ -411,7 +411,7 @@ func TestScheduler_CancelGracePeriod(t *testing.T) {
 	if res.Outcome != OutcomeCancelled || !errors.Is(err, context.Canceled) {
 		t.Errorf("outcome %s, err %v", res.Outcome, err)
 	}
-	wantTrail(t, rec, "a pending->running #1 not run before\na running->cancelled #1 run cancelled err=did not return within the grace period of 20ms\n")
+	wantTrail(t, rec, "a pending->running #1\na running->cancelled #1 run cancelled err=did not return within the grace period of 20ms\n")
 }
 
 func TestScheduler_CancelledBeforeStart(t *testing.T) {
@@ -460,22 +460,22 @@ func TestScheduler_Retries(t *testing.T) {
 		errs    []error
 		want    string
 	}{
-		{"SucceedsOnThirdAttempt", 3, []error{Transient(errors.New("503")), Transient(errors.New("503"))}, `a pending->running #1 not run before
+		{"SucceedsOnThirdAttempt", 3, []error{Transient(errors.New("503")), Transient(errors.New("503"))}, `a pending->running #1
 a running->failed #1 retry 1/3 in 1ms err=503
 a failed->running #2 retry 1/3
 a running->failed #2 retry 2/3 in 2ms err=503
 a failed->running #3 retry 2/3
 a running->succeeded #3
 `},
-		{"Exhausted", 1, []error{Transient(errors.New("503")), Transient(errors.New("504"))}, `a pending->running #1 not run before
+		{"Exhausted", 1, []error{Transient(errors.New("503")), Transient(errors.New("504"))}, `a pending->running #1
 a running->failed #1 retry 1/1 in 1ms err=503
 a failed->running #2 retry 1/1
 a running->failed #2 err=504
 `},
-		{"NotTransient", 3, []error{errors.New("403")}, `a pending->running #1 not run before
+		{"NotTransient", 3, []error{errors.New("403")}, `a pending->running #1
 a running->failed #1 err=403
 `},
-		{"TransientPrecondition", 1, nil, `a pending->running #1 not run before
+		{"TransientPrecondition", 1, nil, `a pending->running #1
 a running->failed #1 retry 1/1 in 1ms err=a: precondition "reachable" failed: timeout
 a failed->running #2 retry 1/1
 a running->succeeded #2
@@ -551,7 +551,7 @@ func TestScheduler_Preconditions(t *testing.T) {
 	if ran || second {
 		t.Errorf("Run or the second check ran after a failed check (run %v, second %v)", ran, second)
 	}
-	wantTrail(t, rec, `b pending->running #1 not run before
+	wantTrail(t, rec, `b pending->running #1
 b running->failed #1 err=b: precondition "ip-known" failed: found ip 10.0.0.1, want none; fix: k0rdent run --only a
 c pending->blocked #0 dependency b failed
 `, "b", "c")
@@ -569,9 +569,9 @@ func TestScheduler_Disabled(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantTrail(t, rec, `kof pending->skipped #0 disabled: --with-kof not set
-k0rdent pending->running #1 not run before
+k0rdent pending->running #1
 k0rdent running->succeeded #1
-kof-dashboards pending->running #1 not run before
+kof-dashboards pending->running #1
 kof-dashboards running->succeeded #1
 `)
 }
