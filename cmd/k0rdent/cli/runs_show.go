@@ -30,7 +30,7 @@ func (a *app) runsShowCommand() *ucli.Command {
 		ArgsUsage: "<run-id>|latest",
 		Description: "Shows a run's timeline with per-node durations, the critical path, each failing\n" +
 			"node with its error and the nodes it blocked, and the tail of its log.\n\n" +
-			examples(a.Name+" runs show latest", a.Name+" runs show 20260101-120000-ab12 --lines 50", a.Name+" runs show latest -o json"),
+			examples(a.Name+" runs show latest", a.Name+" runs show --lines 50 20260101-120000-ab12", a.Name+" runs show -o json latest"),
 		Flags: withGlobals(
 			&ucli.IntFlag{Name: "lines", Value: 20, Usage: "show the last `N` lines of a failed node's log"},
 			outputFlag("text", "json"),
@@ -45,7 +45,7 @@ func (a *app) runsShowCommand() *ucli.Command {
 				return err
 			}
 			if c.NArg() != 1 {
-				return usageErrorf("runs show: want one run id (or latest); list them with %s runs", a.Name)
+				return usageErrorf("runs show: want one run id (or latest), after the flags; list them with %s runs", a.Name)
 			}
 			return a.doRunsShow(runsShowOptions{globalOptions: g, ID: c.Args().First(), Lines: c.Int("lines"), Output: out})
 		},
@@ -84,13 +84,14 @@ func (a *app) doRunsShow(o runsShowOptions) error {
 	return nil
 }
 
-// graphForRun builds the graph from the current config with the run's
-// flags, to know the dependencies (the run header lists node names only).
-// It returns nil when the config does not load; the critical path is then
-// left out.
+// graphForRun builds the graph from the current config to know the
+// dependencies (the run header lists node names only; requested from
+// state: the edges in the header). Factories return the same nodes
+// whatever the flags, so no flags are needed (and none of the validation
+// an optional section needs). It returns nil when the config does not
+// load; the critical path is then left out.
 func (a *app) graphForRun(g globalOptions, rf *state.RunFile) *workflow.Graph {
-	lg, err := a.loadGraph(globalOptions{ConfigPath: g.ConfigPath, StateDir: g.StateDir},
-		phases.RunFlags{WithKOF: rf.Flags["with_kof"], WithAzureChildren: rf.Flags["with_azure_children"]})
+	lg, err := a.loadGraph(globalOptions{ConfigPath: g.ConfigPath, StateDir: g.StateDir, LogLevel: g.LogLevel}, phases.RunFlags{})
 	if err != nil {
 		return nil
 	}
