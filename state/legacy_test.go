@@ -188,7 +188,9 @@ func TestParseLegacySideFiles(t *testing.T) {
 
 func TestNodeState(t *testing.T) {
 	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := func(d int) phaseStat { return phaseStat{Status: legacyCompleted, Time: at.Add(time.Duration(d) * time.Minute)} }
+	c := func(d int) phaseStat {
+		return phaseStat{Status: legacyCompleted, Time: at.Add(time.Duration(d) * time.Minute)}
+	}
 	skip := phaseStat{Status: legacySkipped, Reason: "Component not enabled"}
 	kof := migrateNodes[6]
 	vpn := migrateNodes[2]
