@@ -41,7 +41,7 @@ func done(runID string, attempt int) NodeStatus {
 	return NodeStatus{State: Succeeded, Attempt: attempt, RunID: runID, Outputs: map[string]string{"ip": "old"}}
 }
 
-func TestResume_ReuseWithoutVerifier(t *testing.T) {
+func TestScheduler_ResumeReuseWithoutVerifier(t *testing.T) {
 	var tr tracker
 	prior := map[string]NodeStatus{"a": done("r1", 1), "b": {State: Failed, Attempt: 1}}
 	res, err, rec := runGraph(t, context.Background(), prior, nil, tr.phase("a"), tr.phase("b", "a"))
@@ -63,7 +63,7 @@ b running->succeeded #2
 	}
 }
 
-func TestResume_VerifyThenReuse(t *testing.T) {
+func TestScheduler_ResumeVerifyThenReuse(t *testing.T) {
 	var tr tracker
 	verified := false
 	a := tr.phase("a")
@@ -85,7 +85,7 @@ b running->succeeded #1
 	}
 }
 
-func TestResume_VerifyFailedRerunsDownstream(t *testing.T) {
+func TestScheduler_ResumeVerifyFailedRerunsDownstream(t *testing.T) {
 	var tr tracker
 	a := tr.phase("a")
 	a.verify = func(context.Context, *Env) error { return errors.New("vm deleted") }
@@ -112,7 +112,7 @@ c running->succeeded #2
 	}
 }
 
-func TestResume_Volatile(t *testing.T) {
+func TestScheduler_ResumeVolatile(t *testing.T) {
 	var tr tracker
 	vpn := tr.phase("vpn")
 	vpn.volatile = true
@@ -128,7 +128,7 @@ k0s succeeded->succeeded #1 reused from run r1
 `)
 }
 
-func TestResume_VolatileAfterVerifyFailed(t *testing.T) {
+func TestScheduler_ResumeVolatileAfterVerifyFailed(t *testing.T) {
 	var tr tracker
 	wg := tr.phase("wireguard")
 	wg.verify = func(context.Context, *Env) error { return errors.New("keys missing") }
@@ -148,7 +148,7 @@ func TestResume_VolatileAfterVerifyFailed(t *testing.T) {
 	}
 }
 
-func TestResume_CancelLeavesDoneNodesAlone(t *testing.T) {
+func TestScheduler_ResumeCancelLeavesDoneNodesAlone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a := ph("a")
@@ -168,7 +168,7 @@ func TestResume_CancelLeavesDoneNodesAlone(t *testing.T) {
 	}
 }
 
-func TestResume_NotDoneRunsAgain(t *testing.T) {
+func TestScheduler_ResumeNotDoneRunsAgain(t *testing.T) {
 	for _, st := range []State{Running, Failed, Blocked, Cancelled, Pending} {
 		t.Run(string(st), func(t *testing.T) {
 			var tr tracker
@@ -189,7 +189,7 @@ func TestResume_NotDoneRunsAgain(t *testing.T) {
 	}
 }
 
-func TestResume_EnablementChanged(t *testing.T) {
+func TestScheduler_ResumeEnablementChanged(t *testing.T) {
 	tests := []struct {
 		name    string
 		prior   NodeStatus
@@ -225,7 +225,7 @@ func TestResume_EnablementChanged(t *testing.T) {
 	}
 }
 
-func TestResume_Selection(t *testing.T) {
+func TestScheduler_ResumeSelection(t *testing.T) {
 	all := map[string]NodeStatus{"a": done("r1", 1), "b": done("r1", 1), "c": done("r1", 1)}
 	tests := []struct {
 		name  string
@@ -324,7 +324,7 @@ func TestScheduler_Destroy(t *testing.T) {
 	}
 }
 
-func TestBlockedError(t *testing.T) {
+func TestBlockedError_Error(t *testing.T) {
 	_, err, _ := runGraph(t, context.Background(), nil, func(s *Scheduler) { s.Selection = Selection{Only: []string{"b"}} }, ph("a"), ph("b", "a"))
 	want := "phase b blocked: dependency a not selected and not completed; select that dependency too, or run it first"
 	if err == nil || err.Error() != want {
