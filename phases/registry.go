@@ -284,11 +284,9 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags) ([]workflow.Phase, 
 	}
 	for i, cp := range cfg.Phases {
 		path := fmt.Sprintf("phases[%d]", i)
-		plugin := ""
-		if o, ok := owner[cp.Name]; ok {
-			plugin = o
-		} else if _, ok := r.plugin(pluginOf(cp.Name)); ok {
-			plugin = pluginOf(cp.Name)
+		plugin, ok := owner[cp.Name]
+		if !ok && slices.Contains(taken, pluginOf(cp.Name)) {
+			plugin = pluginOf(cp.Name) // its name space, even if unused now
 		}
 		if plugin != "" {
 			problem(path+".name", "%q clashes with the registered phase %q (rename the command phase, e.g. %q; registered: %s)",
@@ -316,13 +314,6 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags) ([]workflow.Phase, 
 		return nil, err
 	}
 	return nodes, nil
-}
-
-func (r *Registry) plugin(name string) (Plugin, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	p, ok := r.plugins[name]
-	return p, ok
 }
 
 // pluginOf is the plugin part of a node name: azure-children/eu-1 →

@@ -185,7 +185,10 @@ phases:
     command: ["true"]
 `)
 	// Parse rejects this too; Build must not rely on it.
-	cfg.Phases = append(cfg.Phases, config.CommandPhase{Name: "reserved-env", Command: []string{"true"}, Env: map[string]string{"K0RDENT_RUN_ID": "x"}})
+	cfg.Phases = append(cfg.Phases,
+		config.CommandPhase{Name: "reserved-env", Command: []string{"true"}, Env: map[string]string{"K0RDENT_RUN_ID": "x"}},
+		config.CommandPhase{Name: "vpn/extra", Command: []string{"true"}}, // in vpn's name space
+	)
 	r := NewRegistry()
 	r.Register("vpn", one("vpn"))
 	r.Register("broken", func(BuildContext) ([]workflow.Phase, error) {
@@ -207,13 +210,14 @@ phases:
 		`k0rdent.yaml:7: phases[1].name: "vpn" clashes with the registered phase "vpn" (rename the command phase, e.g. "my-vpn"; registered: broken, greedy, vpn)`,
 		// phases[2] was appended in code: the nearest line is that of phases.
 		`k0rdent.yaml:4: phases[2].env.K0RDENT_RUN_ID: K0RDENT_* is reserved for the variables k0rdent sets (rename it)`,
+		`k0rdent.yaml:4: phases[3].name: "vpn/extra" clashes with the registered phase "vpn" (rename the command phase, e.g. "my-vpn/extra"; registered: broken, greedy, vpn)`,
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("Build error:\n got: %s\nwant: %s", err, want)
 	}
 	var cerr *config.Error
-	if !errors.As(err, &cerr) || len(cerr.Problems) != 2 || cerr.Problems[0].Path != "phases[1].name" {
-		t.Errorf("errors.As(*config.Error) = %+v, want the two command-phase problems", cerr)
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 3 || cerr.Problems[0].Path != "phases[1].name" {
+		t.Errorf("errors.As(*config.Error) = %+v, want the three command-phase problems", cerr)
 	}
 }
 
