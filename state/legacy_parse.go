@@ -325,6 +325,10 @@ func parseLegacyState(data []byte) (*legacyState, error) {
 		Bools:            map[string]bool{},
 		Artifacts:        map[string]string{},
 	}
+	if st.DeploymentID == "" {
+		// The never-implemented schema of docs/STATE_TRACKING_DETAILS.md.
+		st.DeploymentID = str(get(get(root, "deployment"), "id"))
+	}
 	if st.Deployer == "unknown" {
 		st.Deployer = ""
 	}

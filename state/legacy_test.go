@@ -122,6 +122,10 @@ k0rdent_installed: yes
 	if !st.Bools["k0s_cluster_deployed"] || st.Bools["k0rdent_installed"] {
 		t.Errorf("bools %+v: want the string \"true\" read, yes (not a bool here) false", st.Bools)
 	}
+	if st, err := parseLegacyState([]byte("deployment: {id: k0rdent-doc}\nphases: {install_k0s: true}\n")); err != nil ||
+		st.DeploymentID != "k0rdent-doc" || st.Phases["install_k0s"].Status != legacyCompleted {
+		t.Errorf("documented schema: %+v, %v", st, err)
+	}
 	for _, bad := range []string{"- a\n- b\n", "just text", "", "a: [unclosed"} {
 		if _, err := parseLegacyState([]byte(bad)); err == nil {
 			t.Errorf("parseLegacyState(%q): no error", bad)
