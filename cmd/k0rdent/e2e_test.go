@@ -204,6 +204,13 @@ func TestRun_SecondRunOnSameStateExits3NamingHolder(t *testing.T) {
 			t.Errorf("second run's error does not name %q:\n%s", want, r.stderr)
 		}
 	}
+	// Readers never take the lock: status and runs work during the run.
+	if r := p.run("status"); r.code != 0 || !strings.Contains(r.stdout, "slow  running") {
+		t.Errorf("status during a run:\n%s", r)
+	}
+	if r := p.run("runs"); r.code != 0 || !strings.Contains(r.stdout, holder) {
+		t.Errorf("runs during a run:\n%s", r)
+	}
 	s.cmd.Process.Signal(syscall.SIGINT)
 	s.wait(t)
 }
