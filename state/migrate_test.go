@@ -443,7 +443,11 @@ var errCrash = errors.New("simulated crash")
 // and runs it again: the tree must end exactly as after an uninterrupted
 // migration.
 func TestMigrate_KillAtEveryStep(t *testing.T) {
-	for _, name := range legacyCases(t) {
+	cases := legacyCases(t)
+	if testing.Short() {
+		cases = []string{"v040-interrupted-kof", "v008-root-level", "old-deployments"}
+	}
+	for _, name := range cases {
 		t.Run(name, func(t *testing.T) {
 			project := copyFixture(t, name)
 			s := lockStateStore(t, project)
