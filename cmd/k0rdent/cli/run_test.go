@@ -258,9 +258,14 @@ func (g gate) Verify(ctx context.Context, env *workflow.Env) error {
 	return nil
 }
 
+func (g gate) Destroy(ctx context.Context, env *workflow.Env) error {
+	return os.Remove(g.name + ".built")
+}
+
 var (
 	_ workflow.Preconditioner = gate{}
 	_ workflow.Verifier       = gate{}
+	_ workflow.Destroyer      = gate{}
 )
 
 func gateRegistry() *phases.Registry {
@@ -381,5 +386,26 @@ func copyTree(t *testing.T, src, dst string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestReset_DestroysWithConfirmation(t *testing.T) {
+	e := newEnv(t, baseConfig)
+	e.registry = gateRegistry()
+	e.write("gate.open", "")
+	e.mustRun(0, "run")
+	r := e.mustRun(cli.ExitUsage, "reset")
+	if !strings.Contains(r.stderr, "--yes") {
+		t.Errorf("reset off a terminal should ask for --yes:\n%s", r)
+	}
+	e.terminal, e.stdin = true, "no\n"
+	e.mustRun(cli.ExitUsage, "reset")
+	if _, err := os.Stat("gate.built"); err != nil {
+		t.Fatalf("an unconfirmed reset destroyed: %v", err)
+	}
+	e.stdin = "yes\n"
+	r = e.mustRun(0, "reset")
+	if _, err := os.Stat("gate.built"); !os.IsNotExist(err) {
+		t.Errorf("reset did not call Destroy (gate.built: %v)\n%s", err, r.stdout)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -66,8 +68,11 @@ type statusView struct {
 	Kubeconfig        string            `json:"kubeconfig,omitempty"`
 	Updated           *time.Time        `json:"updated,omitempty"`
 	Nodes             []statusNode      `json:"nodes"`
-	Checked           bool              `json:"checked"`
-	Problem           string            `json:"problem,omitempty"`
+	// InProgressPID is the pid of the live k0rdent process working on
+	// the current run, from the lock's holder record (0: none).
+	InProgressPID int    `json:"in_progress_pid,omitempty"`
+	Checked       bool   `json:"checked"`
+	Problem       string `json:"problem,omitempty"`
 }
 
 type vpnView struct {
@@ -113,6 +118,9 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 	if !rt.Updated.IsZero() {
 		u := rt.Updated.UTC()
 		v.Updated = &u
+	}
+	if h, _ := store.ReadHolder(); h != nil && h.RunID != "" && h.RunID == rt.CurrentRunID && processAlive(h) {
+		v.InProgressPID = h.PID
 	}
 	var rf *state.RunFile
 	if rt.CurrentRunID != "" {
@@ -200,7 +208,11 @@ func (v *statusView) writeText(w io.Writer) {
 	}
 	row("state", v.StateDir)
 	row("cluster", v.ClusterID)
-	row("current run", v.CurrentRunID+" ("+v.CurrentOutcome+")")
+	outcome := v.CurrentOutcome
+	if v.InProgressPID != 0 {
+		outcome = fmt.Sprintf("in progress, pid %d", v.InProgressPID)
+	}
+	row("current run", v.CurrentRunID+" ("+outcome+")")
 	row("last success", v.LastSuccessfulRun)
 	row("flags", flagsText(v.Flags))
 	if v.VPN != nil {
@@ -249,4 +261,16 @@ func (v *statusView) writeText(w io.Writer) {
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+}
+
+// processAlive reports whether the holder's process still runs on this
+// host. The record of a process that died stays in the lock file until
+// the next run takes the lock over; status must not call such a run in
+// progress.
+func processAlive(h *state.Holder) bool {
+	if host, _ := os.Hostname(); h.Host != "" && h.Host != host {
+		return false
+	}
+	err := syscall.Kill(h.PID, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
