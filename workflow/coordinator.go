@@ -38,6 +38,7 @@ type node struct {
 	err     error      // of the last failed attempt
 	ran     time.Duration
 	since   time.Time // when its current job started
+	mustRun bool      // planned to run, or queued to run: not reusable as is
 }
 
 type result struct {
@@ -109,6 +110,7 @@ func (s *Scheduler) newRun(ctx context.Context, prior map[string]NodeStatus, ds 
 	for i, p := range g.phases {
 		n := &r.nodes[i]
 		n.name, n.phase, n.dec = g.names[i], p, ds[i]
+		n.mustRun = ds[i].action == ActionRun
 		n.status = prior[n.name]
 		n.status.Outputs = maps.Clone(n.status.Outputs)
 		if n.status.State == "" {
@@ -284,6 +286,7 @@ func (r *run) reuse(i int, reason string) {
 func (r *run) enqueue(i int, kind jobKind) {
 	n := &r.nodes[i]
 	n.kind = kind
+	n.mustRun = n.mustRun || kind != jobVerify
 	r.queues[n.policy.Class].pushInt(i)
 }
 
@@ -358,8 +361,10 @@ func (r *run) cancel() {
 }
 
 // stopAll records cancelled for every node that is neither final nor busy,
-// except those the run has not touched and that are done (succeeded or
-// skipped before): a resume will find them as they were.
+// except those that are done (succeeded or skipped before), untouched by
+// the run and not known to need a run: a resume will find them as they
+// were. A node that must run (planned so, or found drifted) is recorded
+// cancelled so that the next resume runs it.
 func (r *run) stopAll(reason string) {
 	for _, i := range r.g.topo {
 		n := &r.nodes[i]
@@ -367,8 +372,8 @@ func (r *run) stopAll(reason string) {
 			continue
 		}
 		n.fin = true
-		if n.dec.action == actionPass || (!n.touched && (n.status.State == Succeeded || n.status.State == Skipped)) {
-			continue // nothing happened to it in this run: it stays as it was
+		if n.dec.action == actionPass || (!n.touched && !n.mustRun && (n.status.State == Succeeded || n.status.State == Skipped)) {
+			continue // done before and not known to need a run: it stays as it was
 		}
 		why := reason
 		if n.status.State == Failed && n.tries > 0 {

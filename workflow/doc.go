@@ -70,10 +70,12 @@
 // stack goes to the node's log.
 //
 // Cancelling ctx stops dispatch; nodes not started are recorded
-// `cancelled`, except those that were done before (succeeded or skipped)
-// and that the run had not reached or was still verifying: they stay as
-// they were, so that a resume does not redo them (the same holds for
-// FailFast). Running phases see their context cancelled and have
+// `cancelled`, except those that were done before (succeeded or skipped),
+// were going to be reused or verified, and that the run had not reached or
+// was still verifying: they stay as they were, so that a resume does not
+// redo them (the same holds for FailFast). A node known to need a run
+// (planned to run, or drifted) is recorded `cancelled` even if it
+// succeeded before, so that the next resume runs it. Running phases see their context cancelled and have
 // GracePeriod to return, after which they are recorded `cancelled` anyway
 // and abandoned. The outcome is `cancelled` and the error wraps
 // context.Canceled.

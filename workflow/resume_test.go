@@ -160,10 +160,11 @@ func TestScheduler_ResumeCancelLeavesDoneNodesAlone(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || res.Outcome != OutcomeCancelled {
 		t.Errorf("outcome %s, err %v", res.Outcome, err)
 	}
-	// a was being verified, b and c were not reached: a resume finds them
-	// as they were; d, which had not run, is cancelled.
-	wantTrail(t, rec, "d pending->cancelled #0 run cancelled before it started\n")
-	if res.Nodes["a"].State != Succeeded || res.Nodes["b"].State != Succeeded || res.Nodes["c"].State != Skipped {
+	// a was being verified and b was not reached: a resume finds them as
+	// they were. c (enabled now, so planned to run) and d (never ran) are
+	// cancelled, so that the next resume runs them.
+	wantTrail(t, rec, "c skipped->cancelled #0 run cancelled before it started\nd pending->cancelled #0 run cancelled before it started\n")
+	if res.Nodes["a"].State != Succeeded || res.Nodes["b"].State != Succeeded {
 		t.Errorf("nodes %+v", res.Nodes)
 	}
 }
@@ -330,4 +331,38 @@ func TestBlockedError_Error(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("err %v, want %q", err, want)
 	}
+}
+
+// A node found drifted, or invalidated, but not re-run before a fail-fast
+// stop must not look reusable to the next resume.
+func TestScheduler_ResumeFailFastKeepsDriftVisible(t *testing.T) {
+	prior := map[string]NodeStatus{"b": done("r1", 1), "x": done("r1", 1)}
+	t.Run("DriftedWhileFailing", func(t *testing.T) {
+		aFailed := make(chan struct{})
+		a := ph("a")
+		a.run = func(context.Context, *Env) error { return errors.New("boom") }
+		x := ph("x")
+		x.verify = func(context.Context, *Env) error { <-aFailed; return errors.New("drifted") }
+		_, _, rec := runGraph(t, context.Background(), prior, func(s *Scheduler) {
+			s.FailFast, s.Parallelism = true, 2
+			s.Recorder.(*memRecorder).failOn = func(ev Event) error {
+				if ev.Node == "a" && ev.To == Failed {
+					close(aFailed)
+				}
+				return nil
+			}
+		}, a, ph("b", "x"), verifierPhase{x})
+		// b was to be decided by x's Verify and was not reached: it stays.
+		wantTrail(t, rec, "x succeeded->cancelled #1 verify failed, not re-run after fail-fast: drifted\n", "x", "b")
+	})
+	t.Run("InvalidatedWhileFailing", func(t *testing.T) {
+		a := ph("a", "x")
+		a.run = func(context.Context, *Env) error { return errors.New("boom") }
+		x := ph("x")
+		x.verify = func(context.Context, *Env) error { return errors.New("drifted") }
+		_, _, rec := runGraph(t, context.Background(), prior, func(s *Scheduler) { s.FailFast, s.Parallelism = true, 1 },
+			a, ph("b", "x"), verifierPhase{x})
+		// x re-ran, so b must run; a runs first and fails: b is cancelled.
+		wantTrail(t, rec, "b succeeded->cancelled #1 not started: fail-fast after a failed\n", "b")
+	})
 }
