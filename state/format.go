@@ -202,15 +202,16 @@ func parseSumLine(line []byte) (sum uint32, seq uint64, ok bool) {
 	return uint32(s), n, true
 }
 
-// validDocAfter reports whether a well-formed document starts anywhere
-// after off. It only words the corruption message.
+// validDocAfter reports whether a valid document starts at a line start
+// after off. It only words the corruption message. Each candidate's scan
+// stops at the next "---" line, the next candidate, so this is linear.
 func validDocAfter(data []byte, off int) bool {
 	for p := off + 1; p < len(data); {
-		i := bytes.Index(data[p:], []byte(docStart))
+		i := bytes.Index(data[p:], []byte("\n"+docStart))
 		if i < 0 {
 			return false
 		}
-		if _, ok := parseDoc(data, p+i); ok {
+		if _, ok := parseDoc(data, p+i+1); ok {
 			return true
 		}
 		p += i + 1
@@ -258,17 +259,8 @@ func Decode(r io.Reader) (*RunFile, error) {
 }
 
 // decodeBytes is Decode on bytes; file names the file in errors.
-func decodeBytes(data []byte, file string) (rf *RunFile) {
-	rf = &RunFile{file: file}
-	defer func() {
-		// The decoder must classify every input; yaml.v3 has panicked on
-		// hostile input before. A panic is corruption of the document
-		// being decoded.
-		if p := recover(); p != nil {
-			rf.Err = &CorruptError{File: file, Record: rf.nextSeq(), Offset: rf.Size,
-				Reason: fmt.Sprintf("undecodable document (decoder panic: %v)", p)}
-		}
-	}()
+func decodeBytes(data []byte, file string) *RunFile {
+	rf := &RunFile{file: file}
 	off := 0
 	for off < len(data) {
 		d, ok := parseDoc(data, off)
@@ -300,6 +292,18 @@ func decodeBytes(data []byte, file string) (rf *RunFile) {
 	return rf
 }
 
+// unmarshal is yaml.Unmarshal that turns a panic into an error: the
+// decoder must classify every input, and yaml.v3 has panicked on hostile
+// input before.
+func unmarshal(body []byte, v any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("yaml decoder panic: %v", p)
+		}
+	}()
+	return yaml.Unmarshal(body, v)
+}
+
 // decodeDoc checks and applies one checksummed document.
 func (rf *RunFile) decodeDoc(d rawDoc) error {
 	want := rf.nextSeq()
@@ -311,7 +315,7 @@ func (rf *RunFile) decodeDoc(d rawDoc) error {
 	}
 	if !rf.hasHeader {
 		var h headerDoc
-		if err := yaml.Unmarshal(d.body, &h); err != nil {
+		if err := unmarshal(d.body, &h); err != nil {
 			return bad("undecodable header", err)
 		}
 		if h.Kind != KindHeader {
@@ -327,7 +331,7 @@ func (rf *RunFile) decodeDoc(d rawDoc) error {
 		return nil
 	}
 	var rec Record
-	if err := yaml.Unmarshal(d.body, &rec); err != nil {
+	if err := unmarshal(d.body, &rec); err != nil {
 		return bad("undecodable record", err)
 	}
 	if rec.Seq != want {
