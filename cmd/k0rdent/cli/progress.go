@@ -64,6 +64,9 @@ type liveView struct {
 	w     io.Writer
 	color bool
 	now   func() time.Time
+	// width is the terminal's width, 0 if unknown. Live lines are cut to
+	// fit: a wrapped line would break the count of lines to redraw.
+	width int
 
 	mu      sync.Mutex // guards the fields below and every write to w
 	running map[string]runningNode
@@ -79,7 +82,7 @@ type runningNode struct {
 }
 
 func newLiveView(w io.Writer, color bool, now func() time.Time, every time.Duration) *liveView {
-	v := &liveView{w: w, color: color, now: now, running: map[string]runningNode{},
+	v := &liveView{w: w, color: color, now: now, width: terminalWidth(w), running: map[string]runningNode{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go v.loop(every)
 	return v
@@ -130,6 +133,9 @@ func (v *liveView) redraw() {
 		line := fmt.Sprintf("  %s %-24s running %s", spinner(now), n, roundDuration(now.Sub(r.since)))
 		if r.attempt > 1 {
 			line += fmt.Sprintf(" (attempt %d)", r.attempt)
+		}
+		if v.width > 1 && len(line) >= v.width {
+			line = line[:v.width-1]
 		}
 		fmt.Fprintln(v.w, v.paint(line, ansiCyan))
 		v.drawn++
