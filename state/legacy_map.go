@@ -223,9 +223,11 @@ func stateStatuses(in *legacyInputs, cur map[string]phaseStat) map[string]phaseS
 // nodeState maps the statuses of a node's legacy phases to the node's state
 // in a run: succeeded only if all completed, skipped if all skipped (or the
 // run disabled the optional node), otherwise pending. Legacy in_progress is
-// never trusted. done is the latest completion time.
+// never trusted. done is the latest completion time of a succeeded node,
+// or the latest legacy skip time of a skipped one (zero if unknown).
 func nodeState(n migrateNode, stats map[string]phaseStat, flagsKnown, enabled bool) (s workflow.State, reason string, done time.Time) {
 	completed, skipped, evidence := 0, 0, false
+	var skippedAt time.Time
 	for _, p := range n.Legacy {
 		ps := stats[p]
 		switch ps.Status {
@@ -237,6 +239,9 @@ func nodeState(n migrateNode, stats map[string]phaseStat, flagsKnown, enabled bo
 			}
 		case legacySkipped:
 			skipped++
+			if ps.Time.After(skippedAt) {
+				skippedAt = ps.Time
+			}
 			if reason == "" {
 				reason = ps.Reason
 			}
@@ -248,7 +253,7 @@ func nodeState(n migrateNode, stats map[string]phaseStat, flagsKnown, enabled bo
 		reason = "not enabled in the legacy run"
 	}
 	if n.Optional && flagsKnown && !enabled {
-		return workflow.Skipped, "disabled: " + reason, time.Time{}
+		return workflow.Skipped, "disabled: " + reason, skippedAt
 	}
 	if completed == len(n.Legacy) {
 		return workflow.Succeeded, "", done
@@ -257,7 +262,7 @@ func nodeState(n migrateNode, stats map[string]phaseStat, flagsKnown, enabled bo
 		return workflow.Pending, "", time.Time{}
 	}
 	if skipped == len(n.Legacy) {
-		return workflow.Skipped, "disabled: " + reason, time.Time{}
+		return workflow.Skipped, "disabled: " + reason, skippedAt
 	}
 	if n.Optional && !flagsKnown && !evidence {
 		return workflow.Skipped, "disabled: the legacy run predates optional-phase flags and shows no trace of it", time.Time{}
@@ -402,6 +407,9 @@ func buildRecords(r *synthRun, stats map[string]phaseStat, flagsKnown, azure, ko
 			)
 			cursor = end
 		case workflow.Skipped:
+			if done.After(cursor) {
+				cursor = done.UTC()
+			}
 			r.Events = append(r.Events, workflow.Event{Time: cursor, Node: n.Name, From: workflow.Pending, To: workflow.Skipped, Attempt: 1, Reason: reason})
 		default:
 			allDone = false
@@ -456,6 +464,9 @@ func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]s
 	if st.Location != "" {
 		tf["location"] = st.Location
 	}
+	if key := projectPath(projectRoot, st.Artifacts["azure_ssh_private_key"]); key != "" {
+		tf["ssh_key_path"] = key
+	}
 	if len(st.VMs) > 0 {
 		// The shape of the terraform node's vm_details output.
 		type vmDetail struct {
@@ -478,7 +489,35 @@ func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]s
 	if kc := legacyKubeconfig(in, projectRoot); kc != "" {
 		out[NodeK0s] = map[string]string{OutputKubeconfig: kc}
 	}
+	// Identifiers only: the service principal's secret stays in the
+	// legacy config/azure-credentials.yaml.
+	if az := in.Azure; az != nil && az.Configured {
+		ids := map[string]string{}
+		for k, v := range map[string]string{"subscription_id": az.SubscriptionID, "tenant_id": az.TenantID, "client_id": az.ClientID} {
+			if v != "" {
+				ids[k] = v
+			}
+		}
+		if len(ids) > 0 {
+			out["azure-children"] = ids
+		}
+	}
+	if st.KOFRegionalName != "" {
+		out["kof"] = map[string]string{"regional_cluster_name": st.KOFRegionalName}
+	}
 	return out
+}
+
+// projectPath resolves a path the legacy tool recorded relative to the
+// project root ("./k0sctl-config/…"); "" stays "".
+func projectPath(projectRoot, p string) string {
+	if p == "" || strings.ContainsRune(p, 0) {
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(projectRoot, filepath.FromSlash(p))
+	}
+	return filepath.Clean(p)
 }
 
 // legacyKubeconfig is the kubeconfig path the legacy tool recorded (or its
@@ -490,11 +529,5 @@ func legacyKubeconfig(in *legacyInputs, projectRoot string) string {
 	if p == "" && st.Bools["k0s_cluster_deployed"] && in.ClusterID != "" {
 		p = "k0sctl-config/" + in.ClusterID + "-kubeconfig"
 	}
-	if p == "" || strings.ContainsRune(p, 0) {
-		return ""
-	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(projectRoot, filepath.FromSlash(p))
-	}
-	return filepath.Clean(p)
+	return projectPath(projectRoot, p)
 }

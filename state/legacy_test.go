@@ -195,7 +195,7 @@ func TestNodeState(t *testing.T) {
 	c := func(d int) phaseStat {
 		return phaseStat{Status: legacyCompleted, Time: at.Add(time.Duration(d) * time.Minute)}
 	}
-	skip := phaseStat{Status: legacySkipped, Reason: "Component not enabled"}
+	skip := phaseStat{Status: legacySkipped, Reason: "Component not enabled", Time: at.Add(time.Hour)}
 	kof := migrateNodes[6]
 	vpn := migrateNodes[2]
 	tests := []struct {
@@ -210,14 +210,14 @@ func TestNodeState(t *testing.T) {
 	}{
 		{"AllCompleted", vpn, map[string]phaseStat{"setup_vpn": c(1), "connect_vpn": c(2)}, true, true, workflow.Succeeded, "", c(2).Time},
 		{"InProgressNeverTrusted", vpn, map[string]phaseStat{"setup_vpn": c(1), "connect_vpn": {Status: legacyInProgress}}, true, true, workflow.Pending, "", time.Time{}},
-		{"CoreAllSkipped", vpn, map[string]phaseStat{"setup_vpn": skip, "connect_vpn": skip}, true, true, workflow.Skipped, "disabled: Component not enabled", time.Time{}},
+		{"CoreAllSkipped", vpn, map[string]phaseStat{"setup_vpn": skip, "connect_vpn": skip}, true, true, workflow.Skipped, "disabled: Component not enabled", skip.Time},
 		{"OptionalDisabled", kof, map[string]phaseStat{"install_azure_csi": c(1)}, true, false, workflow.Skipped, "disabled: not enabled in the legacy run", time.Time{}},
 		{"OptionalEnabledPartly", kof, map[string]phaseStat{"install_azure_csi": c(1), "install_kof_mothership": {Status: legacyInProgress}, "install_kof_regional": skip}, true, true, workflow.Pending, "", time.Time{}},
 		{"OptionalEnabledStaleSkips", kof, map[string]phaseStat{"install_azure_csi": skip, "install_kof_mothership": skip, "install_kof_regional": skip}, true, true, workflow.Pending, "", time.Time{}},
 		{"OptionalAllDone", kof, map[string]phaseStat{"install_azure_csi": c(1), "install_kof_mothership": c(3), "install_kof_regional": c(2)}, true, true, workflow.Succeeded, "", c(3).Time},
 		{"NoFlagsNoTrace", kof, map[string]phaseStat{}, false, false, workflow.Skipped, "disabled: the legacy run predates optional-phase flags and shows no trace of it", time.Time{}},
 		{"NoFlagsSomeTrace", kof, map[string]phaseStat{"install_azure_csi": c(1)}, false, false, workflow.Pending, "", time.Time{}},
-		{"NoFlagsAllSkipped", kof, map[string]phaseStat{"install_azure_csi": skip, "install_kof_mothership": skip, "install_kof_regional": skip}, false, false, workflow.Skipped, "disabled: Component not enabled", time.Time{}},
+		{"NoFlagsAllSkipped", kof, map[string]phaseStat{"install_azure_csi": skip, "install_kof_mothership": skip, "install_kof_regional": skip}, false, false, workflow.Skipped, "disabled: Component not enabled", skip.Time},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,10 +64,13 @@ package state
 // record at the previous node's end, the succeeded record at the legacy
 // completion time; a node completed before the run began has duration 0
 // and the reason "migrated: completed before this legacy run"), and
-// pending→skipped. The latest run's succeeded records carry the outputs of
-// the projection conventions (wireguard peers/port/network, terraform
-// resource_group/location/vm_details (JSON: host -> public_ip, private_ip), vpn
-// status unverified, k0s kubeconfig). A run whose nodes are all succeeded
+// pending→skipped (at the legacy skip time when known). The latest run's
+// succeeded records carry the outputs of the projection conventions
+// (wireguard peers/port/network; terraform resource_group, location,
+// ssh_key_path and vm_details, JSON host -> {public_ip, private_ip}; vpn
+// status unverified; k0s kubeconfig) plus azure-children
+// subscription_id/tenant_id/client_id (identifiers, never the client
+// secret) and kof regional_cluster_name. A run whose nodes are all succeeded
 // or skipped gets the outcome succeeded; an earlier unfinished run is
 // superseded by the next one; the latest unfinished run stays unfinished,
 // so `k0rdent run` offers to resume it.
