@@ -363,13 +363,19 @@ func (r *run) cancel() {
 // stopAll records cancelled for every node that is neither final nor busy,
 // except those that are done (succeeded or skipped before), untouched by
 // the run and not known to need a run: a resume will find them as they
-// were. A node that must run (planned so, or found drifted) is recorded
-// cancelled so that the next resume runs it.
+// were. A node that must run (planned so, found drifted, or downstream of
+// a node re-done in this run) is recorded cancelled so that the next
+// resume runs it.
 func (r *run) stopAll(reason string) {
 	for _, i := range r.g.topo {
 		n := &r.nodes[i]
 		if n.fin || n.busy {
 			continue
+		}
+		for _, j := range r.deps[i] { // downstream of work redone in this run
+			if d := &r.nodes[j]; d.reran && d.touched && d.status.State == Succeeded {
+				n.mustRun = true
+			}
 		}
 		n.fin = true
 		if n.dec.action == actionPass || (!n.touched && !n.mustRun && (n.status.State == Succeeded || n.status.State == Skipped)) {

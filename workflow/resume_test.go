@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // tracker records which phases ran and with which inputs.
@@ -365,4 +366,38 @@ func TestScheduler_ResumeFailFastKeepsDriftVisible(t *testing.T) {
 		// x re-ran, so b must run; a runs first and fails: b is cancelled.
 		wantTrail(t, rec, "b succeeded->cancelled #1 not started: fail-fast after a failed\n", "b")
 	})
+}
+
+func TestScheduler_ResumeCancelAfterRedoInvalidates(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rec *memRecorder
+	x := ph("x")
+	x.verify = func(context.Context, *Env) error { return errors.New("drifted") }
+	y := ph("y")
+	y.run = func(ctx context.Context, env *Env) error {
+		for deadline := time.Now().Add(10 * time.Second); rec.seq("x", Succeeded) < 0 && time.Now().Before(deadline); {
+			time.Sleep(100 * time.Microsecond)
+		}
+		cancel() // x has been re-done; b, waiting for y, has not started
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	b := ph("b", "x", "y")
+	b.verify = func(context.Context, *Env) error { t.Errorf("b verified"); return nil }
+	c := ph("c", "b")
+	y.volatile = true // re-run, but without invalidating b: only x's Verify decides b
+	prior := map[string]NodeStatus{"x": done("r1", 1), "y": done("r1", 1), "b": done("r1", 1), "c": done("r1", 1)}
+	rec = newRecorder(t, prior)
+	s := &Scheduler{Graph: mustGraph(t, verifierPhase{x}, volatilePhase{y}, verifierPhase{b}, c), Recorder: rec, Parallelism: 2}
+	res, _ := s.Run(ctx, prior)
+	// b succeeded before, but x was re-done under it: it must not look
+	// reusable to the next resume. c need not be touched: b re-runs next
+	// time, which re-runs c.
+	wantTrail(t, rec, "b succeeded->cancelled #1 run cancelled before it started\n", "b", "c")
+	for _, n := range Plan(s.Graph, PlanOptions{Prior: res.Nodes}).Nodes {
+		if (n.Name == "b" || n.Name == "c") && n.Action != ActionRun {
+			t.Errorf("next resume: %s %s (%s), want run", n.Name, n.Action, n.Reason)
+		}
+	}
 }
