@@ -158,7 +158,7 @@ func (a *app) execute(ctx context.Context, o runOptions, lg *loadedGraph, store 
 	case state.OutcomeCancelled:
 		return shown(withCode(ExitInterrupted, fmt.Errorf("run %s interrupted", run.ID())))
 	}
-	a.failureReport(run, store, lg.graph, res)
+	a.failureReport(run, store, lg.graph, res, runErr)
 	code := ExitPhaseFailed
 	if onlyPreconditions(runErr) {
 		code = ExitPrecondition
@@ -166,35 +166,37 @@ func (a *app) execute(ctx context.Context, o runOptions, lg *loadedGraph, store 
 	return shown(withCode(code, fmt.Errorf("run %s failed: %w", run.ID(), runErr)))
 }
 
-// onlyPreconditions reports whether every phase failure in err is a
-// failed precondition (exit 4 rather than 1).
+// leafErrors flattens the errors.Join tree the scheduler returns: one
+// entry per *workflow.PhaseError or other joined error.
+func leafErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := err.(*workflow.PhaseError); ok {
+		return []error{err}
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, leafErrors(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+// onlyPreconditions reports whether every error in err is a phase whose
+// precondition failed (exit 4 rather than 1).
 func onlyPreconditions(err error) bool {
-	var phaseErrs []*workflow.PhaseError
-	var walk func(error)
-	walk = func(e error) {
-		if pe, ok := e.(*workflow.PhaseError); ok {
-			phaseErrs = append(phaseErrs, pe)
-			return
-		}
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-		} else if u := errors.Unwrap(e); u != nil {
-			walk(u)
-		}
-	}
-	walk(err)
-	if len(phaseErrs) == 0 {
-		return false
-	}
-	for _, pe := range phaseErrs {
+	leaves := leafErrors(err)
+	for _, e := range leaves {
+		var pe *workflow.PhaseError
 		var pre *workflow.PreconditionError
-		if !errors.As(pe, &pre) {
+		if !errors.As(e, &pe) || !errors.As(e, &pre) {
 			return false
 		}
 	}
-	return true
+	return len(leaves) > 0
 }
 
 // summary prints the end of a run: outcome, counts, critical path.
@@ -217,8 +219,16 @@ func (a *app) summary(run *state.Run, store *state.Store, g *workflow.Graph, res
 
 // failureReport prints, per failed node: its error, the nodes it blocked,
 // the last lines of its log and the log's path; then how to resume.
-func (a *app) failureReport(run *state.Run, store *state.Store, g *workflow.Graph, res *workflow.Result) {
+func (a *app) failureReport(run *state.Run, store *state.Store, g *workflow.Graph, res *workflow.Result, runErr error) {
 	w := a.Stderr
+	// Errors that are not a phase's own (a journal write refused, say)
+	// stopped the run too; say so first.
+	for _, e := range leafErrors(runErr) {
+		var pe *workflow.PhaseError
+		if !errors.As(e, &pe) && !errors.Is(e, context.Canceled) {
+			fmt.Fprintf(w, "\nERROR %v\n", e)
+		}
+	}
 	for _, name := range g.TopoOrder() {
 		st := res.Nodes[name]
 		if st.State != workflow.Failed {

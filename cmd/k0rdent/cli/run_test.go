@@ -409,3 +409,17 @@ func TestReset_DestroysWithConfirmation(t *testing.T) {
 		t.Errorf("reset did not call Destroy (gate.built: %v)\n%s", err, r.stdout)
 	}
 }
+
+func TestRun_JournalRefusalIsReported(t *testing.T) {
+	e := newEnv(t, baseConfig+`phases:
+  - name: leak
+    command: [sh, -c, "echo key=-----BEGIN PRIVATE KEY----- > $K0RDENT_OUTPUT"]
+`)
+	r := e.mustRun(cli.ExitPhaseFailed, "run")
+	if !strings.Contains(r.stderr, "ERROR ") || !strings.Contains(r.stderr, "refusing to journal secret material") {
+		t.Errorf("the refused record is not reported:\n%s", r)
+	}
+	if rf := e.current(); rf.Outcome != state.OutcomeFailed {
+		t.Errorf("outcome = %q, want failed", rf.Outcome)
+	}
+}
