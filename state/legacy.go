@@ -13,17 +13,16 @@ import (
 
 // Names of the legacy files migration looks for.
 const (
-	legacyStateFile   = "deployment-state.yaml"
-	legacyEventsFile  = "deployment-events.yaml"
-	legacyAzureFile   = "azure-state.yaml"
-	legacyKOFFile     = "kof-state.yaml"
-	legacyClusterID   = ".clusterid"
-	legacySuffixFile  = ".project-suffix"
-	legacyArchiveDir  = "old_deployments"
-	legacyRootSubdir  = "root"
-	legacyMarkerFile  = "MIGRATED"
-	legacyDirName     = "legacy"
-	legacyWireGuardKD = "wireguard"
+	legacyStateFile  = "deployment-state.yaml"
+	legacyEventsFile = "deployment-events.yaml"
+	legacyAzureFile  = "azure-state.yaml"
+	legacyKOFFile    = "kof-state.yaml"
+	legacyClusterID  = ".clusterid"
+	legacySuffixFile = ".project-suffix"
+	legacyArchiveDir = "old_deployments"
+	legacyRootSubdir = "root"
+	legacyMarkerFile = "MIGRATED"
+	legacyKeyDir     = "wireguard" // <project>/wireguard/<peer>_privkey
 )
 
 // legacyStateDirNames are the fixed names looked for in the state directory
@@ -136,7 +135,7 @@ func DetectLegacy(projectRoot, stateDir string) (*LegacySet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state directory %s: %w", stateDir, err)
 	}
-	ldir := filepath.Join(sdir, legacyDirName)
+	ldir := filepath.Join(sdir, LegacyName)
 	set := &LegacySet{ProjectRoot: root, StateDir: sdir}
 
 	type cand struct{ name, origin string }
@@ -322,7 +321,7 @@ func loadLegacy(set *LegacySet) (*legacyInputs, error) {
 		}
 	}
 	// Laptop and VM private key copies the legacy tool kept beside the state.
-	kdir := filepath.Join(set.ProjectRoot, legacyWireGuardKD)
+	kdir := filepath.Join(set.ProjectRoot, legacyKeyDir)
 	ents, err := os.ReadDir(kdir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("read legacy key directory %s: %w", kdir, err)

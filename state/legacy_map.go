@@ -43,8 +43,7 @@ const (
 	flagWithAzureChildren = "with_azure_children"
 )
 
-// migratedOperator is the operator of a synthesized run whose legacy file
-// did not record the deployer.
+// migratedVersion is the tool_version of a synthesized run.
 const migratedVersion = "legacy (k0rdent-azure-setup)"
 
 // legacyCompletionActions are events that, in eras without phase events,

@@ -250,9 +250,10 @@ func (s *Store) Migrate(projectRoot string, opts MigrateOptions) (*MigrationRepo
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	root, _ := filepath.Abs(projectRoot)
-	sdir, _ := filepath.Abs(s.root)
-	rep := &MigrationReport{ProjectRoot: root, StateDir: sdir, DryRun: opts.DryRun}
+	rep := &MigrationReport{ProjectRoot: projectRoot, StateDir: s.root, DryRun: opts.DryRun}
+	if set != nil {
+		rep.ProjectRoot, rep.StateDir = set.ProjectRoot, set.StateDir
+	}
 	pending := set.Pending()
 	if set == nil || set.Migrated && len(pending) == 0 {
 		rep.Nothing = true
