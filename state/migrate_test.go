@@ -742,3 +742,59 @@ func TestMigrate_HelperProcess(t *testing.T) {
 	}})
 	t.Fatalf("not killed at step %d (err %v)", n, err)
 }
+
+// The latest legacy run, interrupted in KOF, is what `k0rdent run` resumes:
+// its completed nodes are reused with their outputs, kof runs again.
+func TestMigrate_InterruptedRunResumes(t *testing.T) {
+	project := copyFixture(t, "v040-interrupted-kof")
+	s := lockStateStore(t, project)
+	rep, err := s.Migrate(project, MigrateOptions{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := s.ReadRuntime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := rep.Runs[len(rep.Runs)-1].ID
+	if rt.CurrentRunID != last || rt.CurrentOutcome != OutcomeNone || rt.LastSuccessfulRun != rep.Runs[0].ID {
+		t.Fatalf("runtime: current %s (%q), last successful %s; want %s unfinished, %s", rt.CurrentRunID, rt.CurrentOutcome, rt.LastSuccessfulRun, last, rep.Runs[0].ID)
+	}
+	r, err := s.OpenRun(last)
+	if err != nil {
+		t.Fatalf("OpenRun(%s): %v", last, err)
+	}
+	defer r.Close()
+	nodes := r.Nodes()
+	for _, n := range []string{"wireguard", "terraform", "vpn", "k0s", "k0rdent", "azure-children"} {
+		if nodes[n].State != workflow.Succeeded || nodes[n].RunID != last {
+			t.Errorf("node %s: %+v, want succeeded in %s", n, nodes[n], last)
+		}
+	}
+	if _, ok := nodes["kof"]; ok {
+		t.Errorf("kof has a record (%+v); an interrupted legacy phase must stay pending", nodes["kof"])
+	}
+	if nodes["k0s"].Outputs[OutputKubeconfig] == "" || nodes["wireguard"].Outputs[OutputPeers] == "" {
+		t.Errorf("outputs for resume missing: k0s %v, wireguard %v", nodes["k0s"].Outputs, nodes["wireguard"].Outputs)
+	}
+	if err := r.Resumed(map[string]bool{"with_kof": true, "with_azure_children": true}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Record(workflow.Event{Time: migrateNow, Node: "kof", From: workflow.Pending, To: workflow.Running, Attempt: 1}); err != nil {
+		t.Errorf("kof pending -> running after resume: %v", err)
+	}
+
+	infos, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var migrated int
+	for _, ri := range infos {
+		if ri.Migrated {
+			migrated++
+		}
+	}
+	if migrated != 2 {
+		t.Errorf("List: %d migrated runs, want 2", migrated)
+	}
+}
