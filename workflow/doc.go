@@ -63,7 +63,8 @@
 // dependents of a failed node are recorded `blocked` with the reason
 // "dependency x failed" (plus "(via y)" when indirect), and independent
 // branches finish. With FailFast the first failure also stops scheduling:
-// every node not started is recorded `cancelled` ("not started: fail-fast
+// its dependents are blocked, and every other node not started is recorded
+// `cancelled` ("not started: fail-fast
 // after x failed") — cancelled rather than blocked, because nothing it
 // needs failed, so a resume simply runs it — and running nodes finish. A
 // panic in a phase is recovered: the node fails with "panic: …" and the
@@ -74,8 +75,9 @@
 // were going to be reused or verified, and that the run had not reached or
 // was still verifying: they stay as they were, so that a resume does not
 // redo them (the same holds for FailFast). A node known to need a run
-// (planned to run, or drifted) is recorded `cancelled` even if it
-// succeeded before, so that the next resume runs it. Running phases see their context cancelled and have
+// (planned to run, found drifted, or sitting on a node re-done in this run)
+// is recorded `cancelled` even if it succeeded before, so that the next
+// resume runs it. Running phases see their context cancelled and have
 // GracePeriod to return, after which they are recorded `cancelled` anyway
 // and abandoned. The outcome is `cancelled` and the error wraps
 // context.Canceled.
