@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -30,6 +31,10 @@ func fixtureRuns(t *testing.T) {
 	defer lock.Unlock()
 	base := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
 	nodes := []string{"a", "k", "b", "c", "d"}
+	cfg, err := config.Parse([]byte(commandConfig), "k0rdent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -41,7 +46,7 @@ func fixtureRuns(t *testing.T) {
 	}
 	create := func(id, parent string, created time.Time, kof bool) *state.Run {
 		r, err := store.CreateRun(state.Header{RunID: id, ParentRunID: parent, Created: created, Operator: "ops",
-			Host: "laptop", ToolVersion: "v0.0.0-test", ConfigPath: "k0rdent.yaml", ConfigDigest: "sha256:fixture",
+			Host: "laptop", ToolVersion: "v0.0.0-test", ConfigPath: "k0rdent.yaml", ConfigDigest: cfg.Digest(),
 			ClusterID: "k0rdent", Flags: flags(kof), Nodes: nodes})
 		must(err)
 		return r

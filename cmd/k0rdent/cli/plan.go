@@ -25,6 +25,10 @@ func (a *app) plan(o runOptions, lg *loadedGraph, store *state.Store, sel workfl
 	case unfinished != nil && !o.Fresh:
 		prior, runID = unfinished.Nodes, unfinished.Header.RunID
 		title = fmt.Sprintf("Plan: resume run %s (attempt %d); pass --fresh to plan a new run instead", runID, unfinished.Attempt+1)
+		if d := unfinished.Header.ConfigDigest; d != "" && d != lg.cfg.Digest() && !o.Force {
+			title += fmt.Sprintf("\nNote: %s changed since the run started (changed: %s); the resume would be refused without --force",
+				o.ConfigPath, changedKeys(store, runID, lg.cfg))
+		}
 	case !sel.Empty():
 		if prior, err = lastKnown(store); err != nil {
 			return err
