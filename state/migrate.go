@@ -603,7 +603,9 @@ func (s *Store) migratedRuntime(ours map[string]*RunFile, clusterID string, now 
 
 // moveLegacy moves one legacy file or directory into legacy/ with a
 // rename (same file system) or a copy keeping mode and mtime, fsync, and
-// removal of the original (across file systems; files only).
+// removal of the original (across file systems; files only: a directory
+// across file systems is left for the operator to move, with an error
+// saying so).
 func moveLegacy(ldir string, f LegacyFile) (bool, error) {
 	if _, err := os.Lstat(f.Origin); errors.Is(err, fs.ErrNotExist) {
 		if _, err := os.Lstat(f.Dest); err == nil {
@@ -617,7 +619,11 @@ func moveLegacy(ldir string, f LegacyFile) (bool, error) {
 		return false, err
 	}
 	err := os.Rename(f.Origin, f.Dest)
-	if errors.Is(err, syscall.EXDEV) && !f.Dir {
+	if errors.Is(err, syscall.EXDEV) {
+		if f.Dir {
+			return false, fmt.Errorf("move legacy directory %s to %s: they are on different file systems; "+
+				"move the directory there yourself (mv keeps it intact) and run `k0rdent migrate` again", f.Origin, f.Dest)
+		}
 		err = copyAcross(f.Origin, f.Dest)
 	}
 	if err != nil {
