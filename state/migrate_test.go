@@ -798,3 +798,68 @@ func TestMigrate_InterruptedRunResumes(t *testing.T) {
 		t.Errorf("List: %d migrated runs, want 2", migrated)
 	}
 }
+
+// With the state directory on another file system than the project root,
+// files are copied (bytes, mode, mtime kept) and then removed; a directory
+// is refused with instructions. Needs two file systems (/dev/shm).
+func TestMigrate_AcrossFileSystems(t *testing.T) {
+	stateDir := filepath.Join(t.TempDir(), "state")
+	shm, err := os.MkdirTemp("/dev/shm", "k0rdent-migrate-")
+	if err != nil {
+		t.Skipf("no second file system: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	var a, b syscall.Stat_t
+	if syscall.Stat(shm, &a) != nil || syscall.Stat(filepath.Dir(stateDir), &b) != nil || a.Dev == b.Dev {
+		t.Skip("/dev/shm is on the same file system as the temporary directory")
+	}
+	project := copyFixtureTo(t, "v008-root-level", filepath.Join(shm, "project"))
+	before := snapshot(t, project)
+	old := time.Date(2025, 7, 2, 17, 5, 0, 0, time.UTC)
+	os.Chtimes(filepath.Join(project, "deployment-state.yaml"), old, old)
+
+	s := NewStore(stateDir)
+	l, _, err := s.Lock(CurrentHolder("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if _, err := s.Migrate(project, MigrateOptions{Now: fixedNow}); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	for rel, e := range before {
+		if e.Mode.IsDir() {
+			continue
+		}
+		dest := filepath.Join(stateDir, "legacy", "root", rel)
+		fi, err := os.Stat(dest)
+		if err != nil {
+			t.Errorf("%s: %v", rel, err)
+			continue
+		}
+		data, _ := os.ReadFile(dest)
+		if string(data) != e.Data || fi.Mode() != e.Mode {
+			t.Errorf("%s: bytes or mode changed across file systems", rel)
+		}
+		if _, err := os.Lstat(filepath.Join(project, rel)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: still in the project root", rel)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(stateDir, "legacy", "root", "deployment-state.yaml")); err != nil || !fi.ModTime().Equal(old) {
+		t.Errorf("mtime not kept across file systems")
+	}
+
+	project = copyFixtureTo(t, "old-deployments", filepath.Join(shm, "project2"))
+	s2 := NewStore(filepath.Join(t.TempDir(), "state"))
+	l2, _, err := s2.Lock(CurrentHolder("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Unlock()
+	if _, err := s2.Migrate(project, MigrateOptions{Now: fixedNow}); err == nil || !strings.Contains(err.Error(), "different file systems") {
+		t.Errorf("directory across file systems: got %v, want instructions", err)
+	}
+	if _, err := os.Stat(filepath.Join(project, "old_deployments", "deployment-history.yaml")); err != nil {
+		t.Errorf("old_deployments touched: %v", err)
+	}
+}
