@@ -299,8 +299,8 @@ func TestScheduler_RecorderError(t *testing.T) {
 	if startedAfter.Load() || rec.seq("c", Running) >= 0 || rec.seq("d", Running) >= 0 {
 		t.Errorf("a phase started after the recorder failed:\n%s", rec.trail())
 	}
-	if res.Outcome != OutcomeFailed {
-		t.Errorf("outcome %s, want failed", res.Outcome)
+	if res.Outcome != OutcomeFailed || res.Nodes["a"].State != Cancelled {
+		t.Errorf("outcome %s, a %s; want failed, a cancelled (in the result only)", res.Outcome, res.Nodes["a"].State)
 	}
 	wantTrail(t, rec, "a pending->running #1\nb pending->running #1\n")
 }

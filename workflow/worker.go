@@ -166,7 +166,9 @@ func (r *run) finish(res result) {
 			r.settle()
 		}
 		n.fin = true
-	case r.cancelled || (r.stopped && errors.Is(res.err, context.Canceled)) || (r.stopped && res.abandoned):
+	case r.cancelled || (r.work.Err() != nil && (errors.Is(res.err, context.Canceled) || res.abandoned)):
+		// the run was cancelled, or the Recorder failed and the scheduler
+		// cancelled the phase
 		n.err = res.err
 		r.set(i, Cancelled, attempt, "run cancelled", res.err, res.dur)
 		n.fin = true
