@@ -73,7 +73,7 @@ func Example() {
 	// wave 2
 	// * run                 tunnel ?       not run before
 	//
-	// critical path (0s): keys -> tunnel
+	// critical path (no history): keys -> tunnel
 	// record: keys pending -> running map[]
 	// record: keys running -> succeeded map[public-key:/state/secrets/hub.pub]
 	// record: tunnel pending -> running map[]

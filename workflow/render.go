@@ -61,7 +61,11 @@ func (p *PlanResult) WriteText(w io.Writer) error {
 	if len(p.Critical) == 0 {
 		wrap(bw, "", "critical path: nothing runs")
 	} else {
-		wrap(bw, "", fmt.Sprintf("critical path (%s): %s", fmtDuration(p.CriticalDuration), strings.Join(p.Critical, " -> ")))
+		total := "no history"
+		if p.CriticalDuration > 0 {
+			total = fmtDuration(p.CriticalDuration)
+		}
+		wrap(bw, "", fmt.Sprintf("critical path (%s): %s", total, strings.Join(p.Critical, " -> ")))
 	}
 	return bw.Flush()
 }
