@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -464,4 +465,41 @@ func publicFieldHolds(st *legacyState, s string) bool {
 		}
 	}
 	return false
+}
+
+// BenchmarkSynthesizeRuns parses and maps an events file of 1,000 legacy
+// runs (11 events each) and encodes every run file.
+func BenchmarkSynthesizeRuns(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("events:\n")
+	start := time.Date(2025, 7, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 1000; i++ {
+		t := start.Add(time.Duration(i) * time.Hour)
+		fmt.Fprintf(&sb, "  - {timestamp: %q, action: deployment_started, message: 'Deployment started with flags: azure-children=false, kof=false'}\n", t.Format(time.RFC3339))
+		for j, p := range legacyPhaseSequence[:7] {
+			fmt.Fprintf(&sb, "  - {timestamp: %q, action: phase_completed, message: 'Phase completed: %s', phase: %s}\n", t.Add(time.Duration(j+1)*time.Minute).Format(time.RFC3339), p, p)
+		}
+		for _, p := range legacyPhaseSequence[7:10] {
+			fmt.Fprintf(&sb, "  - {timestamp: %q, action: phase_skipped, message: 'Phase skipped: %s - Component not enabled', phase: %s}\n", t.Add(9*time.Minute).Format(time.RFC3339), p, p)
+		}
+	}
+	data := []byte(sb.String())
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		evs, err := parseLegacyEvents(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := &legacyInputs{Events: evs, ClusterID: "k0rdent-bench", KeyFiles: map[string]string{}}
+		runs := synthesizeRuns(in, "/project")
+		if len(runs) != 1000 {
+			b.Fatalf("%d runs", len(runs))
+		}
+		for _, r := range runs {
+			if _, _, err := encodeSynthRun(r, in.ClusterID, "bench.yaml", time.Time{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }
