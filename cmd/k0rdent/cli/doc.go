@@ -24,4 +24,20 @@
 // the scheduler's grace period and are journalled `cancelled`, the run's
 // outcome is `cancelled`); a second one journals `cancelled` for whatever is
 // still running plus the outcome, then exits 130 at once.
+//
+// Run lifecycle (ARCHITECTURE §5): `run` takes the store lock (exit 3 with
+// the holder's run id, pid and start time if another process has it),
+// migrates legacy files the first time it finds them, then looks at the
+// current run in runtime.yaml. An unfinished one is resumed (--resume,
+// --yes, or the answer "r" on a terminal: same run file, a `resumed`
+// record, prior node states replayed, refused with the changed keys when
+// the config digest changed unless --force) or archived (--fresh or "f":
+// state.StartFresh writes its `superseded` record and the new run names it
+// as parent). A fresh run runs every enabled node; with --only/--from/--skip
+// its prior is the last known state of each node over all runs, so that
+// unselected done nodes are reused and their outputs flow.
+//
+// Testing hook: K0RDENT_TEST_KILL_AT=n makes the recorder kill -9 its own
+// process right after the n-th durable transition record of the run; the
+// crash-safety test resumes from every such point.
 package cli
