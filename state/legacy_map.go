@@ -271,16 +271,24 @@ func nodeState(n migrateNode, stats map[string]phaseStat, flagsKnown, enabled bo
 
 // legacyRunID derives a run id from the legacy data: the run's start time
 // and 4 hex digits of a hash of the cluster id, the start and the run's
-// index. The same legacy files always give the same ids.
-func legacyRunID(clusterID string, start time.Time, index int, taken map[string]bool) string {
-	for salt := 0; ; salt++ {
-		h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d\x00%d", clusterID, start.UTC().Format(time.RFC3339), index, salt)))
-		id := start.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(h[:2])
-		if !taken[id] {
-			taken[id] = true
-			return id
-		}
+// index. The same legacy files always give the same ids. Ids must sort in
+// the legacy order (listing and the runtime projection go by id), so a run
+// starting in the same second as the previous one (prev) counts up from
+// its suffix instead; the caller keeps start times from going backwards.
+func legacyRunID(clusterID string, start time.Time, index int, prev string) string {
+	prefix := start.UTC().Format("20060102-150405")
+	h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00%d", clusterID, start.UTC().Format(time.RFC3339), index)))
+	id := prefix + "-" + hex.EncodeToString(h[:2])
+	if prev == "" || id > prev || len(prev) != len(id) || prev[:15] != prefix {
+		return id
 	}
+	var n uint32
+	fmt.Sscanf(prev[16:], "%04x", &n)
+	if n >= 0xffff {
+		// 65536 legacy runs in one second cannot happen; stay unique anyway.
+		return prefix + "-" + hex.EncodeToString(h[2:4])
+	}
+	return fmt.Sprintf("%s-%04x", prefix, n+1)
 }
 
 // synthesizeRuns turns the legacy history into one run per
@@ -294,7 +302,6 @@ func synthesizeRuns(in *legacyInputs, projectRoot string) []synthRun {
 	if len(segs) == 0 {
 		return nil
 	}
-	taken := map[string]bool{}
 	runs := make([]synthRun, len(segs))
 	cur := map[string]phaseStat{}
 	var prevStart time.Time
@@ -327,15 +334,19 @@ func synthesizeRuns(in *legacyInputs, projectRoot string) []synthRun {
 			r.Operator = in.State.Deployer
 			r.ConfigPath = in.State.SourceConfigFile
 		}
-		if start.IsZero() {
-			start = prevStart // no time anywhere: keep the order
+		if start.IsZero() || start.Before(prevStart) {
+			start = prevStart // no time, or a clock that went back: keep the order
 		}
 		if start.IsZero() {
 			start = time.Unix(0, 0).UTC()
 		}
 		prevStart = start
 		r.Start = start.UTC()
-		r.ID = legacyRunID(in.ClusterID, r.Start, i, taken)
+		prevID := ""
+		if i > 0 {
+			prevID = runs[i-1].ID
+		}
+		r.ID = legacyRunID(in.ClusterID, r.Start, i, prevID)
 		if flagsKnown {
 			r.Flags = map[string]bool{flagWithAzureChildren: azure, flagWithKOF: kof}
 		}

@@ -276,14 +276,50 @@ func TestSplitLegacyRuns(t *testing.T) {
 
 func TestLegacyRunID(t *testing.T) {
 	start := time.Date(2025, 12, 3, 8, 58, 41, 0, time.UTC)
-	taken := map[string]bool{}
-	a := legacyRunID("k0rdent-x", start, 0, taken)
-	b := legacyRunID("k0rdent-x", start, 0, taken) // same inputs, id taken: another one
-	if !ValidRunID(a) || !ValidRunID(b) || a == b || !strings.HasPrefix(a, "20251203-085841-") {
-		t.Errorf("ids %q %q", a, b)
+	a := legacyRunID("k0rdent-x", start, 0, "")
+	if !ValidRunID(a) || !strings.HasPrefix(a, "20251203-085841-") {
+		t.Fatalf("id %q", a)
 	}
-	if c := legacyRunID("k0rdent-x", start, 0, map[string]bool{}); c != a {
-		t.Errorf("not deterministic: %q then %q", a, c)
+	if again := legacyRunID("k0rdent-x", start, 0, ""); again != a {
+		t.Errorf("not deterministic: %q then %q", a, again)
+	}
+	// Same second as the previous run: the id still sorts after it.
+	prev := "20251203-085841-fff0"
+	if b := legacyRunID("k0rdent-x", start, 1, prev); b != "20251203-085841-fff1" {
+		t.Errorf("same second after %s: got %q", prev, b)
+	}
+	if b := legacyRunID("k0rdent-x", start, 1, "20251203-085841-ffff"); !ValidRunID(b) || b == "20251203-085841-ffff" {
+		t.Errorf("suffix exhausted: got %q", b)
+	}
+	if b := legacyRunID("k0rdent-x", start.Add(time.Second), 1, prev); !strings.HasPrefix(b, "20251203-085842-") {
+		t.Errorf("next second: got %q", b)
+	}
+}
+
+// Runs without times or with a clock that went back keep the legacy order
+// in their ids.
+func TestSynthesizeRuns_Order(t *testing.T) {
+	t1 := time.Date(2025, 7, 1, 10, 0, 0, 0, time.UTC)
+	in := &legacyInputs{ClusterID: "k0rdent-o", KeyFiles: map[string]string{}, Events: []legacyEvent{
+		{Time: t1, Action: "deployment_started"},
+		{Time: t1, Action: "deployment_started"},
+		{Action: "deployment_started"},
+		{Time: t1.Add(-time.Hour), Action: "deployment_started"},
+	}}
+	runs := synthesizeRuns(in, "/p")
+	if len(runs) != 4 {
+		t.Fatalf("%d runs", len(runs))
+	}
+	for i := 1; i < len(runs); i++ {
+		if runs[i].ID <= runs[i-1].ID || runs[i].Start.Before(runs[i-1].Start) {
+			t.Errorf("run %d (%s, %v) does not sort after run %d (%s, %v)", i, runs[i].ID, runs[i].Start, i-1, runs[i-1].ID, runs[i-1].Start)
+		}
+		if runs[i-1].SupersededBy != runs[i].ID {
+			t.Errorf("run %d superseded by %q, want %s", i-1, runs[i-1].SupersededBy, runs[i].ID)
+		}
+	}
+	if got := synthesizeRuns(&legacyInputs{State: &legacyState{}}, "/p"); len(got) != 1 || got[0].Start.Unix() != 0 {
+		t.Errorf("state without any time: %+v", got)
 	}
 }
 
