@@ -98,11 +98,11 @@ func (a *app) execute(ctx context.Context, o runOptions, lg *loadedGraph, store 
 		rec.killAt = n
 	}
 
-	verb := "starting"
+	verb := "starting run " + run.ID()
 	if resumed {
-		verb = "resuming"
+		verb = fmt.Sprintf("resuming run %s, attempt %d", run.ID(), run.Attempt())
 	}
-	fmt.Fprintf(a.Stdout, "%s run %s (%d nodes, logs in %s)\n", verb, run.ID(), lg.graph.Len(), store.LogDir(run.ID()))
+	fmt.Fprintf(a.Stdout, "%s (%d nodes, logs in %s)\n", verb, lg.graph.Len(), store.LogDir(run.ID()))
 
 	ctx, stop := interruptContext(ctx, func(sig os.Signal) {
 		rec.abort("interrupted twice (" + sig.String() + ")")

@@ -285,7 +285,6 @@ func (a *app) resumeRun(o runOptions, lg *loadedGraph, store *state.Store, rf *s
 		run.Close()
 		return nil, nil, err
 	}
-	fmt.Fprintf(a.Stderr, "resuming run %s (attempt %d)\n", id, run.Attempt())
 	return run, run.Nodes(), nil
 }
 
