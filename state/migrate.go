@@ -16,7 +16,11 @@ package state
 //
 // Moves. Every file is moved with one rename: bytes, mode and mtime are
 // kept (a cross-device move copies the file with its mode and mtime,
-// fsyncs, then removes the original). Nothing is ever deleted. The legacy
+// fsyncs, then removes the original; old_deployments/ across devices is
+// refused with instructions). Nothing is ever deleted. The legacy tool's
+// other files (wireguard/, cloud-init-yaml/, k0sctl-config/,
+// azure-resources/, config/azure-credentials.yaml) stay where they are;
+// runtime.yaml and the run files point at the kubeconfig and SSH key there. The legacy
 // deployment-state.yaml holds every WireGuard private key in plain text and
 // keeps its mode ("modes kept" is the rule), but state/legacy/ itself is
 // created 0700, so no other user can reach those files through it.
@@ -32,8 +36,11 @@ package state
 //     tool_version "legacy (k0rdent-azure-setup)", the flags with_kof and
 //     with_azure_children when the legacy run recorded them. The run id is
 //     the run's start time plus 4 hex digits of a hash of the cluster id,
-//     the start and the run's index, so a repeated migration produces the
-//     same ids and the same bytes.
+//     the start and the run's index (counting up from the previous run's
+//     suffix within one second, so ids sort in legacy order), so a repeated
+//     migration produces the same ids and the same bytes. Legacy archives
+//     in old_deployments/ are moved but not turned into runs: they belong
+//     to other, reset deployments.
 //   - runtime.yaml: Project folded over every run file, as
 //     RebuildRuntime does; the cluster id comes from the run headers (or
 //     .clusterid / .project-suffix when there is no run). The VPN status
@@ -79,9 +86,10 @@ package state
 // now (original place or legacy/), (2) writes the secrets, (3) writes each
 // run file with one atomic write (skipped when the same bytes are there),
 // (4) writes runtime.yaml atomically, (5) moves the files, (6) writes the
-// marker. Every step gives the same result when repeated, so a migration
-// killed at any point and run again ends with the same tree as one that
-// was never interrupted.
+// marker. Every step gives the same result when repeated, and temporary
+// files of an atomic write cut short by a kill are removed before the step
+// is redone, so a migration killed at any point and run again ends with
+// the same tree as one that was never interrupted.
 
 import (
 	"bytes"
