@@ -315,7 +315,7 @@ func (rf *RunFile) decodeDoc(d rawDoc) error {
 	}
 	if !rf.hasHeader {
 		var h headerDoc
-		if err := unmarshal(d.body, &h); err != nil {
+		if err := decodeHeaderBody(d.body, &h); err != nil {
 			return bad("undecodable header", err)
 		}
 		if h.Kind != KindHeader {
@@ -331,7 +331,7 @@ func (rf *RunFile) decodeDoc(d rawDoc) error {
 		return nil
 	}
 	var rec Record
-	if err := unmarshal(d.body, &rec); err != nil {
+	if err := decodeRecordBody(d.body, &rec); err != nil {
 		return bad("undecodable record", err)
 	}
 	if rec.Seq != want {

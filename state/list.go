@@ -8,8 +8,6 @@ import (
 	"os"
 	"slices"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // RunInfo is one line of `runs`.
@@ -99,7 +97,7 @@ func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
 		return RunInfo{}, false
 	}
 	var h headerDoc
-	if yaml.Unmarshal(hd.body, &h) != nil || h.Kind != KindHeader || h.RunID != id || h.Format > FormatVersion {
+	if decodeHeaderBody(hd.body, &h) != nil || h.Kind != KindHeader || h.RunID != id || h.Format > FormatVersion {
 		return RunInfo{}, false
 	}
 	if int64(hd.end) == size {
@@ -123,7 +121,7 @@ func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
 		return RunInfo{}, false
 	}
 	var rec Record
-	if yaml.Unmarshal(d.body, &rec) != nil || rec.Seq != d.seq {
+	if decodeRecordBody(d.body, &rec) != nil || rec.Seq != d.seq {
 		return RunInfo{}, false
 	}
 	if rec.Kind != KindOutcome && rec.Kind != KindSuperseded {
