@@ -93,8 +93,7 @@ func fastParse(body []byte) ([]fastEntry, bool) {
 	if !yamlPrintable(body) {
 		return nil, false
 	}
-	var out []fastEntry
-	seen := map[string]bool{}
+	out := make([]fastEntry, 0, 12)
 	for len(body) > 0 {
 		nl := bytes.IndexByte(body, '\n')
 		if nl < 0 {
@@ -135,10 +134,14 @@ func fastParse(body []byte) ([]fastEntry, bool) {
 			continue
 		}
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || !fastKey(k) || seen[k] {
+		if !ok || !fastKey(k) {
 			return nil, false
 		}
-		seen[k] = true
+		for i := range out {
+			if out[i].key == k {
+				return nil, false
+			}
+		}
 		if v == "" {
 			out = append(out, fastEntry{key: k, nested: true, null: true})
 			continue

@@ -261,6 +261,9 @@ func Decode(r io.Reader) (*RunFile, error) {
 // decodeBytes is Decode on bytes; file names the file in errors.
 func decodeBytes(data []byte, file string) *RunFile {
 	rf := &RunFile{file: file}
+	if n := bytes.Count(data, []byte("\n"+docStart)); n > 0 {
+		rf.Records = make([]Record, 0, n)
+	}
 	off := 0
 	for off < len(data) {
 		d, ok := parseDoc(data, off)
