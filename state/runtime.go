@@ -194,13 +194,36 @@ func (s *Store) ReadRuntime() (*Runtime, error) {
 	return &rt, nil
 }
 
-// readRuntimeBase is ReadRuntime with a missing file as nil.
+// readRuntimeBase is the runtime a run's live updates start from:
+// runtime.yaml, or, if it is missing, the fold of the existing run files
+// (what RebuildRuntime would write), so that live and rebuilt agree.
 func (s *Store) readRuntimeBase() (*Runtime, error) {
 	rt, err := s.ReadRuntime()
 	if errors.Is(err, ErrNotFound) {
-		return nil, nil
+		return s.foldRuns()
 	}
 	return rt, err
+}
+
+// foldRuns folds Project over every run file, oldest first; nil if there
+// is none. A run file's valid prefix counts even if it is torn or corrupt.
+func (s *Store) foldRuns() (*Runtime, error) {
+	ids, err := s.runIDs()
+	if err != nil {
+		return nil, err
+	}
+	var rt *Runtime
+	for _, id := range ids {
+		rf, err := s.Load(id)
+		if err != nil {
+			return nil, fmt.Errorf("rebuild runtime: %w", err)
+		}
+		if !rf.hasHeader {
+			continue
+		}
+		rt = Project(rt, rf)
+	}
+	return rt, nil
 }
 
 // WriteRuntime replaces runtime.yaml atomically.
@@ -224,20 +247,9 @@ func (s *Store) WriteRuntime(rt *Runtime) error {
 // Project over them oldest first, writes it and returns it. A run file's
 // valid prefix counts even if the file is torn or corrupt.
 func (s *Store) RebuildRuntime() (*Runtime, error) {
-	ids, err := s.runIDs()
+	rt, err := s.foldRuns()
 	if err != nil {
 		return nil, err
-	}
-	var rt *Runtime
-	for _, id := range ids {
-		rf, err := s.Load(id)
-		if err != nil {
-			return nil, fmt.Errorf("rebuild runtime: %w", err)
-		}
-		if !rf.hasHeader {
-			continue
-		}
-		rt = Project(rt, rf)
 	}
 	if rt == nil {
 		rt = &Runtime{Format: FormatVersion}
