@@ -34,6 +34,12 @@
 //	<body: one YAML mapping, as gopkg.in/yaml.v3 marshals it>
 //	# sum crc32c=<8 lower-case hex> seq=<n>
 //
+// Bodies are gopkg.in/yaml.v3's block output of the record structs (keys
+// in the order below, 4-space indentation, maps sorted by key). Readers
+// accept any YAML mapping: this package decodes the subset it writes with
+// a fast line decoder (checked against yaml.v3 by test and fuzzing) and
+// hands anything else to yaml.v3.
+//
 // The checksum is CRC-32C (Castagnoli) of the exact body bytes: everything
 // after the "---\n" line up to and excluding the sum line. The sum line is
 // a YAML comment, so YAML tools ignore it. seq is 0 for the header and
@@ -78,21 +84,28 @@
 // A reader walks the documents from the start. A document is valid when it
 // starts with a "---" line, reaches a sum line (with its newline) before
 // any other "---" line, its checksum matches, its seq is the next one, and
-// its body decodes to a known, consistent record. When a document is not
-// valid:
+// its body decodes to a known, consistent record. The bytes from the first
+// invalid document on are:
 //
-//   - if no valid document follows it anywhere in the file, the tail is
-//     torn (a write interrupted by a crash): readers use the valid prefix;
-//   - if a valid document follows, the file is corrupt in the middle
-//     (*CorruptError: file, record number, byte offset; errors.Is
-//     ErrCorrupt); a document that passes its checksum but does not decode
-//     or has the wrong seq is corrupt wherever it is.
+//   - a torn tail (a write interrupted by a crash) when they can be a
+//     strict prefix of one document: they start like "---\n", hold no
+//     complete sum line and no second "---" line (trailing NUL bytes, as
+//     some filesystems leave after a crash, are allowed). Readers use the
+//     valid prefix;
+//   - corruption otherwise (*CorruptError: file, record number, byte
+//     offset; errors.Is ErrCorrupt): damage before the last document, a
+//     damaged last document whose sum line survived, or a document that
+//     passes its checksum but does not decode, has the wrong seq or an
+//     unknown kind. The message says whether valid documents follow.
 //
-// A flipped byte inside the last document cannot be told from a torn
-// write; it is treated as torn. Store.Load and Decode never lock and never
-// repair (they back `status` and `runs`). Store.OpenRun, which needs the
-// store lock, repairs a torn tail: it copies the file to <file>.broken and
-// truncates it to the valid prefix; it refuses a corrupt file.
+// Store.Load and Decode never lock and never repair (they back `status`
+// and `runs show`). Store.OpenRun, which needs the store lock, repairs a
+// torn tail: it copies the file to <file>.broken (.broken.2, … if taken)
+// and truncates it to the valid prefix; it refuses a corrupt file and
+// leaves it untouched. Store.List reads only the header and the last
+// document of a file (a bounded read at each end), so it does not see
+// damage in between; it reads the whole file only when the last document
+// is not an outcome or superseded record.
 //
 // # Replay
 //
@@ -103,7 +116,10 @@
 // must start from the node's replayed state, and every one must be allowed
 // by workflow.State.CanTransition. Anything else is a *TransitionError
 // naming the file, record and node, never silently accepted. A transition
-// to running clears outputs. Store.Load also gives the per-node timeline
+// to running clears outputs; a reuse (succeeded -> succeeded) without
+// outputs keeps those recorded earlier in the same file. RunID of a
+// succeeded node is the run of the file (events carry no run id, so a
+// node reused from an earlier run reads as succeeded in this one). Store.Load also gives the per-node timeline
 // (first start, last finish, summed duration, attempts), the outcome and
 // the effective flags (header, then each resumed record's flags).
 //
