@@ -9,6 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
 // The test binary re-executes itself as a helper process when
@@ -35,6 +38,29 @@ func TestMain(m *testing.M) {
 		bufio.NewReader(os.Stdin).ReadString('\n') // until killed or stdin closes
 		l.Unlock()
 		os.Exit(0)
+	case "append":
+		// Take the lock, create a run and append retries forever.
+		s := NewStore(os.Getenv("STATE_TEST_DIR"))
+		if _, _, err := s.Lock(CurrentHolder("helper append")); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		r, err := s.CreateRun(Header{RunID: "20261125-100000-0001"})
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		if err := r.Record(workflow.Event{Node: "k0s", From: workflow.Pending, To: workflow.Running, Attempt: 1}); err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println("appending")
+		for i := 2; ; i++ {
+			if err := r.Record(workflow.Event{Node: "k0s", From: workflow.Running, To: workflow.Running, Attempt: i, Reason: "retry"}); err != nil {
+				fmt.Println("error", err)
+				os.Exit(1)
+			}
+		}
 	case "try":
 		s := NewStore(os.Getenv("STATE_TEST_DIR"))
 		_, _, err := s.Lock(CurrentHolder("helper try"))
@@ -171,4 +197,63 @@ func TestLock_UnreadableHolderIsTakenOver(t *testing.T) {
 		t.Fatalf("Lock over garbage holder: prev %+v err %v", prev, err)
 	}
 	l.Unlock()
+}
+
+// TestRun_KillWriter kills -9 a process in the middle of appending: the
+// run file it leaves loads (clean or with a torn tail, never corrupt),
+// the lock is taken over, and the run resumes and appends.
+func TestRun_KillWriter(t *testing.T) {
+	for round := 0; round < 3; round++ {
+		dir := t.TempDir()
+		w := helper(t, "append", dir)
+		stdout, err := w.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if line != "appending\n" {
+			w.Process.Kill()
+			w.Wait()
+			t.Fatalf("writer said %q, %v", line, err)
+		}
+		s := NewStore(dir)
+		// Let it write some records: wait until the file has grown.
+		for {
+			fi, err := os.Stat(s.RunPath("20261125-100000-0001"))
+			if err == nil && fi.Size() > int64(2000*(round+1)) {
+				break
+			}
+			time.Sleep(time.Millisecond) // polling a condition, not timing
+		}
+		w.Process.Signal(syscall.SIGKILL)
+		w.Wait()
+		rf, err := s.Load("20261125-100000-0001")
+		if err != nil || rf.Err != nil {
+			t.Fatalf("round %d: load after kill -9: %v %v", round, err, rf.Err)
+		}
+		l, prev, err := s.Lock(CurrentHolder("resume"))
+		if err != nil || prev == nil || prev.Command != "helper append" {
+			t.Fatalf("round %d: takeover: prev %+v err %v", round, prev, err)
+		}
+		r, err := s.OpenRun("20261125-100000-0001")
+		if err != nil {
+			t.Fatalf("round %d: OpenRun: %v", round, err)
+		}
+		n := len(rf.Records)
+		if err := r.LockTakeover(*prev); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Resumed(nil, 2); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		l.Unlock()
+		rf, _ = s.Load("20261125-100000-0001")
+		if rf.Err != nil || rf.Torn || len(rf.Records) != n+2 || rf.Nodes["k0s"].State != workflow.Running {
+			t.Fatalf("round %d: after resume: err %v torn %v records %d (want %d)", round, rf.Err, rf.Torn, len(rf.Records), n+2)
+		}
+	}
 }
