@@ -130,7 +130,9 @@
 // flags, wireguard (port, network, peers: name, address, public_key,
 // endpoint, role; never private keys), vpn (status connected, disconnected
 // or unverified, and when checked), terraform (output references),
-// kubeconfig (a path), updated. It is replaced atomically (temporary file,
+// kubeconfig (a path), updated (the time of the current run's latest
+// record, so that a rebuild gives the same file). It is replaced
+// atomically (temporary file,
 // fsync, rename, fsync the directory) after every append, and it is a pure
 // projection of the run files (Project): RebuildRuntime folds Project over
 // all run files, oldest first, and yields the same file. Conventions the

@@ -75,8 +75,13 @@ func (e *TransitionError) Error() string {
 	return fmt.Sprintf("run file %s: record %d: node %s: %s", file, e.Record, e.Node, e.Reason)
 }
 
-// Unwrap returns the underlying *workflow.IllegalTransitionError.
+// Unwrap returns a *workflow.IllegalTransitionError when the record's
+// transition is one CanTransition forbids, and nil when the record is
+// inconsistent in another way (its from is not the node's state).
 func (e *TransitionError) Unwrap() error {
+	if e.Actual != "" && e.Actual != e.From {
+		return nil
+	}
 	return &workflow.IllegalTransitionError{Node: e.Node, From: e.From, To: e.To}
 }
 

@@ -330,15 +330,16 @@ func TestDecode_Classify(t *testing.T) {
 
 func TestDecode_TransitionErrors(t *testing.T) {
 	tests := []struct {
-		name     string
-		evs      []workflow.Event
-		wantNode string
-		wantRec  uint64
+		name        string
+		evs         []workflow.Event
+		wantNode    string
+		wantRec     uint64
+		wantIllegal bool // a transition CanTransition forbids, not a from mismatch
 	}{
 		{
 			name:     "SucceedWithoutRunning",
 			evs:      []workflow.Event{ev(1, "wireguard", workflow.Pending, workflow.Succeeded)},
-			wantNode: "wireguard", wantRec: 1,
+			wantNode: "wireguard", wantRec: 1, wantIllegal: true,
 		},
 		{
 			name: "FromMismatch",
@@ -355,7 +356,7 @@ func TestDecode_TransitionErrors(t *testing.T) {
 				ev(1, "k0s", workflow.Pending, workflow.Running),
 				ev(2, "k0s", workflow.Running, workflow.Pending),
 			},
-			wantNode: "k0s", wantRec: 2,
+			wantNode: "k0s", wantRec: 2, wantIllegal: true,
 		},
 	}
 	for _, tt := range tests {
@@ -378,8 +379,8 @@ func TestDecode_TransitionErrors(t *testing.T) {
 				t.Errorf("got node %s record %d file %s, want node %s record %d", te.Node, te.Record, te.File, tt.wantNode, tt.wantRec)
 			}
 			var ill *workflow.IllegalTransitionError
-			if !errors.As(rf.Err, &ill) || ill.Node != tt.wantNode {
-				t.Errorf("errors.As IllegalTransitionError = %v", ill)
+			if got := errors.As(rf.Err, &ill); got != tt.wantIllegal || got && (ill.Node != tt.wantNode || ill.From.CanTransition(ill.To)) {
+				t.Errorf("errors.As IllegalTransitionError = %v, %v; want %v", got, ill, tt.wantIllegal)
 			}
 			for _, want := range []string{"runs/x.yaml", fmt.Sprintf("record %d", tt.wantRec), tt.wantNode} {
 				if !strings.Contains(rf.Err.Error(), want) {

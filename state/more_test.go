@@ -13,8 +13,8 @@ import (
 
 func TestStore_Paths(t *testing.T) {
 	s := NewStore("/st")
-	got := []string{s.Root(), s.RunsDir(), s.SecretsDir(), s.LegacyDir(), s.TerraformDir(), s.RuntimePath(), s.LockPath(), s.RunPath("x"), s.LogDir("x")}
-	want := []string{"/st", "/st/runs", "/st/secrets", "/st/legacy", "/st/terraform", "/st/runtime.yaml", "/st/lock", "/st/runs/x.yaml", "/st/runs/x"}
+	got := []string{s.Root(), s.RunsDir(), s.SecretsDir(), s.LegacyDir(), s.TerraformDir(), s.RuntimePath(), s.LockPath(), s.RunPath("x"), s.LogDir("x"), s.LogPath("x", "a/b")}
+	want := []string{"/st", "/st/runs", "/st/secrets", "/st/legacy", "/st/terraform", "/st/runtime.yaml", "/st/lock", "/st/runs/x.yaml", "/st/runs/x", "/st/runs/x/a/b.log"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("paths %v, want %v", got, want)
 	}

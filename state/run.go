@@ -374,12 +374,11 @@ func (r *Run) Close() error {
 // name with slashes gets subdirectories), mode 0600, appended across
 // attempts, each attempt starting with a separator line.
 func (r *Run) LogSink() workflow.LogSink {
-	dir := r.s.LogDir(r.ID())
 	return func(node string, attempt int) (io.WriteCloser, error) {
 		if err := checkRelName(node); err != nil {
 			return nil, fmt.Errorf("node log: %w", err)
 		}
-		path := filepath.Join(dir, filepath.FromSlash(node)+".log")
+		path := r.s.LogPath(r.ID(), node)
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("node log %s: %w", path, err)
 		}

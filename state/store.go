@@ -63,6 +63,11 @@ func (s *Store) RunPath(id string) string { return filepath.Join(s.RunsDir(), id
 // LogDir is the directory of the node logs of run id.
 func (s *Store) LogDir(id string) string { return filepath.Join(s.RunsDir(), id) }
 
+// LogPath is the log file of node in run id (see Run.LogSink).
+func (s *Store) LogPath(id, node string) string {
+	return filepath.Join(s.LogDir(id), filepath.FromSlash(node)+".log")
+}
+
 // NewRunID returns a run id for now: YYYYMMDD-HHMMSS-xxxx in UTC with 4
 // random hex digits. Ids sort by time (to the second).
 func NewRunID(now time.Time) string {
