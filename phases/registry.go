@@ -130,15 +130,6 @@ type Registry struct {
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry { return &Registry{} }
 
-// Builtin returns a new registry holding the built-in k0rdent phases
-// (wireguard, terraform, vpn, k0s, k0rdent, kof, azure-children). None of
-// them exists yet: they are built in issues 5–7 and registered here as they
-// land, so today Builtin returns an empty registry. It never registers a
-// placeholder. Each call returns a new registry that the caller may extend.
-func Builtin() *Registry {
-	return NewRegistry()
-}
-
 // Register makes a factory available under name. Like sql.Register it
 // panics when name is empty or not kebab-case, when f is nil, or when name
 // is already registered: those are programming errors.
