@@ -75,6 +75,19 @@ type BuildContext struct {
 	Config *config.Config
 	// Flags are the effective run flags (RunFlags.Effective).
 	Flags RunFlags
+	// Dirs are where phases keep what outlives a run.
+	Dirs Dirs
+}
+
+// Dirs are the state directories a phase may use. They come from the state
+// store (see state/doc.go); a phase never derives one from another.
+type Dirs struct {
+	// State is the state directory root (--state-dir).
+	State string
+	// Secrets is the 0700 secrets directory; files in it are 0600.
+	Secrets string
+	// Terraform is Terraform's working directory (module, tfvars, local state).
+	Terraform string
 }
 
 // Factory builds the nodes of one plugin. A plugin named p may return the
@@ -217,7 +230,7 @@ func (r *Registry) List(cfg *config.Config) []Info {
 // a plugin's node or are invalid. The command-phase problems come as one
 // *config.Error (field paths such as phases[1].name), so callers treat them
 // as a config error. Dependencies and cycles are left to workflow.NewGraph.
-func (r *Registry) Build(cfg *config.Config, flags RunFlags) ([]workflow.Phase, error) {
+func (r *Registry) Build(cfg *config.Config, flags RunFlags, dirs Dirs) ([]workflow.Phase, error) {
 	if cfg == nil {
 		return nil, errors.New("build phases: no config (load k0rdent.yaml first)")
 	}
@@ -228,7 +241,7 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags) ([]workflow.Phase, 
 	}
 	r.mu.RUnlock()
 
-	bc := BuildContext{Config: cfg, Flags: flags.Effective(cfg)}
+	bc := BuildContext{Config: cfg, Flags: flags.Effective(cfg), Dirs: dirs}
 	var (
 		nodes []workflow.Phase
 		errs  []error

@@ -141,7 +141,7 @@ phases:
 	})
 	r.Register("base", one("base"))
 
-	got, err := r.Build(cfg, RunFlags{})
+	got, err := r.Build(cfg, RunFlags{}, Dirs{})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -198,7 +198,7 @@ phases:
 		return []workflow.Phase{testPhase{name: "greedy"}, testPhase{name: "k0s"}, nil, testPhase{name: "greedy"}}, nil
 	})
 
-	got, err := r.Build(cfg, RunFlags{})
+	got, err := r.Build(cfg, RunFlags{}, Dirs{})
 	if err == nil {
 		t.Fatalf("Build = %q, want errors", names(got))
 	}
@@ -222,7 +222,7 @@ phases:
 }
 
 func TestRegistry_Build_NoConfig(t *testing.T) {
-	_, err := NewRegistry().Build(nil, RunFlags{})
+	_, err := NewRegistry().Build(nil, RunFlags{}, Dirs{})
 	if want := "build phases: no config (load k0rdent.yaml first)"; err == nil || err.Error() != want {
 		t.Errorf("Build(nil) error = %v, want %q", err, want)
 	}
@@ -294,7 +294,7 @@ func TestRegistry_Build_RunsInConfigDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nodes, err := NewRegistry().Build(cfg, RunFlags{})
+	nodes, err := NewRegistry().Build(cfg, RunFlags{}, Dirs{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,8 @@ func (a *app) loadGraph(g globalOptions, flags phases.RunFlags) (*loadedGraph, e
 	for _, w := range warnings {
 		fmt.Fprintf(a.Stderr, "warning: %s\n", w)
 	}
-	ps, err := a.Registry.Build(cfg, flags)
+	store := state.NewStore(g.StateDir)
+	ps, err := a.Registry.Build(cfg, flags, phases.Dirs{State: store.Root(), Secrets: store.SecretsDir(), Terraform: store.TerraformDir()})
 	if err != nil {
 		return nil, withCode(ExitUsage, configError(err))
 	}

@@ -23,7 +23,7 @@ func build(t *testing.T, dir string) workflow.Phase {
 	}
 	reg := phases.Builtin()
 	reg.RegisterPlugin(hello.Plugin(hello.Options{Dir: dir}))
-	nodes, err := reg.Build(cfg, phases.RunFlags{})
+	nodes, err := reg.Build(cfg, phases.RunFlags{}, phases.Dirs{})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
