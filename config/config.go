@@ -32,6 +32,8 @@ type Config struct {
 	Software Software `yaml:"software"`
 	// Timeouts bound the long waits of the built-in phases.
 	Timeouts Timeouts `yaml:"timeouts"`
+	// VPN configures the operator-side WireGuard device of the vpn phase.
+	VPN VPN `yaml:"vpn"`
 	// KOF configures the optional KOF observability phase.
 	KOF KOF `yaml:"kof"`
 	// AzureChildren configures the optional Azure child clusters phase.
@@ -182,6 +184,30 @@ type Timeouts struct {
 	// VerificationRetryDelay is the pause between those retries. Default 10s.
 	VerificationRetryDelay Duration `yaml:"verification_retry_delay"`
 }
+
+// VPN configures the operator-side WireGuard device: the hub of the
+// WireGuard network, on the machine that runs k0rdent.
+type VPN struct {
+	// Interface is the device name, at most 15 characters (a Linux
+	// interface name). Default "wg-k0rdent".
+	Interface string `yaml:"interface"`
+	// Mode is auto (the kernel's WireGuard when it has it, else
+	// wireguard-go), kernel or userspace, in any letter case. Default "auto".
+	Mode string `yaml:"mode"`
+	// WireGuardGo is the wireguard-go binary for userspace mode. Default:
+	// empty, meaning wireguard-go on PATH.
+	WireGuardGo string `yaml:"wireguard_go,omitempty"`
+	// SSHPort is the TCP port the reachability check connects to on each
+	// VM's WireGuard address. Default 22.
+	SSHPort int `yaml:"ssh_port"`
+}
+
+// Values of vpn.mode.
+const (
+	VPNModeAuto      = "auto"
+	VPNModeKernel    = "kernel"
+	VPNModeUserspace = "userspace"
+)
 
 // KOF configures the optional KOF observability phase (mothership on the
 // management cluster, regional cluster on Azure). It is validated only when
@@ -386,6 +412,11 @@ func (c *Config) SetDefaults() {
 	setDur(&t.K0sInstall, 20*time.Minute)
 	setDur(&t.K0rdentInstall, 25*time.Minute)
 	setDur(&t.VerificationRetryDelay, 10*time.Second)
+
+	setStr(&c.VPN.Interface, "wg-k0rdent")
+	setStr(&c.VPN.Mode, VPNModeAuto)
+	c.VPN.Mode = canonical(c.VPN.Mode, VPNModeAuto, VPNModeKernel, VPNModeUserspace)
+	setInt(&c.VPN.SSHPort, 22)
 
 	ac := &c.AzureChildren
 	setStr(&ac.Credential, "azure-cluster-credential")

@@ -104,6 +104,11 @@
 //	  k0rdent_install: 25m
 //	  verification_retries: 3               # >= 0
 //	  verification_retry_delay: 10s
+//	vpn:                                    # the operator-side WireGuard device (the hub)
+//	  interface: wg-k0rdent                 # Linux interface name, <= 15 characters
+//	  mode: auto                            # auto (kernel if it has WireGuard, else wireguard-go) | kernel | userspace
+//	  wireguard_go: ""                      # wireguard-go binary for userspace; empty: from PATH
+//	  ssh_port: 22                          # TCP port the reachability check dials on each VM's WireGuard address
 //	kof:                                    # checked only when on (kof.enabled or --with-kof)
 //	  enabled: false
 //	  version: 1.1.0                        # kof-operators and kof-mothership charts

@@ -163,6 +163,8 @@ func (v *validator) check(on Flags) {
 		v.errorf("timeouts.verification_retries", "must be 0 or more, got %d", t.VerificationRetries)
 	}
 
+	v.vpn()
+
 	if on.WithAzureChildren {
 		v.azureChildren()
 	}
@@ -170,6 +172,23 @@ func (v *validator) check(on Flags) {
 		v.kof(on)
 	}
 	v.phases()
+}
+
+var reIfname = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+
+func (v *validator) vpn() {
+	n := v.c.VPN
+	if !reIfname.MatchString(n.Interface) || n.Interface == "." || n.Interface == ".." {
+		v.errorf("vpn.interface", "%q is not a Linux interface name (1-15 letters, digits, '.', '-' or '_', e.g. wg-k0rdent)", n.Interface)
+	}
+	switch n.Mode {
+	case VPNModeAuto, VPNModeKernel, VPNModeUserspace:
+	default:
+		v.errorf("vpn.mode", "%q is not a mode (write auto, kernel or userspace)", n.Mode)
+	}
+	if n.SSHPort < 1 || n.SSHPort > 65535 {
+		v.errorf("vpn.ssh_port", "must be a TCP port (1-65535), got %d", n.SSHPort)
+	}
 }
 
 func (v *validator) location(path, s, fix string) {

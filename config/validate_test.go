@@ -390,3 +390,46 @@ func TestDefault_IsValid(t *testing.T) {
 		t.Errorf("Default with a location: %v", err)
 	}
 }
+
+func TestValidate_VPN(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{name: "Defaults", src: ""},
+		{name: "FifteenCharacters", src: "vpn:\n  interface: wg-k0rdent-1234\n  mode: Userspace\n"},
+		{
+			name: "TooLongModeAndPort",
+			src:  "vpn:\n  interface: wg-k0rdent-12345\n  mode: tun\n  ssh_port: 70000\n",
+			want: []string{
+				`k0rdent.yaml:4: vpn.interface: "wg-k0rdent-12345" is not a Linux interface name (1-15 letters, digits, '.', '-' or '_', e.g. wg-k0rdent)`,
+				`k0rdent.yaml:5: vpn.mode: "tun" is not a mode (write auto, kernel or userspace)`,
+				`k0rdent.yaml:6: vpn.ssh_port: must be a TCP port (1-65535), got 70000`,
+			},
+		},
+		{
+			name: "Slash",
+			src:  "vpn:\n  interface: wg/0\n",
+			want: []string{`k0rdent.yaml:4: vpn.interface: "wg/0" is not a Linux interface name (1-15 letters, digits, '.', '-' or '_', e.g. wg-k0rdent)`},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte("azure:\n  location: westus2\n"+tt.src), "k0rdent.yaml")
+			var got []string
+			if err != nil {
+				var e *Error
+				if !errors.As(err, &e) {
+					t.Fatalf("Parse error is %T, want *Error: %v", err, err)
+				}
+				for _, p := range e.Problems {
+					got = append(got, p.String())
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("problems:\ngot:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
