@@ -158,10 +158,16 @@
 //
 // Secrets are written only under secrets/ (Store.WriteSecret: 0700
 // directory, 0600 files, atomic); outputs and runtime.yaml hold their
-// paths. Run.Record refuses, cheaply, outputs that look like secrets: PEM
-// private keys, kubeconfig client keys, private_key fields, and values of
-// outputs named like private keys, secrets, passwords or tokens that are
-// not paths.
+// paths. Run.Record refuses, cheaply, outputs that look like secrets. By
+// value: PEM private key blocks, kubeconfig client keys, "private_key"
+// JSON fields. By name, since a WireGuard private key cannot be told from
+// a public key by its shape: a non-empty value that is not a path (it
+// starts with /, or the name ends in _path, _file or _dir) of an output
+// whose name, split into words at _ - . and camelCase and joined, contains
+// privatekey, clientkeydata, password or passwd, or whose last word is
+// secret or token. So private_key, hubPrivateKey, client-key-data,
+// client_secret, admin_password and sas_token are refused, while
+// private_ips, secret_name and private_key_path are journalled.
 //
 // # Lock
 //

@@ -395,9 +395,8 @@ func (r *Run) LogSink() workflow.LogSink {
 }
 
 // checkSecrets refuses records whose outputs look like secret material.
-// It is a cheap guard, not a scanner: PEM private keys, kubeconfig client
-// keys and tokens, WireGuard private keys in the peers JSON or in an
-// output named like a private key, secret or password that is not a path.
+// It is a cheap guard, not a scanner; see secretLike and the package
+// documentation (Secrets).
 func checkSecrets(rec *Record) error {
 	for k, v := range rec.Outputs {
 		if why := secretLike(k, v); why != "" {
@@ -419,6 +418,11 @@ func checkSecrets(rec *Record) error {
 	return nil
 }
 
+// secretLike says why output key=value looks like a secret, or "". Values
+// are matched by shape where a secret has one (a PEM private key block, a
+// kubeconfig client key, a private_key field); a WireGuard private key
+// looks exactly like a public key, so other secrets are matched by name:
+// see secretName. A value that is a path, or a key naming a path, passes.
 func secretLike(key, value string) string {
 	switch {
 	case strings.Contains(value, "PRIVATE KEY-----"):
@@ -428,13 +432,56 @@ func secretLike(key, value string) string {
 	case strings.Contains(value, "\"private_key\"") || strings.Contains(value, "PrivateKey"):
 		return "holds a private key field"
 	}
-	k := strings.ToLower(key)
-	if strings.Contains(k, "private") || strings.Contains(k, "secret") || strings.Contains(k, "password") || strings.Contains(k, "token") {
-		if !strings.HasPrefix(value, "/") && value != "" && !strings.HasSuffix(k, "_path") && !strings.HasSuffix(k, "_file") && !strings.HasSuffix(k, "_dir") {
-			return "is named like a secret and is not a path"
+	if value == "" || strings.HasPrefix(value, "/") || !secretName(key) {
+		return ""
+	}
+	words := splitKey(key)
+	switch words[len(words)-1] {
+	case "path", "file", "dir":
+		return ""
+	}
+	return "is named like a secret and is not a path"
+}
+
+// secretName reports whether an output name names secret material: it
+// contains private_key (privatekey, private-key, privateKey),
+// client_key_data, password or passwd, or its last word is secret or
+// token (client_secret, sas_token). Names that merely contain "private"
+// (private_ips) or "secret" elsewhere (secret_name) are not secret names.
+func secretName(key string) bool {
+	words := splitKey(key)
+	joined := strings.Join(words, "")
+	for _, s := range []string{"privatekey", "clientkeydata", "password", "passwd"} {
+		if strings.Contains(joined, s) {
+			return true
 		}
 	}
-	return ""
+	last := words[len(words)-1]
+	return last == "secret" || last == "token"
+}
+
+// splitKey splits an output name into lower-case words at _, -, . and
+// lower-to-upper case changes; it never returns an empty slice.
+func splitKey(key string) []string {
+	var words []string
+	start := 0
+	for i := 0; i <= len(key); i++ {
+		boundary := i == len(key) || key[i] == '_' || key[i] == '-' || key[i] == '.'
+		camel := i > 0 && i < len(key) && key[i] >= 'A' && key[i] <= 'Z' && key[i-1] >= 'a' && key[i-1] <= 'z'
+		if boundary || camel {
+			if i > start {
+				words = append(words, strings.ToLower(key[start:i]))
+			}
+			start = i
+			if boundary {
+				start = i + 1
+			}
+		}
+	}
+	if len(words) == 0 {
+		return []string{""}
+	}
+	return words
 }
 
 // parsePeers decodes the wireguard peers output, refusing unknown fields

@@ -148,3 +148,68 @@ func TestStore_WriteSecret(t *testing.T) {
 		t.Error("WriteFileAtomic into a missing directory = nil error")
 	}
 }
+
+// TestSecretLike pins which outputs Run.Record refuses: private-key names
+// and key-looking values, but not names that merely contain "private"
+// (Terraform's private_ips) or paths.
+func TestSecretLike(t *testing.T) {
+	tests := []struct {
+		name, key, value string
+		secret           bool
+	}{
+		{"terraform private ips", "private_ips", `["10.0.0.4","10.0.0.5"]`, false},
+		{"private ip", "vm_private_ip", "10.0.0.4", false},
+		{"private dns zone", "privateDnsZone", "zone.internal", false},
+		{"secret name is not a secret", "secret_name", "azure-sp", false},
+		{"token ttl", "token_ttl", "1h", false},
+		{"public key", "public_key", "q2Rz0uD3y7xXJm2e9c3jvZf1tV5Yk8m4o0c1D9p0aQw=", false},
+		{"private key path", "private_key_path", "/state/secrets/wireguard/hub.key", false},
+		{"private key relative path", "hub_private_key_path", "secrets/hub.key", false},
+		{"empty private key", "private_key", "", false},
+		{"private key", "private_key", "q2Rz0uD3y7xXJm2e9c3jvZf1tV5Yk8m4o0c1D9p0aQw=", true},
+		{"wireguard private key", "hub-privatekey", "q2Rz0uD3y7xXJm2e9c3jvZf1tV5Yk8m4o0c1D9p0aQw=", true},
+		{"camel private key", "hubPrivateKey", "q2Rz0uD3y7xXJm2e9c3jvZf1tV5Yk8m4o0c1D9p0aQw=", true},
+		{"client secret", "client_secret", "s3cr3t", true},
+		{"sas token", "sas_token", "sv=2020&sig=abc", true},
+		{"token", "token", "abc", true},
+		{"admin password", "admin_password", "hunter2", true},
+		{"kubeconfig client key name", "client-key-data", "LS0tLS1CRUdJTg==", true},
+		{"PEM private key value", "ssh", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n", true},
+		{"kubeconfig value", "kubeconfig", "users:\n- user:\n    client-key-data: abc\n", true},
+		{"private_key field in JSON", "peers", `[{"name":"hub","private_key":"x"}]`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			why := secretLike(tt.key, tt.value)
+			if got := why != ""; got != tt.secret {
+				t.Errorf("secretLike(%q, %q) = %q, want secret %v", tt.key, tt.value, why, tt.secret)
+			}
+		})
+	}
+}
+
+// TestRun_RecordPrivateIPs: Terraform's private_ips output is journalled.
+func TestRun_RecordPrivateIPs(t *testing.T) {
+	s := lockedStore(t)
+	r, err := s.CreateRun(testHeader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out := map[string]string{"private_ips": `["10.0.0.4"]`, "public_ips": `["20.1.2.3"]`}
+	for _, e := range []workflow.Event{
+		ev(1, "terraform", workflow.Pending, workflow.Running),
+		{Time: at(2), Node: "terraform", From: workflow.Running, To: workflow.Succeeded, Attempt: 1, Outputs: out},
+	} {
+		if err := r.Record(e); err != nil {
+			t.Fatalf("record %s -> %s: %v", e.From, e.To, err)
+		}
+	}
+	rt, err := s.ReadRuntime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt.Terraform["private_ips"] != `["10.0.0.4"]` {
+		t.Errorf("runtime terraform = %v, want private_ips", rt.Terraform)
+	}
+}
