@@ -52,14 +52,40 @@ func (a *app) loadGraph(g globalOptions, flags phases.RunFlags) (*loadedGraph, e
 	return &loadedGraph{cfg: cfg, flags: flags, graph: graph}, nil
 }
 
-// configError puts every problem of a *config.Error on its own line.
+// configError puts every problem of a *config.Error on its own line,
+// together with any other error joined beside it (Registry.Build joins a
+// plugin factory's own errors with the config problems of others).
 func configError(err error) error {
 	var ce *config.Error
-	if errors.As(err, &ce) {
-		return fmt.Errorf("invalid config (%d problems):\n  %s", len(ce.Problems),
-			strings.ReplaceAll(ce.Error(), "\n", "\n  "))
+	if !errors.As(err, &ce) {
+		return err
 	}
-	return err
+	var lines []string
+	problems := 0
+	for _, e := range flattenJoin(err) {
+		if errors.As(e, &ce) {
+			problems += len(ce.Problems)
+		} else {
+			problems++
+		}
+		lines = append(lines, e.Error())
+	}
+	return fmt.Errorf("invalid config (%d problems):\n  %s", problems,
+		strings.ReplaceAll(strings.Join(lines, "\n"), "\n", "\n  "))
+}
+
+// flattenJoin lists the errors joined in err (errors.Join, recursively),
+// or err itself.
+func flattenJoin(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flattenJoin(e)...)
+	}
+	return out
 }
 
 // doRun is the action of `k0rdent run`.
