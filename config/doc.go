@@ -72,7 +72,7 @@
 //	  subscription_id: ""                   # UUID; empty: the Azure CLI's current subscription
 //	  vm_image: Debian:debian-12:12-gen2:latest   # image URN publisher:offer:sku:version
 //	  vm_priority: Regular                  # Regular or Spot, any letter case (stored canonical)
-//	  eviction_policy: ""                   # Deallocate or Delete, spot only; spot default Deallocate
+//	  eviction_policy: ""                   # Deallocate or Delete, spot only (ignored with a warning for Regular); spot default Deallocate
 //	  os_disk_size_gb: 64                   # 30-4095
 //	network:
 //	  vnet_prefix: 10.0.0.0/16              # IPv4 CIDR

@@ -212,8 +212,10 @@ func (v *validator) azure() {
 	}
 	switch a.VMPriority {
 	case PriorityRegular:
+		// The bash tool's own default file sets eviction_policy with
+		// Regular VMs, so a migrated config has it: warn, do not refuse.
 		if a.EvictionPolicy != "" {
-			v.errorf("azure.eviction_policy", "applies to spot VMs only (remove it, or set azure.vm_priority: Spot)")
+			v.warnf("azure.eviction_policy", "ignored: only Spot VMs have an eviction policy (remove it, or set vm_priority: Spot)")
 		}
 	case PrioritySpot:
 		if a.EvictionPolicy != EvictionDeallocate && a.EvictionPolicy != EvictionDelete {

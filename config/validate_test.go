@@ -242,10 +242,10 @@ azure_children:
 			},
 		},
 		{
-			name: "EvictionPolicyNeedsSpot",
+			name: "EvictionPolicyWithRegularWarns",
 			src:  "azure:\n  location: westus2\n  eviction_policy: Delete\n",
-			wantProbs: []string{
-				"k0rdent.yaml:3: azure.eviction_policy: applies to spot VMs only (remove it, or set azure.vm_priority: Spot)",
+			wantWarns: []string{
+				"k0rdent.yaml:3: azure.eviction_policy: ignored: only Spot VMs have an eviction policy (remove it, or set vm_priority: Spot)",
 			},
 		},
 		{
