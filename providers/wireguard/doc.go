@@ -1,0 +1,60 @@
+// Package wireguard is the WireGuard provider: the pure parts of the
+// overlay network that the wireguard phase builds (this file set), and the
+// operator-side device the vpn phase brings up (device*.go).
+//
+// The network is a hub and spokes: the operator's machine is the hub (peer
+// HubName, "operator"); every VM is a spoke that knows only the hub and
+// listens on one UDP port, and the hub dials in to each VM's public IP.
+//
+// # Address plan
+//
+// Plan places the hub and the VMs in any IPv4 network: the hub gets the
+// first usable address, then the controllers, then the workers, at
+// consecutive addresses, one /32 each. The network and broadcast addresses
+// are never used, so a /31 or /32 holds nobody and a /30 holds the hub and
+// one VM; a network too small is an error naming the network, how many
+// addresses are needed and the prefix that would do (the same rule as
+// config's validation of network.wireguard_network). The plan is a pure
+// function of the network and the host list, so every run and resume
+// computes the same addresses without storing them.
+//
+// # Keys and the listen port
+//
+// KeyStore keeps the secrets under <secrets>/wireguard/, the layout the
+// legacy migration also writes:
+//
+//	<peer>.key           0600  base64 private key (wgtypes) and a newline
+//	listen-port          0600  the VMs' UDP port, decimal
+//	cloud-init/<vm>.yaml 0600  the VM's cloud-init document (it holds the VM's key)
+//
+// The directories are 0700. A key is generated once, with
+// wgtypes.GeneratePrivateKey, and then reused by every later run and resume:
+// it is published with link(2), which refuses to replace a file, so nothing
+// in this package ever rotates a key. A key file that does not parse is an
+// error naming the file and the two fixes (restore it, or delete it to get
+// a new key and re-run from wireguard), never a silent regeneration: the
+// VMs were built with that key. To rotate every key, delete
+// <secrets>/wireguard/ and run again from wireguard; terraform and
+// everything after it then run again too.
+//
+// The listen port is network.wireguard_port when that is set, else the
+// stored port, else a random port in 30000-64000 chosen once and stored.
+//
+// Adopt moves a migrated deployment over: the legacy tool called the hub
+// "mylaptop", and the hub keeps that key under its new name.
+//
+// # Cloud-init
+//
+// VMConfig.CloudInit renders a VM's #cloud-config document: install the
+// wireguard package, write /etc/wireguard/wg0.conf (0600, wg-quick format:
+// the VM's key, its /32 address and listen port, and one [Peer], the hub,
+// with AllowedIPs the hub's /32 and no Endpoint), and `systemctl enable
+// --now wg-quick@wg0`. ParseCloudInit reads the wg-quick file back out of a
+// document as cloud-init would; the namespace testbed (internal/testbed)
+// configures its "VMs" from exactly that. WGQuick is the wg-quick format
+// both ways (Marshal, ParseWGQuick, and SetConf for `wg setconf`, which
+// does not know Address).
+//
+// Errors never quote key material: a bad line in a wg-quick file is named
+// by its number and key, not its value.
+package wireguard
