@@ -58,12 +58,24 @@
 //	config_path, config_digest
 //	cluster_id                    optional; projected into runtime.yaml
 //	flags: {with_kof: true, …}    the run's flags
-//	nodes: [wireguard, …]         the planned nodes
+//	nodes: [wireguard, …]         the planned nodes, in topological order
+//	deps: {vpn: [terraform, …]}   the planned graph's edges: node -> the
+//	                              nodes it depends on; nodes without
+//	                              dependencies are left out. `runs show`
+//	                              draws the critical path from them
 //	migrated: true                the run was synthesized from legacy files
+//
+// A teardown run (`k0rdent reset`) is a run file whose header document
+// has kind: teardown instead of kind: header, with the same fields. Its
+// records are the Destroy transitions (running, then succeeded when the
+// node is destroyed, or failed) and an outcome; it can be superseded like
+// any run. Listings mark it as a teardown.
 //
 // Every later document is one record, appended with a single write(2)
 // followed by fsync(2): the record is durable when Run.Record returns.
-// Common fields: kind, seq, time (RFC 3339 UTC, nanoseconds). Kinds:
+// Common fields: kind, seq, time (RFC 3339 UTC, nanoseconds; transitions
+// carry the engine's time, records without one get Store.Now, which also
+// dates the header). Kinds:
 //
 //	transition     node, from, to, attempt, reason, error, duration (Go
 //	               duration string), outputs (map of strings; on succeeded)
@@ -146,6 +158,11 @@
 //	terraform  its outputs become the Terraform references
 //	k0s        output kubeconfig (a path under secrets/)
 //
+// A teardown run clears the facts of every node it destroyed (a succeeded
+// Destroy record): no peers, no Terraform references, no kubeconfig, and
+// the VPN disconnected as of that record; a node whose Destroy failed
+// keeps its facts, and a teardown never becomes last_successful_run.
+//
 // For each of these nodes the latest succeeded or skipped record of the
 // current run decides (a reuse, succeeded -> succeeded, without outputs
 // does not): succeeded sets the facts from its outputs, skipped
@@ -153,6 +170,17 @@
 // node the current run skipped. A node the current run has not decided yet
 // keeps the facts of earlier runs. The cluster id comes from the latest
 // header that has one.
+//
+// # What earlier runs know
+//
+// Store.LastKnown folds every run file, oldest first, into each node's
+// latest Done state (succeeded with outputs and the run it succeeded in,
+// or skipped): what a fresh --only/--from run reuses and what a teardown
+// destroys. A run in which the node went running without ending Done
+// forgets it, a node only blocked or cancelled before starting keeps its
+// state, and a teardown forgets the nodes whose Destroy ran.
+// Store.History(n) gives each node's median succeeded attempt duration in
+// the newest n deployment runs, for the plan's expected durations.
 //
 // # Secrets
 //

@@ -43,6 +43,8 @@ type fastScalar struct {
 type fastKV struct {
 	key string
 	fastScalar
+	sub  bool         // "k:" followed by 8-space-indented "- scalar" lines
+	list []fastScalar // the items of sub
 }
 
 // fastScalarOf parses a scalar as yaml.v3 writes it.
@@ -106,6 +108,18 @@ func fastParse(body []byte) ([]fastEntry, bool) {
 				return nil, false
 			}
 			e := &out[len(out)-1]
+			if item, ok := strings.CutPrefix(rest, "    - "); ok {
+				if len(e.m) == 0 || !e.m[len(e.m)-1].sub {
+					return nil, false
+				}
+				sc, ok := fastScalarOf(item)
+				if !ok || sc.val == "" && sc.null {
+					return nil, false
+				}
+				kv := &e.m[len(e.m)-1]
+				kv.list = append(kv.list, sc)
+				continue
+			}
 			if item, ok := strings.CutPrefix(rest, "- "); ok {
 				if len(e.m) > 0 {
 					return nil, false
@@ -121,14 +135,18 @@ func fastParse(body []byte) ([]fastEntry, bool) {
 			if !ok || len(e.list) > 0 || !fastKey(k) || v != "" && v[0] != ' ' {
 				return nil, false
 			}
-			sc, ok := fastScalarOf(strings.TrimPrefix(v, " "))
-			if !ok || v == "" {
-				return nil, false
-			}
 			for _, kv := range e.m {
 				if kv.key == k {
 					return nil, false
 				}
+			}
+			if v == "" {
+				e.m = append(e.m, fastKV{key: k, fastScalar: fastScalar{null: true, plain: true}, sub: true})
+				continue
+			}
+			sc, ok := fastScalarOf(v[1:])
+			if !ok {
+				return nil, false
 			}
 			e.m = append(e.m, fastKV{key: k, fastScalar: sc})
 			continue
@@ -299,6 +317,31 @@ func fastList(e fastEntry) ([]string, bool) {
 	return l, true
 }
 
+// fastListMap decodes a map of non-empty string lists (Header.Deps).
+func fastListMap(e fastEntry) (map[string][]string, bool) {
+	if !e.nested || len(e.list) > 0 {
+		return nil, false
+	}
+	if len(e.m) == 0 {
+		return nil, true
+	}
+	m := make(map[string][]string, len(e.m))
+	for _, kv := range e.m {
+		if !kv.sub || len(kv.list) == 0 {
+			return nil, false
+		}
+		l := make([]string, len(kv.list))
+		for i, sc := range kv.list {
+			if sc.null {
+				return nil, false
+			}
+			l[i] = sc.val
+		}
+		m[kv.key] = l
+	}
+	return m, true
+}
+
 // fastRecord decodes a record body, or reports ok=false.
 func fastRecord(body []byte) (rec Record, ok bool) {
 	entries, ok := fastParse(body)
@@ -403,6 +446,8 @@ func fastHeader(body []byte) (h headerDoc, ok bool) {
 			h.Flags, ok = fastBoolMap(e)
 		case "nodes":
 			h.Nodes, ok = fastList(e)
+		case "deps":
+			h.Deps, ok = fastListMap(e)
 		case "migrated":
 			if ok = !e.nested; ok {
 				h.Migrated, ok = fastBoolOf(e.val, e.plain, e.null)
@@ -429,7 +474,9 @@ func decodeRecordBody(body []byte, rec *Record) error {
 func decodeHeaderBody(body []byte, h *headerDoc) error {
 	if hd, ok := fastHeader(body); ok {
 		*h = hd
-		return nil
+	} else if err := unmarshal(body, h); err != nil {
+		return err
 	}
-	return unmarshal(body, h)
+	h.Teardown = h.Kind == KindTeardown
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,6 +25,7 @@ type Kind string
 // value other than "header".
 const (
 	KindHeader       Kind = "header"
+	KindTeardown     Kind = "teardown" // the header of a teardown run
 	KindTransition   Kind = "transition"
 	KindResumed      Kind = "resumed"
 	KindSuperseded   Kind = "superseded"
@@ -58,7 +60,14 @@ type Header struct {
 	ClusterID    string          `yaml:"cluster_id,omitempty"`
 	Flags        map[string]bool `yaml:"flags,omitempty"`
 	Nodes        []string        `yaml:"nodes,omitempty"` // planned nodes
-	Migrated     bool            `yaml:"migrated,omitempty"`
+	// Deps are the dependency edges of the planned graph: node -> the
+	// nodes it depends on (nodes without dependencies are left out), so
+	// that `runs show` needs no config to draw the critical path.
+	Deps     map[string][]string `yaml:"deps,omitempty"`
+	Migrated bool                `yaml:"migrated,omitempty"`
+	// Teardown: the run is a teardown (`k0rdent reset`); its header
+	// document's kind is teardown instead of header.
+	Teardown bool `yaml:"-"`
 }
 
 // headerDoc is the header as written: kind first.
@@ -123,11 +132,31 @@ func encodeHeader(h Header) ([]byte, error) {
 	if h.Format == 0 {
 		h.Format = FormatVersion
 	}
-	body, err := yaml.Marshal(headerDoc{Kind: KindHeader, Header: h})
+	kind := KindHeader
+	if h.Teardown {
+		kind = KindTeardown
+	}
+	h.Deps = compactDeps(h.Deps)
+	body, err := yaml.Marshal(headerDoc{Kind: kind, Header: h})
 	if err != nil {
 		return nil, fmt.Errorf("encode header: %w", err)
 	}
 	return frame(body, 0), nil
+}
+
+// compactDeps copies deps without the nodes that have no dependencies;
+// nil if none is left.
+func compactDeps(deps map[string][]string) map[string][]string {
+	var out map[string][]string
+	for n, d := range deps {
+		if len(d) > 0 {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[n] = slices.Clone(d)
+		}
+	}
+	return out
 }
 
 // encodeRecord returns the document of rec.
@@ -321,8 +350,8 @@ func (rf *RunFile) decodeDoc(d rawDoc) error {
 		if err := decodeHeaderBody(d.body, &h); err != nil {
 			return bad("undecodable header", err)
 		}
-		if h.Kind != KindHeader {
-			return bad(fmt.Sprintf("first document is kind %q, want header", h.Kind), nil)
+		if h.Kind != KindHeader && h.Kind != KindTeardown {
+			return bad(fmt.Sprintf("first document is kind %q, want header or teardown", h.Kind), nil)
 		}
 		if h.Format < 1 || h.Format > FormatVersion {
 			return bad(fmt.Sprintf("format %d; this k0rdent reads formats 1 to %d: upgrade k0rdent", h.Format, FormatVersion), ErrUnsupportedFormat)

@@ -20,6 +20,7 @@ type RunInfo struct {
 	SupersededBy string
 	Flags        map[string]bool
 	Migrated     bool
+	Teardown     bool     // a teardown run (k0rdent reset)
 	Nodes        int      // planned nodes
 	FailedNodes  []string // at the outcome
 	Torn         bool     // the tail is torn (repaired on resume)
@@ -97,7 +98,7 @@ func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
 		return RunInfo{}, false
 	}
 	var h headerDoc
-	if decodeHeaderBody(hd.body, &h) != nil || h.Kind != KindHeader || h.RunID != id || h.Format > FormatVersion {
+	if decodeHeaderBody(hd.body, &h) != nil || h.Kind != KindHeader && h.Kind != KindTeardown || h.RunID != id || h.Format > FormatVersion {
 		return RunInfo{}, false
 	}
 	if int64(hd.end) == size {
@@ -140,7 +141,7 @@ func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
 
 func infoFromHeader(h Header) RunInfo {
 	return RunInfo{ID: h.RunID, ParentRunID: h.ParentRunID, Created: h.Created, Flags: h.Flags,
-		Migrated: h.Migrated, Nodes: len(h.Nodes)}
+		Migrated: h.Migrated, Teardown: h.Teardown, Nodes: len(h.Nodes)}
 }
 
 // slowInfo loads the whole file.

@@ -42,7 +42,7 @@ func (s *Store) CreateRun(h Header) (*Run, error) {
 	if err := s.locked(); err != nil {
 		return nil, fmt.Errorf("create run: %w", err)
 	}
-	now := time.Now().UTC()
+	now := s.now()
 	if h.RunID == "" {
 		id, err := s.nextRunID(now)
 		if err != nil {
@@ -61,6 +61,7 @@ func (s *Store) CreateRun(h Header) (*Run, error) {
 	}
 	h.Created = h.Created.UTC()
 	h.Format = FormatVersion
+	h.Deps = compactDeps(h.Deps)
 	base, err := s.readRuntimeBase()
 	if err != nil {
 		return nil, fmt.Errorf("create run %s: %w", h.RunID, err)
@@ -197,7 +198,7 @@ func (s *Store) StartFresh(h Header) (*Run, string, error) {
 		}
 	}
 	if h.RunID == "" {
-		if h.RunID, err = s.nextRunID(time.Now()); err != nil {
+		if h.RunID, err = s.nextRunID(s.now()); err != nil {
 			return nil, "", err
 		}
 	}
@@ -310,7 +311,7 @@ func (r *Run) Append(rec Record) error {
 	}
 	rec.Seq = r.rf.nextSeq()
 	if rec.Time.IsZero() {
-		rec.Time = time.Now()
+		rec.Time = r.s.now()
 	}
 	rec.Time = rec.Time.UTC()
 	if err := r.rf.check(&rec); err != nil {
@@ -386,7 +387,7 @@ func (r *Run) LogSink() workflow.LogSink {
 		if err != nil {
 			return nil, fmt.Errorf("node log %s: %w", path, err)
 		}
-		if _, err := fmt.Fprintf(f, "===== %s attempt %d %s =====\n", node, attempt, time.Now().UTC().Format(time.RFC3339)); err != nil {
+		if _, err := fmt.Fprintf(f, "===== %s attempt %d %s =====\n", node, attempt, r.s.now().Format(time.RFC3339)); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("node log %s: %w", path, err)
 		}

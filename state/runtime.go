@@ -118,11 +118,15 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 	}
 	rt.CurrentRunID = h.RunID
 	rt.CurrentOutcome = run.Outcome
-	if run.Succeeded() {
+	if run.Succeeded() && !h.Teardown {
 		rt.LastSuccessfulRun = h.RunID
 	}
 	rt.Flags = maps.Clone(run.Flags)
 	rt.Updated = run.LastTime().UTC()
+	if h.Teardown {
+		projectTeardown(rt, run)
+		return rt
+	}
 
 	decide := func(node string) (Record, bool) {
 		m := run.determining
@@ -173,6 +177,32 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 		}
 	}
 	return rt
+}
+
+// projectTeardown clears the facts of the nodes a teardown run destroyed
+// (a succeeded record is a finished Destroy): the WireGuard peers, the
+// Terraform references, the kubeconfig; the VPN is disconnected as of the
+// record. A node whose Destroy failed or did not run keeps its facts.
+func projectTeardown(rt *Runtime, run *RunFile) {
+	destroyed := func(node string) (Record, bool) {
+		i, ok := run.determining[node]
+		if !ok || run.Records[i].To != workflow.Succeeded {
+			return Record{}, false
+		}
+		return run.Records[i], true
+	}
+	if _, ok := destroyed(NodeWireGuard); ok {
+		rt.WireGuard = nil
+	}
+	if _, ok := destroyed(NodeTerraform); ok {
+		rt.Terraform = nil
+	}
+	if _, ok := destroyed(NodeK0s); ok {
+		rt.Kubeconfig = ""
+	}
+	if rec, ok := destroyed(NodeVPN); ok {
+		rt.VPN = &VPNStatus{Status: VPNDisconnected, Checked: rec.Time.UTC()}
+	}
 }
 
 // ReadRuntime reads runtime.yaml. A missing file is ErrNotFound.

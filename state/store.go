@@ -29,12 +29,26 @@ const (
 type Store struct {
 	root string
 
+	// Now is the clock of the records the store writes itself and of
+	// records appended without a time: run creation, resumed, outcome,
+	// superseded and lock-takeover records. Nil means time.Now. Set it
+	// before the first write; tests pin it to get stable files.
+	Now func() time.Time
+
 	mu   sync.Mutex // guards lock
 	lock *Lock      // held by this Store, nil if none
 }
 
 // NewStore returns the store rooted at root. Nothing is created yet.
 func NewStore(root string) *Store { return &Store{root: root} }
+
+// now is the store's clock in UTC.
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
 
 // Root is the state directory.
 func (s *Store) Root() string { return s.root }
