@@ -238,7 +238,7 @@ func (a *app) failureReport(run *state.Run, store *state.Store, g *workflow.Grap
 		if blocked := blockedBy(g, res.Nodes, name); len(blocked) > 0 {
 			fmt.Fprintf(w, "blocked by it: %s\n", strings.Join(blocked, ", "))
 		}
-		path := nodeLogPath(store, run.ID(), name)
+		path := store.LogPath(run.ID(), name)
 		if tail, err := tailFile(path, 20); err == nil && len(tail) > 0 {
 			fmt.Fprintf(w, "last %d lines of %s:\n", len(tail), path)
 			for _, l := range tail {

@@ -125,6 +125,17 @@ func readGlobals(c *ucli.Context) (globalOptions, error) {
 	return g, nil
 }
 
+// readCommon resolves the global flags of c and, when the command offers
+// output formats, its -o flag: what every command's Action reads first.
+func readCommon(c *ucli.Context, formats ...string) (globalOptions, string, error) {
+	g, err := readGlobals(c)
+	if err != nil || len(formats) == 0 {
+		return g, "", err
+	}
+	out, err := readOutput(c, formats...)
+	return g, out, err
+}
+
 // outputFlag is the -o/--output flag of a command offering the given formats.
 func outputFlag(formats ...string) ucli.Flag {
 	return &ucli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: formats[0],

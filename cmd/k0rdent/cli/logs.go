@@ -5,16 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/k0rdent/k0rdent-deploy/state"
 )
-
-// nodeLogPath is where state's LogSink writes the log of node in run id.
-func nodeLogPath(store *state.Store, id, node string) string {
-	return filepath.Join(store.LogDir(id), filepath.FromSlash(node)+".log")
-}
 
 // tailBytes bounds how much of a log tailFile reads.
 const tailBytes = 64 << 10

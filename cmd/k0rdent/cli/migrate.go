@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -47,14 +44,10 @@ func (a *app) migrateCommand() *ucli.Command {
 func projectRoot(g globalOptions) string { return filepath.Dir(g.ConfigPath) }
 
 func (a *app) doMigrate(o migrateOptions) error {
-	store := state.NewStore(o.StateDir)
+	store := a.openStore(o.StateDir)
 	if !o.DryRun {
-		lock, _, err := store.Lock(state.CurrentHolder(strings.Join(os.Args, " ")))
+		lock, _, err := lockStore(store)
 		if err != nil {
-			var le *state.LockedError
-			if errors.As(err, &le) {
-				return withCode(ExitLocked, lockedError(le))
-			}
 			return err
 		}
 		defer lock.Unlock()

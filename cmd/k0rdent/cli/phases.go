@@ -27,11 +27,7 @@ func (a *app) phasesCommand() *ucli.Command {
 			examples(a.Name+" phases", a.Name+" phases -o json", a.Name+" --config prod.yaml phases"),
 		Flags: withGlobals(outputFlag("text", "json")),
 		Action: func(c *ucli.Context) error {
-			g, err := readGlobals(c)
-			if err != nil {
-				return err
-			}
-			out, err := readOutput(c, "text", "json")
+			g, out, err := readCommon(c, "text", "json")
 			if err != nil {
 				return err
 			}

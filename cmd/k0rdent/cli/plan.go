@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
@@ -30,7 +29,7 @@ func (a *app) plan(o runOptions, lg *loadedGraph, store *state.Store, sel workfl
 				o.ConfigPath, changedKeys(store, runID, lg.cfg))
 		}
 	case !sel.Empty():
-		if prior, err = lastKnown(store); err != nil {
+		if prior, err = store.LastKnown(); err != nil {
 			return err
 		}
 		title = "Plan: new run of the selected phases; the others keep their last known state"
@@ -40,7 +39,7 @@ func (a *app) plan(o runOptions, lg *loadedGraph, store *state.Store, sel workfl
 			title += fmt.Sprintf("; run %s would be archived (superseded)", unfinished.Header.RunID)
 		}
 	}
-	hist, err := history(store, 20)
+	hist, err := store.History(historyRuns)
 	if err != nil {
 		return err
 	}
@@ -59,28 +58,6 @@ func (a *app) plan(o runOptions, lg *loadedGraph, store *state.Store, sel workfl
 	return p.WriteText(a.Stdout)
 }
 
-// history is the expected duration of each node: its duration in the
-// newest of the last limit runs in which it succeeded. Minimal private
-// version (requested from state: durations by node over recent runs).
-func history(store *state.Store, limit int) (map[string]time.Duration, error) {
-	infos, err := store.List()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]time.Duration{}
-	for i, ri := range infos {
-		if i == limit {
-			break
-		}
-		rf, err := store.Load(ri.ID)
-		if err != nil {
-			continue
-		}
-		for _, t := range rf.Timeline() {
-			if _, ok := out[t.Node]; !ok && t.State == workflow.Succeeded && t.Duration > 0 {
-				out[t.Node] = t.Duration
-			}
-		}
-	}
-	return out, nil
-}
+// historyRuns is how many recent runs the plan's expected durations come
+// from (Store.History: the median of the succeeded attempts).
+const historyRuns = 20

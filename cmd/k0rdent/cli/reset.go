@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -64,31 +63,71 @@ func (a *app) doReset(ctx context.Context, o resetOptions) error {
 			return usageErrorf("reset not confirmed")
 		}
 	}
-	store := state.NewStore(o.StateDir)
-	lock, _, err := store.Lock(state.CurrentHolder(strings.Join(os.Args, " ")))
+	store := a.openStore(o.StateDir)
+	lock, prevHolder, err := lockStore(store)
 	if err != nil {
-		var le *state.LockedError
-		if errors.As(err, &le) {
-			return withCode(ExitLocked, lockedError(le))
-		}
 		return err
 	}
 	defer lock.Unlock()
-	prior, err := lastKnown(store)
+	if err := a.migrateIfLegacy(o.globalOptions, store); err != nil {
+		return err
+	}
+	prior, err := store.LastKnown()
 	if err != nil {
 		return err
+	}
+	// The teardown is a run of its own (header kind teardown): it archives
+	// an unfinished deployment run, and its Destroy records clear the
+	// destroyed nodes' facts from runtime.yaml.
+	h := a.header(o.ConfigPath, map[string]bool{"with_kof": o.WithKOF, "with_azure_children": o.WithAzureChildren}, lg)
+	h.Teardown = true
+	run, superseded, err := store.StartFresh(h)
+	if err != nil {
+		return err
+	}
+	defer run.Close()
+	if superseded != "" {
+		fmt.Fprintf(a.Stderr, "archived unfinished run %s (superseded by teardown %s)\n", superseded, run.ID())
+	}
+	if err := lock.SetRunID(run.ID()); err != nil {
+		return err
+	}
+	if prevHolder != nil {
+		if err := run.LockTakeover(*prevHolder); err != nil {
+			return err
+		}
 	}
 	prog := newProgress(a.Stdout, false, false, a.Now)
-	ctx, stop := interruptContext(ctx, func(os.Signal) { prog.Close(); lock.Unlock(); a.Exit(ExitInterrupted) })
+	rec := &recorder{run: run, progress: prog, now: a.Now, running: map[string]workflow.Event{}}
+	fmt.Fprintf(a.Stdout, "starting teardown %s (logs in %s)\n", run.ID(), store.LogDir(run.ID()))
+	ctx, stop := interruptContext(ctx, func(sig os.Signal) {
+		rec.abort("interrupted twice (" + sig.String() + ")")
+		prog.Close()
+		_ = run.Close()
+		_ = lock.Unlock()
+		a.Exit(ExitInterrupted)
+	})
 	defer stop()
-	sched := &workflow.Scheduler{Graph: lg.graph, SecretsDir: store.SecretsDir(), Parallelism: o.Parallelism,
-		Recorder: workflow.RecorderFunc(func(ev workflow.Event) error { prog.Event(ev); return nil }),
-		Log:      a.newLogger(o.LogLevel), Now: a.Now}
-	res, err := sched.Destroy(ctx, prior)
+	sched := &workflow.Scheduler{Graph: lg.graph, RunID: run.ID(), SecretsDir: store.SecretsDir(), Parallelism: o.Parallelism,
+		Recorder: rec, LogSink: run.LogSink(), Log: a.newLogger(o.LogLevel), Now: a.Now}
+	res, destroyErr := sched.Destroy(ctx, prior)
 	prog.Close()
-	if err != nil {
-		return err
+	if res == nil {
+		return destroyErr
 	}
-	fmt.Fprintf(a.Stdout, "reset %s\n", res.Outcome)
+	outcome, reason := state.Outcome(res.Outcome), ""
+	if destroyErr != nil && outcome == state.OutcomeSucceeded {
+		outcome, reason = state.OutcomeFailed, destroyErr.Error()
+	}
+	if err := run.Finish(outcome, reason); err != nil {
+		return fmt.Errorf("journal outcome of teardown %s: %w", run.ID(), err)
+	}
+	fmt.Fprintf(a.Stdout, "reset %s (teardown %s)\n", outcome, run.ID())
+	switch {
+	case outcome == state.OutcomeCancelled:
+		return withCode(ExitInterrupted, fmt.Errorf("teardown %s interrupted", run.ID()))
+	case destroyErr != nil:
+		return withCode(ExitPhaseFailed, fmt.Errorf("teardown %s: %w", run.ID(), destroyErr))
+	}
 	return nil
 }

@@ -71,11 +71,7 @@ func (a *app) runCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "skip", Usage: "do not run these phases (`a,b`)"},
 		),
 		Action: func(c *ucli.Context) error {
-			g, err := readGlobals(c)
-			if err != nil {
-				return err
-			}
-			out, err := readOutput(c, "text", "json", "dot", "mermaid")
+			g, out, err := readCommon(c, "text", "json", "dot", "mermaid")
 			if err != nil {
 				return err
 			}

@@ -98,18 +98,13 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 	if err := sel.Validate(lg.graph); err != nil {
 		return withCode(ExitUsage, fmt.Errorf("--only/--from/--skip: %w", err))
 	}
-	store := state.NewStore(o.StateDir)
+	store := a.openStore(o.StateDir)
 	if o.Plan {
 		return a.plan(o, lg, store, sel)
 	}
 
-	holder := state.CurrentHolder(strings.Join(os.Args, " "))
-	lock, prevHolder, err := store.Lock(holder)
+	lock, prevHolder, err := lockStore(store)
 	if err != nil {
-		var le *state.LockedError
-		if errors.As(err, &le) {
-			return withCode(ExitLocked, lockedError(le))
-		}
 		return err
 	}
 	defer lock.Unlock()
@@ -128,7 +123,7 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 			return err
 		}
 	} else if o.Resume {
-		return usageErrorf("--resume: there is no unfinished run to resume; run without --resume to start a new one")
+		return nothingToResume(store, a.Name)
 	}
 
 	var (
@@ -170,8 +165,23 @@ func lockedError(le *state.LockedError) error {
 		le.Path, run, h.PID, h.Started.Local().Format("2006-01-02 15:04:05"), h.Command, state.ErrLocked)
 }
 
+// nothingToResume is the usage error of `run --resume` without an
+// unfinished run: it names the current run and what to do instead.
+func nothingToResume(store *state.Store, name string) error {
+	rt, err := store.ReadRuntime()
+	switch {
+	case err != nil || rt.CurrentRunID == "":
+		return usageErrorf("nothing to resume: no run yet; start one with: %s run", name)
+	case rt.CurrentOutcome == state.OutcomeSucceeded:
+		return usageErrorf("nothing to resume: run %s succeeded; to converge again use: %s run", rt.CurrentRunID, name)
+	default:
+		return usageErrorf("nothing to resume: the current run %s is a teardown or was archived; start a new run with: %s run", rt.CurrentRunID, name)
+	}
+}
+
 // currentUnfinished returns the run runtime.yaml names as current when it
 // has not succeeded (including one without an outcome: the process died).
+// A teardown is never resumed by `run`: it counts as nothing unfinished.
 func currentUnfinished(store *state.Store) (*state.RunFile, error) {
 	rt, err := store.ReadRuntime()
 	if errors.Is(err, state.ErrNotFound) {
@@ -190,7 +200,7 @@ func currentUnfinished(store *state.Store) (*state.RunFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rf.Outcome == state.OutcomeSucceeded || rf.Outcome == state.OutcomeSuperseded {
+	if rf.Outcome == state.OutcomeSucceeded || rf.Outcome == state.OutcomeSuperseded || rf.Header.Teardown {
 		return nil, nil
 	}
 	return rf, nil
@@ -245,16 +255,21 @@ func describeUnfinished(rf *state.RunFile) string {
 	}
 }
 
-// header is the run header of a new run.
-func (a *app) header(o runOptions, lg *loadedGraph) state.Header {
+// header is the run header of a new run: the graph's nodes in
+// topological order and its edges, so that `runs show` needs no config.
+func (a *app) header(configPath string, flags map[string]bool, lg *loadedGraph) state.Header {
 	h := state.Header{
 		Created:      a.Now().UTC(),
 		ToolVersion:  a.Version,
-		ConfigPath:   o.ConfigPath,
+		ConfigPath:   configPath,
 		ConfigDigest: lg.cfg.Digest(),
 		ClusterID:    lg.cfg.Metadata.Name,
-		Flags:        o.Flags(),
+		Flags:        flags,
 		Nodes:        lg.graph.TopoOrder(),
+		Deps:         map[string][]string{},
+	}
+	for _, n := range h.Nodes {
+		h.Deps[n] = lg.graph.DependsOn(n)
 	}
 	hold := state.CurrentHolder("")
 	h.Operator, h.Host = hold.User, hold.Host
@@ -273,11 +288,11 @@ func (a *app) freshRun(o runOptions, lg *loadedGraph, store *state.Store, sel wo
 	var prior map[string]workflow.NodeStatus
 	if !sel.Empty() {
 		var err error
-		if prior, err = lastKnown(store); err != nil {
+		if prior, err = store.LastKnown(); err != nil {
 			return nil, nil, err
 		}
 	}
-	run, superseded, err := store.StartFresh(a.header(o, lg))
+	run, superseded, err := store.StartFresh(a.header(o.ConfigPath, o.Flags(), lg))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -347,30 +362,6 @@ func changedKeys(store *state.Store, id string, cfg *config.Config) string {
 		return "no effective keys; the digest differs"
 	}
 	return strings.Join(keys, ", ")
-}
-
-// lastKnown folds every run file, oldest first, into the last known state
-// of each node. Minimal private version of what the state package should
-// offer (requested: Store.LastKnown).
-func lastKnown(store *state.Store) (map[string]workflow.NodeStatus, error) {
-	infos, err := store.List()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]workflow.NodeStatus{}
-	for i := len(infos) - 1; i >= 0; i-- {
-		rf, err := store.Load(infos[i].ID)
-		if err != nil {
-			return nil, err
-		}
-		for name, st := range rf.Nodes {
-			if st.State == workflow.Pending {
-				continue
-			}
-			out[name] = st
-		}
-	}
-	return out, nil
 }
 
 // newLogger is the CLI's own log (to stderr) at the --log-level.

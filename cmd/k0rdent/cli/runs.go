@@ -39,11 +39,7 @@ func (a *app) runsCommand() *ucli.Command {
 			if c.Args().Present() {
 				return usageErrorf("runs: unexpected argument %q (did you mean `%s runs show %s`?)", c.Args().First(), a.Name, c.Args().First())
 			}
-			g, err := readGlobals(c)
-			if err != nil {
-				return err
-			}
-			out, err := readOutput(c, "text", "json")
+			g, out, err := readCommon(c, "text", "json")
 			if err != nil {
 				return err
 			}
@@ -101,7 +97,7 @@ func toRunJSON(ri state.RunInfo) runJSON {
 }
 
 func (a *app) doRuns(o runsOptions) error {
-	infos, err := state.NewStore(o.StateDir).List()
+	infos, err := a.openStore(o.StateDir).List()
 	if err != nil {
 		return err
 	}

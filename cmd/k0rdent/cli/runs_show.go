@@ -36,11 +36,7 @@ func (a *app) runsShowCommand() *ucli.Command {
 			outputFlag("text", "json"),
 		),
 		Action: func(c *ucli.Context) error {
-			g, err := readGlobals(c)
-			if err != nil {
-				return err
-			}
-			out, err := readOutput(c, "text", "json")
+			g, out, err := readCommon(c, "text", "json")
 			if err != nil {
 				return err
 			}
@@ -53,7 +49,7 @@ func (a *app) runsShowCommand() *ucli.Command {
 }
 
 func (a *app) doRunsShow(o runsShowOptions) error {
-	store := state.NewStore(o.StateDir)
+	store := a.openStore(o.StateDir)
 	id := o.ID
 	if id == "latest" {
 		infos, err := store.List()
@@ -187,7 +183,7 @@ func newRunView(rf *state.RunFile, g *workflow.Graph, store *state.Store, lines 
 			continue
 		}
 		f := failureView{Node: n.Node, Attempt: rf.Nodes[n.Node].Attempt, Error: n.Error, Blocked: []string{},
-			Log: nodeLogPath(store, h.RunID, n.Node), LogTail: []string{}}
+			Log: store.LogPath(h.RunID, n.Node), LogTail: []string{}}
 		if g != nil && g.Has(n.Node) {
 			if b := blockedBy(g, rf.Nodes, n.Node); b != nil {
 				f.Blocked = b

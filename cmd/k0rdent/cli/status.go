@@ -41,11 +41,7 @@ func (a *app) statusCommand() *ucli.Command {
 			outputFlag("text", "json"),
 		),
 		Action: func(c *ucli.Context) error {
-			g, err := readGlobals(c)
-			if err != nil {
-				return err
-			}
-			out, err := readOutput(c, "text", "json")
+			g, out, err := readCommon(c, "text", "json")
 			if err != nil {
 				return err
 			}
@@ -93,7 +89,7 @@ type statusNode struct {
 }
 
 func (a *app) doStatus(ctx context.Context, o statusOptions) error {
-	store := state.NewStore(o.StateDir)
+	store := a.openStore(o.StateDir)
 	v := statusView{StateDir: o.StateDir, Flags: map[string]bool{}, Nodes: []statusNode{}}
 	rt, err := store.ReadRuntime()
 	switch {

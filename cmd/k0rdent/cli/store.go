@@ -1,0 +1,30 @@
+package cli
+
+import (
+	"errors"
+	"os"
+	"strings"
+
+	"github.com/k0rdent/k0rdent-deploy/state"
+)
+
+// openStore is the state directory dir with the app's clock, so that the
+// records the store dates itself (header, resumed, outcome, superseded,
+// lock takeover) follow Options.Now.
+func (a *app) openStore(dir string) *state.Store {
+	s := state.NewStore(dir)
+	s.Now = a.Now
+	return s
+}
+
+// lockStore takes the store lock for this process's command line. A live
+// holder is ExitLocked with the holder named; prev is the holder record
+// of a dead process whose lock was taken over (to be journalled).
+func lockStore(store *state.Store) (lock *state.Lock, prev *state.Holder, err error) {
+	lock, prev, err = store.Lock(state.CurrentHolder(strings.Join(os.Args, " ")))
+	var le *state.LockedError
+	if errors.As(err, &le) {
+		return nil, nil, withCode(ExitLocked, lockedError(le))
+	}
+	return lock, prev, err
+}
