@@ -1,0 +1,464 @@
+package phases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/k0rdent/k0rdent-deploy/config"
+	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// Node and output names of the vpn phase and of what it reads.
+const (
+	vpnNode = "vpn"
+
+	// Outputs of vpn.
+	VPNOutputStatus     = "status"      // connected
+	VPNOutputInterface  = "interface"   // the device name
+	VPNOutputConfigPath = "config_path" // the wg-quick file under secrets
+	VPNOutputHandshake  = "handshake."  // + peer name: RFC 3339 time of its last handshake
+
+	// Inputs of vpn.
+	wgNode           = "wireguard"
+	wgOutputPeers    = "peers"
+	wgOutputPort     = "port"
+	wgOutputNetwork  = "network"
+	tfNode           = "terraform"
+	tfOutputIPs      = "public_ips"
+	tfOutputWGPort   = "wireguard_port"
+	vpnSecretsSubdir = "vpn"
+)
+
+// StaleHandshake is how old a peer's last handshake may be before Verify
+// calls the tunnel stale. WireGuard re-handshakes every 2 minutes while
+// traffic flows, and the keepalive (25s) keeps traffic flowing.
+const StaleHandshake = 3 * time.Minute
+
+// vpnDevice is what the vpn phase needs of the operator's WireGuard device
+// (*wireguard.Device implements it).
+type vpnDevice interface {
+	Up(ctx context.Context, cfg wireguard.DeviceConfig) (wireguard.DeviceInfo, error)
+	Status(ctx context.Context, name string) (*wireguard.Status, error)
+	Down(ctx context.Context, name, runDir string) error
+}
+
+// VPN is the vpn phase: the operator's end of the WireGuard network (the
+// hub), then a reachability check of every VM through it. It is volatile:
+// the tunnel lives on the operator's machine, so every run that needs it
+// brings it up again (which reuses a device that is still up).
+type VPN struct {
+	cfg        config.VPN
+	connect    time.Duration // timeouts.vpn_connect
+	secretsDir string
+	dev        vpnDevice
+	// now and dial are the clock and the TCP check; tests replace them.
+	now  func() time.Time
+	dial func(ctx context.Context, addr string) error
+	// interval is the pause between reachability rounds.
+	interval time.Duration
+}
+
+var (
+	_ workflow.Phase          = (*VPN)(nil)
+	_ workflow.Volatiler      = (*VPN)(nil)
+	_ workflow.Preconditioner = (*VPN)(nil)
+	_ workflow.Verifier       = (*VPN)(nil)
+	_ workflow.Describer      = (*VPN)(nil)
+	_ workflow.Policer        = (*VPN)(nil)
+	_ workflow.Destroyer      = (*VPN)(nil)
+)
+
+func vpnPlugin() Plugin {
+	return Plugin{
+		Name:        vpnNode,
+		Description: "operator-side WireGuard device (kernel or wireguard-go) and a reachability check of every VM",
+		DependsOn:   []string{wgNode, tfNode},
+		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
+			return []workflow.Phase{NewVPN(bc.Config, bc.Dirs.Secrets, &wireguard.Device{})}, nil
+		},
+	}
+}
+
+// NewVPN returns the vpn phase for cfg, keeping its files under
+// secretsDir/vpn and driving dev.
+func NewVPN(cfg *config.Config, secretsDir string, dev vpnDevice) *VPN {
+	return &VPN{
+		cfg:        cfg.VPN,
+		connect:    cfg.Timeouts.VPNConnect.D(),
+		secretsDir: secretsDir,
+		dev:        dev,
+		now:        time.Now,
+		dial:       dialTCP,
+		interval:   time.Second,
+	}
+}
+
+func (*VPN) Name() string        { return vpnNode }
+func (*VPN) DependsOn() []string { return []string{wgNode, tfNode} }
+func (*VPN) Volatile() bool      { return true }
+
+// Policy bounds an attempt by timeouts.vpn_connect plus a minute for
+// bringing the device up; the reachability check has its own retries.
+func (v *VPN) Policy() workflow.Policy {
+	return workflow.Policy{Timeout: v.connect + time.Minute}
+}
+
+// runDir holds the wg-quick file, wireguard-go's pid file and its log.
+func (v *VPN) runDir() string { return filepath.Join(v.secretsDir, vpnSecretsSubdir) }
+
+// ConfigPath is the wg-quick file the phase writes.
+func (v *VPN) ConfigPath() string { return filepath.Join(v.runDir(), v.cfg.Interface+".conf") }
+
+func (v *VPN) Describe(env *workflow.Env) []string {
+	mode := v.cfg.Mode
+	if mode == config.VPNModeAuto {
+		mode = "kernel WireGuard, else wireguard-go"
+	}
+	return []string{
+		fmt.Sprintf("bring up %s (%s) as the hub, one peer per VM at <public ip>:<wireguard port>", v.cfg.Interface, mode),
+		"write the wg-quick file " + v.ConfigPath(),
+		fmt.Sprintf("check every VM within %s: a WireGuard handshake and TCP port %d on its WireGuard address", config.Duration(v.connect), v.cfg.SSHPort),
+	}
+}
+
+// Preconditions: the wireguard keys and plan, and Terraform's public IPs
+// and port.
+func (v *VPN) Preconditions() []workflow.Check {
+	return []workflow.Check{
+		{
+			Name: "wireguard keys present",
+			Fix:  "k0rdent run --from wireguard",
+			Check: func(ctx context.Context, env *workflow.Env) error {
+				_, _, err := v.wireguardInputs(env)
+				return err
+			},
+		},
+		{
+			Name: "terraform outputs present",
+			Fix:  "k0rdent run --from terraform",
+			Check: func(ctx context.Context, env *workflow.Env) error {
+				peers, _, err := v.wireguardInputs(env)
+				if err != nil {
+					return nil // reported by the check above
+				}
+				_, err = terraformEndpoints(env, peers)
+				return err
+			},
+		},
+	}
+}
+
+// vpnPeer is one element of the wireguard node's peers output.
+type vpnPeer struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	PublicKey string `json:"public_key"`
+	Role      string `json:"role,omitempty"`
+	Endpoint  string `json:"endpoint,omitempty"`
+}
+
+// wireguardInputs reads the wireguard node's peers and network and the
+// hub's private key file, and returns the VMs and the hub's address with
+// the network's prefix length.
+func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefix, err error) {
+	raw, ok := env.Input(wgNode, wgOutputPeers)
+	if !ok {
+		return nil, hub, fmt.Errorf("wireguard output %q missing", wgOutputPeers)
+	}
+	var peers []vpnPeer
+	if err := json.Unmarshal([]byte(raw), &peers); err != nil {
+		return nil, hub, fmt.Errorf("wireguard output %q: %w", wgOutputPeers, err)
+	}
+	netw, ok := env.Input(wgNode, wgOutputNetwork)
+	if !ok {
+		return nil, hub, fmt.Errorf("wireguard output %q missing", wgOutputNetwork)
+	}
+	np, err := netip.ParsePrefix(netw)
+	if err != nil {
+		return nil, hub, fmt.Errorf("wireguard output %q: %w", wgOutputNetwork, err)
+	}
+	var hubAddr netip.Addr
+	for _, p := range peers {
+		a, err := netip.ParseAddr(p.Address)
+		if err != nil {
+			return nil, hub, fmt.Errorf("wireguard peer %s: address %q: %w", p.Name, p.Address, err)
+		}
+		if p.Role == wireguard.RoleHub {
+			hubAddr = a
+			continue
+		}
+		vms = append(vms, p)
+	}
+	if !hubAddr.IsValid() {
+		return nil, hub, fmt.Errorf("wireguard output %q has no peer with role hub", wgOutputPeers)
+	}
+	if len(vms) == 0 {
+		return nil, hub, fmt.Errorf("wireguard output %q has no VM", wgOutputPeers)
+	}
+	if _, err := wireguard.NewKeyStore(v.secretsDir).Load(wireguard.HubName); err != nil {
+		return nil, hub, fmt.Errorf("hub key: %w", err)
+	}
+	return vms, netip.PrefixFrom(hubAddr, np.Bits()), nil
+}
+
+// terraformEndpoints returns each VM's endpoint, <public ip>:<port>, from
+// Terraform's public_ips and wireguard_port (or the wireguard node's port).
+func terraformEndpoints(env *workflow.Env, vms []vpnPeer) (map[string]netip.AddrPort, error) {
+	raw, ok := env.Input(tfNode, tfOutputIPs)
+	if !ok {
+		return nil, fmt.Errorf("terraform output %q missing", tfOutputIPs)
+	}
+	var ips map[string]string
+	if err := json.Unmarshal([]byte(raw), &ips); err != nil {
+		return nil, fmt.Errorf("terraform output %q: want a JSON object of VM name to IP: %w", tfOutputIPs, err)
+	}
+	portS, ok := env.Input(tfNode, tfOutputWGPort)
+	if !ok {
+		portS, ok = env.Input(wgNode, wgOutputPort)
+	}
+	if !ok {
+		return nil, fmt.Errorf("terraform output %q missing", tfOutputWGPort)
+	}
+	port, err := strconv.ParseUint(portS, 10, 16)
+	if err != nil || port == 0 {
+		return nil, fmt.Errorf("terraform output %q: %q is not a UDP port", tfOutputWGPort, portS)
+	}
+	eps := map[string]netip.AddrPort{}
+	var missing []string
+	for _, p := range vms {
+		ip, ok := ips[p.Name]
+		if !ok {
+			missing = append(missing, p.Name)
+			continue
+		}
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fmt.Errorf("terraform output %q: %s: %q is not an IP address", tfOutputIPs, p.Name, ip)
+		}
+		eps[p.Name] = netip.AddrPortFrom(a, uint16(port))
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("terraform output %q has no public IP for %s", tfOutputIPs, strings.Join(missing, ", "))
+	}
+	return eps, nil
+}
+
+// deviceConfig builds the device from the inputs.
+func (v *VPN) deviceConfig(env *workflow.Env) (wireguard.DeviceConfig, []vpnPeer, error) {
+	vms, hub, err := v.wireguardInputs(env)
+	if err != nil {
+		return wireguard.DeviceConfig{}, nil, err
+	}
+	eps, err := terraformEndpoints(env, vms)
+	if err != nil {
+		return wireguard.DeviceConfig{}, nil, err
+	}
+	key, err := wireguard.NewKeyStore(v.secretsDir).Load(wireguard.HubName)
+	if err != nil {
+		return wireguard.DeviceConfig{}, nil, fmt.Errorf("hub key: %w", err)
+	}
+	cfg := wireguard.DeviceConfig{
+		Interface:   v.cfg.Interface,
+		Mode:        v.cfg.Mode,
+		WireGuardGo: v.cfg.WireGuardGo,
+		PrivateKey:  key,
+		Address:     hub,
+		RunDir:      v.runDir(),
+	}
+	for _, p := range vms {
+		pub, err := wgtypes.ParseKey(p.PublicKey)
+		if err != nil {
+			return wireguard.DeviceConfig{}, nil, fmt.Errorf("wireguard peer %s: public key: %w", p.Name, err)
+		}
+		cfg.Peers = append(cfg.Peers, wireguard.DevicePeer{
+			Name: p.Name, PublicKey: pub, Endpoint: eps[p.Name], Address: netip.MustParseAddr(p.Address),
+		})
+	}
+	return cfg, vms, nil
+}
+
+// Run brings the device up, writes the wg-quick file, and waits until
+// every VM answers through the tunnel: a handshake and a TCP connection to
+// the SSH port of its WireGuard address, retried until timeouts.vpn_connect.
+func (v *VPN) Run(ctx context.Context, env *workflow.Env) error {
+	cfg, _, err := v.deviceConfig(env)
+	if err != nil {
+		return err
+	}
+	if err := wireguard.WriteQuickConfig(v.ConfigPath(), cfg); err != nil {
+		return err
+	}
+	info, err := v.dev.Up(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("bring up %s: %w", cfg.Interface, err)
+	}
+	switch {
+	case info.Reused:
+		env.Log.Info("wireguard device reused", "interface", cfg.Interface, "kind", info.Kind)
+	case info.PID != 0:
+		env.Log.Info("wireguard device created", "interface", cfg.Interface, "kind", info.Kind, "pid", info.PID)
+	default:
+		env.Log.Info("wireguard device created", "interface", cfg.Interface, "kind", info.Kind)
+	}
+
+	results, err := v.waitReachable(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	env.SetOutput(VPNOutputStatus, "connected")
+	env.SetOutput(VPNOutputInterface, cfg.Interface)
+	env.SetOutput(VPNOutputConfigPath, v.ConfigPath())
+	for _, r := range results {
+		env.SetOutput(VPNOutputHandshake+r.name, r.handshake.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// reach is what one reachability check of a VM saw.
+type reach struct {
+	name      string
+	addr      string // WireGuard address:ssh port
+	endpoint  string
+	handshake time.Time
+	problem   string // empty when reachable
+}
+
+func (r reach) String() string {
+	return fmt.Sprintf("%s (%s via %s): %s", r.name, r.addr, r.endpoint, r.problem)
+}
+
+// check looks at every peer once: its handshake (zero or older than
+// StaleHandshake is a problem) and a TCP connection to its SSH port.
+func (v *VPN) check(ctx context.Context, cfg wireguard.DeviceConfig, dialTimeout time.Duration) ([]reach, error) {
+	st, err := v.dev.Status(ctx, cfg.Interface)
+	if err != nil {
+		if errors.Is(err, wireguard.ErrNoDevice) {
+			return nil, fmt.Errorf("wireguard device %s is gone (k0rdent run --resume brings it up again)", cfg.Interface)
+		}
+		return nil, err
+	}
+	now := v.now()
+	out := make([]reach, len(cfg.Peers))
+	for i, p := range cfg.Peers {
+		r := reach{name: p.Name, addr: net.JoinHostPort(p.Address.String(), strconv.Itoa(v.cfg.SSHPort)), endpoint: p.Endpoint.String()}
+		var problems []string
+		ps, ok := st.Peer(p.PublicKey)
+		switch {
+		case !ok:
+			problems = append(problems, "not a peer of "+cfg.Interface)
+		case ps.LastHandshake.IsZero():
+			problems = append(problems, "no handshake")
+		case now.Sub(ps.LastHandshake) > StaleHandshake:
+			problems = append(problems, fmt.Sprintf("last handshake %s ago (stale after %s)", now.Sub(ps.LastHandshake).Round(time.Second), StaleHandshake))
+		}
+		r.handshake = ps.LastHandshake
+		dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		if err := v.dial(dctx, r.addr); err != nil {
+			problems = append(problems, "tcp "+r.addr+": "+err.Error())
+		}
+		cancel()
+		r.problem = strings.Join(problems, "; ")
+		out[i] = r
+	}
+	return out, nil
+}
+
+// waitReachable repeats check until every VM is reachable or the connect
+// timeout runs out. A handshake can take a while: one sent before the VM's
+// device was up is retried by WireGuard only after 5 seconds.
+func (v *VPN) waitReachable(ctx context.Context, env *workflow.Env, cfg wireguard.DeviceConfig) ([]reach, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.connect)
+	defer cancel()
+	var last []reach
+	for round := 1; ; round++ {
+		rs, err := v.check(ctx, cfg, 3*time.Second)
+		if err != nil && ctx.Err() == nil {
+			return nil, err
+		}
+		if err == nil {
+			last = rs
+			if bad := unreachable(rs); len(bad) == 0 {
+				env.Log.Info("every VM reachable through the tunnel", "vms", len(rs), "rounds", round)
+				return rs, nil
+			} else if round%5 == 1 {
+				env.Log.Info("waiting for VMs", "unreachable", len(bad), "first", bad[0].String())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if parent := context.Cause(ctx); parent != nil && !errors.Is(parent, context.DeadlineExceeded) {
+				return nil, parent
+			}
+			bad := unreachable(last)
+			if last == nil {
+				return nil, fmt.Errorf("%s: no reachability check finished within timeouts.vpn_connect (%s)", cfg.Interface, config.Duration(v.connect))
+			}
+			return nil, fmt.Errorf("%d of %d VMs unreachable through %s after %s (timeouts.vpn_connect): %s",
+				len(bad), len(last), cfg.Interface, config.Duration(v.connect), joinReach(bad))
+		case <-time.After(v.interval):
+		}
+	}
+}
+
+func unreachable(rs []reach) []reach {
+	var bad []reach
+	for _, r := range rs {
+		if r.problem != "" {
+			bad = append(bad, r)
+		}
+	}
+	return bad
+}
+
+func joinReach(rs []reach) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = r.String()
+	}
+	return strings.Join(s, "; ")
+}
+
+// Verify checks, without changing anything, that the device exists and
+// every VM has a fresh handshake and answers on its SSH port.
+func (v *VPN) Verify(ctx context.Context, env *workflow.Env) error {
+	cfg, _, err := v.deviceConfig(env)
+	if err != nil {
+		return err
+	}
+	rs, err := v.check(ctx, cfg, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	if bad := unreachable(rs); len(bad) > 0 {
+		return fmt.Errorf("%d of %d VMs unreachable through %s: %s", len(bad), len(rs), cfg.Interface, joinReach(bad))
+	}
+	return nil
+}
+
+// Destroy takes the device down and stops its wireguard-go.
+func (v *VPN) Destroy(ctx context.Context, env *workflow.Env) error {
+	if err := v.dev.Down(ctx, v.cfg.Interface, v.runDir()); err != nil {
+		return fmt.Errorf("take down %s: %w", v.cfg.Interface, err)
+	}
+	return nil
+}
+
+func dialTCP(ctx context.Context, addr string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
