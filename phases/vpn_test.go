@@ -280,7 +280,9 @@ func TestVPN_RunUnreachable(t *testing.T) {
 	f := newVPNFixture(t)
 	f.lns[2].Close() // k0s-worker-2 answers no TCP either
 	dev := &fakeDevice{
-		up:     func(context.Context, wireguard.DeviceConfig) (wireguard.DeviceInfo, error) { return wireguard.DeviceInfo{}, nil },
+		up: func(context.Context, wireguard.DeviceConfig) (wireguard.DeviceInfo, error) {
+			return wireguard.DeviceInfo{}, nil
+		},
 		status: f.status(time.Second, "k0s-worker-2"),
 	}
 	v := f.phase(dev, 100*time.Millisecond)
@@ -307,7 +309,9 @@ func TestVPN_RunCancelled(t *testing.T) {
 	f := newVPNFixture(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	dev := &fakeDevice{
-		up: func(context.Context, wireguard.DeviceConfig) (wireguard.DeviceInfo, error) { return wireguard.DeviceInfo{}, nil },
+		up: func(context.Context, wireguard.DeviceConfig) (wireguard.DeviceInfo, error) {
+			return wireguard.DeviceInfo{}, nil
+		},
 		status: func(c context.Context, n string) (*wireguard.Status, error) {
 			cancel()
 			return f.status(0, "k0s-worker-1")(c, n)
