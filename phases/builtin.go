@@ -15,6 +15,7 @@ func Builtin() *Registry {
 
 func builtinPlugins() []Plugin {
 	return []Plugin{
-		// One line per built-in phase, e.g. wireguardPlugin(),
+		// One line per built-in phase, in graph order.
+		wireguardPlugin(),
 	}
 }

@@ -1,0 +1,318 @@
+package phases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// WireGuardName is the wireguard node's name: the journal key.
+const WireGuardName = "wireguard"
+
+// Outputs of the wireguard node (the peers, port and network outputs are
+// the ones state projects into runtime.yaml).
+const (
+	WireGuardOutputPeers      = "peers"       // JSON array of {name,address,public_key,role}: hub, controllers, workers
+	WireGuardOutputPort       = "port"        // the VMs' UDP listen port, decimal
+	WireGuardOutputNetwork    = "network"     // the WireGuard network, CIDR
+	WireGuardOutputHubAddress = "hub_address" // the operator's address in it
+	WireGuardOutputKeysDir    = "keys_dir"    // <secrets>/wireguard
+	// WireGuardOutputCloudInit + <vm> is the path of that VM's cloud-init
+	// document, under secrets/ (it holds the VM's private key).
+	WireGuardOutputCloudInit = "cloud_init."
+)
+
+// legacyHubName is what the bash tool called the hub; a migrated
+// deployment keeps that key as the operator's.
+const legacyHubName = "mylaptop"
+
+func wireguardPlugin() Plugin {
+	return Plugin{
+		Name:        WireGuardName,
+		Description: "WireGuard address plan, keys (generated once, kept), listen port and a cloud-init document per VM",
+		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
+			return []workflow.Phase{newWireGuard(bc)}, nil
+		},
+	}
+}
+
+// WireGuard is the wireguard node: it plans the addresses, creates or
+// reuses every peer's key and the listen port, and renders each VM's
+// cloud-init document under secrets/. It is pure local work: nothing
+// remote exists yet when it runs.
+type WireGuard struct {
+	network    string
+	port       int // network.wireguard_port; 0: random, chosen once
+	hosts      []wireguard.Host
+	secretsDir string // from BuildContext.Dirs; Env.SecretsDir when empty
+	intN       func(int) int
+}
+
+var (
+	_ workflow.Phase     = (*WireGuard)(nil)
+	_ workflow.Describer = (*WireGuard)(nil)
+	_ workflow.Verifier  = (*WireGuard)(nil)
+	_ workflow.Destroyer = (*WireGuard)(nil)
+)
+
+func newWireGuard(bc BuildContext) *WireGuard {
+	w := &WireGuard{
+		network:    bc.Config.Network.WireGuardNetwork,
+		port:       bc.Config.Network.WireGuardPort,
+		secretsDir: bc.Dirs.Secrets,
+	}
+	for _, h := range bc.Config.Hosts() {
+		// config.Host roles are the provider's: "controller", "worker".
+		w.hosts = append(w.hosts, wireguard.Host{Name: h.Name, Role: h.Role})
+	}
+	return w
+}
+
+// Name implements workflow.Phase.
+func (w *WireGuard) Name() string { return WireGuardName }
+
+// DependsOn implements workflow.Phase: wireguard is a root.
+func (w *WireGuard) DependsOn() []string { return nil }
+
+func (w *WireGuard) store(env *workflow.Env) (*wireguard.KeyStore, error) {
+	dir := w.secretsDir
+	if dir == "" && env != nil {
+		dir = env.SecretsDir
+	}
+	if dir == "" {
+		return nil, errors.New("wireguard: no secrets directory (the state store sets it)")
+	}
+	s := wireguard.NewKeyStore(dir)
+	s.IntN = w.intN
+	return s, nil
+}
+
+// Run implements workflow.Phase. It is idempotent: keys and the port are
+// generated only when missing, and the cloud-init documents are rendered
+// again, byte for byte the same.
+func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
+	plan, err := wireguard.Plan(w.network, w.hosts)
+	if err != nil {
+		return fmt.Errorf("%w (network.wireguard_network)", err)
+	}
+	s, err := w.store(env)
+	if err != nil {
+		return err
+	}
+	if ok, err := s.Adopt(wireguard.HubName, legacyHubName); err != nil {
+		return err
+	} else if ok {
+		env.Log.Info("adopted the migrated hub key", "from", s.Path(legacyHubName), "to", s.Path(wireguard.HubName))
+	}
+	keys := map[string]wgtypes.Key{} // private keys, by peer
+	var generated, reused int
+	for _, p := range plan.Peers() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		k, created, err := s.LoadOrGenerate(p.Name)
+		if err != nil {
+			return err
+		}
+		if created {
+			generated++
+		} else {
+			reused++
+		}
+		keys[p.Name] = k
+		env.Log.Info("wireguard peer", "name", p.Name, "role", p.Role, "address", p.Address, "public_key", k.PublicKey().String(), "generated", created)
+	}
+	port, created, err := s.ListenPort(w.port)
+	if err != nil {
+		return err
+	}
+	env.Log.Info("listen port", "port", port, "chosen_now", created, "file", s.PortPath())
+
+	hubPublic := keys[wireguard.HubName].PublicKey()
+	for _, vm := range plan.Hosts {
+		doc, err := wireguard.VMConfig{VM: vm, PrivateKey: keys[vm.Name], ListenPort: port, Hub: plan.Hub, HubPublicKey: hubPublic}.CloudInit()
+		if err != nil {
+			return err
+		}
+		path, err := s.WriteCloudInit(vm.Name, doc)
+		if err != nil {
+			return err
+		}
+		env.SetOutput(WireGuardOutputCloudInit+vm.Name, path)
+	}
+	peers, err := peersJSON(plan, keys)
+	if err != nil {
+		return err
+	}
+	env.SetOutput(WireGuardOutputPeers, peers)
+	env.SetOutput(WireGuardOutputPort, strconv.Itoa(port))
+	env.SetOutput(WireGuardOutputNetwork, plan.Network.String())
+	env.SetOutput(WireGuardOutputHubAddress, plan.Hub.Address.String())
+	env.SetOutput(WireGuardOutputKeysDir, s.Dir)
+	env.Log.Info("wireguard ready", "peers", len(keys), "keys_generated", generated, "keys_reused", reused,
+		"cloud_init_dir", filepath.Join(s.Dir, wireguard.CloudInitDirName))
+	return nil
+}
+
+// wgPeer is one element of the peers output (state.Peer's JSON form).
+type wgPeer struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	PublicKey string `json:"public_key"`
+	Role      string `json:"role"`
+}
+
+func peersJSON(plan wireguard.AddressPlan, keys map[string]wgtypes.Key) (string, error) {
+	var out []wgPeer
+	for _, p := range plan.Peers() {
+		out = append(out, wgPeer{Name: p.Name, Address: p.Address.String(), PublicKey: keys[p.Name].PublicKey().String(), Role: p.Role})
+	}
+	data, err := json.Marshal(out)
+	if err != nil {
+		return "", fmt.Errorf("encode wireguard peers: %w", err)
+	}
+	return string(data), nil
+}
+
+// Describe implements workflow.Describer; it only reads.
+func (w *WireGuard) Describe(env *workflow.Env) []string {
+	plan, err := wireguard.Plan(w.network, w.hosts)
+	if err != nil {
+		return []string{"address plan: " + err.Error()}
+	}
+	lines := []string{describePlan(plan)}
+	s, err := w.store(env)
+	if err != nil {
+		return append(lines, err.Error())
+	}
+	var reuse, generate int
+	for _, p := range plan.Peers() {
+		if s.Exists(p.Name) || (p.Name == wireguard.HubName && s.Exists(legacyHubName)) {
+			reuse++
+		} else {
+			generate++
+		}
+	}
+	lines = append(lines, fmt.Sprintf("keys: reuse %d, generate %d (%s)", reuse, generate, s.Dir))
+	stored, err := s.StoredPort()
+	switch {
+	case err != nil:
+		lines = append(lines, "listen port: "+err.Error())
+	case w.port != 0 && stored != 0 && stored != w.port:
+		lines = append(lines, fmt.Sprintf("listen port: %d (network.wireguard_port; was %d: the VMs need new cloud-init)", w.port, stored))
+	case w.port != 0:
+		lines = append(lines, fmt.Sprintf("listen port: %d (network.wireguard_port)", w.port))
+	case stored != 0:
+		lines = append(lines, fmt.Sprintf("listen port: %d (kept)", stored))
+	default:
+		lines = append(lines, fmt.Sprintf("listen port: random in %d-%d, chosen once", wireguard.MinRandomPort, wireguard.MaxRandomPort))
+	}
+	return append(lines, fmt.Sprintf("cloud-init: %d documents in %s (0600)", len(plan.Hosts), filepath.Join(s.Dir, wireguard.CloudInitDirName)))
+}
+
+func describePlan(plan wireguard.AddressPlan) string {
+	s := fmt.Sprintf("address plan: hub %s, %d hosts", plan.Hub.Address, len(plan.Hosts))
+	switch n := len(plan.Hosts); n {
+	case 0:
+	case 1:
+		s += " (" + plan.Hosts[0].Address.String() + ")"
+	default:
+		s += fmt.Sprintf(" (%s-%s)", plan.Hosts[0].Address, plan.Hosts[n-1].Address)
+	}
+	return s + " in " + plan.Network.String()
+}
+
+// Verify implements workflow.Verifier: every key file loads, the port file
+// holds the port in use, and every VM's cloud-init document exists and
+// carries that VM's key, address and port and the hub's current public
+// key. A missing or changed key is drift: the phase runs again (generating
+// what is missing), and so does everything after it. Verify writes
+// nothing.
+func (w *WireGuard) Verify(ctx context.Context, env *workflow.Env) error {
+	plan, err := wireguard.Plan(w.network, w.hosts)
+	if err != nil {
+		return fmt.Errorf("%w (network.wireguard_network)", err)
+	}
+	s, err := w.store(env)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	public := map[string]wgtypes.Key{}
+	for _, p := range plan.Peers() {
+		k, err := s.Load(p.Name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		public[p.Name] = k.PublicKey()
+	}
+	port, err := s.StoredPort()
+	switch {
+	case err != nil:
+		errs = append(errs, err)
+	case port == 0:
+		errs = append(errs, fmt.Errorf("no listen port in %s", s.PortPath()))
+	case w.port != 0 && port != w.port:
+		errs = append(errs, fmt.Errorf("listen port %d in %s, but network.wireguard_port is %d", port, s.PortPath(), w.port))
+	}
+	for _, vm := range plan.Hosts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		errs = append(errs, verifyCloudInit(s.CloudInitPath(vm.Name), vm, public, port))
+	}
+	return errors.Join(errs...)
+}
+
+// verifyCloudInit checks a VM's document against the keys that loaded
+// (public, by peer; a key that did not load is reported by the caller).
+func verifyCloudInit(path string, vm wireguard.Peer, public map[string]wgtypes.Key, port int) error {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cloud-init of %s: %w", vm.Name, err)
+	}
+	q, err := wireguard.ParseCloudInit(doc)
+	if err != nil {
+		return fmt.Errorf("cloud-init of %s (%s): %w", vm.Name, path, err)
+	}
+	var errs []error
+	if want, ok := public[vm.Name]; ok && q.PrivateKey.PublicKey() != want {
+		errs = append(errs, fmt.Errorf("holds another private key than %s.key", vm.Name))
+	}
+	if len(q.Address) != 1 || q.Address[0] != vm.Prefix() {
+		errs = append(errs, fmt.Errorf("address %v, plan says %s", q.Address, vm.Prefix()))
+	}
+	if port != 0 && q.ListenPort != port {
+		errs = append(errs, fmt.Errorf("listen port %d, want %d", q.ListenPort, port))
+	}
+	if hub, ok := public[wireguard.HubName]; len(q.Peers) != 1 || (ok && q.Peers[0].PublicKey != hub) {
+		errs = append(errs, fmt.Errorf("its hub peer is not the operator's current public key"))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("cloud-init of %s (%s): %w", vm.Name, path, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Destroy implements workflow.Destroyer. There is nothing remote to tear
+// down, and the keys are kept on purpose: a new deployment in the same
+// state directory reuses them, and an operator who wants new ones deletes
+// <secrets>/wireguard/ (then runs from wireguard). Destroy only says so in
+// the node log.
+func (w *WireGuard) Destroy(ctx context.Context, env *workflow.Env) error {
+	s, err := w.store(env)
+	if err != nil {
+		return err
+	}
+	env.Log.Info("wireguard keys, listen port and cloud-init documents are kept; delete the directory to rotate them on the next run", "dir", s.Dir)
+	return nil
+}
