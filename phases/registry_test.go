@@ -103,10 +103,28 @@ func TestRegistry_NamesAndDescribe(t *testing.T) {
 }
 
 func TestBuiltin_RegistersNoPlaceholders(t *testing.T) {
-	// The built-in phases arrive with issues 5-7; until then Builtin is
-	// empty rather than full of stubs. Update this test as they land.
-	if got := Builtin().Names(); len(got) != 0 {
-		t.Errorf("Builtin().Names() = %q, want none yet", got)
+	// The built-in phases arrive with issues 5-7, in graph order, and only
+	// as real phases: each one's factory builds its node from a default
+	// config. (Nothing to update here as they land.)
+	graphOrder := []string{"wireguard", "terraform", "vpn", "k0s", "k0rdent", "kof", "azure-children"}
+	var names []string
+	for _, p := range builtinPlugins() {
+		names = append(names, p.Name)
+	}
+	if len(names) > len(graphOrder) || !slices.Equal(names, graphOrder[:len(names)]) {
+		t.Errorf("builtinPlugins() = %q, want a prefix of the graph order %q", names, graphOrder)
+	}
+	cfg := config.Default()
+	cfg.Azure.Location = "westus2"
+	dir := t.TempDir()
+	for _, p := range builtinPlugins() {
+		nodes, err := p.Factory(BuildContext{Config: cfg, Dirs: Dirs{State: dir, Secrets: filepath.Join(dir, "secrets"), Terraform: filepath.Join(dir, "terraform")}})
+		if err != nil || len(nodes) == 0 || (nodes[0].Name() != p.Name && !strings.HasPrefix(nodes[0].Name(), p.Name+"/")) {
+			t.Errorf("factory of %s = %d nodes, %v; want its node(s)", p.Name, len(nodes), err)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("the factories created %d entries in the state directory; factories have no side effects", len(ents))
 	}
 	if Builtin() == Builtin() {
 		t.Error("Builtin() returned the same registry twice; callers extend it, so each call must return a new one")
