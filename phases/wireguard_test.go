@@ -417,4 +417,3 @@ func wgReadKeys(t *testing.T, store *state.Store) map[string]string {
 	}
 	return keys
 }
-
