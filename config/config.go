@@ -38,6 +38,9 @@ type Config struct {
 	KOF KOF `yaml:"kof"`
 	// AzureChildren configures the optional Azure child clusters phase.
 	AzureChildren AzureChildren `yaml:"azure_children"`
+	// Terraform says which terraform binary and module the terraform
+	// phase uses; every key is optional.
+	Terraform Terraform `yaml:"terraform,omitempty"`
 	// Phases declares command phases: processes run as graph nodes.
 	Phases []CommandPhase `yaml:"phases,omitempty"`
 
@@ -317,6 +320,24 @@ type ChildCluster struct {
 	RootVolumeSizeGB int `yaml:"root_volume_size"`
 	// Labels are added to the ClusterDeployment.
 	Labels map[string]string `yaml:"labels,omitempty"`
+}
+
+// Terraform says which terraform binary and module the terraform phase
+// uses. Every key is optional and empty by default, so that the section
+// stays out of the canonical form (and the digest) of a config without it.
+// Relative paths are relative to the config file's directory.
+type Terraform struct {
+	// Binary is the terraform executable: a path, or a name looked up in
+	// PATH. Empty: terraform on PATH, else one downloaded earlier, else a
+	// download of Version with hc-install (which needs the network).
+	Binary string `yaml:"binary,omitempty"`
+	// Module is a directory holding a Terraform module with the same
+	// variables and outputs as the embedded Azure module, applied instead
+	// of it. Empty: the embedded Azure module.
+	Module string `yaml:"module,omitempty"`
+	// Version is the terraform version downloaded when no binary is
+	// found, X.Y.Z. Empty: the version this k0rdent was tested with.
+	Version string `yaml:"version,omitempty"`
 }
 
 // CommandPhase is a phase declared in the config: a process run as a graph

@@ -145,6 +145,12 @@
 //	      worker_instance_size: Standard_A4_v2
 //	      root_volume_size: 32              # GB
 //	      labels: {}                        # Kubernetes labels for the ClusterDeployment
+//	terraform:                              # all optional; relative paths from the config file's directory
+//	  binary: ""                            # terraform executable; empty: PATH, then a copy downloaded earlier,
+//	                                        # then a download of version with hc-install (needs the network)
+//	  module: ""                            # directory with a module of the embedded Azure module's contract
+//	                                        # (variables and outputs: see providers/terraform); empty: Azure
+//	  version: ""                           # X.Y.Z to download; empty: the version k0rdent was tested with
 //	phases:                                 # command phases
 //	  - name: <required>                    # kebab-case, unique; the journal key
 //	    description: ""                     # shown by --plan

@@ -144,6 +144,10 @@ func (v *validator) check(on Flags) {
 	}
 	v.match("software.k0rdent.namespace", c.Software.K0rdent.Namespace, reDNSLabel, "a Kubernetes namespace name")
 
+	if tv := c.Terraform.Version; tv != "" {
+		v.match("terraform.version", tv, reSemver, "a terraform version like 1.11.4")
+	}
+
 	t := c.Timeouts
 	for _, d := range []struct {
 		path string
