@@ -141,7 +141,8 @@
 // cluster_id, current_run_id and current_outcome, last_successful_run,
 // flags, wireguard (port, network, peers: name, address, public_key,
 // endpoint, role; never private keys), vpn (status connected, disconnected
-// or unverified, and when checked), terraform (output references),
+// or unverified, when checked, the interface, and per peer its last
+// handshake), terraform (output references),
 // kubeconfig (a path), updated (the time of the current run's latest
 // record, so that a rebuild gives the same file). It is replaced
 // atomically (temporary file,
@@ -153,8 +154,9 @@
 //	wireguard  outputs peers (JSON array of {name,address,public_key,role,
 //	           endpoint}; unknown fields such as private_key are refused),
 //	           port, network
-//	vpn        output status; the record time is when it was checked; a
-//	           failed vpn node means disconnected
+//	vpn        outputs status, interface, handshake.<peer> (RFC 3339); the
+//	           record time is when it was checked; a failed vpn node means
+//	           disconnected (and no peers)
 //	terraform  its outputs become the Terraform references
 //	k0s        output kubeconfig (a path under secrets/)
 //

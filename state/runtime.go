@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -24,8 +26,10 @@ const (
 	OutputPeers   = "peers"   // JSON array of Peer
 	OutputPort    = "port"    // listen port, decimal
 	OutputNetwork = "network" // CIDR
-	// vpn output
-	OutputVPNStatus = "status" // connected | disconnected | unverified
+	// vpn outputs
+	OutputVPNStatus    = "status"     // connected | disconnected | unverified
+	OutputVPNInterface = "interface"  // the operator's device
+	OutputVPNHandshake = "handshake." // + peer name: RFC 3339 time of its last handshake
 	// k0s output
 	OutputKubeconfig = "kubeconfig" // path under secrets/
 )
@@ -76,8 +80,41 @@ type Peer struct {
 
 // VPNStatus is the operator-side tunnel as last checked.
 type VPNStatus struct {
-	Status  string    `yaml:"status"`
-	Checked time.Time `yaml:"checked"`
+	Status    string    `yaml:"status"`
+	Checked   time.Time `yaml:"checked"`
+	Interface string    `yaml:"interface,omitempty"`
+	// Peers are the VMs with their last handshake as of Checked, sorted by
+	// name; only a connected check lists them.
+	Peers []VPNPeer `yaml:"peers,omitempty"`
+}
+
+// VPNPeer is one VM's WireGuard handshake as the vpn node last saw it.
+type VPNPeer struct {
+	Name          string    `yaml:"name"`
+	LastHandshake time.Time `yaml:"last_handshake"`
+}
+
+// vpnStatus projects a succeeded vpn record: its status (connected when
+// absent), interface, and one peer per handshake.<peer> output (an
+// unparsable time is left out).
+func vpnStatus(rec Record) *VPNStatus {
+	st := rec.Outputs[OutputVPNStatus]
+	if st == "" {
+		st = VPNConnected
+	}
+	v := &VPNStatus{Status: st, Checked: rec.Time.UTC(), Interface: rec.Outputs[OutputVPNInterface]}
+	for _, k := range slices.Sorted(maps.Keys(rec.Outputs)) {
+		name, ok := strings.CutPrefix(k, OutputVPNHandshake)
+		if !ok || name == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, rec.Outputs[k])
+		if err != nil {
+			continue
+		}
+		v.Peers = append(v.Peers, VPNPeer{Name: name, LastHandshake: t.UTC()})
+	}
+	return v
 }
 
 // Project returns the runtime after run, given the runtime before it
@@ -104,6 +141,7 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 		}
 		if prev.VPN != nil {
 			v := *prev.VPN
+			v.Peers = slices.Clone(v.Peers)
 			rt.VPN = &v
 		}
 		rt.Terraform = maps.Clone(prev.Terraform)
@@ -153,11 +191,7 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 	if rec, ok := decide(NodeVPN); ok {
 		switch rec.To {
 		case workflow.Succeeded:
-			st := rec.Outputs[OutputVPNStatus]
-			if st == "" {
-				st = VPNConnected
-			}
-			rt.VPN = &VPNStatus{Status: st, Checked: rec.Time.UTC()}
+			rt.VPN = vpnStatus(rec)
 		case workflow.Failed:
 			rt.VPN = &VPNStatus{Status: VPNDisconnected, Checked: rec.Time.UTC()}
 		default:
