@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-
 )
 
 // tailBytes bounds how much of a log tailFile reads.

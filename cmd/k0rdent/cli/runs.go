@@ -62,6 +62,7 @@ type runJSON struct {
 	SupersededBy string          `json:"superseded_by,omitempty"`
 	Flags        map[string]bool `json:"flags"`
 	Migrated     bool            `json:"migrated,omitempty"`
+	Teardown     bool            `json:"teardown,omitempty"`
 	Nodes        int             `json:"nodes"`
 	FailedNodes  []string        `json:"failed_nodes"`
 	Torn         bool            `json:"torn,omitempty"`
@@ -77,7 +78,7 @@ func outcomeText(o state.Outcome) string {
 
 func toRunJSON(ri state.RunInfo) runJSON {
 	j := runJSON{ID: ri.ID, ParentRunID: ri.ParentRunID, Started: ri.Created.UTC(), Outcome: outcomeText(ri.Outcome),
-		SupersededBy: ri.SupersededBy, Flags: ri.Flags, Migrated: ri.Migrated, Nodes: ri.Nodes,
+		SupersededBy: ri.SupersededBy, Flags: ri.Flags, Migrated: ri.Migrated, Teardown: ri.Teardown, Nodes: ri.Nodes,
 		FailedNodes: ri.FailedNodes, Torn: ri.Torn}
 	if j.Flags == nil {
 		j.Flags = map[string]bool{}
@@ -139,6 +140,9 @@ func writeRunsTable(w io.Writer, infos []state.RunInfo) {
 		}
 		if ri.Migrated {
 			outcome += " (migrated)"
+		}
+		if ri.Teardown {
+			outcome += " (teardown)"
 		}
 		nodes := fmt.Sprintf("%d", ri.Nodes)
 		if len(ri.FailedNodes) > 0 {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -80,18 +82,82 @@ func (a *app) doRunsShow(o runsShowOptions) error {
 	return nil
 }
 
-// graphForRun builds the graph from the current config to know the
-// dependencies (the run header lists node names only; requested from
-// state: the edges in the header). Factories return the same nodes
-// whatever the flags, so no flags are needed (and none of the validation
-// an optional section needs). It returns nil when the config does not
-// load; the critical path is then left out.
-func (a *app) graphForRun(g globalOptions, rf *state.RunFile) *workflow.Graph {
+// runGraph is the graph of a recorded run: its nodes in topological
+// order and the dependencies of each.
+type runGraph struct {
+	order []string
+	deps  map[string][]string
+}
+
+// graphForRun is the run's graph from the edges in its header. A run file
+// written before headers had edges gets the graph of the current config
+// (factories return the same nodes whatever the flags, so none are
+// needed); nil when that does not load either: the critical path and
+// blocked-by are then left out.
+func (a *app) graphForRun(g globalOptions, rf *state.RunFile) *runGraph {
+	if rf.Header.Deps != nil {
+		return newRunGraph(rf.Header.Nodes, rf.Header.Deps)
+	}
 	lg, err := a.loadGraph(globalOptions{ConfigPath: g.ConfigPath, StateDir: g.StateDir, LogLevel: g.LogLevel}, phases.RunFlags{})
 	if err != nil {
 		return nil
 	}
-	return lg.graph
+	deps := map[string][]string{}
+	for _, n := range lg.graph.TopoOrder() {
+		deps[n] = lg.graph.DependsOn(n)
+	}
+	return newRunGraph(lg.graph.TopoOrder(), deps)
+}
+
+// newRunGraph orders nodes (and any node named only in deps) so that
+// every node comes after its dependencies, keeping the given order where
+// it allows; a cycle, which a valid run never has, is broken arbitrarily.
+func newRunGraph(nodes []string, deps map[string][]string) *runGraph {
+	g := &runGraph{deps: deps}
+	all := slices.Clone(nodes)
+	for _, n := range slices.Sorted(maps.Keys(deps)) {
+		if !slices.Contains(all, n) {
+			all = append(all, n)
+		}
+	}
+	mark := map[string]int{} // 1 visiting, 2 done
+	var visit func(n string)
+	visit = func(n string) {
+		if mark[n] != 0 {
+			return
+		}
+		mark[n] = 1
+		for _, d := range deps[n] {
+			visit(d)
+		}
+		mark[n] = 2
+		g.order = append(g.order, n)
+	}
+	for _, n := range all {
+		visit(n)
+	}
+	return g
+}
+
+// has reports whether n is a node of the graph.
+func (g *runGraph) has(n string) bool { return slices.Contains(g.order, n) }
+
+// blocked lists, in topological order, the nodes downstream of failed
+// that the run recorded blocked.
+func (g *runGraph) blocked(nodes map[string]workflow.NodeStatus, failed string) []string {
+	down := map[string]bool{failed: true}
+	var out []string
+	for _, n := range g.order {
+		for _, d := range g.deps[n] {
+			if down[d] {
+				down[n] = true
+			}
+		}
+		if n != failed && down[n] && nodes[n].State == workflow.Blocked {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // runView is `runs show` as data; its JSON form is stable.
@@ -110,6 +176,7 @@ type runView struct {
 	ConfigDigest string          `json:"config_digest,omitempty"`
 	Flags        map[string]bool `json:"flags"`
 	Migrated     bool            `json:"migrated,omitempty"`
+	Teardown     bool            `json:"teardown,omitempty"`
 	Torn         bool            `json:"torn,omitempty"`
 	Error        string          `json:"error,omitempty"`
 	Nodes        []nodeView      `json:"nodes"`
@@ -142,11 +209,11 @@ type failureView struct {
 	LogTail []string `json:"log_tail"`
 }
 
-func newRunView(rf *state.RunFile, g *workflow.Graph, store *state.Store, lines int) *runView {
+func newRunView(rf *state.RunFile, g *runGraph, store *state.Store, lines int) *runView {
 	h := rf.Header
 	v := &runView{ID: h.RunID, ParentRunID: h.ParentRunID, Outcome: outcomeText(rf.Outcome), Reason: rf.OutcomeReason,
 		SupersededBy: rf.SupersededBy, Attempt: rf.Attempt, Started: h.Created.UTC(), ToolVersion: h.ToolVersion,
-		ConfigPath: h.ConfigPath, ConfigDigest: h.ConfigDigest, Flags: rf.Flags, Migrated: h.Migrated, Torn: rf.Torn,
+		ConfigPath: h.ConfigPath, ConfigDigest: h.ConfigDigest, Flags: rf.Flags, Migrated: h.Migrated, Teardown: h.Teardown, Torn: rf.Torn,
 		Critical: []string{}, Failures: []failureView{}, started: h.Created}
 	if v.Flags == nil {
 		v.Flags = map[string]bool{}
@@ -184,8 +251,8 @@ func newRunView(rf *state.RunFile, g *workflow.Graph, store *state.Store, lines 
 		}
 		f := failureView{Node: n.Node, Attempt: rf.Nodes[n.Node].Attempt, Error: n.Error, Blocked: []string{},
 			Log: store.LogPath(h.RunID, n.Node), LogTail: []string{}}
-		if g != nil && g.Has(n.Node) {
-			if b := blockedBy(g, rf.Nodes, n.Node); b != nil {
+		if g != nil && g.has(n.Node) {
+			if b := g.blocked(rf.Nodes, n.Node); b != nil {
 				f.Blocked = b
 			}
 		} else {
@@ -204,21 +271,20 @@ func newRunView(rf *state.RunFile, g *workflow.Graph, store *state.Store, lines 
 }
 
 // criticalPath is the longest chain of dependent nodes by recorded
-// duration. Minimal private version for historical runs (the scheduler
-// computes it for the live run): requested from workflow/state as a
-// function of a graph and durations.
-func criticalPath(g *workflow.Graph, durs map[string]time.Duration) ([]string, time.Duration) {
+// duration, for historical runs (the scheduler computes it for the live
+// run).
+func criticalPath(g *runGraph, durs map[string]time.Duration) ([]string, time.Duration) {
 	best := map[string]time.Duration{}
 	prev := map[string]string{}
 	var end string
-	for _, n := range g.TopoOrder() {
+	for _, n := range g.order {
 		d, ok := durs[n]
 		if !ok || d <= 0 {
 			continue
 		}
 		var via string
 		var base time.Duration
-		for _, dep := range g.DependsOn(n) {
+		for _, dep := range g.deps[n] {
 			if b, ok := best[dep]; ok && b > base {
 				base, via = b, dep
 			}
@@ -263,6 +329,9 @@ func (v *runView) writeText(w io.Writer) {
 	}
 	if v.Migrated {
 		fmt.Fprintln(w, "migrated from the bash tool's state")
+	}
+	if v.Teardown {
+		fmt.Fprintln(w, "teardown (k0rdent reset): succeeded nodes were destroyed")
 	}
 	if v.Torn {
 		fmt.Fprintln(w, "the last record is torn; it is repaired when the run is resumed")

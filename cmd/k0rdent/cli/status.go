@@ -66,9 +66,12 @@ type statusView struct {
 	Nodes             []statusNode      `json:"nodes"`
 	// InProgressPID is the pid of the live k0rdent process working on
 	// the current run, from the lock's holder record (0: none).
-	InProgressPID int    `json:"in_progress_pid,omitempty"`
-	Checked       bool   `json:"checked"`
-	Problem       string `json:"problem,omitempty"`
+	InProgressPID int `json:"in_progress_pid,omitempty"`
+	// Teardown: the current run is a teardown (k0rdent reset); its
+	// succeeded nodes are destroyed ones and --check has nothing to verify.
+	Teardown bool   `json:"teardown,omitempty"`
+	Checked  bool   `json:"checked"`
+	Problem  string `json:"problem,omitempty"`
 }
 
 type vpnView struct {
@@ -135,7 +138,10 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 		}
 	}
 	drifted := 0
-	if o.Check && rf != nil {
+	if rf != nil && rf.Header.Teardown {
+		v.Teardown = true
+	}
+	if o.Check && rf != nil && !v.Teardown {
 		v.Checked = true
 		if drifted, err = a.checkNodes(ctx, o, store, rf, v.Nodes); err != nil {
 			return err
@@ -149,9 +155,19 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 		v.writeText(a.Stdout)
 	}
 	if drifted > 0 {
-		return withCode(ExitPhaseFailed, fmt.Errorf("%d node(s) drifted; repair with: %s run --resume (or %s run --fresh)", drifted, a.Name, a.Name))
+		return withCode(ExitPhaseFailed, fmt.Errorf("%d node(s) drifted; %s", drifted, a.repairHint(rt.CurrentOutcome)))
 	}
 	return nil
+}
+
+// repairHint is the command that repairs drift given the current run's
+// outcome: a succeeded run is converged again by a new run (`run
+// --resume` refuses it), an unfinished one is resumed.
+func (a *app) repairHint(current state.Outcome) string {
+	if current == state.OutcomeSucceeded {
+		return fmt.Sprintf("repair with: %s run (a new run re-runs the drifted nodes and their dependents)", a.Name)
+	}
+	return fmt.Sprintf("repair with: %s run --resume (or %s run --fresh)", a.Name, a.Name)
 }
 
 // checkNodes runs Verify of every succeeded node that has one, with the
@@ -207,6 +223,9 @@ func (v *statusView) writeText(w io.Writer) {
 	outcome := v.CurrentOutcome
 	if v.InProgressPID != 0 {
 		outcome = fmt.Sprintf("in progress, pid %d", v.InProgressPID)
+	}
+	if v.Teardown {
+		outcome = "teardown, " + outcome
 	}
 	row("current run", v.CurrentRunID+" ("+outcome+")")
 	row("last success", v.LastSuccessfulRun)
