@@ -182,7 +182,7 @@ func TestReset_JournalsATeardown(t *testing.T) {
 		t.Errorf("rebuilt runtime differs\nlive:    %+v\nrebuilt: %+v", live, rebuilt)
 	}
 	r = e.mustRun(0, "runs")
-	if !regexp.MustCompile(`(?m)^` + td.Header.RunID + `\s.*succeeded \(teardown\)`).MatchString(r.stdout) ||
+	if !regexp.MustCompile(`(?m)^`+td.Header.RunID+`\s.*succeeded \(teardown\)`).MatchString(r.stdout) ||
 		!regexp.MustCompile(`(?m)^`+deployed+`\s.*succeeded\s`).MatchString(r.stdout) {
 		t.Errorf("runs does not list the teardown and the deployment:\n%s", r.stdout)
 	}
