@@ -1,0 +1,48 @@
+// Package testbed builds a throw-away network of Linux network namespaces
+// for tests: an "operator" namespace (where k0rdent, or the test, plays the
+// operator's machine) and one namespace per "VM", each running what a VM
+// built from the wireguard phase's cloud-init would run: wireguard-go with
+// wg0.conf, and an sshd on its WireGuard address.
+//
+//	operator netns  ── bridge 198.51.100.1/24 ──┬── veth ── VM 1 netns  198.51.100.10/24
+//	                                             └── veth ── VM 2 netns  198.51.100.11/24 …
+//
+// The underlay is 198.51.100.0/24 (TEST-NET-2): the VMs' "public IPs" are
+// there, by default 198.51.100.<10+index>, the addresses the terraform test
+// module's fake VMs report. No namespace has a default route, so nothing a
+// test does can leave the machine.
+//
+// New(t, Options) creates the namespaces and links and registers a
+// t.Cleanup that kills every process the testbed started (SIGTERM, then
+// SIGKILL), removes leftover WireGuard UAPI sockets and deletes the
+// namespaces. ConfigureVM takes a VM's cloud-init document (the bytes the
+// wireguard phase wrote), reads /etc/wireguard/wg0.conf out of it with
+// wireguard.ParseCloudInit and does what wg-quick would: start wireguard-go,
+// `wg setconf` (the file without Address), add the address, bring the link
+// up and add a route per AllowedIPs. It then starts the VM's sshd, which
+// listens on the VM's WireGuard address (own host key, the test's
+// authorized key, UsePAM no, StrictModes no; the namespace allows non-local
+// binds, so sshd outlives a stopped tunnel). StopWireGuard and
+// StartWireGuard take a VM's tunnel down and up again from the same
+// document.
+//
+// Names: every testbed has an id of 8 hex digits (4 from a hash of
+// t.Name(), 4 random). Namespaces are k0tb-<id>-op and k0tb-<id>-vm<i>;
+// interface names fit Linux's 15 characters. WireGuard interface names must
+// be unique on the whole machine, not only in their namespace, because
+// wireguard-go's UAPI sockets (/var/run/wireguard/<ifname>.sock) are shared
+// by all namespaces: VM i's is tb<id>w<i> (Interface), and OperatorInterface
+// suggests one for the operator's side.
+//
+// Requirements: root, /dev/net/tun, `ip` (iproute2), wireguard-go and wg;
+// sshd and ssh-keygen when Options.AuthorizedKey is set. New skips the test,
+// saying which is missing, when one is not there. Processes get Pdeathsig
+// SIGKILL, so they do not outlive a test binary that is killed; a test
+// binary killed with SIGKILL leaves its namespaces behind (ip netns list |
+// grep k0tb-), harmless and removed by `ip netns del`.
+//
+// The helpers OperatorExec, VMExec and DialOperator run commands and open
+// connections inside the namespaces. Handshakes: a WireGuard initiation
+// sent before the responder is up is retried only after about 5 s, so
+// reachability checks should retry for 15 s or more.
+package testbed
