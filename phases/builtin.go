@@ -17,5 +17,6 @@ func builtinPlugins() []Plugin {
 	return []Plugin{
 		// One line per built-in phase, in graph order.
 		wireguardPlugin(),
+		terraformPlugin(),
 	}
 }

@@ -1,0 +1,634 @@
+package phases
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"gopkg.in/yaml.v3"
+
+	"github.com/k0rdent/k0rdent-deploy/config"
+	tf "github.com/k0rdent/k0rdent-deploy/providers/terraform"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// TerraformName is the terraform node's name: the journal key.
+const TerraformName = "terraform"
+
+// Outputs of the terraform node besides the module's own (vm_details,
+// public_ips, private_ips, resource_group, wireguard_port: see
+// providers/terraform). Every output becomes a Terraform reference in
+// runtime.yaml.
+const (
+	TerraformOutputSSHUser    = "ssh_user"     // the VMs' admin user
+	TerraformOutputSSHKeyPath = "ssh_key_path" // its private key: ssh.key_path, or one generated under secrets/ssh
+	TerraformOutputClusterID  = "cluster_id"   // <metadata.name>-<8 random>, chosen once
+)
+
+// Files the phase keeps in the Terraform working directory besides the
+// module, the variables and the state.
+const (
+	terraformClusterIDFile = "cluster-id"           // the cluster id, chosen once
+	terraformRecordFile    = "k0rdent-outputs.json" // the outputs of the last apply, for Verify
+)
+
+func terraformPlugin() Plugin {
+	return Plugin{
+		Name:        TerraformName,
+		Description: "Azure infrastructure (network, NSG, VMs with cloud-init) from the embedded Terraform module, applied with terraform-exec",
+		DependsOn:   []string{WireGuardName},
+		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
+			return []workflow.Phase{newTerraform(bc)}, nil
+		},
+	}
+}
+
+// Terraform is the terraform node: it writes the module (the embedded
+// Azure one, or terraform.module) and its variables into the Terraform
+// working directory, runs init and apply, and turns the module's outputs
+// into node outputs. Re-running it is safe: apply converges, and the SSH
+// key and the cluster id are created once.
+type Terraform struct {
+	cfg  *config.Config
+	dirs Dirs
+	// installDir is where a downloaded terraform goes; "" means the user
+	// cache directory's k0rdent/terraform/<version>.
+	installDir string
+}
+
+var (
+	_ workflow.Phase          = (*Terraform)(nil)
+	_ workflow.Preconditioner = (*Terraform)(nil)
+	_ workflow.Describer      = (*Terraform)(nil)
+	_ workflow.Verifier       = (*Terraform)(nil)
+	_ workflow.Policer        = (*Terraform)(nil)
+	_ workflow.Destroyer      = (*Terraform)(nil)
+)
+
+func newTerraform(bc BuildContext) *Terraform {
+	return &Terraform{cfg: bc.Config, dirs: bc.Dirs}
+}
+
+// Name implements workflow.Phase.
+func (p *Terraform) Name() string { return TerraformName }
+
+// DependsOn implements workflow.Phase.
+func (p *Terraform) DependsOn() []string { return []string{WireGuardName} }
+
+// Policy implements workflow.Policer: one attempt may take the VM creation
+// timeout plus five minutes for the network around it; errors Azure or
+// the network are known to clear by themselves are retried twice.
+func (p *Terraform) Policy() workflow.Policy {
+	return workflow.Policy{
+		Timeout: p.cfg.Timeouts.VMCreation.D() + 5*time.Minute,
+		Retries: 2,
+		Backoff: 30 * time.Second,
+	}
+}
+
+// configPath resolves a path of the config relative to its file.
+func (p *Terraform) configPath(s string) string {
+	if s == "" || filepath.IsAbs(s) || p.cfg.File() == "" {
+		return s
+	}
+	return filepath.Join(filepath.Dir(p.cfg.File()), s)
+}
+
+func (p *Terraform) workDir() (string, error) {
+	if p.dirs.Terraform == "" {
+		return "", errors.New("terraform: no working directory (the state store sets it)")
+	}
+	return p.dirs.Terraform, nil
+}
+
+func (p *Terraform) secretsDir(env *workflow.Env) string {
+	if p.dirs.Secrets != "" {
+		return p.dirs.Secrets
+	}
+	return env.SecretsDir
+}
+
+// wgInputs is what the terraform node takes from the wireguard node.
+type wgInputs struct {
+	port      int
+	addresses map[string]string // VM name -> WireGuard address
+	cloudInit map[string]string // VM name -> cloud-init document path
+}
+
+// wireguardInputs reads and checks the wireguard node's outputs for the
+// configured hosts: every VM needs a WireGuard address and a cloud-init
+// document that exists.
+func wireguardInputs(env *workflow.Env, hosts []config.Host) (*wgInputs, error) {
+	out := env.Inputs[WireGuardName]
+	if len(out) == 0 {
+		return nil, errors.New("no outputs of the wireguard node")
+	}
+	in := &wgInputs{addresses: map[string]string{}, cloudInit: map[string]string{}}
+	port, err := strconv.Atoi(out[WireGuardOutputPort])
+	if err != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("wireguard output %s is %q, want a UDP port", WireGuardOutputPort, out[WireGuardOutputPort])
+	}
+	in.port = port
+	var peers []struct {
+		Name    string `json:"name"`
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal([]byte(out[WireGuardOutputPeers]), &peers); err != nil {
+		return nil, fmt.Errorf("wireguard output %s: %w", WireGuardOutputPeers, err)
+	}
+	for _, pr := range peers {
+		addr, _, _ := strings.Cut(pr.Address, "/")
+		in.addresses[pr.Name] = addr
+	}
+	var problems []string
+	for _, h := range hosts {
+		if in.addresses[h.Name] == "" {
+			problems = append(problems, fmt.Sprintf("VM %s has no WireGuard peer", h.Name))
+		}
+		path := out[WireGuardOutputCloudInit+h.Name]
+		if path == "" {
+			problems = append(problems, fmt.Sprintf("VM %s has no %s%s output", h.Name, WireGuardOutputCloudInit, h.Name))
+			continue
+		}
+		if _, err := os.Stat(path); err != nil {
+			problems = append(problems, fmt.Sprintf("VM %s: cloud-init document %s: %v", h.Name, path, errors.Unwrap(err)))
+			continue
+		}
+		in.cloudInit[h.Name] = path
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return in, nil
+}
+
+// Preconditions implements workflow.Preconditioner.
+func (p *Terraform) Preconditions() []workflow.Check {
+	return []workflow.Check{{
+		Name: "wireguard outputs present",
+		Fix:  "k0rdent run --from wireguard",
+		Check: func(_ context.Context, env *workflow.Env) error {
+			_, err := wireguardInputs(env, p.cfg.Hosts())
+			return err
+		},
+	}}
+}
+
+// terraformVars builds the module's variables from the config and the
+// wireguard node's outputs. It is pure: Run adds nothing to it.
+func terraformVars(cfg *config.Config, wg *wgInputs, clusterID, owner, sshPublicKey string) (tf.Vars, error) {
+	v := tf.Vars{
+		ClusterID:      clusterID,
+		SubscriptionID: cfg.Azure.SubscriptionID,
+		Location:       cfg.Azure.Location,
+		Owner:          owner,
+		VMImage:        cfg.Azure.VMImage,
+		VMPriority:     cfg.Azure.VMPriority,
+		SpotMaxPrice:   -1, // pay up to the on-demand price; Azure evicts on capacity only
+		OSDiskSizeGB:   cfg.Azure.OSDiskSizeGB,
+		VNetPrefix:     cfg.Network.VNetPrefix,
+		SubnetPrefix:   cfg.Network.SubnetPrefix,
+		WireGuardPort:  wg.port,
+		SSHUser:        cfg.SSH.Username,
+		SSHPublicKey:   sshPublicKey,
+		VMs:            map[string]tf.VM{},
+	}
+	if cfg.Azure.IsSpot() {
+		v.EvictionPolicy = cfg.Azure.EvictionPolicy
+	}
+	var missing []string
+	for i, h := range cfg.Hosts() {
+		addr, ci := wg.addresses[h.Name], wg.cloudInit[h.Name]
+		if addr == "" || ci == "" {
+			missing = append(missing, h.Name)
+			continue
+		}
+		v.VMs[h.Name] = tf.VM{Index: i, Role: h.Role, Size: h.Size, Zone: strconv.Itoa(h.Zone), WireGuardIP: addr, CloudInit: ci}
+	}
+	if len(missing) > 0 {
+		return tf.Vars{}, fmt.Errorf("no WireGuard address or cloud-init document for %s (re-run: k0rdent run --from wireguard)", strings.Join(missing, ", "))
+	}
+	return v, nil
+}
+
+// module returns the module to apply and how to name it.
+func (p *Terraform) module() (iofs.FS, string, error) {
+	dir := p.configPath(p.cfg.Terraform.Module)
+	if dir == "" {
+		return tf.AzureModule(), "the embedded Azure module", nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return nil, "", fmt.Errorf("terraform.module %s: %w (set it to a module directory, or remove it to use the embedded Azure module)", dir, err)
+	}
+	return os.DirFS(dir), "module " + dir, nil
+}
+
+// binary finds terraform (providers/terraform.Find).
+func (p *Terraform) binary(ctx context.Context) (string, error) {
+	version := p.cfg.Terraform.Version
+	if version == "" {
+		version = tf.DefaultVersion
+	}
+	install := p.installDir
+	if install == "" {
+		if cache, err := os.UserCacheDir(); err == nil {
+			install = filepath.Join(cache, "k0rdent", "terraform", version)
+		}
+	}
+	bin := p.cfg.Terraform.Binary
+	if strings.ContainsRune(bin, filepath.Separator) {
+		bin = p.configPath(bin)
+	}
+	return tf.Find(ctx, tf.FindOptions{Binary: bin, Download: true, Version: version, InstallDir: install})
+}
+
+func (p *Terraform) exec(ctx context.Context, env *workflow.Env) (*tf.Exec, error) {
+	dir, err := p.workDir()
+	if err != nil {
+		return nil, err
+	}
+	bin, err := p.binary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env.Log.Info("terraform", "binary", bin, "dir", dir)
+	return tf.New(tf.Options{Dir: dir, Binary: bin, Output: env.Output})
+}
+
+// Run implements workflow.Phase.
+func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
+	dir, err := p.workDir()
+	if err != nil {
+		return err
+	}
+	wg, err := wireguardInputs(env, p.cfg.Hosts())
+	if err != nil {
+		return fmt.Errorf("%w (re-run: k0rdent run --from wireguard)", err)
+	}
+	module, moduleName, err := p.module()
+	if err != nil {
+		return err
+	}
+	if err := tf.WriteModule(dir, module); err != nil {
+		return err
+	}
+	clusterID, err := p.clusterID()
+	if err != nil {
+		return err
+	}
+	keyPath, pub, err := p.sshKey(p.secretsDir(env))
+	if err != nil {
+		return err
+	}
+	vars, err := terraformVars(p.cfg, wg, clusterID, owner(p.cfg), pub)
+	if err != nil {
+		return err
+	}
+	varsPath, err := tf.WriteVars(dir, vars)
+	if err != nil {
+		return err
+	}
+	env.Log.Info("terraform inputs", "module", moduleName, "vars", varsPath, "cluster_id", clusterID, "vms", len(vars.VMs), "ssh_key", keyPath)
+
+	t, err := p.exec(ctx, env)
+	if err != nil {
+		return err
+	}
+	if err := t.Init(ctx); err != nil {
+		return transientTerraform(err)
+	}
+	if err := t.Apply(ctx); err != nil {
+		return transientTerraform(err)
+	}
+	out, err := t.Output(ctx)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, name := range tf.OutputNames() {
+		if _, ok := out[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s has no output %s (a module must declare: %s)", moduleName, strings.Join(missing, ", "), strings.Join(tf.OutputNames(), ", "))
+	}
+	if err := writeJSON(filepath.Join(dir, terraformRecordFile), out); err != nil {
+		return err
+	}
+	for k, v := range out {
+		env.SetOutput(k, v)
+	}
+	env.SetOutput(TerraformOutputSSHUser, p.cfg.SSH.Username)
+	env.SetOutput(TerraformOutputSSHKeyPath, keyPath)
+	env.SetOutput(TerraformOutputClusterID, clusterID)
+	return nil
+}
+
+// transientMarkers are pieces of terraform errors that clear by themselves.
+var transientMarkers = []string{
+	"RetryableError", "TooManyRequests", "429 Too Many Requests", "connection reset by peer",
+	"i/o timeout", "TLS handshake timeout", "Error acquiring the state lock",
+	"AllocationFailed", "ZonalAllocationFailed", "OverconstrainedAllocationRequest",
+}
+
+// transientTerraform marks err transient when terraform's message says it
+// may clear by itself (throttling, a dropped connection, capacity).
+func transientTerraform(err error) error {
+	msg := err.Error()
+	for _, m := range transientMarkers {
+		if strings.Contains(msg, m) {
+			return workflow.Transient(err)
+		}
+	}
+	return err
+}
+
+// Verify implements workflow.Verifier: a refresh-only plan (nothing is
+// written) must find no resource changed outside Terraform, and the
+// refreshed outputs must equal those of the last apply.
+func (p *Terraform) Verify(ctx context.Context, env *workflow.Env) error {
+	dir, err := p.workDir()
+	if err != nil {
+		return err
+	}
+	var recorded map[string]string
+	data, err := os.ReadFile(filepath.Join(dir, terraformRecordFile))
+	if err == nil {
+		err = json.Unmarshal(data, &recorded)
+	}
+	if err != nil {
+		return fmt.Errorf("no record of the last terraform apply in %s: %w (re-run: k0rdent run --from terraform)", dir, err)
+	}
+	t, err := p.exec(ctx, env)
+	if err != nil {
+		return err
+	}
+	d, err := t.Drift(ctx)
+	if err != nil {
+		return err
+	}
+	problems := slices.Clone(d.Resources)
+	keys := make([]string, 0, len(recorded))
+	for k := range recorded {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		now, ok := d.Outputs[k]
+		switch {
+		case !ok:
+			problems = append(problems, "output "+k+" gone")
+		case now != recorded[k]:
+			problems = append(problems, "output "+k+": "+diffOutput(recorded[k], now))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("infrastructure drifted: %s (repair: k0rdent run --from terraform)", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// diffOutput says how an output changed: for JSON objects, which keys were
+// added, removed or changed; otherwise the old and new value.
+func diffOutput(was, now string) string {
+	var a, b map[string]json.RawMessage
+	if json.Unmarshal([]byte(was), &a) != nil || json.Unmarshal([]byte(now), &b) != nil {
+		return fmt.Sprintf("was %q, now %q", was, now)
+	}
+	var parts []string
+	for _, k := range sortedKeys(a) {
+		if _, ok := b[k]; !ok {
+			parts = append(parts, k+" removed")
+		} else if string(a[k]) != string(b[k]) {
+			parts = append(parts, k+" changed")
+		}
+	}
+	for _, k := range sortedKeys(b) {
+		if _, ok := a[k]; !ok {
+			parts = append(parts, k+" added")
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Destroy implements workflow.Destroyer: terraform destroy of everything
+// the state holds. The cluster id and the SSH key are kept (a later run
+// reuses them); the record of the last apply is removed.
+func (p *Terraform) Destroy(ctx context.Context, env *workflow.Env) error {
+	dir, err := p.workDir()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "terraform.tfstate")); errors.Is(err, os.ErrNotExist) {
+		env.Log.Info("no terraform state: nothing to destroy", "dir", dir)
+		return nil
+	}
+	t, err := p.exec(ctx, env)
+	if err != nil {
+		return err
+	}
+	if err := t.Init(ctx); err != nil {
+		return transientTerraform(err)
+	}
+	if err := t.Destroy(ctx); err != nil {
+		return transientTerraform(err)
+	}
+	if err := os.Remove(filepath.Join(dir, terraformRecordFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove the record of the last apply: %w", err)
+	}
+	return nil
+}
+
+// Describe implements workflow.Describer.
+func (p *Terraform) Describe(env *workflow.Env) []string {
+	c := p.cfg
+	module := "the embedded Azure module"
+	if c.Terraform.Module != "" {
+		module = "module " + p.configPath(c.Terraform.Module)
+	}
+	port := "the wireguard node's port"
+	if c.Network.WireGuardPort != 0 {
+		port = strconv.Itoa(c.Network.WireGuardPort)
+	}
+	lines := []string{
+		fmt.Sprintf("terraform init and apply of %s in %s", module, p.dirs.Terraform),
+		fmt.Sprintf("resource group <cluster-id>-resgrp in %s; VNet %s, subnet %s; NSG allows UDP %s and TCP 22",
+			c.Azure.Location, c.Network.VNetPrefix, c.Network.SubnetPrefix, port),
+	}
+	prio := c.Azure.VMPriority
+	if c.Azure.IsSpot() {
+		prio += ", eviction " + c.Azure.EvictionPolicy
+	}
+	for _, h := range c.Hosts() {
+		lines = append(lines, fmt.Sprintf("VM %s: %s, %s, zone %d, %s, image %s", h.Name, h.Role, h.Size, h.Zone, prio, c.Azure.VMImage))
+	}
+	if c.SSH.KeyPath != "" {
+		lines = append(lines, fmt.Sprintf("SSH user %s with the key %s", c.SSH.Username, p.configPath(c.SSH.KeyPath)))
+	} else {
+		lines = append(lines, fmt.Sprintf("SSH user %s with an ed25519 key generated once in secrets/ssh/", c.SSH.Username))
+	}
+	return lines
+}
+
+// clusterID returns the cluster id: the one kept in the working
+// directory, else runtime.yaml's (a migrated deployment), else a new
+// <metadata.name>-<8 random>, which is kept.
+func (p *Terraform) clusterID() (string, error) {
+	path := filepath.Join(p.dirs.Terraform, terraformClusterIDFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if id := strings.TrimSpace(string(b)); id != "" {
+			return id, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read cluster id: %w", err)
+	}
+	id := runtimeClusterID(p.dirs.State)
+	if id == "" {
+		const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+		b := make([]byte, 8)
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("cluster id: %w", err)
+		}
+		for i := range b {
+			b[i] = alphabet[int(b[i])%len(alphabet)]
+		}
+		id = p.cfg.Metadata.Name + "-" + string(b)
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("keep the cluster id in %s: %w", path, err)
+	}
+	return id, nil
+}
+
+// runtimeClusterID is runtime.yaml's cluster_id, or "".
+func runtimeClusterID(stateDir string) string {
+	if stateDir == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(stateDir, "runtime.yaml"))
+	if err != nil {
+		return ""
+	}
+	var rt struct {
+		ClusterID string `yaml:"cluster_id"`
+	}
+	if yaml.Unmarshal(b, &rt) != nil {
+		return ""
+	}
+	return rt.ClusterID
+}
+
+// owner is metadata.owner, else user@host.
+func owner(cfg *config.Config) string {
+	if cfg.Metadata.Owner != "" {
+		return cfg.Metadata.Owner
+	}
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	if host == "" {
+		return name
+	}
+	return name + "@" + host
+}
+
+// sshKey returns the VMs' SSH private key path and public key: ssh.key_path
+// and its .pub, or an ed25519 pair generated once in <secrets>/ssh/.
+func (p *Terraform) sshKey(secrets string) (keyPath, public string, err error) {
+	if kp := p.cfg.SSH.KeyPath; kp != "" {
+		kp = p.configPath(kp)
+		b, err := os.ReadFile(kp + ".pub")
+		if err != nil {
+			return "", "", fmt.Errorf("ssh.key_path %s: public key: %w (put the public key beside it as %s.pub, or remove ssh.key_path to have one generated)", kp, err, kp)
+		}
+		if _, _, _, _, err := ssh.ParseAuthorizedKey(b); err != nil {
+			return "", "", fmt.Errorf("ssh.key_path %s.pub: %w (want an OpenSSH public key)", kp, err)
+		}
+		return kp, strings.TrimSpace(string(b)), nil
+	}
+	if secrets == "" {
+		return "", "", errors.New("terraform: no secrets directory for the SSH key (the state store sets it)")
+	}
+	return ensureSSHKey(filepath.Join(secrets, "ssh"), "k0rdent")
+}
+
+// ensureSSHKey returns dir/id_ed25519 and its public key, generating the
+// pair (private 0600, public 0644, dir 0700) when the private key is
+// missing. An existing key is never replaced.
+func ensureSSHKey(dir, comment string) (keyPath, public string, err error) {
+	keyPath = filepath.Join(dir, "id_ed25519")
+	if b, err := os.ReadFile(keyPath); err == nil {
+		signer, err := ssh.ParsePrivateKey(b)
+		if err != nil {
+			return "", "", fmt.Errorf("ssh key %s: %w (remove it to have a new one generated)", keyPath, err)
+		}
+		pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))) + " " + comment
+		return keyPath, pub, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("ssh key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", fmt.Errorf("ssh key directory: %w", err)
+	}
+	pubKey, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", "", fmt.Errorf("generate ssh key: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, comment)
+	if err != nil {
+		return "", "", fmt.Errorf("encode ssh key: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(pubKey)
+	if err != nil {
+		return "", "", fmt.Errorf("encode ssh public key: %w", err)
+	}
+	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " " + comment
+	if err := os.WriteFile(keyPath+".pub", []byte(pub+"\n"), 0o644); err != nil {
+		return "", "", fmt.Errorf("write ssh public key: %w", err)
+	}
+	// The private key last, through a temporary file: its presence means
+	// the pair is complete.
+	tmp := keyPath + ".tmp"
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", "", fmt.Errorf("write ssh key: %w", err)
+	}
+	if err := os.Rename(tmp, keyPath); err != nil {
+		return "", "", fmt.Errorf("write ssh key: %w", err)
+	}
+	return keyPath, pub, nil
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", path, err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

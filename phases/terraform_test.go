@@ -1,0 +1,445 @@
+package phases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/k0rdent/k0rdent-deploy/config"
+	tf "github.com/k0rdent/k0rdent-deploy/providers/terraform"
+	"github.com/k0rdent/k0rdent-deploy/providers/terraform/tftest"
+	"github.com/k0rdent/k0rdent-deploy/state"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+func tfTestConfig(t *testing.T, extra string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte("azure:\n  location: westus2\n"+extra), "k0rdent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// tfTestEnv is an Env with the wireguard outputs for cfg's hosts:
+// addresses 192.168.100.2.., cloud-init documents written in dir.
+func tfTestEnv(t *testing.T, cfg *config.Config, dir string) *workflow.Env {
+	t.Helper()
+	type peer struct {
+		Name    string `json:"name"`
+		Address string `json:"address"`
+		Role    string `json:"role"`
+	}
+	peers := []peer{{"operator", "192.168.100.1", "hub"}}
+	out := map[string]string{WireGuardOutputPort: "51820", WireGuardOutputNetwork: "192.168.100.0/24"}
+	for i, h := range cfg.Hosts() {
+		peers = append(peers, peer{h.Name, "192.168.100." + string(rune('2'+i)), h.Role})
+		p := filepath.Join(dir, h.Name+".yaml")
+		if err := os.WriteFile(p, []byte("#cloud-config\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out[WireGuardOutputCloudInit+h.Name] = p
+	}
+	b, _ := json.Marshal(peers)
+	out[WireGuardOutputPeers] = string(b)
+	return &workflow.Env{Node: TerraformName, Inputs: map[string]map[string]string{WireGuardName: out},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard, SecretsDir: dir}
+}
+
+func TestTerraformVars(t *testing.T) {
+	cfg, err := config.Parse([]byte(`azure:
+  location: westeurope
+  vm_priority: spot
+  subscription_id: 00000000-0000-0000-0000-000000000001
+cluster:
+  controllers: {count: 3, zones: [1, 2, 3]}
+  workers: {count: 2, zones: [2, 3]}
+vm_sizing:
+  worker: {size: Standard_D4s_v5}
+`), "k0rdent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	env := tfTestEnv(t, cfg, dir)
+	wg, err := wireguardInputs(env, cfg.Hosts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := terraformVars(cfg, wg, "k0rdent-abcd1234", "ops@example.org", "ssh-ed25519 AAAA k0rdent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(v)
+	ci := func(n string) string { return filepath.Join(dir, n+".yaml") }
+	want, _ := json.Marshal(tf.Vars{
+		ClusterID: "k0rdent-abcd1234", SubscriptionID: "00000000-0000-0000-0000-000000000001", Location: "westeurope",
+		Owner: "ops@example.org", VMImage: "Debian:debian-12:12-gen2:latest", VMPriority: "Spot", EvictionPolicy: "Deallocate",
+		SpotMaxPrice: -1, OSDiskSizeGB: 64, VNetPrefix: "10.0.0.0/16", SubnetPrefix: "10.0.1.0/24", WireGuardPort: 51820,
+		SSHUser: "k0rdent", SSHPublicKey: "ssh-ed25519 AAAA k0rdent",
+		VMs: map[string]tf.VM{
+			"k0s-controller-1": {Index: 0, Role: "controller", Size: "Standard_D2s_v5", Zone: "1", WireGuardIP: "192.168.100.2", CloudInit: ci("k0s-controller-1")},
+			"k0s-controller-2": {Index: 1, Role: "controller", Size: "Standard_D2s_v5", Zone: "2", WireGuardIP: "192.168.100.3", CloudInit: ci("k0s-controller-2")},
+			"k0s-controller-3": {Index: 2, Role: "controller", Size: "Standard_D2s_v5", Zone: "3", WireGuardIP: "192.168.100.4", CloudInit: ci("k0s-controller-3")},
+			"k0s-worker-1":     {Index: 3, Role: "worker", Size: "Standard_D4s_v5", Zone: "2", WireGuardIP: "192.168.100.5", CloudInit: ci("k0s-worker-1")},
+			"k0s-worker-2":     {Index: 4, Role: "worker", Size: "Standard_D4s_v5", Zone: "3", WireGuardIP: "192.168.100.6", CloudInit: ci("k0s-worker-2")},
+		},
+	})
+	if string(got) != string(want) {
+		t.Errorf("vars:\n got %s\nwant %s", got, want)
+	}
+
+	t.Run("RegularHasNoEvictionPolicy", func(t *testing.T) {
+		cfg := tfTestConfig(t, "")
+		v, err := terraformVars(cfg, wgOf(t, cfg), "c", "o", "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.VMPriority != "Regular" || v.EvictionPolicy != "" {
+			t.Errorf("priority %q, eviction %q; want Regular and none", v.VMPriority, v.EvictionPolicy)
+		}
+	})
+	t.Run("MissingVM", func(t *testing.T) {
+		cfg := tfTestConfig(t, "")
+		wg := wgOf(t, cfg)
+		delete(wg.cloudInit, "k0s-worker-1")
+		_, err := terraformVars(cfg, wg, "c", "o", "k")
+		if err == nil || !strings.Contains(err.Error(), "k0s-worker-1") || !strings.Contains(err.Error(), "--from wireguard") {
+			t.Errorf("got %v, want an error naming k0s-worker-1 and the fix", err)
+		}
+	})
+}
+
+func wgOf(t *testing.T, cfg *config.Config) *wgInputs {
+	t.Helper()
+	wg, err := wireguardInputs(tfTestEnv(t, cfg, t.TempDir()), cfg.Hosts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wg
+}
+
+func TestTerraform_Preconditions(t *testing.T) {
+	cfg := tfTestConfig(t, "cluster:\n  workers: {count: 2}\n")
+	p := newTerraform(BuildContext{Config: cfg, Dirs: Dirs{Terraform: t.TempDir()}})
+	checks := p.Preconditions()
+	if len(checks) != 1 || checks[0].Fix != "k0rdent run --from wireguard" {
+		t.Fatalf("checks = %+v", checks)
+	}
+	tests := []struct {
+		name  string
+		edit  func(out map[string]string)
+		wants []string // in the error; none: passes
+	}{
+		{name: "Complete", edit: func(map[string]string) {}},
+		{name: "NoOutputs", edit: func(out map[string]string) { clear(out) }, wants: []string{"no outputs of the wireguard node"}},
+		{name: "BadPort", edit: func(out map[string]string) { out[WireGuardOutputPort] = "x" }, wants: []string{"port", `"x"`}},
+		{name: "MissingCloudInit", edit: func(out map[string]string) { delete(out, WireGuardOutputCloudInit+"k0s-worker-2") },
+			wants: []string{"k0s-worker-2 has no cloud_init.k0s-worker-2 output"}},
+		{name: "DeletedCloudInit", edit: func(out map[string]string) { os.Remove(out[WireGuardOutputCloudInit+"k0s-controller-1"]) },
+			wants: []string{"k0s-controller-1: cloud-init document", "no such file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := tfTestEnv(t, cfg, t.TempDir())
+			tt.edit(env.Inputs[WireGuardName])
+			err := checks[0].Check(context.Background(), env)
+			if len(tt.wants) == 0 {
+				if err != nil {
+					t.Errorf("got %v, want it to pass", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("passed, want a failure")
+			}
+			for _, w := range tt.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestTerraform_Describe(t *testing.T) {
+	cfg, err := config.Parse([]byte("azure:\n  location: westus2\n  vm_priority: Spot\n  eviction_policy: delete\ncluster:\n  workers: {count: 2, zones: [2, 3]}\n"), "/etc/k0rdent/k0rdent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newTerraform(BuildContext{Config: cfg, Dirs: Dirs{Terraform: "/s/terraform"}})
+	got := p.Describe(nil)
+	want := []string{
+		"terraform init and apply of the embedded Azure module in /s/terraform",
+		"resource group <cluster-id>-resgrp in westus2; VNet 10.0.0.0/16, subnet 10.0.1.0/24; NSG allows UDP the wireguard node's port and TCP 22",
+		"VM k0s-controller-1: controller, Standard_D2s_v5, zone 1, Spot, eviction Delete, image Debian:debian-12:12-gen2:latest",
+		"VM k0s-worker-1: worker, Standard_D2s_v5, zone 2, Spot, eviction Delete, image Debian:debian-12:12-gen2:latest",
+		"VM k0s-worker-2: worker, Standard_D2s_v5, zone 3, Spot, eviction Delete, image Debian:debian-12:12-gen2:latest",
+		"SSH user k0rdent with an ed25519 key generated once in secrets/ssh/",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Describe:\n got %q\nwant %q", got, want)
+	}
+	cfg.Terraform.Module = "infra"
+	cfg.SSH.KeyPath = "keys/id"
+	got = p.Describe(nil)
+	if got[0] != "terraform init and apply of module /etc/k0rdent/infra in /s/terraform" || got[len(got)-1] != "SSH user k0rdent with the key /etc/k0rdent/keys/id" {
+		t.Errorf("Describe with a module and a key: %q", got)
+	}
+}
+
+func TestEnsureSSHKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ssh")
+	p1, pub1, err := ensureSSHKey(dir, "k0rdent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, pub2, err := ensureSSHKey(dir, "k0rdent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1 != p2 || pub1 != pub2 {
+		t.Errorf("second call: got %s %q, want the same key %s %q", p2, pub2, p1, pub1)
+	}
+	if !strings.HasPrefix(pub1, "ssh-ed25519 ") || !strings.HasSuffix(pub1, " k0rdent") {
+		t.Errorf("public key %q", pub1)
+	}
+	for path, want := range map[string]os.FileMode{p1: 0o600, dir: 0o700 | os.ModeDir} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode() != want {
+			t.Errorf("%s: mode %v, %v; want %v", path, fi.Mode(), err, want)
+		}
+	}
+	if b, _ := os.ReadFile(p1 + ".pub"); strings.TrimSpace(string(b)) != pub1 {
+		t.Errorf(".pub holds %q, want %q", b, pub1)
+	}
+}
+
+func TestDiffOutput(t *testing.T) {
+	tests := []struct{ was, now, want string }{
+		{`{"a":"1","b":"2"}`, `{"a":"1"}`, "b removed"},
+		{`{"a":"1"}`, `{"a":"3","c":"2"}`, "a changed, c added"},
+		{"51820", "51821", `was "51820", now "51821"`},
+	}
+	for _, tt := range tests {
+		if got := diffOutput(tt.was, tt.now); got != tt.want {
+			t.Errorf("diffOutput(%s, %s) = %q, want %q", tt.was, tt.now, got, tt.want)
+		}
+	}
+}
+
+func TestTransientTerraform(t *testing.T) {
+	if err := transientTerraform(errors.New("exit status 1\nError: ... ZonalAllocationFailed ...")); !workflow.IsTransient(err) {
+		t.Error("an allocation failure is not transient")
+	}
+	if err := transientTerraform(errors.New("Error: Unsupported argument")); workflow.IsTransient(err) {
+		t.Error("a configuration error is transient")
+	}
+}
+
+// tfSchedule runs the given nodes through the real scheduler into a new
+// run of store.
+func tfSchedule(t *testing.T, store *state.Store, nodes ...workflow.Phase) *workflow.Result {
+	t.Helper()
+	lock, _, err := store.Lock(state.CurrentHolder("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name())
+	}
+	run, err := store.CreateRun(state.Header{Nodes: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	g, err := workflow.NewGraph(nodes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.SecretsDir(), Recorder: run, LogSink: run.LogSink()}
+	res, err := s.Run(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("run %s: %v", run.ID(), err)
+	}
+	if err := run.Finish(state.Outcome(res.Outcome), ""); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestTerraform_RealApply runs wireguard -> terraform through the real
+// scheduler and journal with the real terraform binary, offline, against
+// the test module: outputs per the contract, runtime.yaml references, a
+// second run that changes nothing, Verify before and after a VM is deleted
+// behind Terraform's back, and Destroy.
+func TestTerraform_RealApply(t *testing.T) {
+	cliConfig, module := tftest.Mirror(t)
+	cloud := t.TempDir()
+	t.Setenv("TF_CLI_CONFIG_FILE", cliConfig)
+	t.Setenv("FAKEVM_DIR", cloud)
+
+	store := state.NewStore(t.TempDir())
+	cfg := tfTestConfig(t, "metadata:\n  owner: tester\ncluster:\n  workers: {count: 2, zones: [1, 2]}\nterraform:\n  module: "+module+"\n")
+	bc := BuildContext{Config: cfg, Dirs: Dirs{State: store.Root(), Secrets: store.SecretsDir(), Terraform: store.TerraformDir()}}
+	nodes := func() []workflow.Phase { return []workflow.Phase{newWireGuard(bc), newTerraform(bc)} }
+
+	res := tfSchedule(t, store, nodes()...)
+	if res.Outcome != workflow.OutcomeSucceeded {
+		t.Fatalf("outcome %s: %+v", res.Outcome, res.Nodes[TerraformName])
+	}
+	out := res.Nodes[TerraformName].Outputs
+	wantPublic := `{"k0s-controller-1":"198.51.100.10","k0s-worker-1":"198.51.100.11","k0s-worker-2":"198.51.100.12"}`
+	if out[tf.OutputPublicIPs] != wantPublic {
+		t.Errorf("public_ips = %s, want %s", out[tf.OutputPublicIPs], wantPublic)
+	}
+	if out[tf.OutputWireGuardPort] != res.Nodes[WireGuardName].Outputs[WireGuardOutputPort] {
+		t.Errorf("wireguard_port = %s, want the wireguard node's port %s", out[tf.OutputWireGuardPort], res.Nodes[WireGuardName].Outputs[WireGuardOutputPort])
+	}
+	details, err := tf.ParseVMDetails(out[tf.OutputVMDetails])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w2 := details["k0s-worker-2"]; w2 != (tf.VMDetails{Role: "worker", Zone: "2", Size: "Standard_D2s_v5", PublicIP: "198.51.100.12", PrivateIP: "10.0.1.6", WireGuardIP: "192.168.100.4"}) {
+		t.Errorf("vm_details[k0s-worker-2] = %+v", w2)
+	}
+	clusterID := out[TerraformOutputClusterID]
+	if !strings.HasPrefix(clusterID, "k0rdent-") || len(clusterID) != len("k0rdent-")+8 || out[tf.OutputResourceGroup] != clusterID+"-resgrp" {
+		t.Errorf("cluster_id %q, resource_group %q", clusterID, out[tf.OutputResourceGroup])
+	}
+	if out[TerraformOutputSSHUser] != "k0rdent" || out[TerraformOutputSSHKeyPath] != filepath.Join(store.SecretsDir(), "ssh", "id_ed25519") {
+		t.Errorf("ssh_user %q, ssh_key_path %q", out[TerraformOutputSSHUser], out[TerraformOutputSSHKeyPath])
+	}
+	for path, want := range map[string]os.FileMode{
+		store.TerraformDir(): 0o700 | os.ModeDir,
+		filepath.Join(store.TerraformDir(), "terraform.tfstate"): 0o600,
+		filepath.Join(store.TerraformDir(), tf.VarsFile):         0o600,
+	} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode() != want {
+			t.Errorf("%s: mode %v, %v; want %v", path, fi.Mode(), err, want)
+		}
+	}
+
+	// Terraform's own output is in the node log.
+	logs, _ := filepath.Glob(filepath.Join(store.RunsDir(), "*", TerraformName+".log"))
+	if len(logs) != 1 {
+		t.Fatalf("terraform node logs: %v", logs)
+	}
+	if b, _ := os.ReadFile(logs[0]); !strings.Contains(string(b), "Apply complete! Resources: 3 added") {
+		t.Errorf("node log lacks terraform's apply output:\n%s", b)
+	}
+
+	// runtime.yaml: every output is a Terraform reference.
+	rt, err := store.ReadRuntime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rt.Terraform) != len(out) || rt.Terraform[tf.OutputPublicIPs] != wantPublic || rt.Terraform[TerraformOutputClusterID] != clusterID {
+		t.Errorf("runtime terraform references = %v, want the node outputs %v", rt.Terraform, out)
+	}
+
+	// A second run: same outputs, and the plan after it has no changes.
+	res2 := tfSchedule(t, store, nodes()...)
+	if res2.Outcome != workflow.OutcomeSucceeded || !equalMaps(res2.Nodes[TerraformName].Outputs, out) {
+		t.Errorf("second run: %s, outputs %v, want the first run's", res2.Outcome, res2.Nodes[TerraformName].Outputs)
+	}
+	bin := tftest.Binary(t)
+	exec, err := tf.New(tf.Options{Dir: store.TerraformDir(), Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changes, err := exec.Plan(context.Background()); err != nil || changes {
+		t.Errorf("plan after the second run: changes=%v, %v; want none", changes, err)
+	}
+
+	// Verify, as status --check calls it.
+	p := newTerraform(bc)
+	env := &workflow.Env{Node: TerraformName, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard, SecretsDir: store.SecretsDir()}
+	if err := p.Verify(context.Background(), env); err != nil {
+		t.Errorf("Verify right after apply: %v", err)
+	}
+	if err := os.Remove(filepath.Join(cloud, "k0s-worker-1.json")); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Verify(context.Background(), env)
+	for _, want := range []string{`fakevm_vm.vm["k0s-worker-1"] deleted`, "output public_ips: k0s-worker-1 removed", "k0rdent run --from terraform"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Verify after a VM was deleted: got %v, want it to say %q", err, want)
+		}
+	}
+
+	// No secret reached the run files or logs: the cloud-init documents
+	// are referenced by path only, and the private keys never leave secrets/.
+	secrets := secretMarkers(t, store)
+	filepath.WalkDir(filepath.Join(store.Root(), "runs"), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		for _, s := range secrets {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s holds a secret", path)
+			}
+		}
+		return nil
+	})
+
+	// Destroy: the VMs are gone, and so is the record of the apply.
+	if err := p.Destroy(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(cloud); len(left) != 0 {
+		t.Errorf("VMs left after Destroy: %v", left)
+	}
+	if err := p.Verify(context.Background(), env); err == nil || !strings.Contains(err.Error(), "no record of the last terraform apply") {
+		t.Errorf("Verify after Destroy: got %v", err)
+	}
+}
+
+// secretMarkers are the secret values under secrets/: private key lines
+// and the WireGuard private keys of the cloud-init documents.
+func secretMarkers(t *testing.T, store *state.Store) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(store.SecretsDir(), func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".pub") || strings.HasSuffix(path, "listen-port") {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if k, ok := strings.CutPrefix(line, "PrivateKey = "); ok {
+				out = append(out, k)
+			} else if strings.HasSuffix(path, ".key") && line != "" {
+				out = append(out, line)
+			} else if len(line) > 40 && !strings.Contains(line, " ") && !strings.HasPrefix(line, "-----") {
+				out = append(out, line) // a base64 line of the SSH private key
+			}
+		}
+		return nil
+	})
+	if len(out) == 0 {
+		t.Fatal("found no secret to look for")
+	}
+	return out
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
