@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 )
 
 // sysProcAttr puts the child in its own process group, so that signals reach
@@ -16,31 +15,6 @@ import (
 // keeps its goroutine locked to that thread until the child is reaped.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-}
-
-// stopGroup ends whatever is left of process group pgid: SIGTERM, then
-// SIGKILL once deadline has passed, and waits (up to killWait) for the kill
-// to take effect, so that the group is gone when it returns. It returns as
-// soon as the group has no live member. Zombies do not count: where PID 1
-// does not reap orphans (some containers), an exited grandchild stays a
-// zombie forever.
-func stopGroup(pgid int, deadline time.Time) {
-	if !groupAlive(pgid) {
-		return
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	killed := false
-	for groupAlive(pgid) {
-		now := time.Now()
-		switch {
-		case !killed && !now.Before(deadline):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			killed, deadline = true, now.Add(killWait)
-		case killed && !now.Before(deadline):
-			return // stuck in the kernel (D state); nothing more to do
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // groupAlive reports whether process group pgid has a member that is not a
@@ -84,6 +58,3 @@ func parseStat(data []byte) (state byte, pgrp int, ok bool) {
 	}
 	return fields[0][0], pgrp, true
 }
-
-// killWait bounds the wait for a SIGKILLed group to disappear.
-const killWait = 5 * time.Second
