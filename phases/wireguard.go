@@ -82,13 +82,23 @@ func (w *WireGuard) Name() string { return WireGuardName }
 // DependsOn implements workflow.Phase: wireguard is a root.
 func (w *WireGuard) DependsOn() []string { return nil }
 
-func (w *WireGuard) store(env *workflow.Env) (*wireguard.KeyStore, error) {
+// store is the key store under the secrets directory; abs makes its paths
+// absolute (for outputs), else they are as configured (for --plan).
+func (w *WireGuard) store(env *workflow.Env, abs bool) (*wireguard.KeyStore, error) {
 	dir := w.secretsDir
 	if dir == "" && env != nil {
 		dir = env.SecretsDir
 	}
 	if dir == "" {
 		return nil, errors.New("wireguard: no secrets directory (the state store sets it)")
+	}
+	if abs {
+		// Outputs are journalled: a path must still hold when a run is
+		// resumed from another working directory.
+		var err error
+		if dir, err = filepath.Abs(dir); err != nil {
+			return nil, fmt.Errorf("wireguard: secrets directory: %w", err)
+		}
 	}
 	s := wireguard.NewKeyStore(dir)
 	s.IntN = w.intN
@@ -103,7 +113,7 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return fmt.Errorf("%w (network.wireguard_network)", err)
 	}
-	s, err := w.store(env)
+	s, err := w.store(env, true)
 	if err != nil {
 		return err
 	}
@@ -189,7 +199,7 @@ func (w *WireGuard) Describe(env *workflow.Env) []string {
 		return []string{"address plan: " + err.Error()}
 	}
 	lines := []string{describePlan(plan)}
-	s, err := w.store(env)
+	s, err := w.store(env, false)
 	if err != nil {
 		return append(lines, err.Error())
 	}
@@ -241,7 +251,7 @@ func (w *WireGuard) Verify(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return fmt.Errorf("%w (network.wireguard_network)", err)
 	}
-	s, err := w.store(env)
+	s, err := w.store(env, true)
 	if err != nil {
 		return err
 	}
@@ -309,7 +319,7 @@ func verifyCloudInit(path string, vm wireguard.Peer, public map[string]wgtypes.K
 // <secrets>/wireguard/ (then runs from wireguard). Destroy only says so in
 // the node log.
 func (w *WireGuard) Destroy(ctx context.Context, env *workflow.Env) error {
-	s, err := w.store(env)
+	s, err := w.store(env, true)
 	if err != nil {
 		return err
 	}

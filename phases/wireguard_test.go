@@ -417,3 +417,25 @@ func wgReadKeys(t *testing.T, store *state.Store) map[string]string {
 	}
 	return keys
 }
+
+// TestWireGuard_RelativeStateDirGivesAbsoluteOutputs: outputs are
+// journalled and read by resumed runs, maybe from another directory.
+func TestWireGuard_RelativeStateDirGivesAbsoluteOutputs(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	store := state.NewStore("state")
+	w := wgTestNode(t, wgTestConfig(t, ""), store)
+	env := &workflow.Env{SecretsDir: store.SecretsDir(), Log: slog.New(slog.DiscardHandler)}
+	if err := w.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	out := env.Outputs()
+	for _, k := range []string{WireGuardOutputKeysDir, WireGuardOutputCloudInit + "k0s-worker-2"} {
+		if want := filepath.Join(dir, "state", "secrets"); !strings.HasPrefix(out[k], want) {
+			t.Errorf("output %s = %q, want an absolute path under %s", k, out[k], want)
+		}
+	}
+	if got := w.Describe(env)[1]; got != "keys: reuse 4, generate 0 (state/secrets/wireguard)" {
+		t.Errorf("Describe keys line = %q, want the path as configured", got)
+	}
+}
