@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -63,13 +64,8 @@ func (r *recorder) abort(reason string) {
 		return
 	}
 	r.closed = true
-	names := make([]string, 0, len(r.running))
-	for n := range r.running {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	now := r.now()
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(r.running)) {
 		started := r.running[n]
 		ev := workflow.Event{Time: now, Node: n, From: workflow.Running, To: workflow.Cancelled,
 			Attempt: started.Attempt, Reason: reason, Duration: now.Sub(started.Time)}

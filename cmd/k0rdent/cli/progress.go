@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -122,13 +123,8 @@ func (v *liveView) redraw() {
 		return
 	}
 	v.clear()
-	names := make([]string, 0, len(v.running))
-	for n := range v.running {
-		names = append(names, n)
-	}
-	slices.Sort(names)
 	now := v.now()
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(v.running)) {
 		r := v.running[n]
 		line := fmt.Sprintf("  %s %-24s running %s", spinner(now), n, roundDuration(now.Sub(r.since)))
 		if r.attempt > 1 {
