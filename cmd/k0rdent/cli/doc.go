@@ -34,8 +34,23 @@
 // the config digest changed unless --force) or archived (--fresh or "f":
 // state.StartFresh writes its `superseded` record and the new run names it
 // as parent). A fresh run runs every enabled node; with --only/--from/--skip
-// its prior is the last known state of each node over all runs, so that
-// unselected done nodes are reused and their outputs flow.
+// its prior is state.Store.LastKnown (each node's latest Done state over
+// all runs), so that unselected done nodes are reused and their outputs
+// flow. `run --resume` when the current run succeeded is a usage error that
+// says to use `run`, which converges again; `status --check` names that
+// command for drift after a succeeded run and `run --resume` otherwise.
+//
+// Teardown: `reset` takes the lock and writes a run of its own whose header
+// kind is teardown (archiving an unfinished deployment run), with the
+// Destroy transitions from state.Store.LastKnown as prior; runtime.yaml
+// loses the destroyed nodes' facts, `runs` lists it as a teardown, and
+// `run` never resumes one.
+//
+// Journal clock: the store gets Options.Now (Store.Now), so the header and
+// the resumed, outcome, superseded and lock-takeover records are pinned in
+// tests as the transitions are. Run headers carry the graph's edges, so
+// `runs show` computes the critical path and blocked-by from the run file
+// alone, falling back to the current config for older files.
 //
 // Testing hook: K0RDENT_TEST_KILL_AT=n makes the recorder kill -9 its own
 // process right after the n-th durable transition record of the run; the
