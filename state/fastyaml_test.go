@@ -109,6 +109,7 @@ func TestFastDecode(t *testing.T) {
 func FuzzFastDecode(f *testing.F) {
 	f.Add([]byte("kind: transition\nseq: 1\ntime: 2026-11-25T10:00:01Z\nnode: a\nfrom: pending\nto: running\nattempt: 1\nduration: 1s\noutputs:\n    k: v\n"))
 	f.Add([]byte("kind: header\nformat: 1\nrun_id: 20261125-100000-0001\ncreated: 2026-11-25T10:00:00Z\nflags:\n    with_kof: true\nnodes:\n    - a\n    - 'b c'\nmigrated: true\n"))
+	f.Add([]byte("kind: teardown\nformat: 1\nrun_id: 20261125-100000-0001\ncreated: 2026-11-25T10:00:00Z\nnodes:\n    - a\n    - b\ndeps:\n    b:\n        - a\n"))
 	f.Add([]byte("kind: outcome\nseq: 3\ntime: 2026-11-25T10:00:03Z\noutcome: failed\nreason: \"x\"\nfailed_nodes:\n    - k0s\n"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fastAgrees(t, body)
