@@ -121,6 +121,48 @@ func (p *Terraform) secretsDir(env *workflow.Env) string {
 	return env.SecretsDir
 }
 
+// TerraformOutputsPresent is the precondition of nodes that work on the
+// VMs (vpn, k0s): the terraform node's outputs are there and describe
+// every VM. Its failure says what is missing and to re-run from terraform.
+func TerraformOutputsPresent() workflow.Check {
+	return workflow.Check{
+		Name: "terraform outputs present",
+		Fix:  "k0rdent run --from terraform",
+		Check: func(_ context.Context, env *workflow.Env) error {
+			out := env.Inputs[TerraformName]
+			if len(out) == 0 {
+				return errors.New("no outputs of the terraform node")
+			}
+			var missing []string
+			for _, k := range tf.OutputNames() {
+				if out[k] == "" {
+					missing = append(missing, k)
+				}
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("terraform outputs %s missing", strings.Join(missing, ", "))
+			}
+			vms, err := tf.ParseVMDetails(out[tf.OutputVMDetails])
+			if err != nil {
+				return err
+			}
+			var noIP []string
+			for _, name := range sortedKeys(vms) {
+				if vms[name].PublicIP == "" {
+					noIP = append(noIP, name)
+				}
+			}
+			if len(vms) == 0 {
+				return errors.New("terraform output vm_details lists no VM")
+			}
+			if len(noIP) > 0 {
+				return fmt.Errorf("VMs without a public IP: %s", strings.Join(noIP, ", "))
+			}
+			return nil
+		},
+	}
+}
+
 // wgInputs is what the terraform node takes from the wireguard node.
 type wgInputs struct {
 	port      int
@@ -240,8 +282,10 @@ func (p *Terraform) module() (iofs.FS, string, error) {
 	return os.DirFS(dir), "module " + dir, nil
 }
 
-// binary finds terraform (providers/terraform.Find).
-func (p *Terraform) binary(ctx context.Context) (string, error) {
+// binary finds terraform (providers/terraform.Find); download allows
+// installing it with hc-install (Run and Destroy; never Verify, which
+// status --check calls).
+func (p *Terraform) binary(ctx context.Context, download bool) (string, error) {
 	version := p.cfg.Terraform.Version
 	if version == "" {
 		version = tf.DefaultVersion
@@ -256,15 +300,15 @@ func (p *Terraform) binary(ctx context.Context) (string, error) {
 	if strings.ContainsRune(bin, filepath.Separator) {
 		bin = p.configPath(bin)
 	}
-	return tf.Find(ctx, tf.FindOptions{Binary: bin, Download: true, Version: version, InstallDir: install})
+	return tf.Find(ctx, tf.FindOptions{Binary: bin, Download: download, Version: version, InstallDir: install})
 }
 
-func (p *Terraform) exec(ctx context.Context, env *workflow.Env) (*tf.Exec, error) {
+func (p *Terraform) exec(ctx context.Context, env *workflow.Env, download bool) (*tf.Exec, error) {
 	dir, err := p.workDir()
 	if err != nil {
 		return nil, err
 	}
-	bin, err := p.binary(ctx)
+	bin, err := p.binary(ctx, download)
 	if err != nil {
 		return nil, err
 	}
@@ -307,7 +351,7 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 	}
 	env.Log.Info("terraform inputs", "module", moduleName, "vars", varsPath, "cluster_id", clusterID, "vms", len(vars.VMs), "ssh_key", keyPath)
 
-	t, err := p.exec(ctx, env)
+	t, err := p.exec(ctx, env, true)
 	if err != nil {
 		return err
 	}
@@ -377,7 +421,7 @@ func (p *Terraform) Verify(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return fmt.Errorf("no record of the last terraform apply in %s: %w (re-run: k0rdent run --from terraform)", dir, err)
 	}
-	t, err := p.exec(ctx, env)
+	t, err := p.exec(ctx, env, false)
 	if err != nil {
 		return err
 	}
@@ -441,7 +485,7 @@ func (p *Terraform) Destroy(ctx context.Context, env *workflow.Env) error {
 		env.Log.Info("no terraform state: nothing to destroy", "dir", dir)
 		return nil
 	}
-	t, err := p.exec(ctx, env)
+	t, err := p.exec(ctx, env, true)
 	if err != nil {
 		return err
 	}

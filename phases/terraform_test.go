@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -166,6 +167,38 @@ func TestTerraform_Preconditions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTerraformOutputsPresent(t *testing.T) {
+	check := TerraformOutputsPresent()
+	full := map[string]string{
+		tf.OutputVMDetails: `{"k0s-controller-1":{"role":"controller","public_ip":"198.51.100.10"}}`, tf.OutputPublicIPs: "{}",
+		tf.OutputPrivateIPs: "{}", tf.OutputResourceGroup: "rg", tf.OutputWireGuardPort: "51820",
+	}
+	tests := []struct {
+		name string
+		edit func(map[string]string)
+		want string // "" passes
+	}{
+		{"Complete", func(map[string]string) {}, ""},
+		{"None", func(m map[string]string) { clear(m) }, "no outputs of the terraform node"},
+		{"Missing", func(m map[string]string) { delete(m, tf.OutputPublicIPs); delete(m, tf.OutputResourceGroup) }, "terraform outputs public_ips, resource_group missing"},
+		{"NoVMs", func(m map[string]string) { m[tf.OutputVMDetails] = "{}" }, "lists no VM"},
+		{"NoPublicIP", func(m map[string]string) { m[tf.OutputVMDetails] = `{"k0s-worker-1":{"role":"worker"}}` }, "without a public IP: k0s-worker-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := maps.Clone(full)
+			tt.edit(out)
+			err := check.Check(context.Background(), &workflow.Env{Inputs: map[string]map[string]string{TerraformName: out}})
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if check.Fix != "k0rdent run --from terraform" {
+		t.Errorf("fix %q", check.Fix)
 	}
 }
 
@@ -442,4 +475,34 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func TestTerraform_ConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Parse([]byte("azure:\n  location: westus2\nterraform:\n  module: nope\nssh:\n  key_path: keys/id\n"), filepath.Join(dir, "k0rdent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newTerraform(BuildContext{Config: cfg, Dirs: Dirs{Terraform: t.TempDir()}})
+	if _, _, err := p.module(); err == nil || !strings.Contains(err.Error(), "terraform.module "+filepath.Join(dir, "nope")) {
+		t.Errorf("missing module: got %v, want an error naming terraform.module and the resolved path", err)
+	}
+	_, _, err = p.sshKey(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "ssh.key_path "+filepath.Join(dir, "keys/id")) || !strings.Contains(err.Error(), ".pub") {
+		t.Errorf("key without .pub: got %v", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, pub, err := ensureSSHKey(filepath.Join(dir, "gen"), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keys", "id.pub"), []byte(pub+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path, got, err := p.sshKey(t.TempDir())
+	if err != nil || path != filepath.Join(dir, "keys", "id") || got != pub {
+		t.Errorf("configured key: got %s %q, %v; want %s %q", path, got, err, filepath.Join(dir, "keys", "id"), pub)
+	}
 }
