@@ -148,7 +148,7 @@ func ParseWGQuick(data []byte) (WGQuick, error) {
 			peer.Endpoint = v
 		case section == "peer" && k == "persistentkeepalive":
 			if v != "off" {
-				peer.PersistentKeepalive, err = strconv.Atoi(v)
+				peer.PersistentKeepalive, err = parsePort(v) // seconds, 0-65535 like a port
 			}
 		}
 		if err != nil {
@@ -161,6 +161,11 @@ func ParseWGQuick(data []byte) (WGQuick, error) {
 	}
 	if !haveKey {
 		return WGQuick{}, fmt.Errorf("wg-quick file: no [Interface] PrivateKey")
+	}
+	for i, p := range c.Peers {
+		if p.PublicKey == (wgtypes.Key{}) {
+			return WGQuick{}, fmt.Errorf("wg-quick file: [Peer] %d has no PublicKey", i+1)
+		}
 	}
 	return c, nil
 }
@@ -188,7 +193,7 @@ func parsePrefixes(v string) ([]netip.Prefix, error) {
 func parsePort(v string) (int, error) {
 	p, err := strconv.Atoi(v)
 	if err != nil || p < 0 || p > 65535 {
-		return 0, fmt.Errorf("not a port")
+		return 0, fmt.Errorf("not in 0-65535")
 	}
 	return p, nil
 }

@@ -122,6 +122,8 @@ func TestParseWGQuick(t *testing.T) {
 		{name: "NotKeyValue", in: "[Interface]\nPrivateKey\n", wantErr: `line 2: "PrivateKey" is not key = value`},
 		{name: "OutsideSection", in: "PrivateKey = " + key + "\n", wantErr: "line 1: privatekey outside a section"},
 		{name: "BadPort", in: "[Interface]\nPrivateKey = " + key + "\nListenPort = 99999\n", wantErr: "line 3: bad listenport"},
+		{name: "PeerWithoutKey", in: "[Interface]\nPrivateKey = " + key + "\n[Peer]\nAllowedIPs = 10.0.0.1/32\n", wantErr: "[Peer] 1 has no PublicKey"},
+		{name: "NegativeKeepalive", in: "[Interface]\nPrivateKey = " + key + "\n[Peer]\nPublicKey = " + key + "\nPersistentKeepalive = -3\n", wantErr: "line 5: bad persistentkeepalive"},
 		{name: "BadAllowedIPs", in: "[Interface]\nPrivateKey = " + key + "\n[Peer]\nAllowedIPs = nope\n", wantErr: "line 4: bad allowedips"},
 	}
 	for _, tt := range tests {
@@ -163,4 +165,27 @@ func TestParseCloudInit_Errors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseWGQuick: the parser never panics, and what it accepts survives
+// Marshal and a second parse unchanged.
+func FuzzParseWGQuick(f *testing.F) {
+	f.Add(WGQuick{PrivateKey: testKey(1), Address: []netip.Prefix{netip.MustParsePrefix("192.168.100.3/32")}, ListenPort: 41873,
+		Peers: []WGQuickPeer{{Comment: "operator (hub)", PublicKey: testKey(2), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("192.168.100.1/32")}}}}.Marshal())
+	f.Add([]byte("[Interface]\nPrivateKey = " + testKey(3).String() + "\nAddress = 10.0.0.1, fd00::1/64\n# hub\n[Peer]\nPublicKey = " +
+		testKey(4).String() + "\nAllowedIPs = 10.0.0.2\nEndpoint = [fd00::2]:51820\nPersistentKeepalive = 25\n"))
+	f.Add([]byte("[interface]\nprivatekey=x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		q, err := ParseWGQuick(data)
+		if err != nil {
+			return
+		}
+		again, err := ParseWGQuick(q.Marshal())
+		if err != nil {
+			t.Fatalf("re-parse of Marshal: %v\n%s", err, q.Marshal())
+		}
+		if !reflect.DeepEqual(again, q) {
+			t.Fatalf("round trip changed it:\n got %+v\nwant %+v\n%s", again, q, q.Marshal())
+		}
+	})
 }
