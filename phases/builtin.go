@@ -18,5 +18,6 @@ func builtinPlugins() []Plugin {
 		// One line per built-in phase, in graph order.
 		wireguardPlugin(),
 		terraformPlugin(),
+		vpnPlugin(),
 	}
 }
