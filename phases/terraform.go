@@ -107,18 +107,25 @@ func (p *Terraform) configPath(s string) string {
 	return filepath.Join(filepath.Dir(p.cfg.File()), s)
 }
 
+// workDir is the Terraform working directory, absolute.
 func (p *Terraform) workDir() (string, error) {
 	if p.dirs.Terraform == "" {
 		return "", errors.New("terraform: no working directory (the state store sets it)")
 	}
-	return p.dirs.Terraform, nil
+	return filepath.Abs(p.dirs.Terraform)
 }
 
+// secretsDir is the secrets directory, absolute: the SSH key path is an
+// output that later phases use from wherever they run.
 func (p *Terraform) secretsDir(env *workflow.Env) string {
-	if p.dirs.Secrets != "" {
-		return p.dirs.Secrets
+	dir := p.dirs.Secrets
+	if dir == "" {
+		dir = env.SecretsDir
 	}
-	return env.SecretsDir
+	if abs, err := filepath.Abs(dir); err == nil && dir != "" {
+		return abs
+	}
+	return dir
 }
 
 // TerraformOutputsPresent is the precondition of nodes that work on the
@@ -333,7 +340,7 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 	if err := tf.WriteModule(dir, module); err != nil {
 		return err
 	}
-	clusterID, err := p.clusterID()
+	clusterID, err := p.clusterID(dir)
 	if err != nil {
 		return err
 	}
@@ -532,11 +539,12 @@ func (p *Terraform) Describe(env *workflow.Env) []string {
 	return lines
 }
 
-// clusterID returns the cluster id: the one kept in the working
-// directory, else runtime.yaml's (a migrated deployment), else a new
-// <metadata.name>-<8 random>, which is kept.
-func (p *Terraform) clusterID() (string, error) {
-	path := filepath.Join(p.dirs.Terraform, terraformClusterIDFile)
+// clusterID returns the cluster id: the one kept in the working directory
+// dir, else runtime.yaml's when it has a suffix (a migrated deployment;
+// the bare metadata.name is not unique enough to name Azure resources),
+// else a new <metadata.name>-<8 random>. It is kept in dir.
+func (p *Terraform) clusterID(dir string) (string, error) {
+	path := filepath.Join(dir, terraformClusterIDFile)
 	if b, err := os.ReadFile(path); err == nil {
 		if id := strings.TrimSpace(string(b)); id != "" {
 			return id, nil
@@ -545,7 +553,7 @@ func (p *Terraform) clusterID() (string, error) {
 		return "", fmt.Errorf("read cluster id: %w", err)
 	}
 	id := runtimeClusterID(p.dirs.State)
-	if id == "" {
+	if id == "" || id == p.cfg.Metadata.Name {
 		const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 		b := make([]byte, 8)
 		if _, err := rand.Read(b); err != nil {

@@ -315,13 +315,10 @@ func tfSchedule(t *testing.T, store *state.Store, nodes ...workflow.Phase) *work
 // second run that changes nothing, Verify before and after a VM is deleted
 // behind Terraform's back, and Destroy.
 func TestTerraform_RealApply(t *testing.T) {
-	cliConfig, module := tftest.Mirror(t)
-	cloud := t.TempDir()
-	t.Setenv("TF_CLI_CONFIG_FILE", cliConfig)
-	t.Setenv("FAKEVM_DIR", cloud)
+	tfYAML, cloud := tftest.UseTestModule(t)
 
 	store := state.NewStore(t.TempDir())
-	cfg := tfTestConfig(t, "metadata:\n  owner: tester\ncluster:\n  workers: {count: 2, zones: [1, 2]}\nterraform:\n  module: "+module+"\n")
+	cfg := tfTestConfig(t, "metadata:\n  owner: tester\ncluster:\n  workers: {count: 2, zones: [1, 2]}\n"+tfYAML)
 	bc := BuildContext{Config: cfg, Dirs: Dirs{State: store.Root(), Secrets: store.SecretsDir(), Terraform: store.TerraformDir()}}
 	nodes := func() []workflow.Phase { return []workflow.Phase{newWireGuard(bc), newTerraform(bc)} }
 
@@ -504,5 +501,40 @@ func TestTerraform_ConfigErrors(t *testing.T) {
 	path, got, err := p.sshKey(t.TempDir())
 	if err != nil || path != filepath.Join(dir, "keys", "id") || got != pub {
 		t.Errorf("configured key: got %s %q, %v; want %s %q", path, got, err, filepath.Join(dir, "keys", "id"), pub)
+	}
+}
+
+func TestTerraform_ClusterID(t *testing.T) {
+	tests := []struct {
+		name    string
+		runtime string // runtime.yaml's cluster_id; "" no file
+		want    string // "" a new k0rdent-<8>
+	}{
+		{"New", "", ""},
+		{"MigratedIsAdopted", "k0rdent-q7m2x9ka", "k0rdent-q7m2x9ka"},
+		{"BareNameIsNotAnID", "k0rdent", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stateDir, work := t.TempDir(), t.TempDir()
+			if tt.runtime != "" {
+				if err := os.WriteFile(filepath.Join(stateDir, "runtime.yaml"), []byte("format: 1\ncluster_id: "+tt.runtime+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p := newTerraform(BuildContext{Config: tfTestConfig(t, ""), Dirs: Dirs{State: stateDir, Terraform: work}})
+			id, err := p.clusterID(work)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want != "" && id != tt.want || tt.want == "" && (len(id) != len("k0rdent-")+8 || !strings.HasPrefix(id, "k0rdent-")) {
+				t.Errorf("got %q, want %q (or a new k0rdent-<8>)", id, tt.want)
+			}
+			// Kept: a later call, even with another runtime.yaml, returns it.
+			os.WriteFile(filepath.Join(stateDir, "runtime.yaml"), []byte("cluster_id: other-12345678\n"), 0o644)
+			if again, err := p.clusterID(work); err != nil || again != id {
+				t.Errorf("second call: got %q, %v; want %q", again, err, id)
+			}
+		})
 	}
 }

@@ -101,8 +101,12 @@ func New(o Options) (*Exec, error) {
 	if o.Dir == "" || o.Binary == "" {
 		return nil, errors.New("terraform: working directory and binary are required")
 	}
-	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create terraform working directory %s: %w", o.Dir, err)
+	dir, err := filepath.Abs(o.Dir) // terraform resolves paths (-out) from its working directory
+	if err != nil {
+		return nil, fmt.Errorf("terraform working directory %s: %w", o.Dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create terraform working directory %s: %w", dir, err)
 	}
 	env, err := Env(os.Environ(), o.Env)
 	if err != nil {
@@ -113,9 +117,9 @@ func New(o Options) (*Exec, error) {
 		out = io.Discard
 	}
 	mk := func(stdout io.Writer) (*tfexec.Terraform, error) {
-		tf, err := tfexec.NewTerraform(o.Dir, o.Binary)
+		tf, err := tfexec.NewTerraform(dir, o.Binary)
 		if err != nil {
-			return nil, fmt.Errorf("terraform %s in %s: %w", o.Binary, o.Dir, err)
+			return nil, fmt.Errorf("terraform %s in %s: %w", o.Binary, dir, err)
 		}
 		if err := tf.SetEnv(env); err != nil {
 			return nil, fmt.Errorf("terraform environment: %w", err)
@@ -124,7 +128,7 @@ func New(o Options) (*Exec, error) {
 		tf.SetStderr(out)
 		return tf, nil
 	}
-	e := &Exec{dir: o.Dir}
+	e := &Exec{dir: dir}
 	if e.loud, err = mk(out); err != nil {
 		return nil, err
 	}
@@ -134,7 +138,7 @@ func New(o Options) (*Exec, error) {
 	return e, nil
 }
 
-// Dir is the working directory.
+// Dir is the working directory, absolute.
 func (e *Exec) Dir() string { return e.dir }
 
 // Init runs terraform init.

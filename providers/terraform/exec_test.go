@@ -176,7 +176,8 @@ func TestExec_Lifecycle(t *testing.T) {
 	bin := tftest.Binary(t)
 	ctx := context.Background()
 	root := t.TempDir()
-	work, secrets, cloud := filepath.Join(root, "terraform"), filepath.Join(root, "secrets"), filepath.Join(root, "cloud")
+	t.Chdir(root) // a relative working directory, as with --state-dir state
+	work, secrets, cloud := "terraform", filepath.Join(root, "secrets"), filepath.Join(root, "cloud")
 	if err := os.MkdirAll(secrets, 0o700); err != nil {
 		t.Fatal(err)
 	}

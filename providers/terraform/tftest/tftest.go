@@ -86,6 +86,21 @@ func Mirror(t testing.TB) (cliConfigPath, testModuleDir string) {
 	return cfg, filepath.Join(src, "testmodule")
 }
 
+// UseTestModule points every terraform run of this test, and of the
+// processes it starts that inherit its environment, at the fake provider:
+// it sets TF_CLI_CONFIG_FILE (the mirror) and FAKEVM_DIR (the fake "cloud",
+// a new directory, returned) with t.Setenv. configYAML is the k0rdent.yaml
+// section that selects the test module; append it to a test config. Tests
+// using it cannot run in parallel (t.Setenv).
+func UseTestModule(t *testing.T) (configYAML, cloudDir string) {
+	t.Helper()
+	cli, module := Mirror(t)
+	cloudDir = t.TempDir()
+	t.Setenv("TF_CLI_CONFIG_FILE", cli)
+	t.Setenv("FAKEVM_DIR", cloudDir)
+	return fmt.Sprintf("terraform:\n  module: %q\n", module), cloudDir
+}
+
 func cacheDir() (string, error) {
 	base := os.Getenv("XDG_CACHE_HOME")
 	if base == "" {
