@@ -3,6 +3,8 @@ package terraform_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -105,6 +107,20 @@ func TestFind(t *testing.T) {
 			t.Fatal("got no error")
 		}
 		for _, want := range []string{"not on PATH", "download not allowed", "terraform.binary"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+	})
+	t.Run("DownloadFails", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		srv := httptest.NewServer(http.NotFoundHandler()) // what an unreachable release site amounts to
+		defer srv.Close()
+		_, err := terraform.Find(ctx, terraform.FindOptions{InstallDir: t.TempDir(), Download: true, ReleasesURL: srv.URL})
+		if err == nil {
+			t.Fatal("got no error")
+		}
+		for _, want := range []string{"not on PATH", "download failed", "install terraform 1.11.4 on PATH", "terraform.binary"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not say %q", err, want)
 			}

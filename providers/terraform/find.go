@@ -35,6 +35,9 @@ type FindOptions struct {
 	InstallDir string
 	// DownloadTimeout bounds the download; 0: 3 minutes.
 	DownloadTimeout time.Duration
+	// ReleasesURL replaces https://releases.hashicorp.com (a mirror, or a
+	// test server).
+	ReleasesURL string
 }
 
 // Find returns the terraform executable: the configured Binary; else
@@ -75,7 +78,8 @@ func Find(ctx context.Context, o FindOptions) (string, error) {
 		if timeout <= 0 {
 			timeout = 3 * time.Minute
 		}
-		sources = append(sources, &releases.ExactVersion{Product: product.Terraform, Version: v, InstallDir: o.InstallDir, Timeout: timeout})
+		sources = append(sources, &releases.ExactVersion{Product: product.Terraform, Version: v, InstallDir: o.InstallDir,
+			Timeout: timeout, ApiBaseURL: o.ReleasesURL})
 	}
 	p, err := install.NewInstaller().Ensure(ctx, sources)
 	if err != nil {
