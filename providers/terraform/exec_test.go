@@ -290,3 +290,43 @@ func TestExec_Lifecycle(t *testing.T) {
 		t.Errorf("terraform's output shows the cloud-init contents:\n%s", log.String())
 	}
 }
+
+// BenchmarkExec_NoopPlan measures what a re-run costs Terraform when
+// nothing changed: one plan of three fake VMs (the provider starts, every
+// VM is refreshed, nothing is planned).
+func BenchmarkExec_NoopPlan(b *testing.B) {
+	cliConfig, module := tftest.Mirror(b)
+	bin := tftest.Binary(b)
+	ctx := context.Background()
+	root := b.TempDir()
+	work := filepath.Join(root, "terraform")
+	if err := terraform.WriteModule(work, os.DirFS(module)); err != nil {
+		b.Fatal(err)
+	}
+	v := terraform.Vars{ClusterID: "bench", VMPriority: "Regular", WireGuardPort: 1, VMs: map[string]terraform.VM{}}
+	for i, n := range []string{"k0s-controller-1", "k0s-worker-1", "k0s-worker-2"} {
+		ci := filepath.Join(root, n)
+		if err := os.WriteFile(ci, []byte("#cloud-config\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		v.VMs[n] = terraform.VM{Index: i, Role: "worker", Zone: "1", CloudInit: ci}
+	}
+	if _, err := terraform.WriteVars(work, v); err != nil {
+		b.Fatal(err)
+	}
+	tf, err := terraform.New(terraform.Options{Dir: work, Binary: bin, Env: map[string]string{"TF_CLI_CONFIG_FILE": cliConfig}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tf.Init(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := tf.Apply(ctx); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if changes, err := tf.Plan(ctx); err != nil || changes {
+			b.Fatalf("plan: changes=%v, %v", changes, err)
+		}
+	}
+}
