@@ -64,9 +64,6 @@ func terraformPlugin() Plugin {
 type Terraform struct {
 	cfg  *config.Config
 	dirs Dirs
-	// installDir is where a downloaded terraform goes; "" means the user
-	// cache directory's k0rdent/terraform/<version>.
-	installDir string
 }
 
 var (
@@ -297,11 +294,9 @@ func (p *Terraform) binary(ctx context.Context, download bool) (string, error) {
 	if version == "" {
 		version = tf.DefaultVersion
 	}
-	install := p.installDir
-	if install == "" {
-		if cache, err := os.UserCacheDir(); err == nil {
-			install = filepath.Join(cache, "k0rdent", "terraform", version)
-		}
+	install := "" // a downloaded terraform goes to the user cache directory
+	if cache, err := os.UserCacheDir(); err == nil {
+		install = filepath.Join(cache, "k0rdent", "terraform", version)
 	}
 	bin := p.cfg.Terraform.Binary
 	if strings.ContainsRune(bin, filepath.Separator) {
