@@ -70,6 +70,9 @@ type Testbed struct {
 	mu    sync.Mutex
 	vms   []*vmState
 	procs []proc // every process started, for cleanup
+
+	stopBoot chan struct{}  // closed by cleanup: BootFromSecrets watchers stop
+	boots    sync.WaitGroup // the watchers
 }
 
 type proc struct {
@@ -94,7 +97,7 @@ type vmState struct {
 func New(t testing.TB, opts Options) *Testbed {
 	t.Helper()
 	Require(t, opts.AuthorizedKey != "")
-	tb := &Testbed{t: t, id: newID(t.Name()), dir: t.TempDir()}
+	tb := &Testbed{t: t, id: newID(t.Name()), dir: t.TempDir(), stopBoot: make(chan struct{})}
 	tb.op = "k0tb-" + tb.id + "-op"
 	seen := map[string]bool{OperatorIP: true}
 	names := map[string]bool{}
@@ -541,6 +544,8 @@ func (tb *Testbed) SSHAddress(vm string) (string, error) {
 }
 
 func (tb *Testbed) cleanup() {
+	close(tb.stopBoot)
+	tb.boots.Wait()
 	tb.mu.Lock()
 	defer tb.mu.Unlock()
 	var wg sync.WaitGroup
@@ -572,4 +577,52 @@ func (tb *Testbed) dumpLogs() {
 		}
 		tb.t.Logf("testbed log %s:\n%s", filepath.Base(l), data)
 	}
+}
+
+// ConfigureFromSecrets configures every VM from the document the wireguard
+// phase wrote for it under secretsDir (<secretsDir>/wireguard/cloud-init/
+// <vm>.yaml), as if each VM had booted with it.
+func (tb *Testbed) ConfigureFromSecrets(secretsDir string) error {
+	ks := wireguard.NewKeyStore(secretsDir)
+	var errs []error
+	for _, v := range tb.VMs() {
+		errs = append(errs, tb.ConfigureVMFile(v.Name, ks.CloudInitPath(v.Name)))
+	}
+	return errors.Join(errs...)
+}
+
+// BootFromSecrets plays the cloud: in the background, each VM is configured
+// as soon as the wireguard phase has written its document under secretsDir,
+// and configured again when the document changes, until the test ends. A
+// whole `k0rdent run` (wireguard, terraform, vpn) can then run in one go.
+// A document that does not configure is reported with t.Errorf.
+func (tb *Testbed) BootFromSecrets(secretsDir string) {
+	ks := wireguard.NewKeyStore(secretsDir)
+	tb.boots.Add(1)
+	go func() {
+		defer tb.boots.Done()
+		seen := map[string][]byte{}
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for _, v := range tb.VMs() {
+				doc, err := os.ReadFile(ks.CloudInitPath(v.Name))
+				if err != nil || bytes.Equal(doc, seen[v.Name]) {
+					continue
+				}
+				if _, err := wireguard.ParseCloudInit(doc); err != nil {
+					continue // being written (it is replaced atomically, but be lenient)
+				}
+				seen[v.Name] = doc
+				if err := tb.ConfigureVM(v.Name, doc); err != nil {
+					tb.t.Errorf("testbed: boot %s from %s: %v", v.Name, ks.CloudInitPath(v.Name), err)
+				}
+			}
+			select {
+			case <-tb.stopBoot:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 }
