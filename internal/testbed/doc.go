@@ -24,7 +24,11 @@
 // authorized key, UsePAM no, StrictModes no; the namespace allows non-local
 // binds, so sshd outlives a stopped tunnel). StopWireGuard and
 // StartWireGuard take a VM's tunnel down and up again from the same
-// document.
+// document. ConfigureFromSecrets configures every VM from the documents the
+// wireguard phase wrote under a secrets directory; BootFromSecrets does so
+// in the background as each document appears (or changes), like a VM
+// booting after `terraform apply`, so that a single `k0rdent run` can go
+// from wireguard through terraform to vpn.
 //
 // Names: every testbed has an id of 8 hex digits (4 from a hash of
 // t.Name(), 4 random). Namespaces are k0tb-<id>-op and k0tb-<id>-vm<i>;
