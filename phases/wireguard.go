@@ -158,6 +158,15 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 		}
 		env.SetOutput(WireGuardOutputCloudInit+vm.Name, path)
 	}
+	var vms []string
+	for _, vm := range plan.Hosts {
+		vms = append(vms, vm.Name)
+	}
+	if removed, err := s.PruneCloudInit(vms); err != nil {
+		return err
+	} else if len(removed) > 0 {
+		env.Log.Info("removed the cloud-init documents of VMs no longer in the config (their keys are kept)", "vms", removed)
+	}
 	peers, err := peersJSON(plan, keys)
 	if err != nil {
 		return err

@@ -439,3 +439,26 @@ func TestWireGuard_RelativeStateDirGivesAbsoluteOutputs(t *testing.T) {
 		t.Errorf("Describe keys line = %q, want the path as configured", got)
 	}
 }
+
+// TestWireGuard_FewerWorkers: a VM dropped from the config loses its
+// cloud-init document (it holds a private key) and output; keys stay.
+func TestWireGuard_FewerWorkers(t *testing.T) {
+	store := state.NewStore(t.TempDir())
+	wgSchedule(t, store, wgTestNode(t, wgTestConfig(t, ""), store), "")
+	cfg, err := config.Parse([]byte("azure:\n  location: westus2\n"), "k0rdent.yaml") // one worker
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := wgSchedule(t, store, wgTestNode(t, cfg, store), "")
+	out := res.Nodes[WireGuardName].Outputs
+	s := wireguard.NewKeyStore(store.SecretsDir())
+	if _, ok := out[WireGuardOutputCloudInit+"k0s-worker-2"]; ok {
+		t.Error("output cloud_init.k0s-worker-2 for a VM no longer in the config")
+	}
+	if _, err := os.Stat(s.CloudInitPath("k0s-worker-2")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("cloud-init of the dropped VM: %v, want it removed", err)
+	}
+	if !s.Exists("k0s-worker-2") {
+		t.Error("the dropped VM's key was removed; keys are kept")
+	}
+}

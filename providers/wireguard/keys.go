@@ -203,6 +203,38 @@ func (s *KeyStore) WriteCloudInit(vm string, doc []byte) (string, error) {
 	return path, s.replace(path, doc)
 }
 
+// PruneCloudInit removes the cloud-init documents of VMs not in keep (VMs
+// the config no longer has) and returns their names. Their keys stay.
+func (s *KeyStore) PruneCloudInit(keep []string) ([]string, error) {
+	dir := filepath.Join(s.Dir, CloudInitDirName)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list cloud-init documents: %w", err)
+	}
+	wanted := map[string]bool{}
+	for _, k := range keep {
+		wanted[k] = true
+	}
+	var removed []string
+	for _, e := range ents {
+		vm, ok := strings.CutSuffix(e.Name(), ".yaml")
+		if !ok || e.IsDir() || wanted[vm] {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return removed, fmt.Errorf("remove stale cloud-init document: %w", err)
+		}
+		removed = append(removed, vm)
+	}
+	if len(removed) > 0 {
+		return removed, syncDir(dir)
+	}
+	return nil, nil
+}
+
 // create writes a new 0600 file at path; it fails with fs.ErrExist if path
 // exists, and never leaves a partial file at path.
 func (s *KeyStore) create(path string, data []byte) error {

@@ -231,3 +231,26 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestKeyStore_PruneCloudInit(t *testing.T) {
+	s := NewKeyStore(t.TempDir())
+	if got, err := s.PruneCloudInit(nil); got != nil || err != nil {
+		t.Errorf("PruneCloudInit without a directory = %v, %v", got, err)
+	}
+	for _, vm := range []string{"k0s-worker-1", "k0s-worker-2", "k0s-worker-3"} {
+		if _, err := s.WriteCloudInit(vm, []byte("#cloud-config\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.LoadOrGenerate("k0s-worker-3")
+	got, err := s.PruneCloudInit([]string{"k0s-worker-1"})
+	if err != nil || strings.Join(got, ",") != "k0s-worker-2,k0s-worker-3" {
+		t.Errorf("PruneCloudInit = %v, %v; want workers 2 and 3 removed", got, err)
+	}
+	if _, err := os.Stat(s.CloudInitPath("k0s-worker-1")); err != nil {
+		t.Error("the kept document is gone")
+	}
+	if !s.Exists("k0s-worker-3") {
+		t.Error("PruneCloudInit removed a key")
+	}
+}
