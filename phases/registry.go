@@ -216,7 +216,48 @@ func (r *Registry) List(cfg *config.Config) []Info {
 		}
 		infos = append(infos, info)
 	}
-	return infos
+	return dependencyOrder(infos)
+}
+
+// dependencyOrder puts each phase after the phases it depends on, keeping
+// the given order among phases that are ready together. Phases in a cycle or
+// after an unknown one keep their place at the end (the graph reports those).
+func dependencyOrder(infos []Info) []Info {
+	known := map[string]bool{}
+	for _, in := range infos {
+		known[in.Name] = true
+	}
+	done := map[string]bool{}
+	out := make([]Info, 0, len(infos))
+	for len(out) < len(infos) {
+		progress := false
+		for _, in := range infos {
+			if done[in.Name] {
+				continue
+			}
+			ready := true
+			for _, d := range in.DependsOn {
+				if known[d] && !done[d] {
+					ready = false
+					break
+				}
+			}
+			if ready {
+				done[in.Name] = true
+				out = append(out, in)
+				progress = true
+			}
+		}
+		if !progress {
+			for _, in := range infos {
+				if !done[in.Name] {
+					done[in.Name] = true
+					out = append(out, in)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // Build returns the nodes of a run: every registered factory's, in plugin

@@ -14,7 +14,10 @@ import (
 // The end-to-end tests build the k0rdent binary once and run it as a real
 // process against real files: real signals, real kill -9, real locks.
 
-var binPath string // set once by TestMain, read only afterwards
+// Set once by TestMain, read only afterwards: binPath is the real k0rdent
+// (built-in phases compiled in); bareBinPath is the same CLI over an empty
+// registry (testdata/bare), for the lifecycle tests that run command phases.
+var binPath, bareBinPath string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "k0rdent-e2e-")
@@ -23,12 +26,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "k0rdent")
-	build := exec.Command("go", "build", "-o", binPath, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build k0rdent:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	bareBinPath = filepath.Join(dir, "k0rdent-bare")
+	for bin, pkg := range map[string]string{binPath: ".", bareBinPath: "./testdata/bare"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -54,10 +60,16 @@ func (p *project) path(rel ...string) string {
 	return filepath.Join(append([]string{p.dir}, rel...)...)
 }
 
-// cmd prepares `k0rdent args...` in the project directory, with a clean
-// environment (no NO_COLOR or K0RDENT_* leaking in from the caller).
+// cmd prepares `k0rdent args...` (the bare binary: command phases only) in
+// the project directory, with a clean environment (no NO_COLOR or K0RDENT_*
+// leaking in from the caller).
 func (p *project) cmd(args ...string) *exec.Cmd {
-	c := exec.Command(binPath, args...)
+	return p.cmdWith(bareBinPath, args...)
+}
+
+// cmdWith is cmd with another binary, such as binPath.
+func (p *project) cmdWith(bin string, args ...string) *exec.Cmd {
+	c := exec.Command(bin, args...)
 	c.Dir = p.dir
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "K0RDENT_") || strings.HasPrefix(kv, "NO_COLOR=") {
