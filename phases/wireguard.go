@@ -122,7 +122,8 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 	} else if ok {
 		env.Log.Info("adopted the migrated hub key", "from", s.Path(legacyHubName), "to", s.Path(wireguard.HubName))
 	}
-	keys := map[string]wgtypes.Key{} // private keys, by peer
+	keys := map[string]wgtypes.Key{}   // private keys, by peer
+	public := map[string]wgtypes.Key{} // their public keys
 	var generated, reused int
 	for _, p := range plan.Peers() {
 		if err := ctx.Err(); err != nil {
@@ -137,8 +138,8 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 		} else {
 			reused++
 		}
-		keys[p.Name] = k
-		env.Log.Info("wireguard peer", "name", p.Name, "role", p.Role, "address", p.Address, "public_key", k.PublicKey().String(), "generated", created)
+		keys[p.Name], public[p.Name] = k, k.PublicKey()
+		env.Log.Info("wireguard peer", "name", p.Name, "role", p.Role, "address", p.Address, "public_key", public[p.Name].String(), "generated", created)
 	}
 	port, created, err := s.ListenPort(w.port)
 	if err != nil {
@@ -146,9 +147,8 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 	}
 	env.Log.Info("listen port", "port", port, "chosen_now", created, "file", s.PortPath())
 
-	hubPublic := keys[wireguard.HubName].PublicKey()
 	for _, vm := range plan.Hosts {
-		doc, err := wireguard.VMConfig{VM: vm, PrivateKey: keys[vm.Name], ListenPort: port, Hub: plan.Hub, HubPublicKey: hubPublic}.CloudInit()
+		doc, err := wireguard.VMConfig{VM: vm, PrivateKey: keys[vm.Name], ListenPort: port, Hub: plan.Hub, HubPublicKey: public[wireguard.HubName]}.CloudInit()
 		if err != nil {
 			return err
 		}
@@ -167,7 +167,7 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 	} else if len(removed) > 0 {
 		env.Log.Info("removed the cloud-init documents of VMs no longer in the config (their keys are kept)", "vms", removed)
 	}
-	peers, err := peersJSON(plan, keys)
+	peers, err := peersJSON(plan, public)
 	if err != nil {
 		return err
 	}
@@ -189,10 +189,10 @@ type wgPeer struct {
 	Role      string `json:"role"`
 }
 
-func peersJSON(plan wireguard.AddressPlan, keys map[string]wgtypes.Key) (string, error) {
+func peersJSON(plan wireguard.AddressPlan, public map[string]wgtypes.Key) (string, error) {
 	var out []wgPeer
 	for _, p := range plan.Peers() {
-		out = append(out, wgPeer{Name: p.Name, Address: p.Address.String(), PublicKey: keys[p.Name].PublicKey().String(), Role: p.Role})
+		out = append(out, wgPeer{Name: p.Name, Address: p.Address.String(), PublicKey: public[p.Name].String(), Role: p.Role})
 	}
 	data, err := json.Marshal(out)
 	if err != nil {

@@ -462,3 +462,25 @@ func TestWireGuard_FewerWorkers(t *testing.T) {
 		t.Error("the dropped VM's key was removed; keys are kept")
 	}
 }
+
+// BenchmarkWireGuard_Rerun is a re-run with every key present: load the
+// keys, render and atomically replace every cloud-init document.
+func BenchmarkWireGuard_Rerun(b *testing.B) {
+	for _, workers := range []int{2, 100} {
+		b.Run(strconv.Itoa(workers+1)+"VMs", func(b *testing.B) {
+			cfg, err := config.Parse([]byte("azure:\n  location: westus2\ncluster:\n  workers:\n    count: "+strconv.Itoa(workers)+"\n"), "k0rdent.yaml")
+			if err != nil {
+				b.Fatal(err)
+			}
+			store := state.NewStore(b.TempDir())
+			nodes, _ := wireguardPlugin().Factory(BuildContext{Config: cfg, Dirs: Dirs{Secrets: store.SecretsDir()}})
+			w := nodes[0]
+			for b.Loop() {
+				env := &workflow.Env{SecretsDir: store.SecretsDir(), Log: slog.New(slog.DiscardHandler)}
+				if err := w.Run(context.Background(), env); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

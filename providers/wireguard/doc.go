@@ -37,6 +37,9 @@
 // <secrets>/wireguard/ and run again from wireguard; terraform and
 // everything after it then run again too.
 //
+// PruneCloudInit removes the documents of VMs that left the config (they
+// hold private keys); their key files stay.
+//
 // The listen port is network.wireguard_port when that is set, else the
 // stored port, else a random port in 30000-64000 chosen once and stored.
 //

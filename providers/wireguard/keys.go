@@ -1,6 +1,7 @@
 package wireguard
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -191,12 +192,18 @@ func (s *KeyStore) StoredPort() (int, error) {
 }
 
 // WriteCloudInit stores the cloud-init document of vm (0600: it holds the
-// VM's private key) and returns its path. The file is replaced atomically.
+// VM's private key) and returns its path. The file is replaced atomically,
+// and left alone when it already holds doc with mode 0600.
 func (s *KeyStore) WriteCloudInit(vm string, doc []byte) (string, error) {
 	if !ValidPeerName(vm) {
 		return "", fmt.Errorf("cloud-init of %q: not a path-safe VM name", vm)
 	}
 	path := s.CloudInitPath(vm)
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm() == 0o600 && fi.Size() == int64(len(doc)) {
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, doc) {
+			return path, nil
+		}
+	}
 	if err := mkdirPrivate(filepath.Dir(path)); err != nil {
 		return "", err
 	}

@@ -214,6 +214,25 @@ func TestKeyStore_WriteCloudInit(t *testing.T) {
 	}
 	assertMode(t, p, 0o600)
 	assertMode(t, filepath.Dir(p), 0o700)
+	// The same document again leaves the file alone; another replaces it.
+	before, _ := os.Stat(p)
+	if _, err := s.WriteCloudInit("vm-1", []byte("#cloud-config\n")); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.Stat(p); !os.SameFile(before, after) {
+		t.Error("an unchanged document was rewritten")
+	}
+	os.Chmod(p, 0o644)
+	if _, err := s.WriteCloudInit("vm-1", []byte("#cloud-config\n")); err != nil {
+		t.Fatal(err)
+	}
+	assertMode(t, p, 0o600)
+	if _, err := s.WriteCloudInit("vm-1", []byte("#cloud-config\n# v2\n")); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(p); string(data) != "#cloud-config\n# v2\n" {
+		t.Errorf("document %q, want v2", data)
+	}
 	if _, err := s.WriteCloudInit("../vm", nil); err == nil {
 		t.Error("WriteCloudInit(../vm) accepted")
 	}

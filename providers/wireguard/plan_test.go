@@ -103,3 +103,12 @@ func TestCapacity(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkPlan(b *testing.B) {
+	hosts := hostsN(2000)
+	for b.Loop() {
+		if _, err := Plan("10.0.0.0/16", hosts); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
