@@ -85,7 +85,13 @@ func vpnPlugin() Plugin {
 		Description: "operator-side WireGuard device (kernel or wireguard-go) and a reachability check of every VM",
 		DependsOn:   []string{wgNode, tfNode},
 		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
-			return []workflow.Phase{NewVPN(bc.Config, bc.Dirs.Secrets, &wireguard.Device{})}, nil
+			// Absolute, so that the config_path output and the pid file
+			// are found from any directory (a resume, a reset).
+			secrets, err := filepath.Abs(bc.Dirs.Secrets)
+			if err != nil {
+				return nil, fmt.Errorf("vpn: secrets directory: %w", err)
+			}
+			return []workflow.Phase{NewVPN(bc.Config, secrets, &wireguard.Device{})}, nil
 		},
 	}
 }
