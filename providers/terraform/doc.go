@@ -68,5 +68,8 @@
 // (testdata/testmodule) declares the same contract and uses VMs from the
 // test provider local.test/k0rdent/fakevm (testdata/fakevm, its own Go
 // module), served from a filesystem mirror by package tftest; its VMs get
-// public IP 198.51.100.<10+index> and private IP 10.0.1.<4+index>.
+// public IP 198.51.100.<10+index> and private IP 10.0.1.<4+index>. With
+// FAKEVM_DIR set, each fake VM is also a file there, and deleting the file
+// deletes the VM behind Terraform's back (how tests make drift).
+// tftest.UseTestModule sets everything up for a test, CLI runs included.
 package terraform

@@ -9,6 +9,11 @@
 //	tf, err := terraform.New(terraform.Options{Dir: dir, Binary: bin,
 //		Env: map[string]string{"TF_CLI_CONFIG_FILE": cliConfig}})
 //
+// Or, for a test that runs k0rdent (in-process or as a child process):
+//
+//	tfYAML, cloud := tftest.UseTestModule(t) // sets TF_CLI_CONFIG_FILE and FAKEVM_DIR
+//	config := "azure:\n  location: westus2\n" + tfYAML
+//
 // The provider binary is cached in $XDG_CACHE_HOME/k0rdent-test/ (or
 // os.UserCacheDir's equivalent) and rebuilt when a source file is newer.
 // Tests skip, saying why, when terraform is not on PATH or go is missing.
