@@ -14,8 +14,9 @@
 //
 // New(t, Options) creates the namespaces and links and registers a
 // t.Cleanup that kills every process the testbed started (SIGTERM, then
-// SIGKILL), removes leftover WireGuard UAPI sockets and deletes the
-// namespaces. ConfigureVM takes a VM's cloud-init document (the bytes the
+// SIGKILL), then anything else still running in its namespaces (a device
+// the code under test left up), removes leftover WireGuard UAPI sockets and
+// deletes the namespaces. ConfigureVM takes a VM's cloud-init document (the bytes the
 // wireguard phase wrote), reads /etc/wireguard/wg0.conf out of it with
 // wireguard.ParseCloudInit and does what wg-quick would: start wireguard-go,
 // `wg setconf` (the file without Address), add the address, bring the link

@@ -554,6 +554,17 @@ func (tb *Testbed) cleanup() {
 		go func() { defer wg.Done(); stop(p.cmd, p.done) }()
 	}
 	wg.Wait()
+	// Anything else still in the namespaces (a device the code under test
+	// left up, a command a test started) goes too.
+	namespaces := []string{tb.op}
+	for _, v := range tb.vms {
+		namespaces = append(namespaces, v.netns)
+	}
+	for _, ns := range namespaces {
+		if n := killNetnsPIDs(ns); n > 0 {
+			tb.t.Logf("testbed: stopped %d leftover processes in netns %s", n, ns)
+		}
+	}
 	for _, v := range tb.vms {
 		os.Remove(socketPath(v.ifname))
 	}
@@ -625,4 +636,33 @@ func (tb *Testbed) BootFromSecrets(secretsDir string) {
 			}
 		}
 	}()
+}
+
+// killNetnsPIDs stops every process in netns: SIGTERM, then SIGKILL after
+// 5 s. It returns how many there were.
+func killNetnsPIDs(netns string) int {
+	pids := func() []int {
+		out, _ := exec.Command("ip", "netns", "pids", netns).Output()
+		var ps []int
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+				ps = append(ps, pid)
+			}
+		}
+		return ps
+	}
+	first := pids()
+	for _, pid := range first {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	for i := 0; i < 250 && len(first) > 0; i++ {
+		if len(pids()) == 0 {
+			return len(first)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, pid := range pids() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return len(first)
 }

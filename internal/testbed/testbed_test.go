@@ -258,6 +258,13 @@ func TestTestbed_Cleanup(t *testing.T) {
 		if len(tb.ID()) != 8 || len(tb.Interface("vm-a")) > 15 || len(tb.OperatorInterface()) > 15 {
 			t.Errorf("id %q, interface names %q %q: want 8 hex digits and at most 15 characters", tb.ID(), tb.Interface("vm-a"), tb.OperatorInterface())
 		}
+		// A process the test starts in a namespace and forgets.
+		stray := tb.VMExec(context.Background(), "vm-a", "sleep", "600")
+		if err := stray.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go stray.Wait()
+		pids = append(pids, stray.Process.Pid)
 		if err := tb.ConfigureVM("vm-a", []byte("#cloud-config\nwrite_files: []\n")); err == nil || !strings.Contains(err.Error(), "testbed VM vm-a: cloud-init: no write_files entry") {
 			t.Errorf("ConfigureVM with a document without wg0.conf = %v", err)
 		}
