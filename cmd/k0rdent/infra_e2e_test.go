@@ -33,8 +33,8 @@ var infraVMs = []string{"k0s-controller-1", "k0s-worker-1", "k0s-worker-2"}
 // VM's sshd on its WireGuard address). Then a VM's WireGuard stops:
 // `status --check` reports the vpn node drifted, naming the VM; once it
 // is back, `run --resume` re-runs vpn (volatile) and what depends on it,
-// and the run succeeds. Finally no private key appears in any run file,
-// log or output.
+// and the run succeeds. `reset` takes the device down. Finally no private
+// key appears in any run file, log or output.
 //
 // How the VMs boot: a VM applies its cloud-init document when it is
 // created, that is once terraform has applied (the document reaches Azure
@@ -209,6 +209,32 @@ timeouts:
 	outputs = append(outputs, ok)
 	if ok.code != 0 {
 		t.Errorf("status --check after the resume: want exit 0\n%s", ok)
+	}
+
+	// Teardown: reset destroys vpn first (its dependents first): the
+	// device and its wireguard-go are gone, and runtime.yaml says so.
+	pidFile := filepath.Join(secrets, "vpn", iface+".pid")
+	pidData, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("wireguard-go pid file: %v", err)
+	}
+	reset := run(t, k0rdent(ctx, "--no-color", "reset", "--yes"))
+	outputs = append(outputs, reset)
+	if reset.code != 0 {
+		t.Errorf("reset: want exit 0\n%s", reset)
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("pid file after reset: %v, want it removed", err)
+	}
+	// Gone, or a zombie that init has not reaped yet.
+	if stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pidData)) + "/stat"); err == nil && !strings.Contains(string(stat), ") Z ") {
+		t.Errorf("wireguard-go still runs after reset: %s", stat)
+	}
+	if out, err := tb.OperatorExec(ctx, "ip", "link", "show", iface).CombinedOutput(); err == nil {
+		t.Errorf("device %s still exists after reset:\n%s", iface, out)
+	}
+	if rt, err := state.NewStore(p.path("state")).ReadRuntime(); err != nil || rt.VPN == nil || rt.VPN.Status != state.VPNDisconnected {
+		t.Errorf("runtime vpn after reset: %+v, %v; want disconnected", rt.VPN, err)
 	}
 
 	scanForSecrets(t, p.path("state"), outputs)
