@@ -54,11 +54,36 @@ type vpnDevice interface {
 }
 
 // VPN is the vpn phase: the operator's end of the WireGuard network (the
-// hub), then a reachability check of every VM through it. It is volatile:
-// the tunnel lives on the operator's machine, so every run that needs it
-// brings it up again (which reuses a device that is still up).
+// hub), then a reachability check of every VM through it.
+//
+// It is volatile: the tunnel lives on the operator's machine, so every run
+// and resume that needs it brings it up again, which reuses a device that
+// is still up (same key) and replaces its peers, so a VM whose WireGuard
+// restarted gets a fresh handshake.
+//
+// Inputs: the wireguard node's peers (the hub's address and every VM's
+// address and public key) and network, the hub's private key from
+// <secrets>/wireguard/operator.key, and terraform's public_ips and
+// wireguard_port (the VMs' endpoints). The preconditions check that they
+// are there and say which run fixes them (`k0rdent run --from wireguard`,
+// `k0rdent run --from terraform`).
+//
+// Run writes the wg-quick file <secrets>/vpn/<interface>.conf (0600; it
+// holds the hub's key), brings the device up (vpn.mode: the kernel's
+// WireGuard, else wireguard-go, detached, with its pid file and log beside
+// the wg-quick file), then checks every VM until timeouts.vpn_connect runs
+// out: a handshake no older than StaleHandshake and a TCP connection to
+// vpn.ssh_port on the VM's WireGuard address. On failure the error names
+// every unreachable VM with its address, its endpoint and what was seen.
+// Outputs: status (connected), interface, config_path and handshake.<vm>
+// (RFC 3339); runtime.yaml shows them.
+//
+// Verify (on `status --check`) fails when the device is gone, or a VM's
+// handshake is missing or stale, or its SSH port does not answer. Destroy
+// (`k0rdent reset`) removes the device and stops its wireguard-go.
 type VPN struct {
 	cfg        config.VPN
+	vms        int           // how many VMs the config has
 	connect    time.Duration // timeouts.vpn_connect
 	secretsDir string
 	dev        vpnDevice
@@ -99,8 +124,15 @@ func vpnPlugin() Plugin {
 // NewVPN returns the vpn phase for cfg, keeping its files under
 // secretsDir/vpn and driving dev.
 func NewVPN(cfg *config.Config, secretsDir string, dev vpnDevice) *VPN {
+	vc := cfg.VPN
+	// A wireguard-go path with a directory in it is relative to the config
+	// file, like every path of the config; a bare name is looked up in PATH.
+	if w := vc.WireGuardGo; strings.ContainsRune(w, '/') && !filepath.IsAbs(w) && cfg.File() != "" {
+		vc.WireGuardGo = filepath.Join(filepath.Dir(cfg.File()), w)
+	}
 	return &VPN{
-		cfg:        cfg.VPN,
+		cfg:        vc,
+		vms:        len(cfg.Hosts()),
 		connect:    cfg.Timeouts.VPNConnect.D(),
 		secretsDir: secretsDir,
 		dev:        dev,
@@ -132,7 +164,7 @@ func (v *VPN) Describe(env *workflow.Env) []string {
 		mode = "kernel WireGuard, else wireguard-go"
 	}
 	return []string{
-		fmt.Sprintf("bring up %s (%s) as the hub, one peer per VM at <public ip>:<wireguard port>", v.cfg.Interface, mode),
+		fmt.Sprintf("bring up %s (%s) as the hub, with %d VM peers at <public ip>:<wireguard port>", v.cfg.Interface, mode, v.vms),
 		"write the wg-quick file " + v.ConfigPath(),
 		fmt.Sprintf("check every VM within %s: a WireGuard handshake and TCP port %d on its WireGuard address", config.Duration(v.connect), v.cfg.SSHPort),
 	}

@@ -393,3 +393,25 @@ func TestVPN_Destroy(t *testing.T) {
 		t.Errorf("Down(%q, %q), want wg-k0rdent and the secrets' vpn dir", gotName, gotDir)
 	}
 }
+
+func TestNewVPN_WireGuardGoPath(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"wireguard-go", "wireguard-go"},
+		{"/opt/wg/wireguard-go", "/opt/wg/wireguard-go"},
+		{"./bin/wireguard-go", "/etc/k0rdent/bin/wireguard-go"},
+	}
+	for _, tt := range tests {
+		src := "azure:\n  location: westus2\n"
+		if tt.in != "" {
+			src += "vpn:\n  wireguard_go: " + tt.in + "\n"
+		}
+		cfg, err := config.Parse([]byte(src), "/etc/k0rdent/k0rdent.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := NewVPN(cfg, t.TempDir(), &fakeDevice{}).cfg.WireGuardGo; got != tt.want {
+			t.Errorf("vpn.wireguard_go %q: got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

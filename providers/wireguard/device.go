@@ -116,8 +116,24 @@ func (s *Status) Peer(k wgtypes.Key) (PeerStatus, bool) {
 	return PeerStatus{}, false
 }
 
-// Device manages the operator-side WireGuard device. The zero value runs
-// `ip` and wireguard-go from PATH in the current network namespace.
+// Device manages the operator-side WireGuard device, the hub. The zero
+// value runs `ip` and wireguard-go from PATH in the current network
+// namespace.
+//
+// Kernel or userspace: in ModeAuto, Up first tries `ip link add type
+// wireguard` (which fails where the kernel has no WireGuard) and falls back
+// to wireguard-go. wireguard-go runs in the foreground of its own session
+// (setsid), not as a child that dies with k0rdent: the tunnel must outlive
+// `k0rdent run` for the phases and commands that follow. Its pid goes to
+// <RunDir>/<interface>.pid and its output to <RunDir>/<interface>.log, so
+// that Down, in a later process, finds it; Down signals the pid only if it
+// is still a wireguard-go process.
+//
+// Configuration goes through wgctrl (the kernel's netlink interface or
+// wireguard-go's UAPI socket, /var/run/wireguard/<interface>.sock, which
+// is shared by all network namespaces: interface names must be unique on
+// the machine). Addresses and link state go through ip(8), whose argv is
+// built apart from running it.
 type Device struct {
 	// Wrap is prepended to every command the device runs (ip and
 	// wireguard-go), e.g. {"ip", "netns", "exec", "ns1"} in tests. Nil
