@@ -15,30 +15,25 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/k0rdent/k0rdent-deploy/config"
+	tf "github.com/k0rdent/k0rdent-deploy/providers/terraform"
 	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
-// Node and output names of the vpn phase and of what it reads.
-const (
-	vpnNode = "vpn"
+// VPNName is the vpn node's name: the journal key.
+const VPNName = "vpn"
 
-	// Outputs of vpn.
+// Outputs of the vpn node.
+const (
 	VPNOutputStatus     = "status"      // connected
 	VPNOutputInterface  = "interface"   // the device name
 	VPNOutputConfigPath = "config_path" // the wg-quick file under secrets
-	VPNOutputHandshake  = "handshake."  // + peer name: RFC 3339 time of its last handshake
-
-	// Inputs of vpn.
-	wgNode           = "wireguard"
-	wgOutputPeers    = "peers"
-	wgOutputPort     = "port"
-	wgOutputNetwork  = "network"
-	tfNode           = "terraform"
-	tfOutputIPs      = "public_ips"
-	tfOutputWGPort   = "wireguard_port"
-	vpnSecretsSubdir = "vpn"
+	VPNOutputHandshake  = "handshake."  // + VM name: RFC 3339 time of its last handshake
 )
+
+// vpnSecretsSubdir holds the wg-quick file, the pid file and
+// wireguard-go's log under the secrets directory.
+const vpnSecretsSubdir = "vpn"
 
 // StaleHandshake is how old a peer's last handshake may be before Verify
 // calls the tunnel stale. WireGuard re-handshakes every 2 minutes while
@@ -106,9 +101,9 @@ var (
 
 func vpnPlugin() Plugin {
 	return Plugin{
-		Name:        vpnNode,
+		Name:        VPNName,
 		Description: "operator-side WireGuard device (kernel or wireguard-go) and a reachability check of every VM",
-		DependsOn:   []string{wgNode, tfNode},
+		DependsOn:   []string{WireGuardName, TerraformName},
 		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
 			// Absolute, so that the config_path output and the pid file
 			// are found from any directory (a resume, a reset).
@@ -142,8 +137,8 @@ func NewVPN(cfg *config.Config, secretsDir string, dev vpnDevice) *VPN {
 	}
 }
 
-func (*VPN) Name() string        { return vpnNode }
-func (*VPN) DependsOn() []string { return []string{wgNode, tfNode} }
+func (*VPN) Name() string        { return VPNName }
+func (*VPN) DependsOn() []string { return []string{WireGuardName, TerraformName} }
 func (*VPN) Volatile() bool      { return true }
 
 // Policy bounds an attempt by timeouts.vpn_connect plus a minute for
@@ -186,6 +181,9 @@ func (v *VPN) Preconditions() []workflow.Check {
 			Name: "terraform outputs present",
 			Fix:  "k0rdent run --from terraform",
 			Check: func(ctx context.Context, env *workflow.Env) error {
+				if err := TerraformOutputsPresent().Check(ctx, env); err != nil {
+					return err
+				}
 				peers, _, err := v.wireguardInputs(env)
 				if err != nil {
 					return nil // reported by the check above
@@ -210,21 +208,21 @@ type vpnPeer struct {
 // hub's private key file, and returns the VMs and the hub's address with
 // the network's prefix length.
 func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefix, err error) {
-	raw, ok := env.Input(wgNode, wgOutputPeers)
+	raw, ok := env.Input(WireGuardName, WireGuardOutputPeers)
 	if !ok {
-		return nil, hub, fmt.Errorf("wireguard output %q missing", wgOutputPeers)
+		return nil, hub, fmt.Errorf("wireguard output %q missing", WireGuardOutputPeers)
 	}
 	var peers []vpnPeer
 	if err := json.Unmarshal([]byte(raw), &peers); err != nil {
-		return nil, hub, fmt.Errorf("wireguard output %q: %w", wgOutputPeers, err)
+		return nil, hub, fmt.Errorf("wireguard output %q: %w", WireGuardOutputPeers, err)
 	}
-	netw, ok := env.Input(wgNode, wgOutputNetwork)
+	netw, ok := env.Input(WireGuardName, WireGuardOutputNetwork)
 	if !ok {
-		return nil, hub, fmt.Errorf("wireguard output %q missing", wgOutputNetwork)
+		return nil, hub, fmt.Errorf("wireguard output %q missing", WireGuardOutputNetwork)
 	}
 	np, err := netip.ParsePrefix(netw)
 	if err != nil {
-		return nil, hub, fmt.Errorf("wireguard output %q: %w", wgOutputNetwork, err)
+		return nil, hub, fmt.Errorf("wireguard output %q: %w", WireGuardOutputNetwork, err)
 	}
 	var hubAddr netip.Addr
 	for _, p := range peers {
@@ -239,10 +237,10 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 		vms = append(vms, p)
 	}
 	if !hubAddr.IsValid() {
-		return nil, hub, fmt.Errorf("wireguard output %q has no peer with role hub", wgOutputPeers)
+		return nil, hub, fmt.Errorf("wireguard output %q has no peer with role hub", WireGuardOutputPeers)
 	}
 	if len(vms) == 0 {
-		return nil, hub, fmt.Errorf("wireguard output %q has no VM", wgOutputPeers)
+		return nil, hub, fmt.Errorf("wireguard output %q has no VM", WireGuardOutputPeers)
 	}
 	if _, err := wireguard.NewKeyStore(v.secretsDir).Load(wireguard.HubName); err != nil {
 		return nil, hub, fmt.Errorf("hub key: %w", err)
@@ -253,24 +251,24 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 // terraformEndpoints returns each VM's endpoint, <public ip>:<port>, from
 // Terraform's public_ips and wireguard_port (or the wireguard node's port).
 func terraformEndpoints(env *workflow.Env, vms []vpnPeer) (map[string]netip.AddrPort, error) {
-	raw, ok := env.Input(tfNode, tfOutputIPs)
+	raw, ok := env.Input(TerraformName, tf.OutputPublicIPs)
 	if !ok {
-		return nil, fmt.Errorf("terraform output %q missing", tfOutputIPs)
+		return nil, fmt.Errorf("terraform output %q missing", tf.OutputPublicIPs)
 	}
 	var ips map[string]string
 	if err := json.Unmarshal([]byte(raw), &ips); err != nil {
-		return nil, fmt.Errorf("terraform output %q: want a JSON object of VM name to IP: %w", tfOutputIPs, err)
+		return nil, fmt.Errorf("terraform output %q: want a JSON object of VM name to IP: %w", tf.OutputPublicIPs, err)
 	}
-	portS, ok := env.Input(tfNode, tfOutputWGPort)
+	portS, ok := env.Input(TerraformName, tf.OutputWireGuardPort)
 	if !ok {
-		portS, ok = env.Input(wgNode, wgOutputPort)
+		portS, ok = env.Input(WireGuardName, WireGuardOutputPort)
 	}
 	if !ok {
-		return nil, fmt.Errorf("terraform output %q missing", tfOutputWGPort)
+		return nil, fmt.Errorf("terraform output %q missing", tf.OutputWireGuardPort)
 	}
 	port, err := strconv.ParseUint(portS, 10, 16)
 	if err != nil || port == 0 {
-		return nil, fmt.Errorf("terraform output %q: %q is not a UDP port", tfOutputWGPort, portS)
+		return nil, fmt.Errorf("terraform output %q: %q is not a UDP port", tf.OutputWireGuardPort, portS)
 	}
 	eps := map[string]netip.AddrPort{}
 	var missing []string
@@ -282,12 +280,12 @@ func terraformEndpoints(env *workflow.Env, vms []vpnPeer) (map[string]netip.Addr
 		}
 		a, err := netip.ParseAddr(ip)
 		if err != nil {
-			return nil, fmt.Errorf("terraform output %q: %s: %q is not an IP address", tfOutputIPs, p.Name, ip)
+			return nil, fmt.Errorf("terraform output %q: %s: %q is not an IP address", tf.OutputPublicIPs, p.Name, ip)
 		}
 		eps[p.Name] = netip.AddrPortFrom(a, uint16(port))
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("terraform output %q has no public IP for %s", tfOutputIPs, strings.Join(missing, ", "))
+		return nil, fmt.Errorf("terraform output %q has no public IP for %s", tf.OutputPublicIPs, strings.Join(missing, ", "))
 	}
 	return eps, nil
 }
@@ -499,4 +497,50 @@ func dialTCP(ctx context.Context, addr string) error {
 		return err
 	}
 	return c.Close()
+}
+
+// VPNReachable is the precondition of nodes that reach the VMs through the
+// tunnel (k0s, and everything that talks to the cluster): the vpn node's
+// device is up and has a fresh handshake (no older than StaleHandshake)
+// with every peer. It reads the device, never changes it; its failure
+// says what it saw and to re-run from vpn.
+func VPNReachable() workflow.Check {
+	return vpnReachable(&wireguard.Device{}, time.Now)
+}
+
+func vpnReachable(dev vpnDevice, now func() time.Time) workflow.Check {
+	return workflow.Check{
+		Name: "vpn reachable",
+		Fix:  "k0rdent run --from vpn",
+		Check: func(ctx context.Context, env *workflow.Env) error {
+			out := env.Inputs[VPNName]
+			iface := out[VPNOutputInterface]
+			if out[VPNOutputStatus] != "connected" || iface == "" {
+				return fmt.Errorf("the vpn node recorded status %q and interface %q, want connected through a device", out[VPNOutputStatus], iface)
+			}
+			st, err := dev.Status(ctx, iface)
+			if err != nil {
+				if errors.Is(err, wireguard.ErrNoDevice) {
+					return fmt.Errorf("wireguard device %s is gone", iface)
+				}
+				return err
+			}
+			if len(st.Peers) == 0 {
+				return fmt.Errorf("wireguard device %s has no peers", iface)
+			}
+			var stale []string
+			for _, p := range st.Peers {
+				switch {
+				case p.LastHandshake.IsZero():
+					stale = append(stale, p.PublicKey.String()+" (no handshake)")
+				case now().Sub(p.LastHandshake) > StaleHandshake:
+					stale = append(stale, fmt.Sprintf("%s (last handshake %s ago)", p.PublicKey, now().Sub(p.LastHandshake).Round(time.Second)))
+				}
+			}
+			if len(stale) > 0 {
+				return fmt.Errorf("%d of %d peers of %s without a fresh handshake: %s", len(stale), len(st.Peers), iface, strings.Join(stale, ", "))
+			}
+			return nil
+		},
+	}
 }

@@ -107,11 +107,17 @@ func newVPNFixture(t *testing.T) *vpnFixture {
 		f.vmKeys = append(f.vmKeys, k)
 		ips[name] = fmt.Sprintf("198.51.100.%d", 10+i)
 	}
+	details := map[string]map[string]string{}
+	for n, ip := range ips {
+		details[n] = map[string]string{"public_ip": ip}
+	}
 	pj, _ := json.Marshal(peers)
 	ij, _ := json.Marshal(ips)
+	dj, _ := json.Marshal(details)
 	f.inputs = map[string]map[string]string{
 		"wireguard": {"peers": string(pj), "port": "40000", "network": "127.0.0.0/8"},
-		"terraform": {"public_ips": string(ij), "wireguard_port": "40000"},
+		"terraform": {"public_ips": string(ij), "wireguard_port": "40000", "vm_details": string(dj),
+			"private_ips": `{}`, "resource_group": "k0rdent-test-resgrp"},
 	}
 	return f
 }
@@ -188,7 +194,7 @@ func TestVPN_Preconditions(t *testing.T) {
 		{
 			name:      "NoPublicIPs",
 			edit:      func(f *vpnFixture) { f.inputs["terraform"] = map[string]string{} },
-			wantCheck: "terraform outputs present", wantErr: `terraform output "public_ips" missing`,
+			wantCheck: "terraform outputs present", wantErr: "no outputs of the terraform node",
 		},
 		{
 			name:      "PublicIPMissingForAVM",
@@ -201,7 +207,7 @@ func TestVPN_Preconditions(t *testing.T) {
 				delete(f.inputs["terraform"], "wireguard_port")
 				delete(f.inputs["wireguard"], "port")
 			},
-			wantCheck: "terraform outputs present", wantErr: `terraform output "wireguard_port" missing`,
+			wantCheck: "terraform outputs present", wantErr: "terraform outputs wireguard_port missing",
 		},
 	}
 	for _, tt := range tests {
@@ -413,5 +419,43 @@ func TestNewVPN_WireGuardGoPath(t *testing.T) {
 		if got := NewVPN(cfg, t.TempDir(), &fakeDevice{}).cfg.WireGuardGo; got != tt.want {
 			t.Errorf("vpn.wireguard_go %q: got %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestVPNReachable(t *testing.T) {
+	f := newVPNFixture(t)
+	vpnOut := map[string]string{"status": "connected", "interface": "wg-k0rdent"}
+	tests := []struct {
+		name   string
+		out    map[string]string
+		status func(context.Context, string) (*wireguard.Status, error)
+		want   string // "" means the check passes
+	}{
+		{name: "Fresh", out: vpnOut, status: f.status(time.Minute)},
+		{name: "NotConnected", out: map[string]string{}, want: `the vpn node recorded status "" and interface ""`},
+		{
+			name: "DeviceGone", out: vpnOut,
+			status: func(context.Context, string) (*wireguard.Status, error) {
+				return nil, fmt.Errorf("%w: wg-k0rdent", wireguard.ErrNoDevice)
+			},
+			want: "wireguard device wg-k0rdent is gone",
+		},
+		{name: "Stale", out: vpnOut, status: f.status(5 * time.Minute), want: "3 of 3 peers of wg-k0rdent without a fresh handshake"},
+		{name: "OneSilent", out: vpnOut, status: f.status(time.Second, "k0s-worker-1"), want: f.vmKeys[1].PublicKey().String() + " (no handshake)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := vpnReachable(&fakeDevice{status: tt.status}, func() time.Time { return f.now })
+			if c.Fix != "k0rdent run --from vpn" {
+				t.Errorf("fix %q", c.Fix)
+			}
+			err := c.Check(context.Background(), &workflow.Env{Inputs: map[string]map[string]string{"vpn": tt.out}})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("check: %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("check: %v\nwant an error containing %q", err, tt.want)
+			}
+		})
 	}
 }
