@@ -168,7 +168,11 @@ func TestRun_SecondSignalExits130AfterFlushingJournal(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // let the first signal cancel; ordering only, not a timing assertion
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+		var rest []string
+		for l := range s.lines {
+			rest = append(rest, l)
+		}
+		t.Fatalf("%v; stdout:\n%s\nstderr:\n%s", err, strings.Join(rest, "\n"), s.stderr)
 	}
 	if code := s.wait(t); code != 130 {
 		t.Fatalf("exit code = %d, want 130; stderr:\n%s", code, s.stderr)
