@@ -42,7 +42,6 @@ const (
 // module, the variables and the state.
 const (
 	terraformClusterIDFile = "cluster-id"           // the cluster id, chosen once
-	terraformRecordFile    = "k0rdent-outputs.json" // the outputs of the last apply, for Verify
 )
 
 func terraformPlugin() Plugin {
@@ -376,9 +375,6 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("%s has no output %s (a module must declare: %s)", moduleName, strings.Join(missing, ", "), strings.Join(tf.OutputNames(), ", "))
 	}
-	if err := writeJSON(filepath.Join(dir, terraformRecordFile), out); err != nil {
-		return err
-	}
 	for k, v := range out {
 		env.SetOutput(k, v)
 	}
@@ -409,19 +405,17 @@ func transientTerraform(err error) error {
 
 // Verify implements workflow.Verifier: a refresh-only plan (nothing is
 // written) must find no resource changed outside Terraform, and the
-// refreshed outputs must equal those of the last apply.
+// refreshed outputs must equal those the journal recorded for the last
+// apply (env.Recorded).
 func (p *Terraform) Verify(ctx context.Context, env *workflow.Env) error {
-	dir, err := p.workDir()
-	if err != nil {
-		return err
+	recorded := map[string]string{}
+	for _, k := range tf.OutputNames() {
+		if v, ok := env.Recorded[k]; ok {
+			recorded[k] = v
+		}
 	}
-	var recorded map[string]string
-	data, err := os.ReadFile(filepath.Join(dir, terraformRecordFile))
-	if err == nil {
-		err = json.Unmarshal(data, &recorded)
-	}
-	if err != nil {
-		return fmt.Errorf("no record of the last terraform apply in %s: %w (re-run: k0rdent run --from terraform)", dir, err)
+	if len(recorded) == 0 {
+		return errors.New("no recorded outputs of a terraform apply (re-run: k0rdent run --from terraform)")
 	}
 	t, err := p.exec(ctx, env, false)
 	if err != nil {
@@ -496,9 +490,6 @@ func (p *Terraform) Destroy(ctx context.Context, env *workflow.Env) error {
 	}
 	if err := t.Destroy(ctx); err != nil {
 		return transientTerraform(err)
-	}
-	if err := os.Remove(filepath.Join(dir, terraformRecordFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove the record of the last apply: %w", err)
 	}
 	return nil
 }

@@ -392,7 +392,7 @@ func TestTerraform_RealApply(t *testing.T) {
 
 	// Verify, as status --check calls it.
 	p := newTerraform(bc)
-	env := &workflow.Env{Node: TerraformName, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard, SecretsDir: store.SecretsDir()}
+	env := &workflow.Env{Node: TerraformName, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard, SecretsDir: store.SecretsDir(), Recorded: out}
 	if err := p.Verify(context.Background(), env); err != nil {
 		t.Errorf("Verify right after apply: %v", err)
 	}
@@ -422,15 +422,20 @@ func TestTerraform_RealApply(t *testing.T) {
 		return nil
 	})
 
-	// Destroy: the VMs are gone, and so is the record of the apply.
+	// Destroy: the VMs are gone, and Verify against the recorded outputs
+	// says so; without recorded outputs it says there is nothing to verify.
 	if err := p.Destroy(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := os.ReadDir(cloud); len(left) != 0 {
 		t.Errorf("VMs left after Destroy: %v", left)
 	}
-	if err := p.Verify(context.Background(), env); err == nil || !strings.Contains(err.Error(), "no record of the last terraform apply") {
-		t.Errorf("Verify after Destroy: got %v", err)
+	if err := p.Verify(context.Background(), env); err == nil || !strings.Contains(err.Error(), "output public_ips: k0s-controller-1 removed") {
+		t.Errorf("Verify after Destroy: got %v, want the outputs gone", err)
+	}
+	env.Recorded = nil
+	if err := p.Verify(context.Background(), env); err == nil || !strings.Contains(err.Error(), "no recorded outputs") {
+		t.Errorf("Verify without recorded outputs: got %v", err)
 	}
 }
 

@@ -289,6 +289,12 @@ func (w *WireGuard) Verify(ctx context.Context, env *workflow.Env) error {
 		}
 		errs = append(errs, verifyCloudInit(s.CloudInitPath(vm.Name), vm, public, port))
 	}
+	if was := env.Recorded[WireGuardOutputPeers]; was != "" && len(public) == len(plan.Peers()) {
+		// What the VMs were built with is what the journal recorded.
+		if now, err := peersJSON(plan, public); err == nil && now != was {
+			errs = append(errs, fmt.Errorf("peers (keys or addresses) differ from those the journal recorded: the VMs were built with the recorded ones (re-run: k0rdent run --from wireguard)"))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 func wgTestConfig(t *testing.T, extra string) *config.Config {
@@ -482,5 +483,33 @@ func BenchmarkWireGuard_Rerun(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// Verify compares the peers with those the journal recorded (env.Recorded):
+// keys regenerated behind the journal's back are drift, even when the files
+// agree with each other.
+func TestWireGuard_VerifyAgainstRecordedPeers(t *testing.T) {
+	store := state.NewStore(t.TempDir())
+	w := wgTestNode(t, wgTestConfig(t, ""), store)
+	res, _ := wgSchedule(t, store, w, "")
+	recorded := res.Nodes[WireGuardName].Outputs
+	env := &workflow.Env{SecretsDir: store.SecretsDir(), Recorded: recorded}
+	if err := w.Verify(context.Background(), env); err != nil {
+		t.Fatalf("Verify with the recorded outputs: %v", err)
+	}
+	var peers []wgPeer
+	if err := json.Unmarshal([]byte(recorded[WireGuardOutputPeers]), &peers); err != nil || len(peers) < 2 {
+		t.Fatalf("recorded peers %q: %v", recorded[WireGuardOutputPeers], err)
+	}
+	other, err := wgtypes.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers[1].PublicKey = other.PublicKey().String()
+	data, _ := json.Marshal(peers)
+	env.Recorded = map[string]string{WireGuardOutputPeers: string(data)}
+	if err := w.Verify(context.Background(), env); err == nil || !strings.Contains(err.Error(), "differ from those the journal recorded") {
+		t.Errorf("Verify with another recorded key = %v, want the difference reported", err)
 	}
 }

@@ -32,8 +32,9 @@
 // Each attempt gets its own Env: RunID, Node, Attempt (from 1, counted
 // across retries and resumes), Log and Output (the node's log, opened
 // through Scheduler.LogSink), Inputs (the outputs of the direct
-// dependencies, from this run or, for reused nodes, from the prior run) and
-// SecretsDir. What a phase passes to Env.SetOutput goes into its succeeded
+// dependencies, from this run or, for reused nodes, from the prior run),
+// Recorded (the node's own outputs as last journalled, which Verify compares
+// reality with) and SecretsDir. What a phase passes to Env.SetOutput goes into its succeeded
 // Event and into Result.
 //
 // # Graph

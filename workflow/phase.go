@@ -162,6 +162,10 @@ type Env struct {
 	// SecretsDir is the 0700 directory where secrets are written (0600).
 	// Only their paths may become outputs.
 	SecretsDir string
+	// Recorded holds this node's own outputs as last journalled (nil if it
+	// never succeeded): what Verify compares reality with, and what a
+	// re-run may reuse. Read only.
+	Recorded map[string]string
 
 	mu      sync.Mutex
 	outputs map[string]string

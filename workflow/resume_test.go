@@ -69,7 +69,8 @@ func TestScheduler_ResumeVerifyThenReuse(t *testing.T) {
 	verified := false
 	a := tr.phase("a")
 	a.verify = func(ctx context.Context, env *Env) error {
-		verified = env.Attempt == 1 && env.Node == "a"
+		// Verify compares reality with what the journal recorded.
+		verified = env.Attempt == 1 && env.Node == "a" && env.Recorded["ip"] == "old"
 		return nil
 	}
 	prior := map[string]NodeStatus{"a": done("r1", 1)}

@@ -16,6 +16,7 @@ import (
 func (r *run) launch(i int) {
 	n := &r.nodes[i]
 	attempt := n.status.Attempt
+	recorded := maps.Clone(n.status.Outputs) // before running replaces the status
 	if n.kind != jobVerify {
 		attempt++
 		if !r.set(i, Running, attempt, n.reason, nil, 0) {
@@ -31,6 +32,7 @@ func (r *run) launch(i int) {
 	r.classRunning[n.policy.Class]++
 	env := &Env{
 		RunID: r.s.RunID, Node: n.name, Attempt: attempt, SecretsDir: r.s.SecretsDir,
+		Recorded: recorded,
 	}
 	for _, j := range r.g.deps[i] {
 		if out := r.nodes[j].status.Outputs; out != nil {

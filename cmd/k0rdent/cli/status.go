@@ -199,7 +199,7 @@ func (a *app) checkNodes(ctx context.Context, o statusOptions, store *state.Stor
 		for _, dep := range lg.graph.DependsOn(n.Node) {
 			inputs[dep] = rf.Nodes[dep].Outputs
 		}
-		env := &workflow.Env{RunID: rf.Header.RunID, Node: n.Node, Attempt: n.Attempt, Inputs: inputs,
+		env := &workflow.Env{RunID: rf.Header.RunID, Node: n.Node, Attempt: n.Attempt, Inputs: inputs, Recorded: rf.Nodes[n.Node].Outputs,
 			SecretsDir: store.SecretsDir(), Output: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 		if err := ver.Verify(ctx, env); err != nil {
 			n.Check, n.CheckDetail = "drifted", err.Error()
