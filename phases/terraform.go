@@ -41,7 +41,7 @@ const (
 // Files the phase keeps in the Terraform working directory besides the
 // module, the variables and the state.
 const (
-	terraformClusterIDFile = "cluster-id"           // the cluster id, chosen once
+	terraformClusterIDFile = "cluster-id" // the cluster id, chosen once
 )
 
 func terraformPlugin() Plugin {
