@@ -9,7 +9,7 @@ export GOFLAGS := -buildvcs=false
 
 GO_SRCS := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build test unit race fuzz bench lint vet fmt-check fmt golden clean
+.PHONY: all build test unit race fuzz bench lint vet fmt-check fmt golden clean kube-bins
 
 all: build
 
@@ -47,6 +47,12 @@ fmt-check:
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+## kube-bins: build kube-apiserver and etcd from the Go module proxy, once, into
+## $K0RDENT_KUBE_BINS or ~/.cache/k0rdent-test/kube/<version> (about 3 minutes;
+## later runs reuse them). Tests that need a Kubernetes API skip without them.
+kube-bins:
+	hack/kube-bins/build.sh
 
 ## golden: regenerate golden files after an intended output change; review the diff.
 golden:
