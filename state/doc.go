@@ -157,7 +157,9 @@
 //	vpn        outputs status, interface, handshake.<peer> (RFC 3339); the
 //	           record time is when it was checked; a failed vpn node means
 //	           disconnected (and no peers)
-//	terraform  its outputs become the Terraform references
+//	terraform  its outputs become the Terraform references; its cluster_id
+//	           output (the id Azure resources are named after) becomes
+//	           runtime.yaml's cluster_id, over the header's
 //	k0s        output kubeconfig (a path under secrets/)
 //
 // A teardown run clears the facts of every node it destroyed (a succeeded

@@ -30,6 +30,8 @@ const (
 	OutputVPNStatus    = "status"     // connected | disconnected | unverified
 	OutputVPNInterface = "interface"  // the operator's device
 	OutputVPNHandshake = "handshake." // + peer name: RFC 3339 time of its last handshake
+	// terraform output
+	OutputClusterID = "cluster_id" // the id Azure resources are named after; wins over the header's
 	// k0s output
 	OutputKubeconfig = "kubeconfig" // path under secrets/
 )
@@ -151,8 +153,8 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 		return rt
 	}
 	h := run.Header
-	if h.ClusterID != "" {
-		rt.ClusterID = h.ClusterID
+	if h.ClusterID != "" && rt.ClusterID == "" {
+		rt.ClusterID = h.ClusterID // a known id (terraform's, migrated) is kept
 	}
 	rt.CurrentRunID = h.RunID
 	rt.CurrentOutcome = run.Outcome
@@ -202,6 +204,9 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 		rt.Terraform = nil
 		if rec.To == workflow.Succeeded && len(rec.Outputs) > 0 {
 			rt.Terraform = maps.Clone(rec.Outputs)
+			if id := rec.Outputs[OutputClusterID]; id != "" {
+				rt.ClusterID = id
+			}
 		}
 	}
 	if rec, ok := decide(NodeK0s); ok {

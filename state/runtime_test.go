@@ -119,6 +119,16 @@ func TestProject(t *testing.T) {
 				t.Errorf("kubeconfig %q", rt.Kubeconfig)
 			}
 		}},
+		{"TerraformClusterIDWins", []workflow.Event{ev(1, "terraform", workflow.Pending, workflow.Running), {Time: at(2), Node: "terraform", From: workflow.Running, To: workflow.Succeeded, Outputs: map[string]string{"cluster_id": "k0rdent-ab12cd34"}}}, func(t *testing.T, rt *Runtime) {
+			if rt.ClusterID != "k0rdent-ab12cd34" {
+				t.Errorf("cluster id %q, want terraform's", rt.ClusterID)
+			}
+		}},
+		{"KnownClusterIDKept", []workflow.Event{ev(1, "k0s", workflow.Pending, workflow.Running)}, func(t *testing.T, rt *Runtime) {
+			if rt.ClusterID != "c1" {
+				t.Errorf("cluster id %q, want prev's c1 over the header's", rt.ClusterID)
+			}
+		}},
 		{"VPNWithoutStatusIsConnected", []workflow.Event{ev(1, "vpn", workflow.Pending, workflow.Running), ev(2, "vpn", workflow.Running, workflow.Succeeded)}, func(t *testing.T, rt *Runtime) {
 			if rt.VPN.Status != VPNConnected || !rt.VPN.Checked.Equal(at(2)) {
 				t.Errorf("vpn %+v", rt.VPN)
@@ -128,9 +138,9 @@ func TestProject(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rf := &RunFile{}
-			rf.setHeader(Header{RunID: "20261125-100000-0001", Created: t0})
+			rf.setHeader(Header{RunID: "20261125-100000-0001", Created: t0, ClusterID: "k0rdent"})
 			for i, e := range tt.evs {
-				rec := Record{Kind: KindTransition, Seq: uint64(i + 1), Time: e.Time, Node: e.Node, From: e.From, To: e.To}
+				rec := Record{Kind: KindTransition, Seq: uint64(i + 1), Time: e.Time, Node: e.Node, From: e.From, To: e.To, Outputs: e.Outputs}
 				if err := rf.check(&rec); err != nil {
 					t.Fatal(err)
 				}

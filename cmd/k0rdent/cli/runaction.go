@@ -263,7 +263,7 @@ func (a *app) header(configPath string, flags map[string]bool, lg *loadedGraph) 
 		ToolVersion:  a.Version,
 		ConfigPath:   configPath,
 		ConfigDigest: lg.cfg.Digest(),
-		ClusterID:    lg.cfg.Metadata.Name,
+		ClusterID:    lg.cfg.Metadata.Name, // the terraform node's cluster_id output refines it in runtime.yaml
 		Flags:        flags,
 		Nodes:        lg.graph.TopoOrder(),
 		Deps:         map[string][]string{},
