@@ -9,7 +9,13 @@ export GOFLAGS := -buildvcs=false
 
 GO_SRCS := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null) go.mod go.sum
 
-.PHONY: all build test unit race fuzz bench lint vet fmt-check fmt golden clean kube-bins
+## demo: build, write the embedded default config into demo/, plan the whole deployment, then run
+## what needs no Azure account (the wireguard phase: address plan, keys, cloud-init) and show the journal.
+demo: build
+	mkdir -p demo
+	cd demo && ( [ -f k0rdent.yaml ] || ../$(BIN) init ) && ../$(BIN) run --plan && ../$(BIN) run --only wireguard --yes && ../$(BIN) runs && ../$(BIN) status
+
+.PHONY: demo all build test unit race fuzz bench lint vet fmt-check fmt golden clean kube-bins
 
 all: build
 

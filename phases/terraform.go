@@ -501,13 +501,15 @@ func (p *Terraform) Describe(env *workflow.Env) []string {
 	if c.Terraform.Module != "" {
 		module = "module " + p.configPath(c.Terraform.Module)
 	}
-	port := "the wireguard node's port"
-	if c.Network.WireGuardPort != 0 {
+	port := "<the wireguard node's port>"
+	if v, ok := env.Input(WireGuardName, WireGuardOutputPort); ok {
+		port = v
+	} else if c.Network.WireGuardPort != 0 {
 		port = strconv.Itoa(c.Network.WireGuardPort)
 	}
 	lines := []string{
 		fmt.Sprintf("terraform init and apply of %s in %s", module, p.dirs.Terraform),
-		fmt.Sprintf("resource group <cluster-id>-resgrp in %s; VNet %s, subnet %s; NSG allows UDP %s and TCP 22",
+		fmt.Sprintf("resource group <cluster-id>-resgrp in %s; VNet %s, subnet %s; NSG allows UDP %s (WireGuard) and TCP 22 (SSH)",
 			c.Azure.Location, c.Network.VNetPrefix, c.Network.SubnetPrefix, port),
 	}
 	prio := c.Azure.VMPriority

@@ -211,7 +211,7 @@ func TestTerraform_Describe(t *testing.T) {
 	got := p.Describe(nil)
 	want := []string{
 		"terraform init and apply of the embedded Azure module in /s/terraform",
-		"resource group <cluster-id>-resgrp in westus2; VNet 10.0.0.0/16, subnet 10.0.1.0/24; NSG allows UDP the wireguard node's port and TCP 22",
+		"resource group <cluster-id>-resgrp in westus2; VNet 10.0.0.0/16, subnet 10.0.1.0/24; NSG allows UDP <the wireguard node's port> (WireGuard) and TCP 22 (SSH)",
 		"VM k0s-controller-1: controller, Standard_D2s_v5, zone 1, Spot, eviction Delete, image Debian:debian-12:12-gen2:latest",
 		"VM k0s-worker-1: worker, Standard_D2s_v5, zone 2, Spot, eviction Delete, image Debian:debian-12:12-gen2:latest",
 		"VM k0s-worker-2: worker, Standard_D2s_v5, zone 3, Spot, eviction Delete, image Debian:debian-12:12-gen2:latest",

@@ -171,8 +171,11 @@ type Env struct {
 	outputs map[string]string
 }
 
-// Input returns the output key of dependency node.
+// Input returns the output key of dependency node. A nil Env has no inputs.
 func (e *Env) Input(node, key string) (string, bool) {
+	if e == nil {
+		return "", false
+	}
 	v, ok := e.Inputs[node][key]
 	return v, ok
 }
