@@ -152,6 +152,35 @@ type Software struct {
 type K0s struct {
 	// Version is a k0s release, vX.Y.Z+k0s.N.
 	Version string `yaml:"version"`
+	// BinaryPath is a local k0s binary of Version for air-gapped installs:
+	// k0sctl uploads it to every host instead of the hosts downloading the
+	// release. Relative to the config file's directory. Default: empty,
+	// the hosts download it.
+	BinaryPath string `yaml:"binary_path,omitempty"`
+	// Network is the k0s cluster network; empty keys keep the bash tool's
+	// settings (see K0sNetwork).
+	Network K0sNetwork `yaml:"network,omitempty"`
+}
+
+// K0sNetwork is spec.network of the k0s cluster configuration. Every key is
+// optional and empty by default, so that the section stays out of the
+// canonical form (and the digest) of a config without it; empty means the
+// bash tool's settings: Calico with ipAutodetectionMethod
+// can-reach=8.8.8.8 and FELIX_IGNORELOOSERPF, node-local load balancing
+// with EnvoyProxy, k0s's default CIDRs.
+type K0sNetwork struct {
+	// Provider is calico, kuberouter or custom. Empty: calico.
+	Provider string `yaml:"provider,omitempty"`
+	// CalicoIPAutodetection is Calico's ipAutodetectionMethod. Empty:
+	// can-reach=8.8.8.8.
+	CalicoIPAutodetection string `yaml:"calico_ip_autodetection,omitempty"`
+	// PodCIDR and ServiceCIDR are IPv4 CIDRs; empty: k0s's defaults
+	// (10.244.0.0/16 and 10.96.0.0/12).
+	PodCIDR     string `yaml:"pod_cidr,omitempty"`
+	ServiceCIDR string `yaml:"service_cidr,omitempty"`
+	// DisableNodeLocalLoadBalancing turns k0s's node-local load
+	// balancing (EnvoyProxy) off. Default false: on.
+	DisableNodeLocalLoadBalancing bool `yaml:"disable_node_local_load_balancing,omitempty"`
 }
 
 // K0rdent is the KCM Helm chart.

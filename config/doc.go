@@ -90,7 +90,16 @@
 //	  username: k0rdent                     # VM admin and k0sctl user; not an Azure-reserved name (root, admin...)
 //	  key_path: ""                          # existing private key; empty: generated under state/secrets
 //	software:
-//	  k0s: {version: v1.33.2+k0s.0}         # vX.Y.Z+k0s.N
+//	  k0s:
+//	    version: v1.33.2+k0s.0              # vX.Y.Z+k0s.N
+//	    binary_path: ""                     # air-gapped: a local k0s binary uploaded to every host
+//	                                        # (relative to the config file); empty: hosts download it
+//	    network:                            # all optional; empty keeps the bash tool's settings
+//	      provider: calico                  # calico | kuberouter | custom
+//	      calico_ip_autodetection: can-reach=8.8.8.8
+//	      pod_cidr: ""                      # IPv4 CIDR; empty: k0s's 10.244.0.0/16
+//	      service_cidr: ""                  # IPv4 CIDR; empty: k0s's 10.96.0.0/12
+//	      disable_node_local_load_balancing: false   # node-local load balancing is EnvoyProxy
 //	  k0rdent:
 //	    version: 1.4.0                      # kcm chart version
 //	    registry: oci://ghcr.io/k0rdent/kcm/charts/kcm
