@@ -398,7 +398,9 @@ func TestK0s_Destroy(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(f.dirs.Secrets, "k0s", "kubeconfig")); err == nil {
 		t.Error("the kubeconfig outlived the reset")
 	}
-	p.reset = func(context.Context, *v1beta1.Cluster, k0sctl.Options) error { return errors.New("k0sctl reset: connect: timeout") }
+	p.reset = func(context.Context, *v1beta1.Cluster, k0sctl.Options) error {
+		return errors.New("k0sctl reset: connect: timeout")
+	}
 	if err := p.Destroy(context.Background(), f.env); err == nil || !strings.Contains(err.Error(), "k0rdent run --only vpn") {
 		t.Errorf("Destroy with unreachable VMs = %v, want the vpn hint", err)
 	}
