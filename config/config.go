@@ -187,11 +187,32 @@ type K0sNetwork struct {
 type K0rdent struct {
 	// Version is the kcm chart version, X.Y.Z. Default "1.4.0".
 	Version string `yaml:"version"`
-	// Registry is the chart's OCI reference.
-	// Default "oci://ghcr.io/k0rdent/kcm/charts/kcm".
+	// Registry is the chart's OCI reference, or the http(s) URL of a
+	// chart archive. Default "oci://ghcr.io/k0rdent/kcm/charts/kcm".
 	Registry string `yaml:"registry"`
 	// Namespace is the release namespace. Default "kcm-system".
 	Namespace string `yaml:"namespace"`
+	// Chart is a local chart directory or archive installed instead of
+	// pulling Registry (air-gapped installs, tests). Relative to the
+	// config file's directory. Default: empty, Registry is pulled.
+	Chart string `yaml:"chart,omitempty"`
+	// Management is the object whose Ready condition ends the install's
+	// wait. Empty keys (the default) mean KCM's: K0rdentManagement.
+	Management K0rdentManagement `yaml:"management,omitempty"`
+}
+
+// K0rdentManagement names the object the k0rdent phase waits for. Every key
+// is optional and empty by default, so that the section stays out of the
+// canonical form (and the digest) of a config without it; empty means KCM
+// 1.x's Management: api_version k0rdent.mirantis.com/v1beta1, resource
+// managements, name kcm (cluster-scoped).
+type K0rdentManagement struct {
+	// APIVersion is group/version. Empty: k0rdent.mirantis.com/v1beta1.
+	APIVersion string `yaml:"api_version,omitempty"`
+	// Resource is the plural resource name. Empty: managements.
+	Resource string `yaml:"resource,omitempty"`
+	// Name is the object's name. Empty: kcm.
+	Name string `yaml:"name,omitempty"`
 }
 
 // Timeouts bound the long waits of the built-in phases. Durations are Go

@@ -102,8 +102,14 @@
 //	      disable_node_local_load_balancing: false   # node-local load balancing is EnvoyProxy
 //	  k0rdent:
 //	    version: 1.4.0                      # kcm chart version
-//	    registry: oci://ghcr.io/k0rdent/kcm/charts/kcm
+//	    registry: oci://ghcr.io/k0rdent/kcm/charts/kcm   # OCI reference, or the http(s) URL of a chart archive
 //	    namespace: kcm-system
+//	    chart: ""                           # air-gapped/tests: a local chart directory or archive installed
+//	                                        # instead of pulling registry (relative to the config file)
+//	    management:                         # all optional: the object whose Ready condition ends the wait
+//	      api_version: k0rdent.mirantis.com/v1beta1
+//	      resource: managements
+//	      name: kcm
 //	timeouts:
 //	  ssh_connect: 30s
 //	  vm_creation: 10m

@@ -140,10 +140,7 @@ func (v *validator) check(on Flags) {
 	v.match("software.k0s.version", c.Software.K0s.Version, reK0sVersion, "a k0s version like v1.33.2+k0s.0")
 	v.k0s()
 	v.match("software.k0rdent.version", c.Software.K0rdent.Version, reSemver, "a chart version like 1.4.0")
-	if !strings.HasPrefix(c.Software.K0rdent.Registry, "oci://") {
-		v.errorf("software.k0rdent.registry", "%q is not an OCI chart reference (write oci://host/path/chart)", c.Software.K0rdent.Registry)
-	}
-	v.match("software.k0rdent.namespace", c.Software.K0rdent.Namespace, reDNSLabel, "a Kubernetes namespace name")
+	v.k0rdent()
 
 	if tv := c.Terraform.Version; tv != "" {
 		v.match("terraform.version", tv, reSemver, "a terraform version like 1.11.4")
