@@ -31,6 +31,11 @@
 // booting after `terraform apply`, so that a single `k0rdent run` can go
 // from wireguard through terraform to vpn.
 //
+// Options.Sandbox runs each VM's sshd in its own mount namespace with
+// overlays over /etc, /usr/local/bin, /var/lib and /run (sandbox.go), so a
+// tool that installs software over SSH (k0sctl) writes into the testbed's
+// directory, never onto the machine; SandboxPath says where a VM's file is.
+//
 // Names: every testbed has an id of 8 hex digits (4 from a hash of
 // t.Name(), 4 random). Namespaces are k0tb-<id>-op and k0tb-<id>-vm<i>;
 // interface names fit Linux's 15 characters. WireGuard interface names must

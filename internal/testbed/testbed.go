@@ -57,6 +57,11 @@ type Options struct {
 	// may log in to every VM's sshd (as root: the test runs as root).
 	// Empty: no sshd.
 	AuthorizedKey string
+	// Sandbox runs each VM's sshd in its own mount namespace with
+	// overlays over the directories a k0s install writes (see
+	// sandbox.go), so what is done over SSH lands in the testbed's
+	// directory, never on the machine.
+	Sandbox bool
 }
 
 // Testbed is a running set of namespaces. Its methods are safe for
@@ -71,6 +76,7 @@ type Testbed struct {
 	vms   []*vmState
 	procs []proc // every process started, for cleanup
 
+	sandbox  bool           // Options.Sandbox
 	stopBoot chan struct{}  // closed by cleanup: BootFromSecrets watchers stop
 	boots    sync.WaitGroup // the watchers
 }
@@ -97,7 +103,10 @@ type vmState struct {
 func New(t testing.TB, opts Options) *Testbed {
 	t.Helper()
 	Require(t, opts.AuthorizedKey != "")
-	tb := &Testbed{t: t, id: newID(t.Name()), dir: t.TempDir(), stopBoot: make(chan struct{})}
+	if opts.Sandbox {
+		requireSandbox(t)
+	}
+	tb := &Testbed{t: t, id: newID(t.Name()), dir: t.TempDir(), sandbox: opts.Sandbox, stopBoot: make(chan struct{})}
 	tb.op = "k0tb-" + tb.id + "-op"
 	seen := map[string]bool{OperatorIP: true}
 	names := map[string]bool{}
@@ -503,7 +512,8 @@ func (tb *Testbed) startSSHD(v *vmState, addr netip.Addr) error {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return err
 	}
-	cmd, done, err := tb.start(v.netns, v.netns+"-sshd.log", nil, "/usr/sbin/sshd", "-D", "-e", "-f", path)
+	argv := tb.sshdArgv(v, []string{"/usr/sbin/sshd", "-D", "-e", "-f", path})
+	cmd, done, err := tb.start(v.netns, v.netns+"-sshd.log", nil, argv[0], argv[1:]...)
 	if err != nil {
 		return err
 	}
