@@ -29,11 +29,17 @@ if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/etcd" ]; then
   echo "kube-bins: cached in $dir" >&2
   exit 0
 fi
+# One build at a time per directory: a second caller waits, then finds
+# the binaries.
+exec 9>"$dir/.lock"
+if command -v flock >/dev/null; then
+  flock 9
+fi
 
 if [ ! -x "$dir/etcd" ]; then
   echo "kube-bins: building etcd v$ETCD_VERSION into $dir" >&2
-  (cd "$here/etcd" && go build -trimpath -ldflags='-s -w' -o "$dir/etcd.tmp" go.etcd.io/etcd/server/v3)
-  mv "$dir/etcd.tmp" "$dir/etcd"
+  (cd "$here/etcd" && go build -trimpath -ldflags='-s -w' -o "$dir/etcd.tmp.$$" go.etcd.io/etcd/server/v3)
+  mv "$dir/etcd.tmp.$$" "$dir/etcd"
 fi
 
 if [ ! -x "$dir/kube-apiserver" ]; then
@@ -43,8 +49,8 @@ if [ ! -x "$dir/kube-apiserver" ]; then
   minor=${minor%%.*}
   (cd "$here/kube-apiserver" && go build -trimpath \
     -ldflags="-s -w -X $v.gitVersion=v$KUBE_VERSION -X $v.gitMajor=${KUBE_VERSION%%.*} -X $v.gitMinor=$minor -X $v.gitTreeState=clean" \
-    -o "$dir/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
-  mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
+    -o "$dir/kube-apiserver.tmp.$$" k8s.io/kubernetes/cmd/kube-apiserver)
+  mv "$dir/kube-apiserver.tmp.$$" "$dir/kube-apiserver"
 fi
 "$dir/kube-apiserver" --version >&2
 "$dir/etcd" --version | head -1 >&2
