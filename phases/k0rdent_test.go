@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
@@ -116,8 +117,8 @@ func (k *kcm) create() error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		_, err := k.dyn.Resource(k.ref.GVR()).Create(context.Background(), u, metav1.CreateOptions{})
-		if err == nil || time.Now().After(deadline) {
-			return err
+		if err == nil || !apierrors.IsNotFound(err) || time.Now().After(deadline) {
+			return err // a 404 is the CRD not served yet
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
