@@ -19,5 +19,7 @@ func builtinPlugins() []Plugin {
 		wireguardPlugin(),
 		terraformPlugin(),
 		vpnPlugin(),
+		k0sPlugin(),
+		k0rdentPlugin(),
 	}
 }
