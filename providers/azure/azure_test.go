@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	authfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
@@ -143,9 +143,9 @@ func (g *fakeGraph) Do(req *http.Request) (*http.Response, error) {
 // fakeRoles is the SDK's fake RoleAssignmentsServer with a scripted Create.
 type fakeRoles struct {
 	mu       sync.Mutex
-	notYet   int    // answer this many creates with PrincipalNotFound
-	forbid   bool   // answer every create with 403 AuthorizationFailed
-	never    bool   // PrincipalNotFound forever
+	notYet   int  // answer this many creates with PrincipalNotFound
+	forbid   bool // answer every create with 403 AuthorizationFailed
+	never    bool // PrincipalNotFound forever
 	creates  int
 	assigned map[string]string // name -> principal
 	deleted  []string
