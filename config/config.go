@@ -284,6 +284,12 @@ type KOF struct {
 	Mothership KOFMothership `yaml:"mothership"`
 	// Regional is the KOF regional cluster, an Azure child cluster.
 	Regional KOFRegional `yaml:"regional"`
+	// ChartsDir is a directory holding local copies of the charts
+	// (kof-istio, kof-operators, kof-mothership and azuredisk-csi-driver,
+	// each a chart directory or archive of that name) installed instead of
+	// pulling them (air-gapped installs, tests). Relative to the config
+	// file's directory. Default: empty, the charts are pulled.
+	ChartsDir string `yaml:"charts_dir,omitempty"`
 }
 
 // KOFIstio is the kof-istio chart.

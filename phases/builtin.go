@@ -19,5 +19,9 @@ func builtinPlugins() []Plugin {
 		wireguardPlugin(),
 		terraformPlugin(),
 		vpnPlugin(),
+		k0sPlugin(),
+		k0rdentPlugin(),
+		azureChildrenPlugin(),
+		kofPlugin(),
 	}
 }
