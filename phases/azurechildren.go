@@ -429,6 +429,9 @@ func (p *AzureChildren) Run(ctx context.Context, env *workflow.Env) error {
 
 	objs := p.objects(sub, sp.AppID, string(secret))
 	if err := step("kubernetes objects", func() error {
+		if err := kcl.Apply(ctx, gvrNamespace, obj("v1", "Namespace", "", ac.Namespace, nil)); err != nil {
+			return err
+		}
 		for _, o := range objs {
 			if err := kcl.Apply(ctx, o.gvr, o.obj); err != nil {
 				return err
