@@ -255,6 +255,12 @@ type VPN struct {
 	SSHPort int `yaml:"ssh_port"`
 }
 
+// Values of azure_children.scope.
+const (
+	ScopeSubscription  = "subscription"
+	ScopeResourceGroup = "resource_group"
+)
+
 // Values of vpn.mode.
 const (
 	VPNModeAuto      = "auto"
@@ -278,6 +284,12 @@ type KOF struct {
 	Mothership KOFMothership `yaml:"mothership"`
 	// Regional is the KOF regional cluster, an Azure child cluster.
 	Regional KOFRegional `yaml:"regional"`
+	// ChartsDir is a directory holding local copies of the charts
+	// (kof-istio, kof-operators, kof-mothership and azuredisk-csi-driver,
+	// each a chart directory or archive of that name) installed instead of
+	// pulling them (air-gapped installs, tests). Relative to the config
+	// file's directory. Default: empty, the charts are pulled.
+	ChartsDir string `yaml:"charts_dir,omitempty"`
 }
 
 // KOFIstio is the kof-istio chart.
@@ -345,6 +357,14 @@ type AzureChildren struct {
 	Identity string `yaml:"identity"`
 	// Namespace holds the credential objects. Default "kcm-system".
 	Namespace string `yaml:"namespace"`
+	// Scope is where the service principal gets its Contributor role:
+	// subscription (the subscription of azure.subscription_id, what CAPZ
+	// needs to create each child cluster's resource group) or
+	// resource_group (the deployment's resource group only, for child
+	// clusters placed there). Empty (the default) means subscription; it
+	// stays out of the canonical form (and the digest) of a config
+	// without it.
+	Scope string `yaml:"scope,omitempty"`
 	// Clusters are the child clusters; none means credentials only.
 	Clusters []ChildCluster `yaml:"clusters,omitempty"`
 }

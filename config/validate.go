@@ -331,6 +331,9 @@ func (v *validator) azureChildren() {
 	v.match("azure_children.credential", ac.Credential, reDNSLabel, "a Kubernetes object name")
 	v.match("azure_children.identity", ac.Identity, reDNSLabel, "a Kubernetes object name")
 	v.match("azure_children.namespace", ac.Namespace, reDNSLabel, "a Kubernetes namespace name")
+	if ac.Scope != "" && ac.Scope != ScopeSubscription && ac.Scope != ScopeResourceGroup {
+		v.errorf("azure_children.scope", "%q is not a scope (want %s or %s)", ac.Scope, ScopeSubscription, ScopeResourceGroup)
+	}
 	first := map[string]int{}
 	for i, cc := range ac.Clusters {
 		p := fmt.Sprintf("azure_children.clusters[%d]", i)

@@ -21,5 +21,7 @@ func builtinPlugins() []Plugin {
 		vpnPlugin(),
 		k0sPlugin(),
 		k0rdentPlugin(),
+		azureChildrenPlugin(),
+		kofPlugin(),
 	}
 }

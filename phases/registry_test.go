@@ -106,7 +106,7 @@ func TestBuiltin_RegistersNoPlaceholders(t *testing.T) {
 	// The built-in phases arrive with issues 5-7, in graph order, and only
 	// as real phases: each one's factory builds its node from a default
 	// config. (Nothing to update here as they land.)
-	graphOrder := []string{"wireguard", "terraform", "vpn", "k0s", "k0rdent", "kof", "azure-children"}
+	graphOrder := []string{"wireguard", "terraform", "vpn", "k0s", "k0rdent", "azure-children", "kof"} // kof after azure-children: its regional cluster uses their credentials
 	var names []string
 	for _, p := range builtinPlugins() {
 		names = append(names, p.Name)

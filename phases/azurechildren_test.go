@@ -1,0 +1,446 @@
+package phases
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/k0rdent/k0rdent-deploy/config"
+	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
+	"github.com/k0rdent/k0rdent-deploy/providers/azure"
+	"github.com/k0rdent/k0rdent-deploy/providers/azure/azuretest"
+	"github.com/k0rdent/k0rdent-deploy/providers/kube"
+	"github.com/k0rdent/k0rdent-deploy/state"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+var gvrCRD = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// installCRDs installs the minimal CRDs of testdata/crds (what KCM, CAPZ
+// and Sveltos would install) and waits until they are served.
+func installCRDs(t *testing.T, kubeconfig string) *kube.Client {
+	t.Helper()
+	c, err := kube.New(kubeconfig, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "crds", "*.yaml"))
+	ctx := context.Background()
+	var gvrs []schema.GroupVersionResource
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{Object: m}
+		if err := c.Apply(ctx, gvrCRD, u); err != nil {
+			t.Fatal(err)
+		}
+		spec := m["spec"].(map[string]any)
+		gvrs = append(gvrs, schema.GroupVersionResource{Group: spec["group"].(string), Version: "v1beta1", Resource: spec["names"].(map[string]any)["plural"].(string)})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, gvr := range gvrs {
+		for {
+			ok, err := c.Served(ctx, gvr)
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not served after 30s: %v", gvr, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// capi plays KCM and CAPZ: every ClusterDeployment it sees is set Ready
+// after delay. stop ends it.
+type capi struct {
+	dyn   dynamic.Interface
+	delay time.Duration
+
+	mu    sync.Mutex
+	seen  map[string]time.Time
+	ready map[string]time.Time
+}
+
+func startCAPI(t *testing.T, kubeconfig string, delay time.Duration) *capi {
+	t.Helper()
+	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &capi{dyn: dynamic.NewForConfigOrDie(rc), delay: delay, seen: map[string]time.Time{}, ready: map[string]time.Time{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			c.tick(ctx)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+func (c *capi) tick(ctx context.Context) {
+	res := c.dyn.Resource(gvrClusterDeployment)
+	l, err := res.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for _, u := range l.Items {
+		key := u.GetNamespace() + "/" + u.GetName()
+		c.mu.Lock()
+		first, ok := c.seen[key]
+		if !ok {
+			first = time.Now()
+			c.seen[key] = first
+		}
+		_, done := c.ready[key]
+		c.mu.Unlock()
+		if done || time.Since(first) < c.delay {
+			continue
+		}
+		conds := []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}
+		_ = unstructured.SetNestedSlice(u.Object, conds, "status", "conditions")
+		if _, err := res.Namespace(u.GetNamespace()).UpdateStatus(ctx, &u, metav1.UpdateOptions{}); err == nil {
+			c.mu.Lock()
+			c.ready[key] = time.Now()
+			c.mu.Unlock()
+		}
+	}
+}
+
+// stub is a dependency node standing in for an upstream phase: it succeeds
+// with fixed outputs.
+type stub struct {
+	name    string
+	deps    []string
+	outputs map[string]string
+}
+
+func (s *stub) Name() string        { return s.name }
+func (s *stub) DependsOn() []string { return s.deps }
+func (s *stub) Run(ctx context.Context, env *workflow.Env) error {
+	for k, v := range s.outputs {
+		env.SetOutput(k, v)
+	}
+	return nil
+}
+
+func testConfig(t *testing.T, doc string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte("azure:\n  location: westus2\n"+doc), filepath.Join(t.TempDir(), "k0rdent.yaml"))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, doc)
+	}
+	return cfg
+}
+
+// azureFakes returns an AzureAPI factory: the real providers/azure client
+// against the SDK's fake role assignment server and the fake Graph.
+func azureFakes(g *azuretest.Graph, r *azuretest.Roles) func(env *workflow.Env) (AzureAPI, error) {
+	return func(env *workflow.Env) (AzureAPI, error) {
+		opts := azuretest.Options(g, r)
+		opts.Log = env.Log
+		opts.Retry = azure.RetryPolicy{Attempts: 5, Delay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
+		return azure.New(azuretest.Credential(), opts)
+	}
+}
+
+// runGraph runs nodes through the real scheduler with a real state journal
+// and returns the run file as read back from disk.
+func runGraph(t *testing.T, store *state.Store, parallelism int, nodes ...workflow.Phase) (*state.RunFile, *workflow.Result, error) {
+	t.Helper()
+	g, err := workflow.NewGraph(nodes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, _, err := store.Lock(state.Holder{Command: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	run, err := store.CreateRun(state.Header{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.SecretsDir(), Parallelism: parallelism, Recorder: run, LogSink: run.LogSink()}
+	res, runErr := s.Run(context.Background(), nil)
+	outcome := state.OutcomeSucceeded
+	if runErr != nil {
+		outcome = state.OutcomeFailed
+	}
+	if err := run.Finish(outcome, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rf, err := store.Load(run.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rf, res, runErr
+}
+
+// TestAzureChildren_Scheduler runs the azure-children plugin's nodes through
+// the real scheduler and state journal against a real kube-apiserver (CRDs
+// installed, the test playing KCM/CAPZ by setting ClusterDeployments Ready
+// after a second) and the Azure SDK's fakes (with a propagation delay on
+// both the service principal and the role assignment). It shows the three
+// child nodes running concurrently in the journal, the objects applied,
+// the secret only in a 0600 file under secrets/, a rerun adding no secret,
+// and Destroy removing the clusters and the service principal.
+func TestAzureChildren_Scheduler(t *testing.T) {
+	kapi := testbed.StartLocalKube(t)
+	kc := installCRDs(t, kapi.Kubeconfig)
+	ctl := startCAPI(t, kapi.Kubeconfig, time.Second)
+
+	cfg := testConfig(t, `azure_children:
+  enabled: true
+  clusters:
+    - name: dev-1
+    - name: dev-2
+      location: westeurope
+      worker_count: 2
+      labels: {team: platform}
+    - name: dev-3
+`)
+	stateDir := t.TempDir()
+	store := state.NewStore(stateDir)
+	bc := BuildContext{Config: cfg, Flags: RunFlags{}.Effective(cfg), Dirs: Dirs{State: stateDir, Secrets: store.SecretsDir()}}
+	nodes, err := azureChildrenPlugin().Factory(bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, roles := azuretest.NewGraph(), &azuretest.Roles{NotYet: 2}
+	g.SPNotYet = 1
+	creds := nodes[0].(*AzureChildren)
+	creds.newAzure = azureFakes(g, roles)
+	for _, n := range nodes[1:] {
+		n.(*AzureChild).wait = kube.WaitOptions{Interval: 100 * time.Millisecond, Liveness: time.Second}
+	}
+	upstream := []workflow.Phase{
+		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-ab12cd34", "resource_group": "k0rdent-ab12cd34-rg"}},
+		&stub{name: K0rdentName, deps: []string{TerraformName}, outputs: map[string]string{K0rdentOutputKubeconfig: kapi.Kubeconfig}},
+	}
+	all := append(upstream, nodes...)
+
+	rf, _, err := runGraph(t, store, 4, all...)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+
+	// The three children ran at the same time: every pair of running
+	// intervals overlaps.
+	tl := map[string]state.NodeTimeline{}
+	for _, n := range rf.Timeline() {
+		tl[n.Node] = n
+	}
+	children := []string{"azure-children/dev-1", "azure-children/dev-2", "azure-children/dev-3"}
+	for _, name := range append([]string{AzureChildrenName}, children...) {
+		if tl[name].State != workflow.Succeeded {
+			t.Fatalf("%s is %s (%s), want succeeded", name, tl[name].State, tl[name].Error)
+		}
+	}
+	for i, a := range children {
+		for _, b := range children[i+1:] {
+			ta, tb := tl[a], tl[b]
+			if !(ta.Started.Before(tb.Finished) && tb.Started.Before(ta.Finished)) {
+				t.Errorf("%s [%s, %s] and %s [%s, %s] did not overlap", a, ta.Started.Format(time.StampMilli), ta.Finished.Format(time.StampMilli),
+					b, tb.Started.Format(time.StampMilli), tb.Finished.Format(time.StampMilli))
+			}
+		}
+		if tl[a].Started.Before(tl[AzureChildrenName].Finished) {
+			t.Errorf("%s started before the credentials node finished", a)
+		}
+	}
+
+	// The secret: one 0600 file under secrets/azure, nowhere else.
+	if len(g.Secrets) != 1 {
+		t.Fatalf("%d secrets created, want 1", len(g.Secrets))
+	}
+	secret := g.Secrets[0]
+	secretPath := filepath.Join(store.SecretsDir(), "azure", "client-secret")
+	fi, err := os.Stat(secretPath)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file %s: %v, mode %v; want 0600", secretPath, err, fi)
+	}
+	if data, _ := os.ReadFile(secretPath); string(data) != secret {
+		t.Errorf("secret file holds %q, want the service principal's secret", data)
+	}
+	filepath.WalkDir(stateDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, store.SecretsDir()) {
+			return nil
+		}
+		if data, _ := os.ReadFile(p); strings.Contains(string(data), secret) {
+			t.Errorf("%s holds the client secret", p)
+		}
+		return nil
+	})
+
+	// The objects k0rdent needs.
+	ctx := context.Background()
+	ns := cfg.AzureChildren.Namespace
+	for _, o := range creds.objects(azure.Subscription{}, "", "") {
+		u, err := kc.Get(ctx, o.ref())
+		if err != nil || u == nil {
+			t.Errorf("%s: %v, %v; want it applied", o.ref(), u, err)
+		}
+	}
+	id, _ := kc.Get(ctx, kube.ObjectRef{Group: gvrAzureClusterIdentity.Group, Version: "v1beta1", Resource: gvrAzureClusterIdentity.Resource, Namespace: ns, Name: "azure-cluster-identity"})
+	if got, _, _ := unstructured.NestedString(id.Object, "spec", "tenantID"); got != azuretest.Tenant {
+		t.Errorf("AzureClusterIdentity tenantID = %q, want %q", got, azuretest.Tenant)
+	}
+	cd, _ := kc.Get(ctx, kube.ObjectRef{Group: gvrClusterDeployment.Group, Version: "v1beta1", Resource: gvrClusterDeployment.Resource, Namespace: ns, Name: "dev-2"})
+	loc, _, _ := unstructured.NestedString(cd.Object, "spec", "config", "location")
+	workers, _, _ := unstructured.NestedInt64(cd.Object, "spec", "config", "workersNumber")
+	sub, _, _ := unstructured.NestedString(cd.Object, "spec", "config", "subscriptionID")
+	if loc != "westeurope" || workers != 2 || sub != azuretest.Subscription || cd.GetLabels()["team"] != "platform" {
+		t.Errorf("dev-2 ClusterDeployment: location %s, workers %d, subscription %s, labels %v", loc, workers, sub, cd.GetLabels())
+	}
+	if g.SPCreates != 2 || roles.Creates != 3 {
+		t.Errorf("SP creates %d, role assignment creates %d: want the propagation delays retried (2 and 3)", g.SPCreates, roles.Creates)
+	}
+	if !strings.Contains(readLog(t, store, rf, AzureChildrenName), "not propagated yet") {
+		t.Error("the credentials node log does not show the propagation retries")
+	}
+	for _, w := range []string{`msg="step done" step="service principal" took=`, `msg="step done" step="kubernetes objects" took=`} {
+		if !strings.Contains(readLog(t, store, rf, AzureChildrenName), w) {
+			t.Errorf("credentials node log lacks %q", w)
+		}
+	}
+
+	// A second run: the secret is reused, no new one is added.
+	rf2, _, err := runGraph(t, store, 4, all...)
+	if err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if g.PasswordAdds != 1 || len(g.Apps) != 1 {
+		t.Errorf("second run: %d secrets added, %d applications; want 1 and 1", g.PasswordAdds, len(g.Apps))
+	}
+	_ = rf2
+
+	// Destroy: children first, then the credentials.
+	for _, n := range append(nodes[1:], nodes[0]) {
+		env := &workflow.Env{Node: n.Name(), Log: slog.New(slog.DiscardHandler), SecretsDir: store.SecretsDir(),
+			Inputs: map[string]map[string]string{K0rdentName: {K0rdentOutputKubeconfig: kapi.Kubeconfig}, AzureChildrenName: {AzureOutputKubeconfig: kapi.Kubeconfig}}}
+		if err := n.(workflow.Destroyer).Destroy(ctx, env); err != nil {
+			t.Fatalf("Destroy %s: %v", n.Name(), err)
+		}
+	}
+	if l, _ := kc.List(ctx, gvrClusterDeployment, ns, ""); len(l) != 0 {
+		t.Errorf("%d ClusterDeployments left after Destroy", len(l))
+	}
+	if len(g.Apps) != 0 || len(roles.Assigned) != 0 {
+		t.Errorf("after Destroy: %d applications, %d role assignments; want none", len(g.Apps), len(roles.Assigned))
+	}
+	if _, err := os.Stat(secretPath); !os.IsNotExist(err) {
+		t.Errorf("secret file after Destroy: %v, want it removed", err)
+	}
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	if len(ctl.ready) != 3 {
+		t.Errorf("the controller set %d clusters Ready, want 3", len(ctl.ready))
+	}
+}
+
+func readLog(t *testing.T, store *state.Store, rf *state.RunFile, node string) string {
+	t.Helper()
+	data, err := os.ReadFile(store.LogPath(rf.Header.RunID, node))
+	if err != nil {
+		t.Fatalf("log of %s: %v", node, err)
+	}
+	return string(data)
+}
+
+// TestAzureChildren_PermanentFailure: a 403 on the role assignment fails
+// the credentials node at once, with what to fix; the children are blocked;
+// the secret created before the failure is kept 0600 and nowhere else.
+func TestAzureChildren_PermanentFailure(t *testing.T) {
+	kapi := testbed.StartLocalKube(t)
+	installCRDs(t, kapi.Kubeconfig)
+	cfg := testConfig(t, "azure_children:\n  enabled: true\n  scope: resource_group\n  clusters:\n    - name: dev-1\n")
+	stateDir := t.TempDir()
+	store := state.NewStore(stateDir)
+	nodes, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}.Effective(cfg), Dirs: Dirs{Secrets: store.SecretsDir()}})
+	g, roles := azuretest.NewGraph(), &azuretest.Roles{Forbid: true}
+	nodes[0].(*AzureChildren).newAzure = azureFakes(g, roles)
+	all := append([]workflow.Phase{
+		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-x", "resource_group": "k0rdent-x-rg"}},
+		&stub{name: K0rdentName, outputs: map[string]string{K0rdentOutputKubeconfig: kapi.Kubeconfig}},
+	}, nodes...)
+	rf, _, err := runGraph(t, store, 4, all...)
+	if err == nil {
+		t.Fatal("run succeeded with a 403 from ARM")
+	}
+	tl := map[string]state.NodeTimeline{}
+	for _, n := range rf.Timeline() {
+		tl[n.Node] = n
+	}
+	if c := tl[AzureChildrenName]; c.State != workflow.Failed || c.Attempts != 1 ||
+		!strings.Contains(c.Error, "403 AuthorizationFailed") || !strings.Contains(c.Error, "needs Owner or User Access Administrator at /subscriptions/"+azuretest.Subscription+"/resourceGroups/k0rdent-x-rg") {
+		t.Errorf("credentials node = %+v, want failed once with the 403 and what to fix", c)
+	}
+	if c := tl["azure-children/dev-1"]; c.State != workflow.Blocked {
+		t.Errorf("child node is %s, want blocked", c.State)
+	}
+	if roles.Creates != 1 {
+		t.Errorf("role assignment tried %d times, want 1 (a 403 is not retried)", roles.Creates)
+	}
+	data, err := os.ReadFile(filepath.Join(store.SecretsDir(), "azure", "client-secret"))
+	if err != nil || string(data) != g.Secrets[0] {
+		t.Errorf("the secret created before the failure was not kept: %v", err)
+	}
+	raw, _ := os.ReadFile(store.RunPath(rf.Header.RunID))
+	if strings.Contains(string(raw), g.Secrets[0]) || strings.Contains(readLog(t, store, rf, AzureChildrenName), g.Secrets[0]) {
+		t.Error("the journal or the node log holds the secret")
+	}
+}
+
+// TestAzureChildren_Plan: the plugin's nodes, dependencies, enablement and
+// plan lines, without a cluster.
+func TestAzureChildren_Plan(t *testing.T) {
+	cfg := testConfig(t, "azure_children:\n  clusters:\n    - name: a\n    - name: b\n")
+	off, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}.Effective(cfg)})
+	on, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{WithAzureChildren: true}.Effective(cfg)})
+	var names []string
+	for i, n := range off {
+		names = append(names, n.Name()+fmt.Sprint(n.DependsOn()))
+		if ok, why := n.(workflow.Enabler).Enabled(); ok || why != "--with-azure-children not set and azure_children.enabled is false" {
+			t.Errorf("%s without the flag: Enabled = %v, %q", n.Name(), ok, why)
+		}
+		if ok, why := on[i].(workflow.Enabler).Enabled(); !ok || why != "" {
+			t.Errorf("%s with the flag: Enabled = %v, %q", n.Name(), ok, why)
+		}
+	}
+	if want := "[azure-children[k0rdent terraform] azure-children/a[azure-children] azure-children/b[azure-children]]"; fmt.Sprint(names) != want {
+		t.Errorf("nodes = %v, want %s", names, want)
+	}
+	d := strings.Join(on[1].(workflow.Describer).Describe(nil), "\n")
+	if !strings.Contains(d, "apply ClusterDeployment kcm-system/a: template azure-standalone-cp-1-0-8, credential azure-cluster-credential, westus2") {
+		t.Errorf("Describe(child) = %s", d)
+	}
+}

@@ -1,0 +1,478 @@
+package phases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/k0rdent/k0rdent-deploy/config"
+	"github.com/k0rdent/k0rdent-deploy/providers/kube"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// KOFName is the kof node's name: the journal key.
+const KOFName = "kof"
+
+// Outputs of the kof node.
+const (
+	KOFOutputMothership   = "mothership"    // <namespace>/<release> of kof-mothership
+	KOFOutputStorageClass = "storage_class" // the StorageClass KOF's stores use
+	KOFOutputRegional     = "regional"      // <namespace>/<name> of the regional ClusterDeployment
+)
+
+// Release names, as the bash tool and the KOF docs install them.
+const (
+	kofIstioRelease      = "kof-istio"
+	kofOperatorsRelease  = "kof-operators"
+	kofMothershipRelease = "kof-mothership"
+	azureDiskRelease     = "azuredisk-csi-driver"
+	azureDiskVersion     = "v1.30.0"
+	azureDiskRepo        = "https://raw.githubusercontent.com/kubernetes-sigs/azuredisk-csi-driver/master/charts/" + azureDiskVersion + "/azuredisk-csi-driver-" + azureDiskVersion + ".tgz"
+	kofRegistry          = "oci://ghcr.io/k0rdent/kof/charts/"
+	kofStorageClass      = "managed-csi"
+)
+
+var gvrClusterProfile = schema.GroupVersionResource{Group: "config.projectsveltos.io", Version: "v1beta1", Resource: "clusterprofiles"}
+
+// HelmInstaller installs a release; *kube.Client implements it. Tests wrap
+// it to play the admission-webhook race.
+type HelmInstaller interface {
+	UpgradeOrInstall(ctx context.Context, r kube.Release) (kube.Result, error)
+}
+
+var _ HelmInstaller = (*kube.Client)(nil)
+
+func kofPlugin() Plugin {
+	return Plugin{
+		Name:        KOFName,
+		Description: "KOF: the Azure Disk CSI driver when there is no default StorageClass, Istio, the KOF operators and mothership charts (Helm SDK, retried over the webhook race), then the regional cluster as a ClusterDeployment",
+		DependsOn:   []string{K0rdentName, AzureChildrenName},
+		EnabledBy:   "--with-kof",
+		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
+			return []workflow.Phase{NewKOF(bc)}, nil
+		},
+	}
+}
+
+// KOF is the kof node: KOF's mothership on the management cluster and its
+// regional cluster on Azure.
+//
+// Inputs: the k0rdent node's kubeconfig; with kof.regional.enabled, the
+// azure-children node's outputs (subscription, credential, client secret
+// path, cluster id). Preconditions check before anything is created: the
+// API answers; Sveltos's ClusterProfile CRD is served (the kof-istio chart
+// holds ClusterProfiles); the StorageClass KOF needs exists (a default one,
+// or kof.mothership.storage_class), or the Azure credentials are there to
+// install the Azure Disk CSI driver that provides it; with the regional
+// cluster, the Azure credentials are recorded.
+//
+// Run, each step logged with its duration: the Azure Disk CSI driver
+// (only when no default StorageClass exists and storage_class is default:
+// the azure-cloud-provider Secret, the chart, a default StorageClass
+// managed-csi), the namespace kof labelled istio-injection=enabled,
+// kof-istio, kof-operators, kof-mothership (its chart ships the Victoria
+// Metrics operator with its own admission webhook, so the first install
+// often fails calling that webhook: such failures are retried
+// kof.mothership.install_retries times, kof.mothership.retry_delay apart),
+// then the regional ClusterDeployment (labels kof-cluster-role=regional,
+// istio-role=child; annotations with the domain and e-mail), waited Ready
+// within kof.regional.ready_timeout. Charts come from ghcr.io, or from
+// kof.charts_dir (air-gapped installs, tests).
+//
+// Verify checks the mothership release is deployed and the regional
+// cluster Ready. Destroy deletes the regional cluster and uninstalls the
+// charts.
+type KOF struct {
+	cfg   *config.Config
+	dirs  Dirs
+	flags RunFlags
+
+	installer func(c *kube.Client) HelmInstaller // tests wrap the client
+	sleep     func(ctx context.Context, d time.Duration) error
+	wait      kube.WaitOptions
+}
+
+var (
+	_ workflow.Phase          = (*KOF)(nil)
+	_ workflow.Enabler        = (*KOF)(nil)
+	_ workflow.Describer      = (*KOF)(nil)
+	_ workflow.Preconditioner = (*KOF)(nil)
+	_ workflow.Verifier       = (*KOF)(nil)
+	_ workflow.Policer        = (*KOF)(nil)
+	_ workflow.Destroyer      = (*KOF)(nil)
+)
+
+// NewKOF returns the kof phase for bc.
+func NewKOF(bc BuildContext) *KOF {
+	return &KOF{
+		cfg: bc.Config, dirs: bc.Dirs, flags: bc.Flags,
+		installer: func(c *kube.Client) HelmInstaller { return c },
+		sleep:     sleepCtx,
+		wait:      kube.WaitOptions{Interval: 30 * time.Second, Liveness: 2 * time.Minute},
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Name implements workflow.Phase.
+func (p *KOF) Name() string { return KOFName }
+
+func (p *KOF) regional() bool { return p.cfg.KOF.Regional.Enabled }
+
+// DependsOn implements workflow.Phase: the regional cluster is created with
+// the azure-children credentials.
+func (p *KOF) DependsOn() []string {
+	if p.regional() {
+		return []string{K0rdentName, AzureChildrenName}
+	}
+	return []string{K0rdentName}
+}
+
+// Enabled implements workflow.Enabler.
+func (p *KOF) Enabled() (bool, string) {
+	if p.flags.WithKOF {
+		return true, ""
+	}
+	return false, "--with-kof not set and kof.enabled is false"
+}
+
+// Policy implements workflow.Policer: the charts, their retries and the
+// regional cluster's wait.
+func (p *KOF) Policy() workflow.Policy {
+	m := p.cfg.KOF.Mothership
+	return workflow.Policy{Timeout: 30*time.Minute + time.Duration(m.InstallRetries)*m.RetryDelay.D() + p.cfg.KOF.Regional.ReadyTimeout.D()}
+}
+
+func (p *KOF) chart(name, version string) string {
+	if dir := p.cfg.KOF.ChartsDir; dir != "" {
+		if !filepath.IsAbs(dir) && p.cfg.File() != "" {
+			dir = filepath.Join(filepath.Dir(p.cfg.File()), dir)
+		}
+		return absPath(filepath.Join(dir, name))
+	}
+	if name == azureDiskRelease {
+		return azureDiskRepo
+	}
+	return kofRegistry + name
+}
+
+func (p *KOF) regionalName(env *workflow.Env) string {
+	r := p.cfg.KOF.Regional
+	if r.ClusterName != "" {
+		return r.ClusterName
+	}
+	id, _ := env.Input(AzureChildrenName, AzureOutputClusterID)
+	if id == "" {
+		id = p.cfg.Metadata.Name
+	}
+	return "kof-regional-" + id + "-" + r.Location
+}
+
+// Describe implements workflow.Describer.
+func (p *KOF) Describe(env *workflow.Env) []string {
+	k := p.cfg.KOF
+	lines := []string{
+		"when no default StorageClass exists: the Azure Disk CSI driver " + azureDiskVersion + " and a default StorageClass " + kofStorageClass,
+		fmt.Sprintf("helm upgrade --install %s %s into %s", kofIstioRelease, k.Istio.Version, k.Istio.Namespace),
+		fmt.Sprintf("helm upgrade --install %s and %s %s into %s (istio-injection=enabled); up to %d retries %s apart over the webhook race",
+			kofOperatorsRelease, kofMothershipRelease, k.Version, k.Mothership.Namespace, k.Mothership.InstallRetries, k.Mothership.RetryDelay),
+	}
+	if p.regional() {
+		r := k.Regional
+		lines = append(lines, fmt.Sprintf("apply ClusterDeployment %s/%s (regional, %s, domain %s) and wait until Ready within %s",
+			p.cfg.AzureChildren.Namespace, p.regionalName(env), r.Location, r.Domain, r.ReadyTimeout))
+	}
+	return lines
+}
+
+func (p *KOF) kubeconfig(env *workflow.Env) (string, error) {
+	return kubeconfigFrom(env, p.dirs, K0rdentName, K0rdentOutputKubeconfig, false)
+}
+
+func (p *KOF) azureInputs(env *workflow.Env) error {
+	for _, k := range []string{AzureOutputSubscription, AzureOutputCredential, AzureOutputTenant, AzureOutputClientID, AzureOutputSecretPath} {
+		if v, ok := env.Input(AzureChildrenName, k); !ok || v == "" {
+			return fmt.Errorf("the azure-children node recorded no %q output: it did not run in this deployment", k)
+		}
+	}
+	return nil
+}
+
+// Preconditions implements workflow.Preconditioner. They run before
+// anything is created.
+func (p *KOF) Preconditions() []workflow.Check {
+	checks := kubeChecks(p.dirs, K0rdentName, K0rdentOutputKubeconfig, "k0rdent run --from k0rdent",
+		[]schema.GroupVersionResource{gvrClusterProfile}, "KCM installs Sveltos: wait until its Management is Ready, then k0rdent run --resume")
+	if p.regional() {
+		checks = append(checks, workflow.Check{
+			Name: "azure credentials for the regional cluster",
+			Fix:  "k0rdent run --with-azure-children --with-kof (or set kof.regional.enabled: false)",
+			Check: func(ctx context.Context, env *workflow.Env) error {
+				return p.azureInputs(env)
+			},
+		})
+	}
+	checks = append(checks, workflow.Check{
+		Name: "storage class",
+		Fix:  "k0rdent run --with-azure-children --with-kof (the Azure Disk CSI driver brings one), or create a default StorageClass, or set kof.mothership.storage_class",
+		Check: func(ctx context.Context, env *workflow.Env) error {
+			path, err := p.kubeconfig(env)
+			if err != nil {
+				return nil // reported above
+			}
+			c, err := kubeClient(env, path)
+			if err != nil {
+				return nil
+			}
+			sc := p.cfg.KOF.Mothership.StorageClass
+			if sc != "default" {
+				u, err := c.Get(ctx, kube.ObjectRef{Group: kube.StorageClasses.Group, Version: kube.StorageClasses.Version, Resource: kube.StorageClasses.Resource, Name: sc})
+				if err != nil {
+					return err
+				}
+				if u == nil {
+					return fmt.Errorf("no StorageClass %s (kof.mothership.storage_class)", sc)
+				}
+				return nil
+			}
+			def, err := c.DefaultStorageClass(ctx)
+			if err != nil {
+				return err
+			}
+			if def != "" {
+				return nil
+			}
+			if err := p.azureInputs(env); err != nil {
+				return fmt.Errorf("no default StorageClass, and no Azure credentials to install the Azure Disk CSI driver: %w", err)
+			}
+			return nil
+		},
+	})
+	return checks
+}
+
+// webhookRace reports whether err is the admission-webhook race: the chart
+// ships a webhook whose service has no ready endpoint yet.
+func webhookRace(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "failed calling webhook") || strings.Contains(s, "no endpoints available for service") ||
+		(strings.Contains(s, "webhook") && strings.Contains(s, "connection refused"))
+}
+
+// install upgrades-or-installs r, retrying the webhook race retries times.
+func (p *KOF) install(ctx context.Context, env *workflow.Env, h HelmInstaller, r kube.Release, retries int) (kube.Result, error) {
+	delay := p.cfg.KOF.Mothership.RetryDelay.D()
+	for attempt := 1; ; attempt++ {
+		res, err := h.UpgradeOrInstall(ctx, r)
+		if err == nil || !webhookRace(err) || attempt > retries {
+			if err != nil && webhookRace(err) {
+				return res, fmt.Errorf("%w; the webhook was still not answering after %d attempts (raise kof.mothership.install_retries or retry_delay, then k0rdent run --resume)", err, attempt)
+			}
+			return res, err
+		}
+		env.Log.Warn("admission webhook not ready; retrying", "release", r.Namespace+"/"+r.Name, "attempt", attempt, "of", retries+1, "in", delay.String(), "error", err.Error())
+		if err := p.sleep(ctx, delay); err != nil {
+			return res, err
+		}
+	}
+}
+
+// Run implements workflow.Phase.
+func (p *KOF) Run(ctx context.Context, env *workflow.Env) error {
+	k := p.cfg.KOF
+	kc, err := p.kubeconfig(env)
+	if err != nil {
+		return fmt.Errorf("%w (k0rdent run --from k0rdent)", err)
+	}
+	c, err := kubeClient(env, kc)
+	if err != nil {
+		return err
+	}
+	h := p.installer(c)
+	step := stepper(env)
+
+	sc := k.Mothership.StorageClass
+	if sc == "default" {
+		var def string
+		if err := step("default storage class", func() error {
+			def, err = c.DefaultStorageClass(ctx)
+			return err
+		}); err != nil {
+			return err
+		}
+		if def == "" {
+			if err := step("azure disk csi driver", func() error { return p.installCSI(ctx, env, c, h) }); err != nil {
+				return err
+			}
+			def = kofStorageClass
+		}
+		env.SetOutput(KOFOutputStorageClass, def)
+	} else {
+		env.SetOutput(KOFOutputStorageClass, sc)
+	}
+
+	if err := step("namespace "+k.Mothership.Namespace, func() error {
+		return c.Apply(ctx, gvrNamespace, obj("v1", "Namespace", "", k.Mothership.Namespace, map[string]any{
+			"labels": map[string]any{"istio-injection": "enabled"},
+		}))
+	}); err != nil {
+		return err
+	}
+	charts := []struct {
+		release, namespace, version string
+		values                      map[string]any
+		retries                     int
+	}{
+		{kofIstioRelease, k.Istio.Namespace, k.Istio.Version, nil, 0},
+		{kofOperatorsRelease, k.Mothership.Namespace, k.Version, nil, 0},
+		{kofMothershipRelease, k.Mothership.Namespace, k.Version, p.mothershipValues(), k.Mothership.InstallRetries},
+	}
+	for _, ch := range charts {
+		r := kube.Release{Name: ch.release, Namespace: ch.namespace, Chart: p.chart(ch.release, ch.version), Version: ch.version, Values: ch.values}
+		if err := step("helm "+ch.release, func() error {
+			_, err := p.install(ctx, env, h, r, ch.retries)
+			return err
+		}); err != nil {
+			var ce *kube.ChartError
+			if errors.As(err, &ce) {
+				return fmt.Errorf("%w (check kof.version and kof.istio.version and that this machine reaches ghcr.io; for an air-gapped install set kof.charts_dir)", err)
+			}
+			return err
+		}
+	}
+	env.SetOutput(KOFOutputMothership, k.Mothership.Namespace+"/"+kofMothershipRelease)
+
+	if !p.regional() {
+		return nil
+	}
+	r := k.Regional
+	ac := p.cfg.AzureChildren
+	sub, _ := env.Input(AzureChildrenName, AzureOutputSubscription)
+	name := p.regionalName(env)
+	cd := clusterDeployment(ac.Namespace, name, r.Template, r.Credential, ac.Identity, sub, r.Location,
+		1, r.ControlPlaneSize, 3, r.WorkerSize, r.RootVolumeSizeGB,
+		map[string]string{"k0rdent.mirantis.com/kof-cluster-role": "regional", "k0rdent.mirantis.com/istio-role": "child"},
+		map[string]string{"k0rdent.mirantis.com/kof-regional-domain": r.Domain, "k0rdent.mirantis.com/kof-cert-email": r.AdminEmail})
+	return applyAndWait(ctx, env, c, cd, p.regionalRef(env), r.ReadyTimeout.D(), p.wait, kc, KOFOutputRegional, r.Location)
+}
+
+func (p *KOF) regionalRef(env *workflow.Env) kube.ObjectRef {
+	return kube.ObjectRef{Group: gvrClusterDeployment.Group, Version: gvrClusterDeployment.Version, Resource: gvrClusterDeployment.Resource,
+		Namespace: p.cfg.AzureChildren.Namespace, Name: p.regionalName(env)}
+}
+
+func (p *KOF) mothershipValues() map[string]any {
+	if sc := p.cfg.KOF.Mothership.StorageClass; sc != "default" {
+		return map[string]any{"global": map[string]any{"storageClass": sc}}
+	}
+	return nil
+}
+
+// installCSI installs the Azure Disk CSI driver with the azure-children
+// service principal: the kube-system/azure-cloud-provider Secret it reads,
+// the chart, and a default StorageClass.
+func (p *KOF) installCSI(ctx context.Context, env *workflow.Env, c *kube.Client, h HelmInstaller) error {
+	if err := p.azureInputs(env); err != nil {
+		return err
+	}
+	in := func(k string) string { v, _ := env.Input(AzureChildrenName, k); return v }
+	secret, err := os.ReadFile(in(AzureOutputSecretPath))
+	if err != nil {
+		return fmt.Errorf("azure client secret: %w (k0rdent run --from azure-children)", err)
+	}
+	rg, _ := env.Input(TerraformName, "resource_group")
+	cloud := fmt.Sprintf(`{"cloud":"AzurePublicCloud","tenantId":%q,"subscriptionId":%q,"aadClientId":%q,"aadClientSecret":%q,"resourceGroup":%q,"location":%q,"useInstanceMetadata":true,"vmType":"standard"}`,
+		in(AzureOutputTenant), in(AzureOutputSubscription), in(AzureOutputClientID), strings.TrimSpace(string(secret)), rg, p.cfg.Azure.Location)
+	if err := c.Apply(ctx, gvrSecret, obj("v1", "Secret", "kube-system", "azure-cloud-provider", map[string]any{
+		"type":       "Opaque",
+		"stringData": map[string]any{"cloud-config": cloud, "azure.json": cloud},
+	})); err != nil {
+		return err
+	}
+	r := kube.Release{Name: azureDiskRelease, Namespace: "kube-system", Chart: p.chart(azureDiskRelease, azureDiskVersion), Version: azureDiskVersion}
+	if _, err := p.install(ctx, env, h, r, 0); err != nil {
+		return err
+	}
+	return c.Apply(ctx, kube.StorageClasses, &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+		"metadata": map[string]any{
+			"name":        kofStorageClass,
+			"annotations": map[string]any{kube.DefaultStorageClassAnnotation: "true"},
+		},
+		"provisioner":          "disk.csi.azure.com",
+		"parameters":           map[string]any{"skuName": "StandardSSD_ZRS"},
+		"reclaimPolicy":        "Delete",
+		"volumeBindingMode":    "WaitForFirstConsumer",
+		"allowVolumeExpansion": true,
+	}})
+}
+
+// Verify implements workflow.Verifier.
+func (p *KOF) Verify(ctx context.Context, env *workflow.Env) error {
+	kc, err := kubeconfigFrom(env, p.dirs, K0rdentName, K0rdentOutputKubeconfig, true)
+	if err != nil {
+		return err
+	}
+	c, err := kubeClient(env, kc)
+	if err != nil {
+		return err
+	}
+	info, err := c.Release(ctx, p.cfg.KOF.Mothership.Namespace, kofMothershipRelease)
+	if err != nil {
+		return err
+	}
+	if info.Status != "deployed" {
+		return fmt.Errorf("%s is %s, want deployed", info, info.Status)
+	}
+	if p.regional() {
+		return c.CheckReady(ctx, p.regionalRef(env))
+	}
+	return nil
+}
+
+// Destroy implements workflow.Destroyer: the regional cluster, then the
+// charts in reverse order (the namespaces and CRDs stay, as with helm
+// uninstall).
+func (p *KOF) Destroy(ctx context.Context, env *workflow.Env) error {
+	kc, err := kubeconfigFrom(env, p.dirs, K0rdentName, K0rdentOutputKubeconfig, true)
+	if err != nil {
+		env.Log.Info("no admin kubeconfig: nothing to delete")
+		return nil
+	}
+	c, err := kubeClient(env, kc)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if p.regional() {
+		if err := deleteAndWait(ctx, env, c, p.regionalRef(env), p.cfg.KOF.Regional.ReadyTimeout.D()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	k := p.cfg.KOF
+	for _, r := range [][2]string{{k.Mothership.Namespace, kofMothershipRelease}, {k.Mothership.Namespace, kofOperatorsRelease}, {k.Istio.Namespace, kofIstioRelease}, {"kube-system", azureDiskRelease}} {
+		if err := c.Uninstall(ctx, r[0], r[1]); err != nil && !errors.Is(err, kube.ErrNoRelease) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
