@@ -293,7 +293,20 @@ func (p *K0s) Run(ctx context.Context, env *workflow.Env) error {
 	endpoint := c.Spec.KubeAPIURL()
 	env.Log.Info("k0sctl configuration written", "path", cfgPath, "hosts", len(c.Spec.Hosts), "k0s", spec.K0sVersion, "api", endpoint, "upload_binary", spec.K0sBinaryPath != "")
 
-	kc, err := p.apply(ctx, c, k0sctl.Options{Log: env.Output, RetryTimeout: p.cfg.Timeouts.K0sInstall.D() / 4})
+	opts := k0sctl.Options{Log: env.Output, RetryTimeout: p.cfg.Timeouts.K0sInstall.D() / 4}
+	kc, err := p.apply(ctx, c, opts)
+	if k0sctl.IsInterruptedInstall(err) && ctx.Err() == nil {
+		// An earlier attempt was stopped (killed, cancelled) between
+		// `k0s install` and starting the service. k0sctl's remedy is
+		// --force, which reinstalls the service; k0sctl changes c, so it
+		// is built anew.
+		env.Log.Warn("k0s is installed but not running on a host: an earlier attempt was interrupted; applying again with k0sctl's --force", "error", err)
+		if c, err = k0sctl.Build(spec); err != nil {
+			return err
+		}
+		opts.Force = true
+		kc, err = p.apply(ctx, c, opts)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w (k0sctl: %v)", ctx.Err(), err)

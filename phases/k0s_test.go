@@ -405,3 +405,45 @@ func TestK0s_Destroy(t *testing.T) {
 		t.Errorf("Destroy with unreachable VMs = %v, want the vpn hint", err)
 	}
 }
+
+// An apply that an earlier attempt left between `k0s install` and the
+// service start is refused by k0sctl; the phase applies once more with
+// k0sctl's --force, and only for that refusal (a unit test with a fake
+// k0sctl apply; the testbed e2e test, TestCluster_EndToEnd, hits the real
+// refusal by killing k0rdent during the install).
+func TestK0s_RunRecoversInterruptedInstall(t *testing.T) {
+	interrupted := errors.New("k0sctl apply: failed on 1 hosts:\n - 127.0.0.2:22: k0s doesn't appear to be running but has been installed as a service at /etc/init.d/k0scontroller - please remove it or start the service")
+	for _, tt := range []struct {
+		name   string
+		errs   []error // what each apply returns, in order
+		forces []bool  // the Force option of each call
+		ok     bool
+	}{
+		{"interrupted, then forced", []error{interrupted, nil}, []bool{false, true}, true},
+		{"interrupted, forced apply fails too", []error{interrupted, errors.New("k0sctl apply: boom")}, []bool{false, true}, false},
+		{"another error is not forced", []error{errors.New("k0sctl apply: connect: refused")}, []bool{false}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newK0sFixture(t, 1, 0, "")
+			p := f.phase(t)
+			var forces []bool
+			p.apply = func(_ context.Context, c *v1beta1.Cluster, o k0sctl.Options) ([]byte, error) {
+				forces = append(forces, o.Force)
+				if err := tt.errs[len(forces)-1]; err != nil {
+					return nil, err
+				}
+				return k0sTestKubeconfig(c.Spec.KubeAPIURL()), nil
+			}
+			err := p.Run(context.Background(), f.env)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Run: %v, want ok=%v", err, tt.ok)
+			}
+			if fmt.Sprint(forces) != fmt.Sprint(tt.forces) {
+				t.Errorf("apply calls with Force %v, want %v", forces, tt.forces)
+			}
+			if strings.Contains(f.log.String(), "earlier attempt was interrupted") != (len(tt.forces) == 2) {
+				t.Errorf("node log:\n%s", f.log)
+			}
+		})
+	}
+}

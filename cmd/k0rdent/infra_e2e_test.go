@@ -114,7 +114,7 @@ timeouts:
 	}
 	done := make(chan error, 1)
 	go func() { done <- first.Wait() }()
-	bootVMs(t, p, tb, done)
+	bootVMs(t, p, tb, done, infraVMs)
 	werr := <-done
 	r1 := result{stdout: out1.String(), stderr: err1.String()}
 	if werr != nil {
@@ -240,14 +240,14 @@ timeouts:
 		t.Errorf("runtime vpn after reset: %+v, %v; want disconnected", rt.VPN, err)
 	}
 
-	scanForSecrets(t, p.path("state"), outputs)
+	scanForSecrets(t, p.path("state"), outputs, len(infraVMs))
 }
 
 // bootVMs waits until the journal shows the terraform node succeeded (the
-// VMs exist) and configures each testbed VM from its cloud-init document,
-// as the VM would at first boot. It returns early, failing, if k0rdent
-// exits first.
-func bootVMs(t *testing.T, p *project, tb *testbed.Testbed, done chan error) {
+// VMs exist) and configures each testbed VM of vms from its cloud-init
+// document, as the VM would at first boot. It returns early, failing, if
+// k0rdent exits first.
+func bootVMs(t *testing.T, p *project, tb *testbed.Testbed, done chan error, vms []string) {
 	t.Helper()
 	store := state.NewStore(p.path("state"))
 	deadline := time.Now().Add(3 * time.Minute)
@@ -255,7 +255,7 @@ func bootVMs(t *testing.T, p *project, tb *testbed.Testbed, done chan error) {
 		if rt, err := store.ReadRuntime(); err == nil && rt.CurrentRunID != "" {
 			if rf, err := store.Load(rt.CurrentRunID); err == nil && rf.Nodes["terraform"].State == workflow.Succeeded {
 				wg := rf.Nodes["wireguard"].Outputs
-				for _, vm := range infraVMs {
+				for _, vm := range vms {
 					path, ok := wg["cloud_init."+vm]
 					if !ok {
 						t.Fatalf("wireguard outputs have no cloud_init.%s: %v", vm, wg)
@@ -307,16 +307,17 @@ func checkRuntime(t *testing.T, p *project, iface string) {
 }
 
 // scanForSecrets fails if any private key (every WireGuard key under
-// secrets/wireguard, the SSH private key the terraform phase generated)
+// secrets/wireguard: the hub's and one per VM of nVMs; the SSH private key
+// the terraform phase generated) or any of extra (more secrets, by name)
 // appears in a file of the state directory outside secrets/ and
 // terraform/, or in a captured output.
-func scanForSecrets(t *testing.T, stateDir string, outputs []result) {
+func scanForSecrets(t *testing.T, stateDir string, outputs []result, nVMs int, extra ...[2]string) {
 	t.Helper()
 	type secret struct{ what, value string }
 	var secrets []secret
 	keys, err := filepath.Glob(filepath.Join(stateDir, "secrets", "wireguard", "*.key"))
-	if err != nil || len(keys) != 1+len(infraVMs) {
-		t.Fatalf("wireguard keys: %v (%d files), want %d", err, len(keys), 1+len(infraVMs))
+	if err != nil || len(keys) != 1+nVMs {
+		t.Fatalf("wireguard keys: %v (%d files), want %d", err, len(keys), 1+nVMs)
 	}
 	for _, k := range keys {
 		data, err := os.ReadFile(k)
@@ -340,6 +341,12 @@ func scanForSecrets(t *testing.T, stateDir string, outputs []result) {
 	}
 	if len(secrets) == len(keys) {
 		t.Fatalf("no SSH private key under %s", filepath.Join(stateDir, "secrets", "ssh"))
+	}
+	for _, e := range extra {
+		if e[1] == "" {
+			t.Fatalf("scanForSecrets: empty secret %s", e[0])
+		}
+		secrets = append(secrets, secret{e[0], e[1]})
 	}
 
 	scanned := 0

@@ -86,6 +86,10 @@ func (tb *Testbed) sshdArgv(v *vmState, sshd []string) []string {
 		}
 		script.WriteString("mount -t overlay overlay -o lowerdir=" + d + ",upperdir=" + up + ",workdir=" + work + " " + d + "\n")
 	}
+	if tb.admin != "" {
+		// Written inside the sandbox: the machine's /etc/passwd is untouched.
+		script.WriteString("echo '" + tb.admin + ":x:0:0:k0rdent testbed admin:/root:/bin/sh' >>/etc/passwd\n")
+	}
 	script.WriteString(`exec "$@"` + "\n")
 	return append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script.String(), "sandbox"}, sshd...)
 }

@@ -62,6 +62,11 @@ type Options struct {
 	// sandbox.go), so what is done over SSH lands in the testbed's
 	// directory, never on the machine.
 	Sandbox bool
+	// AdminUser, with Sandbox, is one more login name for root in each
+	// sandboxed VM's /etc/passwd: Azure's admin user (ssh.username, such
+	// as k0rdent), who has passwordless sudo there, played by a second
+	// name for uid 0 so that no sudo is needed. Empty: only root.
+	AdminUser string
 }
 
 // Testbed is a running set of namespaces. Its methods are safe for
@@ -77,6 +82,7 @@ type Testbed struct {
 	procs []proc // every process started, for cleanup
 
 	sandbox  bool           // Options.Sandbox
+	admin    string         // Options.AdminUser
 	stopBoot chan struct{}  // closed by cleanup: BootFromSecrets watchers stop
 	boots    sync.WaitGroup // the watchers
 }
@@ -106,7 +112,7 @@ func New(t testing.TB, opts Options) *Testbed {
 	if opts.Sandbox {
 		requireSandbox(t)
 	}
-	tb := &Testbed{t: t, id: newID(t.Name()), dir: t.TempDir(), sandbox: opts.Sandbox, stopBoot: make(chan struct{})}
+	tb := &Testbed{t: t, id: newID(t.Name()), dir: t.TempDir(), sandbox: opts.Sandbox, admin: opts.AdminUser, stopBoot: make(chan struct{})}
 	tb.op = "k0tb-" + tb.id + "-op"
 	seen := map[string]bool{OperatorIP: true}
 	names := map[string]bool{}

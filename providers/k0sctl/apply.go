@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,18 @@ type Options struct {
 	// NoWait skips waiting for worker nodes to be Ready (k0sctl's
 	// --no-wait).
 	NoWait bool
+	// Force is k0sctl's --force: an installed but stopped k0s service is
+	// reinstalled (`k0s install --force`) instead of refused. Use it only
+	// to recover from an apply that was interrupted (IsInterruptedInstall).
+	Force bool
+}
+
+// IsInterruptedInstall reports whether err is k0sctl refusing a host on
+// which an earlier apply installed k0s as a service and was interrupted
+// before starting it: k0sctl asks to remove the service or start it, and
+// applying again with Force is its own remedy.
+func IsInterruptedInstall(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "doesn't appear to be running but has been installed as a service")
 }
 
 // withK0sctl runs f holding the process-wide lock, with k0sctl's globals
@@ -68,7 +81,7 @@ func withK0sctl(opts Options, f func() error) error {
 		std.SetLevel(log.DebugLevel)
 	}
 	phase.NoWait = opts.NoWait
-	phase.Force = false
+	phase.Force = opts.Force
 	phase.Colorize = aurora.NewAurora(false)
 	if opts.RetryTimeout > 0 {
 		retry.DefaultTimeout = opts.RetryTimeout
