@@ -9,11 +9,15 @@ export GOFLAGS := -buildvcs=false
 
 GO_SRCS := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null) go.mod go.sum
 
-## demo: build, write the embedded default config into demo/, plan the whole deployment, then run
-## what needs no Azure account (the wireguard phase: address plan, keys, cloud-init) and show the journal.
+## demo: build, then in demo/ (a fresh state directory each time): plan the whole deployment on the
+## embedded default config and run what needs no Azure account (the wireguard phase); then, in
+## demo/commands/, a full run of the example command-phase graph (examples/demo/k0rdent.yaml);
+## runs and status after each.
 demo: build
-	mkdir -p demo
-	cd demo && ( [ -f k0rdent.yaml ] || ../$(BIN) init ) && ../$(BIN) run --plan && ../$(BIN) run --only wireguard --yes && ../$(BIN) runs && ../$(BIN) status
+	rm -rf demo && mkdir -p demo/commands
+	cd demo && ../$(BIN) init && ../$(BIN) run --plan && ../$(BIN) run --only wireguard --yes && ../$(BIN) runs && ../$(BIN) status
+	cp examples/demo/k0rdent.yaml demo/commands/
+	cd demo/commands && ../../$(BIN) run --plan --only fetch,lint,render,package && ../../$(BIN) run --only fetch,lint,render,package --yes && ../../$(BIN) runs && ../../$(BIN) status
 
 .PHONY: demo all build test unit race fuzz bench lint vet fmt-check fmt golden clean kube-bins
 
