@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
@@ -46,7 +47,7 @@ func ParseCondition(s string) (Condition, error) {
 }
 
 // Eval reports whether the condition holds for a run whose effective flags
-// are on (see Config.Effective).
+// are on (see Config.Effective and Config.Decide).
 func (c Condition) Eval(on Flags) bool {
 	var v bool
 	switch c.Flag {
@@ -90,4 +91,70 @@ func (p CommandPhase) Enabled(on Flags) (bool, string) {
 		return false, fmt.Sprintf("when: %s, and %s is on", c, c.Flag)
 	}
 	return false, fmt.Sprintf("when: %s, and %s is off", c, c.Flag)
+}
+
+// Decision is whether an optional component is on for one run, and what
+// decided it.
+type Decision struct {
+	// On is the component's effective state for the run.
+	On bool
+	// ByFlag is true when the run flag was given and so decided; false
+	// when it was not given and the config's enabled key decided.
+	ByFlag bool
+	// Reason says what decided, in the words of the command line:
+	//	--with-kof given
+	//	--with-kof=false given (kof.enabled is true in k0rdent.yaml)
+	//	--with-kof not set and kof.enabled is true
+	//	--with-kof not set and kof.enabled is false
+	Reason string
+}
+
+// FlagNames returns the command-line flag and the config key of a run flag
+// name (FlagWithKOF: "--with-kof", "kof.enabled"). An unknown name gets its
+// flag spelling and no key.
+func FlagNames(name string) (flag, key string) {
+	switch name {
+	case FlagWithKOF:
+		return "--with-kof", "kof.enabled"
+	case FlagWithAzureChildren:
+		return "--with-azure-children", "azure_children.enabled"
+	}
+	return "--" + strings.ReplaceAll(name, "_", "-"), ""
+}
+
+// Decide decides whether the component of the run flag name (FlagWithKOF
+// or FlagWithAzureChildren) is on for a run with these flags. A given flag
+// takes precedence over the config's enabled key in both directions; a
+// flag not given leaves the decision to the key. An unknown name is off.
+func (c *Config) Decide(run RunFlags, name string) Decision {
+	var (
+		given *bool
+		conf  bool
+	)
+	switch name {
+	case FlagWithKOF:
+		given, conf = run.WithKOF, c.KOF.Enabled
+	case FlagWithAzureChildren:
+		given, conf = run.WithAzureChildren, c.AzureChildren.Enabled
+	}
+	flag, key := FlagNames(name)
+	switch {
+	case given == nil:
+		return Decision{On: conf, Reason: fmt.Sprintf("%s not set and %s is %t", flag, key, conf)}
+	case *given && conf:
+		return Decision{On: true, ByFlag: true, Reason: fmt.Sprintf("%s given (%s is true too)", flag, key)}
+	case *given:
+		return Decision{On: true, ByFlag: true, Reason: fmt.Sprintf("%s given (%s is false in %s)", flag, key, c.fileName())}
+	case conf:
+		return Decision{ByFlag: true, Reason: fmt.Sprintf("%s=false given (%s is true in %s)", flag, key, c.fileName())}
+	}
+	return Decision{ByFlag: true, Reason: fmt.Sprintf("%s=false given (%s is false too)", flag, key)}
+}
+
+// fileName is the base name of the config file, for messages.
+func (c *Config) fileName() string {
+	if c.file == "" {
+		return "the config"
+	}
+	return filepath.Base(c.file)
 }

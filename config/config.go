@@ -270,10 +270,11 @@ const (
 
 // KOF configures the optional KOF observability phase (mothership on the
 // management cluster, regional cluster on Azure). It is validated only when
-// enabled, here or by the --with-kof run flag.
+// on for the run: --with-kof or --with-kof=false when given, else Enabled.
 type KOF struct {
-	// Enabled turns KOF on for every run; --with-kof turns it on for one.
-	// Default false.
+	// Enabled turns KOF on for every run that does not say otherwise:
+	// --with-kof turns it on for one run, --with-kof=false off (the flag
+	// takes precedence). Default false.
 	Enabled bool `yaml:"enabled"`
 	// Version is the kof-operators and kof-mothership chart version.
 	// Default "1.1.0".
@@ -343,11 +344,14 @@ type KOFRegional struct {
 
 // AzureChildren configures the optional Azure child clusters phase: a
 // service principal, the k0rdent Credential objects, then one node
-// azure-children/<name> per cluster. It is validated only when enabled,
-// here or by the --with-azure-children run flag.
+// azure-children/<name> per cluster. It is validated only when on for the
+// run: --with-azure-children or --with-azure-children=false when
+// given, else Enabled.
 type AzureChildren struct {
-	// Enabled turns the phase on for every run; --with-azure-children
-	// turns it on for one. Default false.
+	// Enabled turns the phase on for every run that does not say
+	// otherwise: --with-azure-children turns it on for one run,
+	// --with-azure-children=false off (the flag takes precedence).
+	// Default false.
 	Enabled bool `yaml:"enabled"`
 	// Credential is the k0rdent Credential name.
 	// Default "azure-cluster-credential".
@@ -601,19 +605,36 @@ func (c *Config) Hosts() []Host {
 	return hs
 }
 
-// Flags are the run flags that switch optional components on. A component
-// runs when its config section says enabled or its flag is set.
+// Flags are the optional components that are on for a run: the result of
+// Config.Effective, which command phases' when conditions test.
 type Flags struct {
 	WithKOF           bool
 	WithAzureChildren bool
 }
 
+// RunFlags are the run flags that switch optional components on or off, as
+// one run's command line gave them. Each is a tri-state: nil when the flag
+// was not given, so that the config's enabled key decides; otherwise the
+// given value, which takes precedence over the config in both directions
+// (--with-kof=false turns KOF off even with kof.enabled: true).
+type RunFlags struct {
+	// WithKOF is --with-kof; nil when not given (kof.enabled decides).
+	WithKOF *bool
+	// WithAzureChildren is --with-azure-children; nil when not given
+	// (azure_children.enabled decides).
+	WithAzureChildren *bool
+}
+
+// Bool returns a pointer to v: a run flag given as v.
+func Bool(v bool) *bool { return &v }
+
 // Effective returns the components that are on for a run with these flags:
-// the flag or the config's enabled key.
-func (c *Config) Effective(run Flags) Flags {
+// a given flag decides; a flag not given leaves it to the config's enabled
+// key.
+func (c *Config) Effective(run RunFlags) Flags {
 	return Flags{
-		WithKOF:           run.WithKOF || c.KOF.Enabled,
-		WithAzureChildren: run.WithAzureChildren || c.AzureChildren.Enabled,
+		WithKOF:           c.Decide(run, FlagWithKOF).On,
+		WithAzureChildren: c.Decide(run, FlagWithAzureChildren).On,
 	}
 }
 

@@ -84,11 +84,13 @@ func Load(path string) (*Config, error) {
 // Config.Warnings (and in Error.Warnings on failure). On error the returned
 // Config is nil.
 //
-// The CLI validates again with the run's flags (Config.Validate), since
-// --with-kof and --with-azure-children switch on sections that are not
-// checked while they are off, and --with-azure-children satisfies KOF's
-// need for Azure credentials: a file with kof.enabled: true parses without
-// azure_children enabled, and Validate decides.
+// The CLI validates again with the run's flags (Config.Validate): the kof
+// and azure_children sections are checked only there, since --with-kof and
+// --with-azure-children take precedence over their enabled keys in both
+// directions (a section that is off for the run is not checked), and
+// --with-azure-children satisfies KOF's need for Azure credentials: a file
+// with kof.enabled: true parses without azure_children enabled, and
+// Validate decides.
 func Parse(data []byte, filename string) (*Config, error) {
 	c := preset()
 	c.file = filename
@@ -102,7 +104,7 @@ func Parse(data []byte, filename string) (*Config, error) {
 	// Validate even when decoding found problems, so that one pass reports
 	// everything; a field that failed to decode kept its default and is
 	// reported once, by the decoder.
-	warnings, err := c.validate(Flags{}, false)
+	warnings, err := c.validate(RunFlags{}, false)
 	var verr *Error
 	if err != nil && !errors.As(err, &verr) {
 		return nil, err

@@ -32,11 +32,13 @@
 //
 // Validation runs even when decoding found problems (a field that failed to
 // decode keeps its default and is reported once), so one pass shows
-// everything. Parse validates as if no run flag were set; the CLI calls
-// Config.Validate again with the run's flags, because --with-kof and
-// --with-azure-children switch on sections that are not checked while they
-// are off (an optional component that is off is not validated and warns
-// about nothing).
+// everything. Parse validates all but the kof and azure_children sections,
+// which only the run flags can settle: --with-kof and --with-azure-children
+// take precedence over the sections' enabled keys in both directions
+// (--with-kof=false turns KOF off although kof.enabled is true). The CLI
+// calls Config.Validate with the run's flags, which checks a section only
+// when it is on for the run (an optional component that is off is not
+// validated and warns about nothing).
 //
 // # Defaults
 //
@@ -124,7 +126,7 @@
 //	  mode: auto                            # auto (kernel if it has WireGuard, else wireguard-go) | kernel | userspace
 //	  wireguard_go: ""                      # wireguard-go binary for userspace; empty: from PATH
 //	  ssh_port: 22                          # TCP port the reachability check dials on each VM's WireGuard address
-//	kof:                                    # checked only when on (kof.enabled or --with-kof)
+//	kof:                                    # checked only when on (--with-kof[=false] if given, else kof.enabled)
 //	  enabled: false
 //	  version: 1.1.0                        # kof-operators and kof-mothership charts
 //	  istio: {version: 1.1.0, namespace: istio-system}
@@ -145,7 +147,7 @@
 //	    worker_instance_size: Standard_A4_v2
 //	    root_volume_size: 32                # GB
 //	    ready_timeout: 20m
-//	azure_children:                         # checked only when on (enabled or --with-azure-children)
+//	azure_children:                         # checked only when on (--with-azure-children[=false] if given, else enabled)
 //	  enabled: false
 //	  credential: azure-cluster-credential  # the k0rdent Credential
 //	  identity: azure-cluster-identity      # the AzureClusterIdentity
@@ -185,8 +187,9 @@
 //
 // `when` is one term: always (the default), never, a run flag, or a run flag
 // negated with a leading !. The flags are with_kof and with_azure_children;
-// a flag is on when its command-line flag is given or its config section
-// says enabled (Config.Effective). CommandPhase.Enabled evaluates it and
+// a flag is on when its command-line flag is given as true, off when given
+// as false, and otherwise what its config section's enabled key says
+// (Config.Effective, Config.Decide). CommandPhase.Enabled evaluates it and
 // says why a phase is off, e.g. "when: with_kof, and with_kof is off".
 //
 // # Digest and changed keys

@@ -21,9 +21,9 @@ func TestTemplates_ParseClean(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse:\n%v", err)
 			}
-			// Also with both optional components on, as a run with
-			// --with-kof --with-azure-children would validate it.
-			warns, err := c.Validate(Flags{WithKOF: c.KOF.Enabled, WithAzureChildren: c.AzureChildren.Enabled})
+			// As a run without --with-kof and --with-azure-children
+			// validates it: the template's enabled keys decide.
+			warns, err := c.Validate(RunFlags{})
 			if err != nil {
 				t.Fatalf("Validate:\n%v", err)
 			}

@@ -39,17 +39,20 @@ var placeholders = []string{"example.com", "example.org", "example.net"}
 
 // Validate checks a defaulted config for a run with the given flags: every
 // field's format and every cross-field rule. KOF and azure_children are
-// checked only when on (Effective). It returns the warnings, and an *Error
-// holding every problem (with the warnings) when there is any. The CLI
-// calls it with the run's flags before anything runs.
-func (c *Config) Validate(run Flags) (warnings []Problem, err error) {
+// checked only when on for this run (Effective: a given flag decides, else
+// the enabled key); a section that is off is neither checked nor warned
+// about, whatever its enabled key says. It returns the warnings, and an
+// *Error holding every problem (with the warnings) when there is any. The
+// CLI calls it with the run's flags before anything runs.
+func (c *Config) Validate(run RunFlags) (warnings []Problem, err error) {
 	return c.validate(run, true)
 }
 
-// validate is Validate; with final false the flags are not known yet (Parse)
-// and rules that a run flag can satisfy are left to the final call.
-func (c *Config) validate(run Flags, final bool) (warnings []Problem, err error) {
-	v := &validator{c: c, final: final}
+// validate is Validate; with final false the flags are not known yet
+// (Parse): the optional sections, which a run flag can switch on or off,
+// are left to the final call.
+func (c *Config) validate(run RunFlags, final bool) (warnings []Problem, err error) {
+	v := &validator{c: c, final: final, run: run}
 	v.check(c.Effective(run))
 	sortProblems(v.probs)
 	sortProblems(v.warns)
@@ -61,9 +64,12 @@ func (c *Config) validate(run Flags, final bool) (warnings []Problem, err error)
 
 type validator struct {
 	c *Config
-	// final is false while the run flags are unknown (Parse): a rule that
-	// a flag can satisfy is not checked then.
+	// final is false while the run flags are unknown (Parse): the
+	// optional sections, which a flag can switch on or off, are not
+	// checked then.
 	final bool
+	// run are the run flags as given (Validate).
+	run   RunFlags
 	probs []Problem
 	warns []Problem
 }
@@ -167,10 +173,12 @@ func (v *validator) check(on Flags) {
 
 	v.vpn()
 
-	if on.WithAzureChildren {
+	// The optional sections only for a run they are on for: until the run
+	// flags are known (Parse) a flag may still turn either off, or on.
+	if v.final && on.WithAzureChildren {
 		v.azureChildren()
 	}
-	if on.WithKOF {
+	if v.final && on.WithKOF {
 		v.kof(on)
 	}
 	v.phases()
@@ -412,10 +420,9 @@ func (v *validator) kof(on Flags) {
 	v.positive("kof.regional.ready_timeout", r.ReadyTimeout)
 	// The regional cluster is an Azure child cluster: it is created with the
 	// credentials azure_children sets up.
-	if !on.WithAzureChildren {
-		if !v.final {
-			return // --with-azure-children may supply them
-		}
+	if !on.WithAzureChildren && v.c.Decide(v.run, FlagWithAzureChildren).ByFlag {
+		v.errorf("kof.regional", "the KOF regional cluster needs the Azure credentials of azure_children, which --with-azure-children=false turns off for this run (drop that flag, or set kof.regional.enabled: false)")
+	} else if !on.WithAzureChildren {
 		v.errorf("kof.regional", "the KOF regional cluster needs the Azure credentials of azure_children (set azure_children.enabled: true or run with --with-azure-children, or set kof.regional.enabled: false)")
 	} else if r.Credential != v.c.AzureChildren.Credential {
 		v.errorf("kof.regional.credential", "%q is not the credential azure_children creates, %q (make them equal, or remove kof.regional.credential)",

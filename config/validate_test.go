@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -18,7 +20,7 @@ func mustParse(t *testing.T, src string) *Config {
 
 // validate runs Validate with flags and returns the formatted problems and
 // warnings.
-func validate(t *testing.T, c *Config, run Flags) (probs, warns []string) {
+func validate(t *testing.T, c *Config, run RunFlags) (probs, warns []string) {
 	t.Helper()
 	ws, err := c.Validate(run)
 	for _, w := range ws {
@@ -48,7 +50,7 @@ func TestValidate_CrossField(t *testing.T) {
 	tests := []struct {
 		name      string
 		src       string
-		run       Flags
+		run       RunFlags
 		wantProbs []string
 		wantWarns []string
 	}{
@@ -59,7 +61,7 @@ func TestValidate_CrossField(t *testing.T) {
 		{
 			name: "KOFRegionalNeedsAzureChildren",
 			src:  kofBase,
-			run:  Flags{WithKOF: true},
+			run:  RunFlags{WithKOF: yes},
 			wantProbs: []string{
 				"k0rdent.yaml:4: kof.regional: the KOF regional cluster needs the Azure credentials of azure_children (set azure_children.enabled: true or run with --with-azure-children, or set kof.regional.enabled: false)",
 			},
@@ -76,27 +78,27 @@ func TestValidate_CrossField(t *testing.T) {
 		{
 			name: "KOFEnabledInFileWithAzureChildrenFlag",
 			src:  kofBase + "  enabled: true\n",
-			run:  Flags{WithAzureChildren: true},
+			run:  RunFlags{WithAzureChildren: yes},
 		},
 		{
 			name: "KOFRegionalWithAzureChildrenFlag",
 			src:  kofBase,
-			run:  Flags{WithKOF: true, WithAzureChildren: true},
+			run:  RunFlags{WithKOF: yes, WithAzureChildren: yes},
 		},
 		{
 			name: "KOFRegionalWithAzureChildrenEnabledInFile",
 			src:  kofBase + "azure_children:\n  enabled: true\n",
-			run:  Flags{WithKOF: true},
+			run:  RunFlags{WithKOF: yes},
 		},
 		{
 			name: "KOFWithoutRegionalNeedsNoAzureChildren",
 			src:  "azure:\n  location: westus2\nkof:\n  regional:\n    enabled: false\n",
-			run:  Flags{WithKOF: true},
+			run:  RunFlags{WithKOF: yes},
 		},
 		{
 			name: "KOFRegionalCredentialMustBeAzureChildrens",
 			src:  kofBase + "    credential: other-cred\nazure_children:\n  credential: my-cred\n",
-			run:  Flags{WithKOF: true, WithAzureChildren: true},
+			run:  RunFlags{WithKOF: yes, WithAzureChildren: yes},
 			wantProbs: []string{
 				`k0rdent.yaml:7: kof.regional.credential: "other-cred" is not the credential azure_children creates, "my-cred" (make them equal, or remove kof.regional.credential)`,
 			},
@@ -104,7 +106,7 @@ func TestValidate_CrossField(t *testing.T) {
 		{
 			name: "KOFRegionalCredentialFollowsAzureChildren",
 			src:  kofBase + "azure_children:\n  credential: my-cred\n",
-			run:  Flags{WithKOF: true, WithAzureChildren: true},
+			run:  RunFlags{WithKOF: yes, WithAzureChildren: yes},
 		},
 		{
 			name: "KOFNeedsDomainAndEmail",
@@ -145,6 +147,38 @@ kof:
 			wantWarns: []string{
 				`k0rdent.yaml:16: kof.regional.domain: "example.com" is a placeholder (set your own domain)`,
 				`k0rdent.yaml:17: kof.regional.admin_email: "admin@example.com" is a placeholder (set your own address)`,
+			},
+		},
+		{
+			// kof.enabled: true, but --with-kof=false takes precedence:
+			// the section is neither checked nor warned about.
+			name: "KOFEnabledInFileOffByFlagIsNotValidated",
+			src:  "azure:\n  location: westus2\nkof:\n  enabled: true\n  version: nope\n  regional:\n    domain: example.com\n",
+			run:  RunFlags{WithKOF: no},
+		},
+		{
+			// The same file without the flag: kof.enabled decides.
+			name: "KOFEnabledInFileIsValidated",
+			src:  "azure:\n  location: westus2\nkof:\n  enabled: true\n  version: nope\n  regional:\n    enabled: false\n    domain: example.com\n",
+			wantProbs: []string{
+				`k0rdent.yaml:5: kof.version: "nope" is not a chart version like 1.1.0`,
+			},
+		},
+		{
+			// azure_children.enabled: true, but --with-azure-children=false
+			// takes precedence, and KOF stays off.
+			name: "AzureChildrenEnabledInFileOffByFlagIsNotValidated",
+			src:  "azure:\n  location: westus2\nazure_children:\n  enabled: true\n  credential: Cred\n  clusters:\n    - name: Bad_Name\n",
+			run:  RunFlags{WithAzureChildren: no},
+		},
+		{
+			// azure_children off by the flag no longer supplies the
+			// credentials KOF's regional cluster needs.
+			name: "KOFRegionalNeedsAzureChildrenOffByFlag",
+			src:  kofBase + "  enabled: true\nazure_children:\n  enabled: true\n",
+			run:  RunFlags{WithAzureChildren: no},
+			wantProbs: []string{
+				"k0rdent.yaml:4: kof.regional: the KOF regional cluster needs the Azure credentials of azure_children, which --with-azure-children=false turns off for this run (drop that flag, or set kof.regional.enabled: false)",
 			},
 		},
 		{
@@ -372,13 +406,66 @@ cluster:
 	}
 }
 
+// yes and no are run flags given as true and as false.
+var yes, no = Bool(true), Bool(false)
+
 func TestConfig_Effective(t *testing.T) {
 	c := mustParse(t, "azure:\n  location: westus2\nazure_children:\n  enabled: true\n")
-	if got, want := c.Effective(Flags{}), (Flags{WithAzureChildren: true}); got != want {
+	if got, want := c.Effective(RunFlags{}), (Flags{WithAzureChildren: true}); got != want {
 		t.Errorf("Effective(none): got %+v, want %+v", got, want)
 	}
-	if got, want := c.Effective(Flags{WithKOF: true}), (Flags{WithKOF: true, WithAzureChildren: true}); got != want {
+	if got, want := c.Effective(RunFlags{WithKOF: yes}), (Flags{WithKOF: true, WithAzureChildren: true}); got != want {
 		t.Errorf("Effective(kof): got %+v, want %+v", got, want)
+	}
+	if got, want := c.Effective(RunFlags{WithKOF: yes, WithAzureChildren: no}), (Flags{WithKOF: true}); got != want {
+		t.Errorf("Effective(kof, azure-children=false): got %+v, want %+v", got, want)
+	}
+}
+
+// TestConfig_DecideFlagTakesPrecedence: for both optional components, every
+// combination of the run flag (not given, given true, given false) and the
+// config's enabled key: a given flag wins in both directions, a flag not
+// given leaves it to the key, and the reason says which decided.
+func TestConfig_DecideFlagTakesPrecedence(t *testing.T) {
+	for _, comp := range []struct {
+		name, flag, key, section string
+		set                      func(f *RunFlags, v *bool)
+	}{
+		{FlagWithKOF, "--with-kof", "kof.enabled", "kof", func(f *RunFlags, v *bool) { f.WithKOF = v }},
+		{FlagWithAzureChildren, "--with-azure-children", "azure_children.enabled", "azure_children", func(f *RunFlags, v *bool) { f.WithAzureChildren = v }},
+	} {
+		for _, tt := range []struct {
+			flag       *bool
+			conf       bool
+			wantOn     bool
+			wantByFlag bool
+			wantReason string
+		}{
+			{nil, false, false, false, comp.flag + " not set and " + comp.key + " is false"},
+			{nil, true, true, false, comp.flag + " not set and " + comp.key + " is true"},
+			{yes, false, true, true, comp.flag + " given (" + comp.key + " is false in k0rdent.yaml)"},
+			{yes, true, true, true, comp.flag + " given (" + comp.key + " is true too)"},
+			{no, false, false, true, comp.flag + "=false given (" + comp.key + " is false too)"},
+			{no, true, false, true, comp.flag + "=false given (" + comp.key + " is true in k0rdent.yaml)"},
+		} {
+			given := "unset"
+			if tt.flag != nil {
+				given = strconv.FormatBool(*tt.flag)
+			}
+			t.Run(fmt.Sprintf("%s/flag=%s/config=%t", comp.name, given, tt.conf), func(t *testing.T) {
+				c := mustParse(t, fmt.Sprintf("azure:\n  location: westus2\n%s:\n  enabled: %t\n", comp.section, tt.conf))
+				var run RunFlags
+				comp.set(&run, tt.flag)
+				d := c.Decide(run, comp.name)
+				if d.On != tt.wantOn || d.ByFlag != tt.wantByFlag || d.Reason != tt.wantReason {
+					t.Errorf("Decide: got %+v, want {On:%t ByFlag:%t Reason:%s}", d, tt.wantOn, tt.wantByFlag, tt.wantReason)
+				}
+				on := c.Effective(run)
+				if got := map[string]bool{FlagWithKOF: on.WithKOF, FlagWithAzureChildren: on.WithAzureChildren}[comp.name]; got != tt.wantOn {
+					t.Errorf("Effective: %s is %t, want %t", comp.name, got, tt.wantOn)
+				}
+			})
+		}
 	}
 }
 
@@ -386,7 +473,7 @@ func TestDefault_IsValid(t *testing.T) {
 	c := Default()
 	c.Azure.Location = "westus2"
 	c.SetDefaults()
-	if _, err := c.Validate(Flags{}); err != nil {
+	if _, err := c.Validate(RunFlags{}); err != nil {
 		t.Errorf("Default with a location: %v", err)
 	}
 }

@@ -102,12 +102,14 @@ func azureChildrenPlugin() Plugin {
 	}
 }
 
-// azureChildrenEnabled is the enablement of every azure-children node.
-func azureChildrenEnabled(flags RunFlags) (bool, string) {
-	if flags.WithAzureChildren {
-		return true, ""
+// azureChildrenEnabled is the enablement of every azure-children node:
+// --with-azure-children or --with-azure-children=false when given, else
+// azure_children.enabled; the reason says which decided.
+func azureChildrenEnabled(cfg *config.Config, flags RunFlags) (bool, string) {
+	if d := flags.Decide(cfg, config.FlagWithAzureChildren); !d.On {
+		return false, d.Reason
 	}
-	return false, "--with-azure-children not set and azure_children.enabled is false"
+	return true, ""
 }
 
 // AzureChildren is the azure-children credentials node: the Azure service
@@ -161,7 +163,7 @@ func (p *AzureChildren) Name() string { return AzureChildrenName }
 func (p *AzureChildren) DependsOn() []string { return []string{K0rdentName, TerraformName} }
 
 // Enabled implements workflow.Enabler.
-func (p *AzureChildren) Enabled() (bool, string) { return azureChildrenEnabled(p.flags) }
+func (p *AzureChildren) Enabled() (bool, string) { return azureChildrenEnabled(p.cfg, p.flags) }
 
 // Policy implements workflow.Policer: the propagation retries take minutes
 // at worst; the API calls are few.
@@ -711,7 +713,7 @@ func (p *AzureChild) Name() string { return AzureChildrenName + "/" + p.cluster.
 func (p *AzureChild) DependsOn() []string { return []string{AzureChildrenName} }
 
 // Enabled implements workflow.Enabler.
-func (p *AzureChild) Enabled() (bool, string) { return azureChildrenEnabled(p.flags) }
+func (p *AzureChild) Enabled() (bool, string) { return azureChildrenEnabled(p.cfg, p.flags) }
 
 // Policy implements workflow.Policer: the wait gets a minute more than its
 // own bound so that running out of it is reported by the phase.

@@ -230,7 +230,7 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 `)
 	stateDir := t.TempDir()
 	store := state.NewStore(stateDir)
-	bc := BuildContext{Config: cfg, Flags: RunFlags{}.Effective(cfg), Dirs: Dirs{State: stateDir, Secrets: store.SecretsDir()}}
+	bc := BuildContext{Config: cfg, Flags: RunFlags{}, Dirs: Dirs{State: stateDir, Secrets: store.SecretsDir()}}
 	nodes, err := azureChildrenPlugin().Factory(bc)
 	if err != nil {
 		t.Fatal(err)
@@ -385,7 +385,7 @@ func TestAzureChildren_PermanentFailure(t *testing.T) {
 	cfg := testConfig(t, "azure_children:\n  enabled: true\n  scope: resource_group\n  clusters:\n    - name: dev-1\n")
 	stateDir := t.TempDir()
 	store := state.NewStore(stateDir)
-	nodes, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}.Effective(cfg), Dirs: Dirs{Secrets: store.SecretsDir()}})
+	nodes, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}, Dirs: Dirs{Secrets: store.SecretsDir()}})
 	g, roles := azuretest.NewGraph(), &azuretest.Roles{Forbid: true}
 	nodes[0].(*AzureChildren).newAzure = azureFakes(g, roles)
 	all := append([]workflow.Phase{
@@ -424,8 +424,8 @@ func TestAzureChildren_PermanentFailure(t *testing.T) {
 // plan lines, without a cluster.
 func TestAzureChildren_Plan(t *testing.T) {
 	cfg := testConfig(t, "azure_children:\n  clusters:\n    - name: a\n    - name: b\n")
-	off, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}.Effective(cfg)})
-	on, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{WithAzureChildren: true}.Effective(cfg)})
+	off, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}})
+	on, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{WithAzureChildren: config.Bool(true)}})
 	var names []string
 	for i, n := range off {
 		names = append(names, n.Name()+fmt.Sprint(n.DependsOn()))

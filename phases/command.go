@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
@@ -105,11 +106,12 @@ var (
 	_ workflow.Policer   = (*Command)(nil)
 )
 
-// NewCommand checks spec and evaluates its When condition against flags
-// (pass the effective flags, see RunFlags.Effective). Every problem is
-// reported, each naming its field.
-func NewCommand(spec CommandSpec, flags RunFlags) (*Command, error) {
-	enabled, reason, probs := spec.check(flags)
+// NewCommand checks spec and evaluates its When condition for a run with
+// config cfg (nil: nothing enabled there) and the run flags as given (see
+// RunFlags.When: a given flag takes precedence over the config). Every
+// problem is reported, each naming its field.
+func NewCommand(spec CommandSpec, cfg *config.Config, flags RunFlags) (*Command, error) {
+	enabled, reason, probs := spec.check(cfg, flags)
 	if len(probs) > 0 {
 		errs := make([]error, len(probs))
 		for i, p := range probs {
@@ -132,7 +134,7 @@ type specProblem struct {
 func (p specProblem) String() string { return p.Field + ": " + p.Msg }
 
 // check validates the spec and evaluates When.
-func (s CommandSpec) check(flags RunFlags) (enabled bool, reason string, probs []specProblem) {
+func (s CommandSpec) check(cfg *config.Config, flags RunFlags) (enabled bool, reason string, probs []specProblem) {
 	add := func(field, format string, args ...any) {
 		probs = append(probs, specProblem{Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -150,7 +152,7 @@ func (s CommandSpec) check(flags RunFlags) (enabled bool, reason string, probs [
 			add("env."+k, "K0RDENT_* is reserved for the variables k0rdent sets (rename it)")
 		}
 	}
-	enabled, reason, err := flags.When(s.When)
+	enabled, reason, err := flags.When(cfg, s.When)
 	if err != nil {
 		add("when", "%v", err)
 	}
@@ -182,7 +184,7 @@ func (c *Command) Name() string { return c.spec.Name }
 func (c *Command) DependsOn() []string { return slices.Clone(c.spec.DependsOn) }
 
 // Enabled implements workflow.Enabler: the When condition on the run flags,
-// e.g. (false, "when with_kof: --with-kof not set").
+// e.g. (false, "when with_kof: --with-kof not set and kof.enabled is false").
 func (c *Command) Enabled() (bool, string) { return c.enabled, c.reason }
 
 // Policy implements workflow.Policer: Timeout and Retries from the spec.

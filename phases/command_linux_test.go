@@ -48,7 +48,7 @@ func TestCommand_PdeathsigHelper(t *testing.T) {
 		Name:    "orphan",
 		Command: []string{"/bin/sh", "-c", `echo $$ > "$PIDFILE.tmp" && mv "$PIDFILE.tmp" "$PIDFILE" && exec sleep 300`},
 		Env:     map[string]string{"PIDFILE": pidfile},
-	}, RunFlags{})
+	}, nil, RunFlags{})
 	if err != nil {
 		t.Fatal(err)
 	}

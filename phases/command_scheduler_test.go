@@ -83,7 +83,7 @@ echo "seen=$K0RDENT_INPUT_PRODUCER_ENDPOINT" >> "$K0RDENT_OUTPUT"`),
 	}
 	var nodes []workflow.Phase
 	for _, s := range specs {
-		c, err := NewCommand(s, flags)
+		c, err := NewCommand(s, nil, flags)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,7 @@ echo "seen=$K0RDENT_INPUT_PRODUCER_ENDPOINT" >> "$K0RDENT_OUTPUT"`),
 		"flaky running->failed #1",
 		"flaky failed->running #2",
 		"flaky running->succeeded #2",
-		"kof-only pending->skipped #0 (disabled: when with_kof: --with-kof not set)",
+		"kof-only pending->skipped #0 (disabled: when with_kof: --with-kof not set and kof.enabled is false)",
 		"slow running->failed #1",
 	} {
 		if !slices.Contains(got, want) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
@@ -33,7 +34,7 @@ func newCommand(t *testing.T, spec CommandSpec) *Command {
 	if spec.Name == "" {
 		spec.Name = "hook"
 	}
-	c, err := NewCommand(spec, RunFlags{})
+	c, err := NewCommand(spec, nil, RunFlags{})
 	if err != nil {
 		t.Fatalf("NewCommand: %v", err)
 	}
@@ -335,16 +336,17 @@ func TestCommand_Enabled(t *testing.T) {
 		{when: "", wantOn: true},
 		{when: "always", wantOn: true},
 		{when: "never", wantReason: "when never"},
-		{when: "with_kof", wantReason: "when with_kof: --with-kof not set"},
-		{when: "with_kof", flags: RunFlags{WithKOF: true}, wantOn: true},
+		{when: "with_kof", wantReason: "when with_kof: --with-kof not set and kof.enabled is false"},
+		{when: "with_kof", flags: RunFlags{WithKOF: config.Bool(true)}, wantOn: true},
+		{when: "with_kof", flags: RunFlags{WithKOF: config.Bool(false)}, wantReason: "when with_kof: --with-kof=false given (kof.enabled is false too)"},
 		{when: "!with_kof", wantOn: true},
-		{when: "!with_kof", flags: RunFlags{WithKOF: true}, wantReason: "when !with_kof: --with-kof set or kof.enabled"},
-		{when: "with_azure_children", flags: RunFlags{WithKOF: true}, wantReason: "when with_azure_children: --with-azure-children not set"},
-		{when: "with_azure_children", flags: RunFlags{WithAzureChildren: true}, wantOn: true},
+		{when: "!with_kof", flags: RunFlags{WithKOF: config.Bool(true)}, wantReason: "when !with_kof: --with-kof given (kof.enabled is false in the config)"},
+		{when: "with_azure_children", flags: RunFlags{WithKOF: config.Bool(true)}, wantReason: "when with_azure_children: --with-azure-children not set and azure_children.enabled is false"},
+		{when: "with_azure_children", flags: RunFlags{WithAzureChildren: config.Bool(true)}, wantOn: true},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s/%+v", tt.when, tt.flags), func(t *testing.T) {
-			c, err := NewCommand(CommandSpec{Name: "x", Command: []string{"true"}, When: tt.when}, tt.flags)
+		t.Run(fmt.Sprintf("%s/%s", tt.when, tt.wantReason), func(t *testing.T) {
+			c, err := NewCommand(CommandSpec{Name: "x", Command: []string{"true"}, When: tt.when}, nil, tt.flags)
 			if err != nil {
 				t.Fatalf("NewCommand: %v", err)
 			}
@@ -383,7 +385,7 @@ func TestNewCommand_Invalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := NewCommand(tt.spec, RunFlags{})
+			_, err := NewCommand(tt.spec, nil, RunFlags{})
 			if err == nil || err.Error() != tt.want {
 				t.Errorf("NewCommand error:\n got: %v\nwant: %s", err, tt.want)
 			}
@@ -502,7 +504,7 @@ func TestInputEnv_Collision(t *testing.T) {
 // a plain exec.Command of the same program.
 func BenchmarkCommand_Run(b *testing.B) {
 	b.Run("Command", func(b *testing.B) {
-		c, err := NewCommand(CommandSpec{Name: "noop", Command: []string{"/bin/true"}}, RunFlags{})
+		c, err := NewCommand(CommandSpec{Name: "noop", Command: []string{"/bin/true"}}, nil, RunFlags{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,7 +11,9 @@
 // programming errors found by the first run of the binary.
 //
 // A Factory receives a BuildContext (the typed *config.Config and the
-// effective RunFlags) and returns the nodes of its plugin: none, one, or
+// RunFlags as given, nil where not given; RunFlags.Decide combines them with
+// the config: a given flag takes precedence over the config's enabled key in
+// both directions) and returns the nodes of its plugin: none, one, or
 // several. A plugin named p may contribute the node p and nodes p/<suffix>
 // (azure-children contributes azure-children/<cluster> per child cluster);
 // any other name is an error, so that a plugin owns its part of the journal's

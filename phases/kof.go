@@ -144,12 +144,14 @@ func (p *KOF) DependsOn() []string {
 	return []string{K0rdentName}
 }
 
-// Enabled implements workflow.Enabler.
+// Enabled implements workflow.Enabler: --with-kof or --with-kof=false
+// when given, else kof.enabled; the reason says which decided, e.g.
+// "--with-kof=false given (kof.enabled is true in k0rdent.yaml)".
 func (p *KOF) Enabled() (bool, string) {
-	if p.flags.WithKOF {
-		return true, ""
+	if d := p.flags.Decide(p.cfg, config.FlagWithKOF); !d.On {
+		return false, d.Reason
 	}
-	return false, "--with-kof not set and kof.enabled is false"
+	return true, ""
 }
 
 // Policy implements workflow.Policer: the charts, their retries and the

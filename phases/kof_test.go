@@ -97,7 +97,7 @@ kof:
 `)
 	ctx := context.Background()
 	newKOF := func() (*KOF, *webhookRacer) {
-		p := NewKOF(BuildContext{Config: cfg, Flags: RunFlags{}.Effective(cfg), Dirs: Dirs{Secrets: t.TempDir()}})
+		p := NewKOF(BuildContext{Config: cfg, Flags: RunFlags{}, Dirs: Dirs{Secrets: t.TempDir()}})
 		p.wait = kube.WaitOptions{Interval: 100 * time.Millisecond, Liveness: time.Second}
 		racer := &webhookRacer{release: kofMothershipRelease, failLeft: 2, calls: map[string]int{}}
 		p.installer = func(c *kube.Client) HelmInstaller { racer.next = c; return racer }
@@ -192,7 +192,7 @@ kof:
 // TestKOF_Plan: enablement, dependencies and the regional switch.
 func TestKOF_Plan(t *testing.T) {
 	cfg := testConfig(t, "kof:\n  regional:\n    enabled: false\n")
-	p := NewKOF(BuildContext{Config: cfg, Flags: RunFlags{}.Effective(cfg)})
+	p := NewKOF(BuildContext{Config: cfg, Flags: RunFlags{}})
 	if ok, why := p.Enabled(); ok || why != "--with-kof not set and kof.enabled is false" {
 		t.Errorf("Enabled = %v, %q", ok, why)
 	}
@@ -200,7 +200,7 @@ func TestKOF_Plan(t *testing.T) {
 		t.Errorf("DependsOn without the regional cluster = %v", p.DependsOn())
 	}
 	cfg = testConfig(t, "kof:\n  enabled: true\n  regional: {domain: kof.acme.internal, admin_email: a@acme.internal}\n")
-	p = NewKOF(BuildContext{Config: cfg, Flags: RunFlags{}.Effective(cfg)})
+	p = NewKOF(BuildContext{Config: cfg, Flags: RunFlags{}})
 	if ok, _ := p.Enabled(); !ok || fmt.Sprint(p.DependsOn()) != "[k0rdent azure-children]" {
 		t.Errorf("kof.enabled: Enabled %v, DependsOn %v", ok, p.DependsOn())
 	}

@@ -15,65 +15,81 @@ import (
 )
 
 // RunFlags are the flags of one `k0rdent run` that factories and command
-// phases may depend on. Build turns them into the effective flags: a flag is
-// on when it was given or when the config's section says enabled.
+// phases may depend on, as the command line gave them. Each is a
+// tri-state: nil when the flag was not given, so that the config's enabled
+// key decides; otherwise the given value, which takes precedence over the
+// config in both directions. Decide and Effective combine them with the
+// config.
 type RunFlags struct {
-	// WithKOF is --with-kof (or kof.enabled).
-	WithKOF bool
-	// WithAzureChildren is --with-azure-children (or azure_children.enabled).
-	WithAzureChildren bool
+	// WithKOF is --with-kof; nil when not given (kof.enabled decides).
+	WithKOF *bool
+	// WithAzureChildren is --with-azure-children; nil when not given
+	// (azure_children.enabled decides).
+	WithAzureChildren *bool
 }
 
-// Effective returns the flags with the config's enabled keys folded in
-// (config.Config.Effective). A nil cfg leaves them as they are.
-func (f RunFlags) Effective(cfg *config.Config) RunFlags {
+// Config returns the flags in the config package's terms.
+func (f RunFlags) Config() config.RunFlags {
+	return config.RunFlags{WithKOF: f.WithKOF, WithAzureChildren: f.WithAzureChildren}
+}
+
+// Effective returns the components that are on for the run
+// (config.Config.Effective). A nil cfg counts as every enabled key false.
+func (f RunFlags) Effective(cfg *config.Config) config.Flags {
+	return orEmpty(cfg).Effective(f.Config())
+}
+
+// Decide decides whether the component of the when flag name
+// (config.FlagWithKOF, config.FlagWithAzureChildren) is on for the run and
+// says what decided (config.Config.Decide). A nil cfg counts as every
+// enabled key false.
+func (f RunFlags) Decide(cfg *config.Config, name string) config.Decision {
+	return orEmpty(cfg).Decide(f.Config(), name)
+}
+
+// orEmpty is cfg, or a config with nothing enabled.
+func orEmpty(cfg *config.Config) *config.Config {
 	if cfg == nil {
-		return f
+		return &config.Config{}
 	}
-	on := cfg.Effective(config.Flags{WithKOF: f.WithKOF, WithAzureChildren: f.WithAzureChildren})
-	return RunFlags{WithKOF: on.WithKOF, WithAzureChildren: on.WithAzureChildren}
-}
-
-// flagOf returns the command-line flag and the config key of a when flag.
-func flagOf(name string) (flag, key string) {
-	switch name {
-	case config.FlagWithKOF:
-		return "--with-kof", "kof.enabled"
-	case config.FlagWithAzureChildren:
-		return "--with-azure-children", "azure_children.enabled"
-	}
-	return "--" + strings.ReplaceAll(name, "_", "-"), ""
+	return cfg
 }
 
 // When evaluates a command phase's enable condition (config.ParseCondition:
 // "" or always, never, with_kof, with_azure_children, or a flag negated with
-// "!"). When the phase is disabled, reason says why in the words of the
-// command line, e.g. "when with_kof: --with-kof not set" or "when !with_kof:
-// --with-kof set or kof.enabled". An unknown
-// condition is an error listing the known ones.
-func (f RunFlags) When(cond string) (enabled bool, reason string, err error) {
+// "!") for a run with config cfg (nil: nothing enabled there). When the
+// phase is disabled, reason says why in the words of the command line,
+// naming what decided the flag (see Decide), e.g. "when with_kof:
+// --with-kof not set and kof.enabled is false", "when with_kof:
+// --with-kof=false given (kof.enabled is true in k0rdent.yaml)" or "when
+// !with_kof: --with-kof given (kof.enabled is false in k0rdent.yaml)". An
+// unknown condition is an error listing the known ones.
+func (f RunFlags) When(cfg *config.Config, cond string) (enabled bool, reason string, err error) {
 	c, err := config.ParseCondition(cond)
 	if err != nil {
 		return false, "", err
 	}
-	if c.Eval(config.Flags{WithKOF: f.WithKOF, WithAzureChildren: f.WithAzureChildren}) {
+	if c.Flag == "" {
+		if c.Not {
+			return false, "when " + config.CondNever, nil
+		}
 		return true, "", nil
 	}
-	if c.Flag == "" {
-		return false, "when " + config.CondNever, nil
+	d := f.Decide(cfg, c.Flag)
+	if d.On != c.Not {
+		return true, "", nil
 	}
-	flag, key := flagOf(c.Flag)
-	if c.Not {
-		return false, fmt.Sprintf("when %s: %s set or %s", c, flag, key), nil
-	}
-	return false, fmt.Sprintf("when %s: %s not set", c, flag), nil
+	return false, fmt.Sprintf("when %s: %s", c, d.Reason), nil
 }
 
 // BuildContext is what a Factory builds its nodes from.
 type BuildContext struct {
 	// Config is the defaulted, validated deployment spec. Never nil.
 	Config *config.Config
-	// Flags are the effective run flags (RunFlags.Effective).
+	// Flags are the run flags as given: a nil one was not given. A node
+	// decides its enablement with Flags.Decide(Config, ...), so that a
+	// given flag takes precedence over the config and the skip reason
+	// says which decided.
 	Flags RunFlags
 	// Dirs are where phases keep what outlives a run.
 	Dirs Dirs
@@ -263,8 +279,8 @@ func dependencyOrder(infos []Info) []Info {
 // Build returns the nodes of a run: every registered factory's, in plugin
 // name order, then one Command per entry of cfg.Phases, in file order,
 // running in the directory of the config file (cfg.File).
-// flags are the run's command-line flags; factories and when conditions see
-// the effective ones (RunFlags.Effective).
+// flags are the run's command-line flags, nil where not given; factories
+// and when conditions decide with them and the config (RunFlags.Decide).
 //
 // It reports every problem at once: a factory's error, a node a factory
 // names outside its plugin's name space, and command phases that clash with
@@ -282,7 +298,7 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags, dirs Dirs) ([]workf
 	}
 	r.mu.RUnlock()
 
-	bc := BuildContext{Config: cfg, Flags: flags.Effective(cfg), Dirs: dirs}
+	bc := BuildContext{Config: cfg, Flags: flags, Dirs: dirs}
 	var (
 		nodes []workflow.Phase
 		errs  []error
@@ -339,13 +355,13 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags, dirs Dirs) ([]workf
 			continue
 		}
 		spec := commandSpec(cp, configDir)
-		if _, _, sp := spec.check(bc.Flags); len(sp) > 0 {
+		if _, _, sp := spec.check(cfg, bc.Flags); len(sp) > 0 {
 			for _, p := range sp {
 				problem(path+"."+p.Field, "%s", p.Msg)
 			}
 			continue
 		}
-		c, err := NewCommand(spec, bc.Flags)
+		c, err := NewCommand(spec, cfg, bc.Flags)
 		if err != nil {
 			errs = append(errs, err) // unreachable: check passed
 			continue

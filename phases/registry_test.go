@@ -167,8 +167,8 @@ phases:
 	if !slices.Equal(names(got), want) {
 		t.Errorf("Build names = %q, want %q", names(got), want)
 	}
-	if seen.Config != cfg || seen.Flags != (RunFlags{WithKOF: true}) {
-		t.Errorf("factory got %+v, want the config and the effective flags {WithKOF:true} (kof.enabled)", seen)
+	if seen.Config != cfg || seen.Flags != (RunFlags{}) || seen.Flags.Effective(cfg) != (config.Flags{WithKOF: true}) {
+		t.Errorf("factory got %+v, want the config and the flags as given (none), effectively {WithKOF:true} (kof.enabled)", seen)
 	}
 
 	smoke := got[4].(*Command)
@@ -185,7 +185,7 @@ phases:
 	}{
 		{node: 4, on: true},
 		{node: 5, on: true}, // with_kof: kof.enabled counts as --with-kof
-		{node: 6, on: false, reason: "when with_azure_children: --with-azure-children not set"},
+		{node: 6, on: false, reason: "when with_azure_children: --with-azure-children not set and azure_children.enabled is false"},
 	} {
 		on, reason := got[tt.node].(workflow.Enabler).Enabled()
 		if on != tt.on || reason != tt.reason {
@@ -281,14 +281,15 @@ func TestRunFlags_When(t *testing.T) {
 		{cond: "", on: true},
 		{cond: " always ", on: true},
 		{cond: "never", reason: "when never"},
-		{cond: "with_kof", reason: "when with_kof: --with-kof not set"},
-		{cond: "!with_kof", flags: RunFlags{WithKOF: true}, reason: "when !with_kof: --with-kof set or kof.enabled"},
+		{cond: "with_kof", reason: "when with_kof: --with-kof not set and kof.enabled is false"},
+		{cond: "!with_kof", flags: RunFlags{WithKOF: config.Bool(true)}, reason: "when !with_kof: --with-kof given (kof.enabled is false in the config)"},
+		{cond: "with_kof", flags: RunFlags{WithKOF: config.Bool(false)}, reason: "when with_kof: --with-kof=false given (kof.enabled is false too)"},
 		{cond: "!with_azure_children", on: true},
 		{cond: "with-kof", wantErr: true},
 		{cond: "with_kof && with_azure_children", wantErr: true},
 	}
 	for _, tt := range tests {
-		on, reason, err := tt.flags.When(tt.cond)
+		on, reason, err := tt.flags.When(nil, tt.cond)
 		if (err != nil) != tt.wantErr || on != tt.on || reason != tt.reason {
 			t.Errorf("%+v.When(%q) = (%v, %q, %v), want (%v, %q, error %v)", tt.flags, tt.cond, on, reason, err, tt.on, tt.reason, tt.wantErr)
 		}

@@ -21,6 +21,17 @@ const (
 	flagOutput   = "output"
 )
 
+// optionalBool reads a bool flag as a tri-state: nil when the command line
+// does not give it, else its value (--name, --name=true, --name=false,
+// --name=0, ...).
+func optionalBool(c *ucli.Context, name string) *bool {
+	if !c.IsSet(name) {
+		return nil
+	}
+	v := c.Bool(name)
+	return &v
+}
+
 // globalOptions is what every command gets from the global flags.
 type globalOptions struct {
 	ConfigPath string

@@ -18,8 +18,8 @@ import (
 type resetOptions struct {
 	globalOptions
 	Yes               bool
-	WithKOF           bool
-	WithAzureChildren bool
+	WithKOF           *bool // nil: not given
+	WithAzureChildren *bool // nil: not given
 	Parallelism       int
 }
 
@@ -33,8 +33,8 @@ func (a *app) resetCommand() *ucli.Command {
 			examples(a.Name+" reset", a.Name+" reset --yes --with-kof"),
 		Flags: withGlobals(
 			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
-			&ucli.BoolFlag{Name: "with-kof", Usage: "include KOF"},
-			&ucli.BoolFlag{Name: "with-azure-children", Usage: "include the Azure child clusters"},
+			&ucli.BoolFlag{Name: "with-kof", DefaultText: "kof.enabled", Usage: "include KOF; =false leaves it out. Given, it takes precedence over kof.enabled in the config"},
+			&ucli.BoolFlag{Name: "with-azure-children", DefaultText: "azure_children.enabled", Usage: "include the Azure child clusters; =false leaves them out. Given, it takes precedence over azure_children.enabled in the config"},
 			&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: 4, Usage: "destroy at most `N` phases at once"},
 		),
 		Action: func(c *ucli.Context) error {
@@ -42,8 +42,8 @@ func (a *app) resetCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			return a.doReset(c.Context, resetOptions{globalOptions: g, Yes: c.Bool("yes"), WithKOF: c.Bool("with-kof"),
-				WithAzureChildren: c.Bool("with-azure-children"), Parallelism: c.Int("parallelism")})
+			return a.doReset(c.Context, resetOptions{globalOptions: g, Yes: c.Bool("yes"), WithKOF: optionalBool(c, "with-kof"),
+				WithAzureChildren: optionalBool(c, "with-azure-children"), Parallelism: c.Int("parallelism")})
 		},
 	}
 }
@@ -79,7 +79,8 @@ func (a *app) doReset(ctx context.Context, o resetOptions) error {
 	// The teardown is a run of its own (header kind teardown): it archives
 	// an unfinished deployment run, and its Destroy records clear the
 	// destroyed nodes' facts from runtime.yaml.
-	h := a.header(o.ConfigPath, map[string]bool{"with_kof": o.WithKOF, "with_azure_children": o.WithAzureChildren}, lg)
+	on := lg.flags.Effective(lg.cfg) // journalled: the effective values
+	h := a.header(o.ConfigPath, map[string]bool{"with_kof": on.WithKOF, "with_azure_children": on.WithAzureChildren}, lg)
 	h.Teardown = true
 	run, superseded, err := store.StartFresh(h)
 	if err != nil {

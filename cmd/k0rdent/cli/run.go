@@ -2,6 +2,9 @@ package cli
 
 import (
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/k0rdent/k0rdent-deploy/config"
+	"github.com/k0rdent/k0rdent-deploy/phases"
 )
 
 // runOptions are the flags of `k0rdent run`.
@@ -16,8 +19,10 @@ type runOptions struct {
 	Yes    bool // answer prompts: resume
 	Force  bool // resume even though the config changed
 
-	WithKOF           bool
-	WithAzureChildren bool
+	// WithKOF and WithAzureChildren are nil when not given (the config's
+	// enabled key decides); given, they take precedence over it.
+	WithKOF           *bool
+	WithAzureChildren *bool
 
 	Parallelism int
 	FailFast    bool
@@ -27,12 +32,20 @@ type runOptions struct {
 	Skip []string
 }
 
+// runFlags are the optional-phase flags as given.
+func (o runOptions) runFlags() phases.RunFlags {
+	return phases.RunFlags{WithKOF: o.WithKOF, WithAzureChildren: o.WithAzureChildren}
+}
+
 // Flags returns the run flags as they are journalled in the run header
-// (and in `resumed` records).
-func (o runOptions) Flags() map[string]bool {
+// (and in `resumed` records): for the optional phases, their effective
+// value for this run under cfg (the flag if given, else the config's
+// enabled key), so that the journal says what was on.
+func (o runOptions) Flags(cfg *config.Config) map[string]bool {
+	on := o.runFlags().Effective(cfg)
 	return map[string]bool{
-		"with_kof":            o.WithKOF,
-		"with_azure_children": o.WithAzureChildren,
+		"with_kof":            on.WithKOF,
+		"with_azure_children": on.WithAzureChildren,
 		"fail_fast":           o.FailFast,
 	}
 }
@@ -46,10 +59,14 @@ func (a *app) runCommand() *ucli.Command {
 			"journalling each transition under --state-dir. If the current run is unfinished,\n" +
 			"run asks on a terminal whether to resume it or start fresh; elsewhere pass\n" +
 			"--resume or --fresh (--yes resumes).\n\n" +
+			"--with-kof and --with-azure-children, when given, take precedence over kof.enabled\n" +
+			"and azure_children.enabled in both directions: --with-kof=false skips KOF although\n" +
+			"kof.enabled is true. Not given, the config decides.\n\n" +
 			examples(
 				a.Name+" run --plan",
 				a.Name+" run --plan -o mermaid",
 				a.Name+" run --with-kof",
+				a.Name+" run --with-kof=false",
 				a.Name+" run --resume",
 				a.Name+" run --fresh --yes",
 				a.Name+" run --only k0s,k0rdent",
@@ -62,8 +79,10 @@ func (a *app) runCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "fresh", Usage: "archive the unfinished current run (superseded) and start a new one"},
 			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask: resume an unfinished run"},
 			&ucli.BoolFlag{Name: "force", Usage: "resume even if k0rdent.yaml changed since the run started"},
-			&ucli.BoolFlag{Name: "with-kof", Usage: "also deploy KOF (mothership, regional)"},
-			&ucli.BoolFlag{Name: "with-azure-children", Usage: "also deploy the Azure child clusters"},
+			&ucli.BoolFlag{Name: "with-kof", DefaultText: "kof.enabled",
+				Usage: "deploy KOF (mothership, regional); =false skips it. Given, it takes precedence over kof.enabled in the config"},
+			&ucli.BoolFlag{Name: "with-azure-children", DefaultText: "azure_children.enabled",
+				Usage: "deploy the Azure child clusters; =false skips them. Given, it takes precedence over azure_children.enabled in the config"},
 			&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: 4, Usage: "run at most `N` phases at once"},
 			&ucli.BoolFlag{Name: "fail-fast", Usage: "stop starting phases after the first failure"},
 			&ucli.StringSliceFlag{Name: "only", Usage: "run only these phases (`a,b`); others are reused or skipped"},
@@ -83,8 +102,8 @@ func (a *app) runCommand() *ucli.Command {
 				Fresh:             c.Bool("fresh"),
 				Yes:               c.Bool("yes"),
 				Force:             c.Bool("force"),
-				WithKOF:           c.Bool("with-kof"),
-				WithAzureChildren: c.Bool("with-azure-children"),
+				WithKOF:           optionalBool(c, "with-kof"),
+				WithAzureChildren: optionalBool(c, "with-azure-children"),
 				Parallelism:       c.Int("parallelism"),
 				FailFast:          c.Bool("fail-fast"),
 				Only:              splitList(c.StringSlice("only")),

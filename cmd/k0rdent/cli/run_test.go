@@ -33,7 +33,7 @@ func TestRun_PlainLinesOffTerminal(t *testing.T) {
 	for _, re := range []string{
 		`(?m)^\d\d:\d\d:\d\d a running \(attempt 1\)`,
 		`(?m)^\d\d:\d\d:\d\d a succeeded after \S+$`,
-		`(?m)^\d\d:\d\d:\d\d k skipped: disabled: when with_kof: --with-kof not set$`,
+		`(?m)^\d\d:\d\d:\d\d k skipped: disabled: when with_kof: --with-kof not set and kof.enabled is false$`,
 		`(?m)^run \S+ succeeded in \S+: 4 succeeded, 1 skipped$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(r.stdout) {

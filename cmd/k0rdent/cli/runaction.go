@@ -21,7 +21,7 @@ import (
 // loadedGraph is a config turned into a validated graph.
 type loadedGraph struct {
 	cfg   *config.Config
-	flags phases.RunFlags // as given on the command line
+	flags phases.RunFlags // as given on the command line (nil: not given)
 	graph *workflow.Graph
 }
 
@@ -33,7 +33,9 @@ func (a *app) loadGraph(g globalOptions, flags phases.RunFlags) (*loadedGraph, e
 	if err != nil {
 		return nil, withCode(ExitUsage, configError(err))
 	}
-	warnings, err := cfg.Validate(config.Flags{WithKOF: flags.WithKOF, WithAzureChildren: flags.WithAzureChildren})
+	// Only the sections that are on for this run: a given flag takes
+	// precedence over the config's enabled key in both directions.
+	warnings, err := cfg.Validate(flags.Config())
 	if err != nil {
 		return nil, withCode(ExitUsage, configError(err))
 	}
@@ -90,7 +92,7 @@ func flattenJoin(err error) []error {
 
 // doRun is the action of `k0rdent run`.
 func (a *app) doRun(ctx context.Context, o runOptions) error {
-	lg, err := a.loadGraph(o.globalOptions, phases.RunFlags{WithKOF: o.WithKOF, WithAzureChildren: o.WithAzureChildren})
+	lg, err := a.loadGraph(o.globalOptions, o.runFlags())
 	if err != nil {
 		return err
 	}
@@ -292,7 +294,7 @@ func (a *app) freshRun(o runOptions, lg *loadedGraph, store *state.Store, sel wo
 			return nil, nil, err
 		}
 	}
-	run, superseded, err := store.StartFresh(a.header(o.ConfigPath, o.Flags(), lg))
+	run, superseded, err := store.StartFresh(a.header(o.ConfigPath, o.Flags(lg.cfg), lg))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -319,7 +321,7 @@ func (a *app) resumeRun(o runOptions, lg *loadedGraph, store *state.Store, rf *s
 	if err != nil {
 		return nil, nil, withCode(ExitUsage, fmt.Errorf("resume run %s: %w", id, err))
 	}
-	if err := run.Resumed(o.Flags(), run.Attempt()+1); err != nil {
+	if err := run.Resumed(o.Flags(lg.cfg), run.Attempt()+1); err != nil {
 		run.Close()
 		return nil, nil, err
 	}

@@ -174,7 +174,9 @@ func (a *app) repairHint(current state.Outcome) string {
 // node's recorded inputs, and fills in the Check column. It returns how
 // many drifted.
 func (a *app) checkNodes(ctx context.Context, o statusOptions, store *state.Store, rf *state.RunFile, nodes []statusNode) (int, error) {
-	lg, err := a.loadGraph(o.globalOptions, phases.RunFlags{WithKOF: rf.Flags["with_kof"], WithAzureChildren: rf.Flags["with_azure_children"]})
+	// The run's journalled flags are its effective ones: given as such,
+	// they reproduce what was on whatever the config says now.
+	lg, err := a.loadGraph(o.globalOptions, phases.RunFlags{WithKOF: journalled(rf.Flags, "with_kof"), WithAzureChildren: journalled(rf.Flags, "with_azure_children")})
 	if err != nil {
 		return 0, err
 	}
@@ -288,4 +290,14 @@ func processAlive(h *state.Holder) bool {
 	}
 	err := syscall.Kill(h.PID, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// journalled is a flag of a run's journalled flags as a given run flag;
+// nil when the run did not record it (the config decides).
+func journalled(flags map[string]bool, name string) *bool {
+	v, ok := flags[name]
+	if !ok {
+		return nil
+	}
+	return &v
 }
