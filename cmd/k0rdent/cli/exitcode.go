@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -72,3 +73,22 @@ func ExitCode(err error) int {
 	}
 	return ExitPhaseFailed
 }
+
+// plural is "1 problem", "2 problems".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// indentLines is err with every line after the first indented by two
+// spaces, to list the errors joined in it under a heading.
+func indentLines(err error) error {
+	return &indented{err}
+}
+
+type indented struct{ error }
+
+func (e *indented) Error() string { return strings.ReplaceAll(e.error.Error(), "\n", "\n  ") }
+func (e *indented) Unwrap() error { return e.error }

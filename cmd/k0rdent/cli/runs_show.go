@@ -59,7 +59,7 @@ func (a *app) doRunsShow(o runsShowOptions) error {
 			return err
 		}
 		if len(infos) == 0 {
-			return usageErrorf("no runs in %s yet", o.StateDir)
+			return usageErrorf("no runs in %s yet; start one with: %s run (or pass --state-dir to read another state directory)", o.StateDir, a.Name)
 		}
 		id = infos[0].ID
 	}
