@@ -14,7 +14,7 @@ import (
 const (
 	ExitOK           = 0   // the command did what was asked
 	ExitPhaseFailed  = 1   // a phase failed (or an unexpected error)
-	ExitUsage        = 2   // usage, config or state-decision error: fix the command line or the config
+	ExitUsage        = 2   // usage, config or state-decision error (a corrupt run file too): fix the command line or the config
 	ExitLocked       = 3   // another k0rdent holds the state directory lock
 	ExitPrecondition = 4   // a phase precondition failed
 	ExitInterrupted  = 130 // interrupted by SIGINT/SIGTERM

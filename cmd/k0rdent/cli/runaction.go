@@ -104,6 +104,9 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 		return a.plan(o, lg, store, sel)
 	}
 
+	if err := a.preflightRun(o, store); err != nil {
+		return err
+	}
 	lock, prevHolder, err := lockStore(store)
 	if err != nil {
 		return err
