@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -71,7 +72,14 @@ func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("read config %s: %w (create one with `k0rdent init`)", path, err)
+			initCmd := "k0rdent init"
+			if path != "k0rdent.yaml" {
+				initCmd += " --config " + path
+			}
+			return nil, fmt.Errorf("read config %s: %w (create one with `%s`, or point --config at an existing file)", path, err, initCmd)
+		}
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			return nil, fmt.Errorf("read config %s: is a directory (point --config at a file, e.g. %s)", path, filepath.Join(path, "k0rdent.yaml"))
 		}
 		return nil, fmt.Errorf("read config %s: %w", path, err)
 	}
@@ -95,7 +103,7 @@ func Parse(data []byte, filename string) (*Config, error) {
 	c := preset()
 	c.file = filename
 	c.lines = map[string]int{}
-	d := &decoder{file: filename, lines: c.lines}
+	d := &decoder{file: filename, lines: c.lines, data: data}
 	d.document(data, reflect.ValueOf(c).Elem())
 	if d.unreadable {
 		return nil, &Error{Problems: d.probs}
@@ -133,6 +141,7 @@ var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 type decoder struct {
 	file  string
+	data  []byte // the file, for hints on YAML syntax errors
 	probs []Problem
 	lines map[string]int
 	// unreadable is set when the file is not YAML or not a mapping, so
@@ -176,10 +185,28 @@ func (d *decoder) yamlError(err error) {
 	msg := err.Error()
 	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		d.add(line, "", "invalid YAML: %s", m[2])
+		d.add(line, "", "invalid YAML: %s (%s)", m[2], d.syntaxFix(line))
 		return
 	}
-	d.add(0, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+	d.add(0, "", "invalid YAML: %s (fix the YAML syntax)", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// syntaxFix is the fix of a YAML syntax error reported at line: a tab in
+// the indentation there or next to it (yaml.v3 reports some errors a line
+// off) is the usual cause; else the syntax around the line.
+func (d *decoder) syntaxFix(line int) string {
+	lines := strings.Split(string(d.data), "\n")
+	for _, l := range []int{line, line - 1, line + 1} {
+		if l < 1 || l > len(lines) {
+			continue
+		}
+		text := lines[l-1]
+		indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return fmt.Sprintf("line %d is indented with a tab; indent with spaces", l)
+		}
+	}
+	return "fix the YAML syntax near this line: check brackets, quotes and indentation"
 }
 
 var durationType = reflect.TypeFor[Duration]()

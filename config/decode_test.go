@@ -93,7 +93,7 @@ func TestParse_Problems(t *testing.T) {
 		{
 			name: "InvalidYAML",
 			src:  "azure:\n  location: [westus2\n",
-			want: []string{"k0rdent.yaml:1: invalid YAML: did not find expected ',' or ']'"},
+			want: []string{"k0rdent.yaml:1: invalid YAML: did not find expected ',' or ']' (fix the YAML syntax near this line: check brackets, quotes and indentation)"},
 		},
 		{
 			name: "SecondDocument",

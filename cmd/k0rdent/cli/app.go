@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -78,7 +79,7 @@ func NewApp(opts Options) *ucli.App {
 	}
 
 	usage := func(c *ucli.Context, err error, _ bool) error {
-		return withCode(ExitUsage, fmt.Errorf("%w (see %s --help)", err, helpPath(c)))
+		return withCode(ExitUsage, fmt.Errorf("%w%s (see %s --help)", err, suggestFlag(c, err), helpPath(c)))
 	}
 	app := &ucli.App{
 		Name:                 a.Name,
@@ -120,6 +121,23 @@ func setUsageHandler(cmds []*ucli.Command, h ucli.OnUsageErrorFunc) {
 		c.OnUsageError = h
 		setUsageHandler(c.Subcommands, h)
 	}
+}
+
+// suggestFlag is "; did you mean --x?" for an unknown flag near a known
+// one (urfave/cli prints its suggestion only without OnUsageError).
+func suggestFlag(c *ucli.Context, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: ")
+	if !ok || ucli.SuggestFlag == nil {
+		return ""
+	}
+	flags := c.App.Flags
+	if c.Command != nil && c.Command.Name != "" {
+		flags = c.Command.Flags
+	}
+	if s := ucli.SuggestFlag(flags, strings.TrimLeft(name, "-"), true); s != "" {
+		return fmt.Sprintf("; did you mean %s?", s)
+	}
+	return ""
 }
 
 func helpPath(c *ucli.Context) string {

@@ -48,41 +48,7 @@ func TestHelp_EveryCommandHasAnExample(t *testing.T) {
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func TestApp_UsageErrorsExit2(t *testing.T) {
-	e := newEnv(t, commandConfig)
-	for _, args := range [][]string{
-		{"bogus"},
-		{"run", "--bogus"},
-		{"run", "--resume", "--fresh"},
-		{"run", "--parallelism", "0"},
-		{"run", "-o", "json"},
-		{"run", "--plan", "-o", "yaml"},
-		{"run", "--only", "nope"},
-		{"runs", "--limit", "-1"},
-		{"runs", "show"},
-		{"runs", "show", "not-an-id"},
-		{"--log-level", "loud", "status"},
-		{"--config", "missing.yaml", "run"},
-	} {
-		r := e.run(args...)
-		if r.code != cli.ExitUsage {
-			t.Errorf("k0rdent %s: want exit 2:\n%s", strings.Join(args, " "), r)
-		}
-	}
-	r := e.run("run", "--plan", "--only", "nope")
-	if !strings.Contains(r.stderr, `unknown phase "nope"`) || !strings.Contains(r.stderr, "known: a, b, c, d, k") {
-		t.Errorf("unknown --only name: want the known names listed:\n%s", r)
-	}
-}
+// The usage errors of every command are in TestBadInput (badinput_test.go).
 
 func TestApp_GlobalFlagsBeforeOrAfterCommandAndFromEnv(t *testing.T) {
 	e := newEnv(t, "")

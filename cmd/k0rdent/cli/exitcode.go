@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -13,7 +14,7 @@ import (
 const (
 	ExitOK           = 0   // the command did what was asked
 	ExitPhaseFailed  = 1   // a phase failed (or an unexpected error)
-	ExitUsage        = 2   // usage, config or state-decision error: fix the command line or the config
+	ExitUsage        = 2   // usage, config or state-decision error (a corrupt run file too): fix the command line or the config
 	ExitLocked       = 3   // another k0rdent holds the state directory lock
 	ExitPrecondition = 4   // a phase precondition failed
 	ExitInterrupted  = 130 // interrupted by SIGINT/SIGTERM
@@ -72,3 +73,22 @@ func ExitCode(err error) int {
 	}
 	return ExitPhaseFailed
 }
+
+// plural is "1 problem", "2 problems".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// indentLines is err with every line after the first indented by two
+// spaces, to list the errors joined in it under a heading.
+func indentLines(err error) error {
+	return &indented{err}
+}
+
+type indented struct{ error }
+
+func (e *indented) Error() string { return strings.ReplaceAll(e.error.Error(), "\n", "\n  ") }
+func (e *indented) Unwrap() error { return e.error }

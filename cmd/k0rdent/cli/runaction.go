@@ -49,7 +49,8 @@ func (a *app) loadGraph(g globalOptions, flags phases.RunFlags) (*loadedGraph, e
 	}
 	graph, err := workflow.NewGraph(ps...)
 	if err != nil {
-		return nil, withCode(ExitUsage, fmt.Errorf("phase graph of %s:\n%w", g.ConfigPath, err))
+		return nil, withCode(ExitUsage, fmt.Errorf("phase graph of %s (fix depends_on in its phases: section; in a cycle each phase depends on the next):\n  %w",
+			g.ConfigPath, indentLines(err)))
 	}
 	return &loadedGraph{cfg: cfg, flags: flags, graph: graph}, nil
 }
@@ -72,7 +73,7 @@ func configError(err error) error {
 		}
 		lines = append(lines, e.Error())
 	}
-	return fmt.Errorf("invalid config (%d problems):\n  %s", problems,
+	return fmt.Errorf("invalid config (%s):\n  %s", plural(problems, "problem"),
 		strings.ReplaceAll(strings.Join(lines, "\n"), "\n", "\n  "))
 }
 
@@ -105,6 +106,9 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 		return a.plan(o, lg, store, sel)
 	}
 
+	if err := a.preflightRun(o, store); err != nil {
+		return err
+	}
 	lock, prevHolder, err := lockStore(store)
 	if err != nil {
 		return err

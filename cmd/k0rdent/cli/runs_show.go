@@ -59,7 +59,7 @@ func (a *app) doRunsShow(o runsShowOptions) error {
 			return err
 		}
 		if len(infos) == 0 {
-			return usageErrorf("no runs in %s yet", o.StateDir)
+			return usageErrorf("no runs in %s yet; start one with: %s run (or pass --state-dir to read another state directory)", o.StateDir, a.Name)
 		}
 		id = infos[0].ID
 	}
@@ -76,10 +76,15 @@ func (a *app) doRunsShow(o runsShowOptions) error {
 	g := a.graphForRun(o.globalOptions, rf)
 	v := newRunView(rf, g, store, o.Lines)
 	if o.Output == "json" {
-		return writeJSON(a.Stdout, v)
+		err = writeJSON(a.Stdout, v)
+	} else {
+		v.writeText(a.Stdout)
 	}
-	v.writeText(a.Stdout)
-	return nil
+	if err == nil && rf.Err != nil {
+		// What was shown is the file's valid prefix.
+		err = withCode(ExitUsage, rf.Err)
+	}
+	return err
 }
 
 // runGraph is the graph of a recorded run: its nodes in topological

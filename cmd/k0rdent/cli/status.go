@@ -157,6 +157,11 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 	if drifted > 0 {
 		return withCode(ExitPhaseFailed, fmt.Errorf("%d node(s) drifted; %s", drifted, a.repairHint(rt.CurrentOutcome)))
 	}
+	if rf != nil && rf.Err != nil {
+		// The status above is the file's valid prefix; say so where
+		// scripts look, with the exit code of a state the operator fixes.
+		return withCode(ExitUsage, fmt.Errorf("current run %s: %w", rt.CurrentRunID, rf.Err))
+	}
 	return nil
 }
 

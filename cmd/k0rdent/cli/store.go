@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 
@@ -26,5 +27,10 @@ func lockStore(store *state.Store) (lock *state.Lock, prev *state.Holder, err er
 	if errors.As(err, &le) {
 		return nil, nil, withCode(ExitLocked, lockedError(le))
 	}
-	return lock, prev, err
+	if err != nil {
+		// The directory cannot be created or its lock file opened: the
+		// operator fixes --state-dir (or its permissions).
+		return nil, nil, withCode(ExitUsage, fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", store.Root(), err))
+	}
+	return lock, prev, nil
 }
