@@ -291,7 +291,7 @@ func TestVPN_RunUnreachable(t *testing.T) {
 		},
 		status: f.status(time.Second, "k0s-worker-2"),
 	}
-	v := f.phase(dev, 100*time.Millisecond)
+	v := f.phase(dev, 300*time.Millisecond)
 	env := f.env()
 	err := v.Run(context.Background(), env)
 	if err == nil {
