@@ -204,7 +204,11 @@ func (a *app) summary(run *state.Run, store *state.Store, g *workflow.Graph, res
 	var parts []string
 	for _, s := range workflow.States {
 		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+			label := string(s)
+			if s == workflow.Pending {
+				label = "not run" // left out by --only/--from/--skip, or by --fail-fast
+			}
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], label))
 		}
 	}
 	fmt.Fprintf(a.Stdout, "run %s %s in %s: %s\n", run.ID(), res.Outcome, roundDuration(took), strings.Join(parts, ", "))

@@ -219,6 +219,17 @@ func TestRun_FreshWithOnlyReusesDoneNodesOfEarlierRuns(t *testing.T) {
 	}
 }
 
+// Nodes a selection leaves out of a first run are counted as not run in
+// the summary, not as pending work of a finished run.
+func TestRun_SummaryCountsUnselectedAsNotRun(t *testing.T) {
+	e := newEnv(t, commandConfig)
+	r := e.mustRun(0, "run", "--only", "a")
+	if !strings.Contains(r.stdout, "succeeded in") || !strings.Contains(r.stdout, "1 succeeded") ||
+		!strings.Contains(r.stdout, " not run") || strings.Contains(r.stdout, "pending") {
+		t.Errorf("summary of run --only a: want 1 succeeded and the rest not run, no pending:\n%s", r.stdout)
+	}
+}
+
 func TestRun_PlanChangesNothing(t *testing.T) {
 	e := newEnv(t, commandConfig)
 	for _, o := range []string{"text", "json", "dot", "mermaid"} {
