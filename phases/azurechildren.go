@@ -90,7 +90,7 @@ func azureChildrenPlugin() Plugin {
 		Name:        AzureChildrenName,
 		Description: "an Azure service principal and the k0rdent Credential objects, then one ClusterDeployment per azure_children.clusters entry (azure-children/<name>), waited until Ready",
 		DependsOn:   []string{K0rdentName, TerraformName},
-		EnabledBy:   "--with-azure-children",
+		EnabledBy:   "--with-azure-children or azure_children.enabled",
 		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
 			creds := NewAzureChildren(bc)
 			nodes := []workflow.Phase{creds}

@@ -54,7 +54,7 @@ func kofPlugin() Plugin {
 		Name:        KOFName,
 		Description: "KOF: the Azure Disk CSI driver when there is no default StorageClass, Istio, the KOF operators and mothership charts (Helm SDK, retried over the webhook race), then the regional cluster as a ClusterDeployment",
 		DependsOn:   []string{K0rdentName, AzureChildrenName},
-		EnabledBy:   "--with-kof",
+		EnabledBy:   "--with-kof or kof.enabled",
 		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
 			return []workflow.Phase{NewKOF(bc)}, nil
 		},
