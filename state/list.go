@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,15 +66,25 @@ func (s *Store) List() ([]RunInfo, error) {
 		return nil, err
 	}
 	slices.Reverse(ids)
-	out := make([]RunInfo, 0, len(ids))
-	buf := make([]byte, 2*listChunk)
-	for _, id := range ids {
-		info, ok := s.quickInfo(id, buf)
-		if !ok {
-			info = s.slowInfo(id)
-		}
-		out = append(out, info)
+	out := make([]RunInfo, len(ids))
+	// Listing is system calls (open, pread, close) more than parsing:
+	// a few readers overlap them. Each writes only its own slots.
+	workers := min(len(ids), 2*runtime.GOMAXPROCS(0))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			buf := make([]byte, 2*listChunk)
+			for i := int(next.Add(1) - 1); i < len(ids); i = int(next.Add(1) - 1) {
+				info, ok := s.quickInfo(ids[i], buf)
+				if !ok {
+					info = s.slowInfo(ids[i])
+				}
+				out[i] = info
+			}
+		})
 	}
+	wg.Wait()
 	return out, nil
 }
 
