@@ -16,7 +16,6 @@ import (
 
 	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
 	"github.com/k0rdent/k0rdent-deploy/providers/terraform/tftest"
-	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -105,21 +104,11 @@ timeouts:
 		t.Fatal(err)
 	}
 	secrets := p.path("state", "secrets")
-	t.Cleanup(func() {
-		d := &wireguard.Device{Wrap: []string{"ip", "netns", "exec", tb.OperatorNetns()}}
-		if err := d.Down(context.Background(), iface, filepath.Join(secrets, "vpn")); err != nil {
-			t.Logf("take the operator device down: %v", err)
-		}
-	})
+	downOperatorDevice(t, tb, iface, secrets)
 
 	home := t.TempDir() // k0sctl's own log and cache
 	var outputs []result
-	k0rdent := func(ctx context.Context, args ...string) *exec.Cmd {
-		c := tb.OperatorExec(ctx, binPath, args...)
-		c.Dir = p.dir
-		c.Env = append(p.cmdWith(binPath).Env, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"))
-		return c
-	}
+	k0rdent := operatorCLI(tb, p, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"))
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 

@@ -85,20 +85,10 @@ timeouts:
 	secrets := p.path("state", "secrets")
 	// The operator's device outlives k0rdent by design; take it down
 	// before the testbed deletes the namespaces.
-	t.Cleanup(func() {
-		d := &wireguard.Device{Wrap: []string{"ip", "netns", "exec", tb.OperatorNetns()}}
-		if err := d.Down(context.Background(), iface, filepath.Join(secrets, "vpn")); err != nil {
-			t.Logf("take the operator device down: %v", err)
-		}
-	})
+	downOperatorDevice(t, tb, iface, secrets)
 
 	var outputs []result // every captured stdout and stderr, scanned at the end
-	k0rdent := func(ctx context.Context, args ...string) *exec.Cmd {
-		c := tb.OperatorExec(ctx, binPath, args...)
-		c.Dir = p.dir
-		c.Env = p.cmd().Env
-		return c
-	}
+	k0rdent := operatorCLI(tb, p)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -241,6 +231,30 @@ timeouts:
 	}
 
 	scanForSecrets(t, p.path("state"), outputs, len(infraVMs))
+}
+
+// downOperatorDevice takes the operator's WireGuard device down when the
+// test ends: it outlives k0rdent by design, and must go before the testbed
+// deletes the namespaces.
+func downOperatorDevice(t *testing.T, tb *testbed.Testbed, iface, secrets string) {
+	t.Cleanup(func() {
+		d := &wireguard.Device{Wrap: []string{"ip", "netns", "exec", tb.OperatorNetns()}}
+		if err := d.Down(context.Background(), iface, filepath.Join(secrets, "vpn")); err != nil {
+			t.Logf("take the operator device down: %v", err)
+		}
+	})
+}
+
+// operatorCLI returns a constructor of `k0rdent args...` commands (the real
+// binary) run in the testbed's operator namespace, in project p, with the
+// clean environment of p.cmd plus env.
+func operatorCLI(tb *testbed.Testbed, p *project, env ...string) func(ctx context.Context, args ...string) *exec.Cmd {
+	return func(ctx context.Context, args ...string) *exec.Cmd {
+		c := tb.OperatorExec(ctx, binPath, args...)
+		c.Dir = p.dir
+		c.Env = append(p.cmd().Env, env...)
+		return c
+	}
 }
 
 // bootVMs waits until the journal shows the terraform node succeeded (the
