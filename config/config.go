@@ -394,6 +394,10 @@ type ChildCluster struct {
 	RootVolumeSizeGB int `yaml:"root_volume_size"`
 	// Labels are added to the ClusterDeployment.
 	Labels map[string]string `yaml:"labels,omitempty"`
+	// ReadyTimeout bounds the wait for the ClusterDeployment to be Ready
+	// (and for its deletion on reset). Empty means 30m; unset, it stays
+	// out of the canonical form (and the digest).
+	ReadyTimeout Duration `yaml:"ready_timeout,omitempty"`
 }
 
 // Terraform says which terraform binary and module the terraform phase

@@ -162,6 +162,7 @@
 //	      worker_instance_size: Standard_A4_v2
 //	      root_volume_size: 32              # GB
 //	      labels: {}                        # Kubernetes labels for the ClusterDeployment
+//	      ready_timeout: 30m                # the wait for Ready (and for deletion on reset)
 //	terraform:                              # all optional; relative paths from the config file's directory
 //	  binary: ""                            # terraform executable; empty: PATH, then a copy downloaded earlier,
 //	                                        # then a download of version with hc-install (needs the network)

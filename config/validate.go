@@ -366,6 +366,9 @@ func (v *validator) azureChildren() {
 		if cc.RootVolumeSizeGB < 1 {
 			v.errorf(p+".root_volume_size", "must be at least 1 (GB), got %d", cc.RootVolumeSizeGB)
 		}
+		if cc.ReadyTimeout < 0 {
+			v.positive(p+".ready_timeout", cc.ReadyTimeout)
+		}
 		for _, k := range slices.Sorted(maps.Keys(cc.Labels)) {
 			if !reLabelKey.MatchString(k) {
 				v.errorf(p+".labels."+k, "%q is not a Kubernetes label key", k)

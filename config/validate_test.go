@@ -104,6 +104,13 @@ func TestValidate_CrossField(t *testing.T) {
 			},
 		},
 		{
+			name: "ChildReadyTimeoutNegative",
+			src:  "azure:\n  location: westus2\nazure_children:\n  enabled: true\n  clusters:\n    - name: dev\n      ready_timeout: -5m\n    - name: ok\n      ready_timeout: 45m\n",
+			wantProbs: []string{
+				"k0rdent.yaml:7: azure_children.clusters[0].ready_timeout: must be a positive duration, got -5m (write e.g. 30s or 10m)",
+			},
+		},
+		{
 			name: "KOFRegionalCredentialFollowsAzureChildren",
 			src:  kofBase + "azure_children:\n  credential: my-cred\n",
 			run:  RunFlags{WithKOF: yes, WithAzureChildren: yes},

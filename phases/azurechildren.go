@@ -670,7 +670,7 @@ func (p *AzureChildren) Destroy(ctx context.Context, env *workflow.Env) error {
 // AzureChild is the node azure-children/<name>: one child cluster, a k0rdent
 // ClusterDeployment from its template with the credential, location, counts
 // and sizes of its azure_children.clusters entry, waited until Ready (KCM
-// and CAPZ build it; the wait is bounded by readyTimeout, 30m). The nodes of
+// and CAPZ build it; the wait is bounded by the cluster's ready_timeout, 30m by default). The nodes of
 // several children run in parallel within the run's parallelism.
 //
 // Inputs: the credentials node's kubeconfig, subscription_id and
@@ -699,9 +699,13 @@ var (
 
 // NewAzureChild returns the node of child cluster cc.
 func NewAzureChild(bc BuildContext, cc config.ChildCluster) *AzureChild {
+	timeout := defaultChildReadyTimeout
+	if cc.ReadyTimeout > 0 {
+		timeout = cc.ReadyTimeout.D()
+	}
 	return &AzureChild{
 		cfg: bc.Config, dirs: bc.Dirs, flags: bc.Flags, cluster: cc,
-		readyTimeout: defaultChildReadyTimeout,
+		readyTimeout: timeout,
 		wait:         kube.WaitOptions{Interval: 10 * time.Second, Liveness: time.Minute},
 	}
 }

@@ -444,3 +444,18 @@ func TestAzureChildren_Plan(t *testing.T) {
 		t.Errorf("Describe(child) = %s", d)
 	}
 }
+
+// A child cluster's ready_timeout bounds its wait (the node's policy gives
+// the wait one more minute, so that the phase reports running out of it);
+// without one the wait is 30 minutes.
+func TestAzureChild_ReadyTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		set  config.Duration
+		want time.Duration
+	}{{0, 31 * time.Minute}, {config.Duration(45 * time.Minute), 46 * time.Minute}} {
+		p := NewAzureChild(BuildContext{Config: config.Default()}, config.ChildCluster{Name: "dev", ReadyTimeout: tt.set})
+		if got := p.Policy().Timeout; got != tt.want {
+			t.Errorf("ready_timeout %s: policy timeout %s, want %s", tt.set, got, tt.want)
+		}
+	}
+}
