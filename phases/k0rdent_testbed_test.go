@@ -175,31 +175,9 @@ timeouts:
 // brings the tunnel up with the vpn phase, then runs the k0rdent phase's
 // preconditions and Run while playing KCM through the same tunnel.
 func k0rdentTestbedOperator(t *testing.T, jobPath string) {
-	data, err := os.ReadFile(jobPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var job k0rdentTestbedJob
-	if err := json.Unmarshal(data, &job); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(job.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.OpenFile(job.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	logger := slog.New(slog.NewTextHandler(logf, nil))
-	ctx := context.Background()
-
-	vpn := NewVPN(cfg, job.Secrets, &wireguard.Device{})
-	venv := &workflow.Env{RunID: "r1", Node: VPNName, Attempt: 1, SecretsDir: job.Secrets, Log: logger, Output: logf, Inputs: job.Inputs}
-	if err := vpn.Run(ctx, venv); err != nil {
-		t.Fatalf("vpn: %v", err)
-	}
+	readTestbedJob(t, jobPath, &job)
+	cfg, logger, logf, _ := testbedVPNUp(t, job.Config, job.Log, job.Secrets, job.Inputs)
 
 	p := NewK0rdent(BuildContext{Config: cfg, Dirs: Dirs{Secrets: job.Secrets}})
 	p.wait.Interval = 200 * time.Millisecond
@@ -229,7 +207,7 @@ func k0rdentTestbedOperator(t *testing.T, jobPath string) {
 		res.ReadyAt = time.Now()
 		ctlErr <- ctl.setReady("True", "Succeeded", "")
 	}()
-	err = runK0rdent(t, p, env)
+	err := runK0rdent(t, p, env)
 	res.Returned = time.Now()
 	if cerr := <-ctlErr; cerr != nil {
 		t.Fatalf("the KCM stand-in: %v", cerr)

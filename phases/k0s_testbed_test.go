@@ -270,31 +270,10 @@ func sandboxRead(t *testing.T, tb *testbed.Testbed, vm, path string) string {
 // the vpn phase, then the k0s phase's preconditions and Run, as the
 // scheduler would, and writes the k0s outputs.
 func k0sTestbedOperator(t *testing.T, jobPath string) {
-	data, err := os.ReadFile(jobPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var job k0sTestbedJob
-	if err := json.Unmarshal(data, &job); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(job.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logf, err := os.OpenFile(job.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	logger := slog.New(slog.NewTextHandler(logf, nil))
+	readTestbedJob(t, jobPath, &job)
+	cfg, logger, logf, venv := testbedVPNUp(t, job.Config, job.Log, job.Dirs.Secrets, job.Inputs)
 	ctx := context.Background()
-
-	vpn := NewVPN(cfg, job.Dirs.Secrets, &wireguard.Device{})
-	venv := &workflow.Env{RunID: "r1", Node: VPNName, Attempt: 1, SecretsDir: job.Dirs.Secrets, Log: logger, Output: logf, Inputs: job.Inputs}
-	if err := vpn.Run(ctx, venv); err != nil {
-		t.Fatalf("vpn: %v", err)
-	}
 	inputs := map[string]map[string]string{VPNName: venv.Outputs()}
 	for k, v := range job.Inputs {
 		inputs[k] = v
@@ -315,4 +294,41 @@ func k0sTestbedOperator(t *testing.T, jobPath string) {
 	if err := os.WriteFile(job.Outputs, out, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// readTestbedJob reads the job file a testbed test hands its re-executed
+// child (the operator) into job.
+func readTestbedJob(t *testing.T, jobPath string, job any) {
+	t.Helper()
+	data, err := os.ReadFile(jobPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, job); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testbedVPNUp is the start of a testbed child in the operator namespace:
+// the config, a node log (appended to, closed when the test ends), and the
+// tunnel brought up by the vpn phase with the wireguard and terraform
+// inputs. It returns the vpn node's env, whose outputs later nodes take.
+func testbedVPNUp(t *testing.T, cfgPath, logPath, secrets string, inputs map[string]map[string]string) (*config.Config, *slog.Logger, *os.File, *workflow.Env) {
+	t.Helper()
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	logger := slog.New(slog.NewTextHandler(logf, nil))
+	vpn := NewVPN(cfg, secrets, &wireguard.Device{})
+	venv := &workflow.Env{RunID: "r1", Node: VPNName, Attempt: 1, SecretsDir: secrets, Log: logger, Output: logf, Inputs: inputs}
+	if err := vpn.Run(context.Background(), venv); err != nil {
+		t.Fatalf("vpn: %v", err)
+	}
+	return cfg, logger, logf, venv
 }
