@@ -116,32 +116,14 @@ timeouts:
 			TerraformName: {tf.OutputPublicIPs: fmt.Sprintf(`{%q: %q}`, vm.Name, vm.PublicIP), tf.OutputWireGuardPort: wenv.Outputs()[WireGuardOutputPort]},
 		},
 	}
+	child := testbedChild{Test: "TestK0rdent_Testbed", EnvVar: k0rdentTestbedChild, Root: root, Log: job.Log, Timeout: 4 * time.Minute,
+		Env: []string{"HOME=" + root}}
 	operate := func(name string) k0rdentTestbedResult {
 		t.Helper()
 		j := job
 		j.Result = filepath.Join(root, name+"-result.json")
-		jb, _ := json.Marshal(j)
-		jobPath := filepath.Join(root, name+"-job.json")
-		if err := os.WriteFile(jobPath, jb, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		cmd := tb.OperatorExec(ctx, os.Args[0], "-test.run=^TestK0rdent_Testbed$", "-test.v")
-		cmd.Env = append(os.Environ(), k0rdentTestbedChild+"="+jobPath, "HOME="+root)
-		out, err := cmd.CombinedOutput()
-		log, _ := os.ReadFile(job.Log)
-		if err != nil {
-			t.Fatalf("%s: operator: %v\n%s\nnode log:\n%s", name, err, out, log)
-		}
 		var res k0rdentTestbedResult
-		data, err := os.ReadFile(j.Result)
-		if err == nil {
-			err = json.Unmarshal(data, &res)
-		}
-		if err != nil {
-			t.Fatalf("%s: no result: %v\n%s", name, err, out)
-		}
+		child.run(t, tb, name, j, j.Result, &res)
 		return res
 	}
 

@@ -132,32 +132,14 @@ timeouts:
 		Log: filepath.Join(root, "k0s.log"),
 	}
 
+	child := testbedChild{Test: "TestK0s_Testbed", EnvVar: k0sTestbedChild, Root: root, Log: job.Log, Timeout: 5 * time.Minute,
+		Env: []string{"HOME=" + root, "XDG_CACHE_HOME=" + filepath.Join(root, "cache")}}
 	operate := func(name string) map[string]string {
 		t.Helper()
 		j := job
 		j.Outputs = filepath.Join(root, name+"-outputs.json")
-		jb, _ := json.Marshal(j)
-		jobPath := filepath.Join(root, name+"-job.json")
-		if err := os.WriteFile(jobPath, jb, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := tb.OperatorExec(ctx, os.Args[0], "-test.run=^TestK0s_Testbed$", "-test.v")
-		cmd.Env = append(os.Environ(), k0sTestbedChild+"="+jobPath, "HOME="+root, "XDG_CACHE_HOME="+filepath.Join(root, "cache"))
-		out, err := cmd.CombinedOutput()
-		log, _ := os.ReadFile(job.Log)
-		if err != nil {
-			t.Fatalf("%s: operator: %v\n%s\nnode log:\n%s", name, err, out, log)
-		}
 		var outputs map[string]string
-		data, err := os.ReadFile(j.Outputs)
-		if err != nil {
-			t.Fatalf("%s: no outputs: %v\n%s", name, err, out)
-		}
-		if err := json.Unmarshal(data, &outputs); err != nil {
-			t.Fatal(err)
-		}
+		child.run(t, tb, name, j, j.Outputs, &outputs)
 		return outputs
 	}
 	out := operate("first")
@@ -293,6 +275,46 @@ func k0sTestbedOperator(t *testing.T, jobPath string) {
 	out, _ := json.Marshal(env.Outputs())
 	if err := os.WriteFile(job.Outputs, out, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testbedChild re-executes this test binary as Test's child (the
+// operator) inside the testbed's operator namespace: the job goes to the
+// child in a file named by EnvVar, and the child writes its result as JSON.
+type testbedChild struct {
+	Test    string        // the test function the child runs
+	EnvVar  string        // names the job file
+	Root    string        // where job files go
+	Log     string        // the node log, shown when the child fails
+	Timeout time.Duration // for the whole child
+	Env     []string      // added to the environment
+}
+
+// run hands the child job (written to <Root>/<name>-job.json), waits for
+// it, and decodes the JSON file at resultPath into result. A failing child
+// fails t with its output and the node log.
+func (c testbedChild) run(t *testing.T, tb *testbed.Testbed, name string, job any, resultPath string, result any) {
+	t.Helper()
+	jb, _ := json.Marshal(job)
+	jobPath := filepath.Join(c.Root, name+"-job.json")
+	if err := os.WriteFile(jobPath, jb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	defer cancel()
+	cmd := tb.OperatorExec(ctx, os.Args[0], "-test.run=^"+c.Test+"$", "-test.v")
+	cmd.Env = append(append(os.Environ(), c.EnvVar+"="+jobPath), c.Env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		log, _ := os.ReadFile(c.Log)
+		t.Fatalf("%s: operator: %v\n%s\nnode log:\n%s", name, err, out, log)
+	}
+	data, err := os.ReadFile(resultPath)
+	if err == nil {
+		err = json.Unmarshal(data, result)
+	}
+	if err != nil {
+		t.Fatalf("%s: no result: %v\n%s", name, err, out)
 	}
 }
 

@@ -114,14 +114,7 @@ timeouts:
 
 	// Run 1, killed while k0s installs.
 	first := k0rdent(ctx, "--no-color", "run")
-	var out1, err1 bytes.Buffer
-	first.Stdout, first.Stderr = &out1, &err1
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- first.Wait() }()
-	bootVMs(t, p, tb, done, vms)
+	out1, err1, done := startBootingVMs(t, p, tb, first, vms)
 
 	// The VM's API server comes up while k0rdent goes on (as k0s would
 	// start it); the stand-in uses it once its kubeconfig is in place.

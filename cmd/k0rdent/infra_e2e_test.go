@@ -97,14 +97,7 @@ timeouts:
 	// this one stops at the infrastructure and the probe behind it.
 	skip := "--skip=k0s,k0rdent"
 	first := k0rdent(ctx, "--no-color", "run", skip)
-	var out1, err1 bytes.Buffer
-	first.Stdout, first.Stderr = &out1, &err1
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- first.Wait() }()
-	bootVMs(t, p, tb, done, infraVMs)
+	out1, err1, done := startBootingVMs(t, p, tb, first, infraVMs)
 	werr := <-done
 	r1 := result{stdout: out1.String(), stderr: err1.String()}
 	if werr != nil {
@@ -255,6 +248,22 @@ func operatorCLI(tb *testbed.Testbed, p *project, env ...string) func(ctx contex
 		c.Env = append(p.cmd().Env, env...)
 		return c
 	}
+}
+
+// startBootingVMs starts k0rdent (cmd) and boots the VMs vms once the
+// terraform node has succeeded (bootVMs). It returns the process's
+// captured stdout and stderr and the channel its exit arrives on.
+func startBootingVMs(t *testing.T, p *project, tb *testbed.Testbed, cmd *exec.Cmd, vms []string) (stdout, stderr *bytes.Buffer, done chan error) {
+	t.Helper()
+	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	bootVMs(t, p, tb, done, vms)
+	return stdout, stderr, done
 }
 
 // bootVMs waits until the journal shows the terraform node succeeded (the
