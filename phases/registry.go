@@ -39,6 +39,28 @@ func (f RunFlags) Effective(cfg *config.Config) config.Flags {
 	return orEmpty(cfg).Effective(f.Config())
 }
 
+// Journal is the effective value of every optional component's flag for
+// a run under cfg, keyed by its journal name (config.FlagWithKOF, …), as
+// run headers and resumed records keep them.
+func (f RunFlags) Journal(cfg *config.Config) map[string]bool {
+	on := f.Effective(cfg)
+	return map[string]bool{config.FlagWithKOF: on.WithKOF, config.FlagWithAzureChildren: on.WithAzureChildren}
+}
+
+// FromJournal is the flags a run journalled, given as such (nil where the
+// run did not record one: the config decides), so that they reproduce
+// what was on whatever the config says now.
+func FromJournal(flags map[string]bool) RunFlags {
+	get := func(name string) *bool {
+		v, ok := flags[name]
+		if !ok {
+			return nil
+		}
+		return &v
+	}
+	return RunFlags{WithKOF: get(config.FlagWithKOF), WithAzureChildren: get(config.FlagWithAzureChildren)}
+}
+
 // Decide decides whether the component of the when flag name
 // (config.FlagWithKOF, config.FlagWithAzureChildren) is on for the run and
 // says what decided (config.Config.Decide). A nil cfg counts as every

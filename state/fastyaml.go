@@ -393,6 +393,12 @@ func fastRecord(body []byte) (rec Record, ok bool) {
 			rec.Flags, ok = fastBoolMap(e)
 		case "failed_nodes":
 			rec.FailedNodes, ok = fastList(e)
+		case "only":
+			rec.Only, ok = fastList(e)
+		case "select_from":
+			rec.SelectFrom, ok = fastList(e)
+		case "skip":
+			rec.Skip, ok = fastList(e)
 		default: // previous, unknown keys
 			return rec, false
 		}
@@ -448,6 +454,12 @@ func fastHeader(body []byte) (h headerDoc, ok bool) {
 			h.Nodes, ok = fastList(e)
 		case "deps":
 			h.Deps, ok = fastListMap(e)
+		case "only":
+			h.Only, ok = fastList(e)
+		case "from":
+			h.From, ok = fastList(e)
+		case "skip":
+			h.Skip, ok = fastList(e)
 		case "migrated":
 			if ok = !e.nested; ok {
 				h.Migrated, ok = fastBoolOf(e.val, e.plain, e.null)

@@ -105,7 +105,7 @@ func TestHeader_Deps(t *testing.T) {
 func TestTeardown_ProjectionAndList(t *testing.T) {
 	s := lockedStore(t)
 	writeRun(t, s, "20261125-100000-0001", happyEvents(), OutcomeSucceeded).Close()
-	before, err := s.ReadRuntime()
+	before, err := s.Current()
 	if err != nil || before.WireGuard == nil || before.Kubeconfig == "" || before.Terraform == nil {
 		t.Fatalf("runtime before teardown %+v %v", before, err)
 	}
@@ -129,7 +129,7 @@ func TestTeardown_ProjectionAndList(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Close()
-	live, err := s.ReadRuntime()
+	live, err := s.Current()
 	if err != nil {
 		t.Fatal(err)
 	}

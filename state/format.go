@@ -39,10 +39,14 @@ type Outcome string
 // Run outcomes. OutcomeSuperseded is never written in an outcome record:
 // it is what a run with a superseded record is listed as.
 const (
-	OutcomeNone       Outcome = ""
-	OutcomeSucceeded  Outcome = "succeeded"
-	OutcomeFailed     Outcome = "failed"
-	OutcomeCancelled  Outcome = "cancelled"
+	OutcomeNone      Outcome = ""
+	OutcomeSucceeded Outcome = "succeeded"
+	OutcomeFailed    Outcome = "failed"
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomePartial: every selected node is done but the selection
+	// (--only, --from, --skip) left enabled nodes unrun. It is never
+	// last_successful_run.
+	OutcomePartial    Outcome = "partial"
 	OutcomeSuperseded Outcome = "superseded"
 )
 
@@ -65,6 +69,12 @@ type Header struct {
 	// that `runs show` needs no config to draw the critical path.
 	Deps     map[string][]string `yaml:"deps,omitempty"`
 	Migrated bool                `yaml:"migrated,omitempty"`
+	// Only, From and Skip are the run's selection (--only, --from,
+	// --skip); all empty: every enabled node. A resume that changes the
+	// selection records the new one in its resumed record.
+	Only []string `yaml:"only,omitempty"`
+	From []string `yaml:"from,omitempty"`
+	Skip []string `yaml:"skip,omitempty"`
 	// Teardown: the run is a teardown (`k0rdent reset`); its header
 	// document's kind is teardown instead of header.
 	Teardown bool `yaml:"-"`
@@ -95,6 +105,11 @@ type Record struct {
 
 	// resumed, outcome, superseded: the run's flags from then on
 	Flags map[string]bool `yaml:"flags,omitempty"`
+	// resumed: a selection given with the resume replaces the run's
+	// (recorded only when it changes)
+	Only       []string `yaml:"only,omitempty"`
+	SelectFrom []string `yaml:"select_from,omitempty"` // --from (From is the transition's)
+	Skip       []string `yaml:"skip,omitempty"`
 	// outcome
 	Outcome     Outcome  `yaml:"outcome,omitempty"`
 	FailedNodes []string `yaml:"failed_nodes,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/k0rdent/k0rdent-deploy/workflow"
@@ -51,7 +52,38 @@ type RunFile struct {
 	determining map[string]int
 	decidedFail map[string]int
 	ever        map[Outcome]bool
+	selection   Selection
 }
+
+// Selection is a run's --only/--from/--skip.
+type Selection struct {
+	Only, From, Skip []string
+}
+
+// Empty reports whether the selection selects every enabled node.
+func (s Selection) Empty() bool { return len(s.Only)+len(s.From)+len(s.Skip) == 0 }
+
+// String is the selection as flags: "--only a,b --skip c".
+func (s Selection) String() string {
+	var parts []string
+	for _, f := range []struct {
+		flag  string
+		names []string
+	}{{"--only", s.Only}, {"--from", s.From}, {"--skip", s.Skip}} {
+		if len(f.names) > 0 {
+			parts = append(parts, f.flag+" "+strings.Join(f.names, ","))
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func (s Selection) clone() Selection {
+	return Selection{Only: slices.Clone(s.Only), From: slices.Clone(s.From), Skip: slices.Clone(s.Skip)}
+}
+
+// Selection is the run's selection: the header's, replaced by each
+// resumed record that carries one.
+func (rf *RunFile) Selection() Selection { return rf.selection.clone() }
 
 // NodeTimeline is what `runs show` prints for a node.
 type NodeTimeline struct {
@@ -119,6 +151,7 @@ func (rf *RunFile) setHeader(h Header) {
 	rf.Header = h
 	rf.hasHeader = true
 	rf.Flags = maps.Clone(h.Flags)
+	rf.selection = Selection{Only: h.Only, From: h.From, Skip: h.Skip}.clone()
 	rf.Attempt = 1
 	rf.Nodes = map[string]workflow.NodeStatus{}
 	rf.timeline = map[string]*NodeTimeline{}
@@ -162,9 +195,9 @@ func (rf *RunFile) check(rec *Record) error {
 		}
 	case KindOutcome:
 		switch rec.Outcome {
-		case OutcomeSucceeded, OutcomeFailed, OutcomeCancelled:
+		case OutcomeSucceeded, OutcomeFailed, OutcomeCancelled, OutcomePartial:
 		default:
-			return corrupt("outcome %q: want succeeded, failed or cancelled", rec.Outcome)
+			return corrupt("outcome %q: want succeeded, partial, failed or cancelled", rec.Outcome)
 		}
 	case KindSuperseded:
 		if !ValidRunID(rec.By) {
@@ -232,6 +265,9 @@ func (rf *RunFile) apply(rec Record) {
 		rf.Attempt = rec.Attempt
 		if rec.Flags != nil {
 			rf.Flags = maps.Clone(rec.Flags)
+		}
+		if sel := (Selection{Only: rec.Only, From: rec.SelectFrom, Skip: rec.Skip}); !sel.Empty() {
+			rf.selection = sel.clone()
 		}
 		rf.Outcome, rf.OutcomeReason, rf.Finished = OutcomeNone, "", time.Time{}
 	case KindOutcome:

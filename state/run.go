@@ -4,21 +4,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
 // Run is a run file open for appending. It implements workflow.Recorder.
-// Every append is one write plus fsync; after it, runtime.yaml is replaced
-// with Project(base, run) where base is the runtime.yaml found when the
-// run was created or opened. A Run is safe for use by several goroutines.
+// Every append is one write plus fsync. runtime.yaml (Project(base, run),
+// where base is the runtime found when the run was created or opened) is
+// replaced when the run is created or resumed, at its outcome, and when
+// the caller asks (WriteRuntime: after a node that Projects succeeded),
+// never by Append itself; readers fold the run file's tail over it
+// (Store.Current). A Run is safe for use by several goroutines.
 type Run struct {
 	s    *Store
 	path string
@@ -264,9 +264,20 @@ func (r *Run) Record(ev workflow.Event) error {
 }
 
 // Resumed journals that the run is resumed: its attempt and its flags from
-// now on. It also makes the run unfinished again.
+// now on. It also makes the run unfinished again, and rewrites
+// runtime.yaml.
 func (r *Run) Resumed(flags map[string]bool, attempt int) error {
-	return r.Append(Record{Kind: KindResumed, Attempt: attempt, Flags: maps.Clone(flags)})
+	return r.ResumedWith(flags, attempt, Selection{})
+}
+
+// ResumedWith is Resumed with the selection the resume changes to (empty:
+// the run's stays).
+func (r *Run) ResumedWith(flags map[string]bool, attempt int, sel Selection) error {
+	sel = sel.clone()
+	if err := r.Append(Record{Kind: KindResumed, Attempt: attempt, Flags: maps.Clone(flags), Only: sel.Only, SelectFrom: sel.From, Skip: sel.Skip}); err != nil {
+		return err
+	}
+	return r.WriteRuntime()
 }
 
 // LockTakeover journals that the store lock was taken over from prev, a
@@ -281,7 +292,10 @@ func (r *Run) Finish(outcome Outcome, reason string) error {
 	r.mu.Lock()
 	failed, flags := r.rf.FailedNodes(), maps.Clone(r.rf.Flags)
 	r.mu.Unlock()
-	return r.Append(Record{Kind: KindOutcome, Outcome: outcome, Reason: reason, FailedNodes: failed, Flags: flags})
+	if err := r.Append(Record{Kind: KindOutcome, Outcome: outcome, Reason: reason, FailedNodes: failed, Flags: flags}); err != nil {
+		return err
+	}
+	return r.WriteRuntime()
 }
 
 // Supersede journals that the run is archived in favour of run newID. It
@@ -338,9 +352,14 @@ func (r *Run) Append(rec Record) error {
 	}
 	r.rf.apply(rec)
 	r.rf.Size += int64(len(data))
-	if rec.Kind == KindSuperseded {
-		return nil
-	}
+	return nil
+}
+
+// WriteRuntime replaces runtime.yaml with the projection of the run so
+// far. The recorder calls it after a record of a node that Projects.
+func (r *Run) WriteRuntime() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.updateRuntime()
 }
 
@@ -374,26 +393,7 @@ func (r *Run) Close() error {
 // LogSink returns the sink for node logs: runs/<id>/<node>.log (a node
 // name with slashes gets subdirectories), mode 0600, appended across
 // attempts, each attempt starting with a separator line.
-func (r *Run) LogSink() workflow.LogSink {
-	return func(node string, attempt int) (io.WriteCloser, error) {
-		if err := checkRelName(node); err != nil {
-			return nil, fmt.Errorf("node log: %w", err)
-		}
-		path := r.s.LogPath(r.ID(), node)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("node log %s: %w", path, err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("node log %s: %w", path, err)
-		}
-		if _, err := fmt.Fprintf(f, "===== %s attempt %d %s =====\n", node, attempt, r.s.now().Format(time.RFC3339)); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("node log %s: %w", path, err)
-		}
-		return f, nil
-	}
-}
+func (r *Run) LogSink() workflow.LogSink { return r.s.LogSink(r.ID()) }
 
 // checkSecrets refuses records whose outputs look like secret material.
 // It is a cheap guard, not a scanner; see secretLike and the package

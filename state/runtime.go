@@ -255,7 +255,7 @@ func (s *Store) ReadRuntime() (*Runtime, error) {
 	}
 	var rt Runtime
 	if err := yaml.Unmarshal(data, &rt); err != nil {
-		return nil, fmt.Errorf("read runtime %s: %w; rebuild it from the run files (Store.RebuildRuntime)", s.RuntimePath(), err)
+		return nil, fmt.Errorf("read runtime %s: %w; it is a projection of the run files: delete it and run any k0rdent command to rebuild it", s.RuntimePath(), err)
 	}
 	if rt.Format > FormatVersion {
 		return nil, fmt.Errorf("read runtime %s: %w %d (this k0rdent reads up to %d): upgrade k0rdent", s.RuntimePath(), ErrUnsupportedFormat, rt.Format, FormatVersion)
@@ -263,13 +263,14 @@ func (s *Store) ReadRuntime() (*Runtime, error) {
 	return &rt, nil
 }
 
-// readRuntimeBase is the runtime a run's live updates start from:
-// runtime.yaml, or, if it is missing, the fold of the existing run files
-// (what RebuildRuntime would write), so that live and rebuilt agree.
+// readRuntimeBase is the runtime a run's live updates start from: the
+// projection as the run files say it is (Current), so that a runtime.yaml
+// left behind the newest run file (its tail was not rewritten, by design
+// or by a kill) is caught up first; nil when there is nothing yet.
 func (s *Store) readRuntimeBase() (*Runtime, error) {
-	rt, err := s.ReadRuntime()
+	rt, err := s.Current()
 	if errors.Is(err, ErrNotFound) {
-		return s.foldRuns()
+		return nil, nil
 	}
 	return rt, err
 }
@@ -302,14 +303,28 @@ func (s *Store) WriteRuntime(rt *Runtime) error {
 		c.Format = FormatVersion
 		rt = &c
 	}
-	data, err := yaml.Marshal(rt)
+	data, err := encodeRuntime(rt)
 	if err != nil {
-		return fmt.Errorf("encode runtime: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(s.root, 0o755); err != nil {
 		return fmt.Errorf("write runtime: %w", err)
 	}
 	return WriteFileAtomic(s.RuntimePath(), data, 0o644)
+}
+
+// encodeRuntime is runtime.yaml's content.
+func encodeRuntime(rt *Runtime) ([]byte, error) {
+	if rt.Format == 0 {
+		c := *rt
+		c.Format = FormatVersion
+		rt = &c
+	}
+	data, err := yaml.Marshal(rt)
+	if err != nil {
+		return nil, fmt.Errorf("encode runtime: %w", err)
+	}
+	return data, nil
 }
 
 // RebuildRuntime recomputes runtime.yaml from the run files, folding
@@ -327,4 +342,15 @@ func (s *Store) RebuildRuntime() (*Runtime, error) {
 		return nil, err
 	}
 	return rt, nil
+}
+
+// Projects reports whether the records of node decide facts runtime.yaml
+// projects (see Project): the recorder rewrites runtime.yaml after such a
+// node finishes, and only then between a run's start and its outcome.
+func Projects(node string) bool {
+	switch node {
+	case NodeWireGuard, NodeTerraform, NodeVPN, NodeK0s:
+		return true
+	}
+	return false
 }

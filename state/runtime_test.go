@@ -13,7 +13,7 @@ import (
 func TestRuntime_LiveEqualsRebuild(t *testing.T) {
 	s := lockedStore(t)
 	s2 := func() *Runtime {
-		rt, err := s.ReadRuntime()
+		rt, err := s.Current()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,7 @@ func TestRuntime_VPNPeers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rt, err := s.ReadRuntime()
+	rt, err := s.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +47,10 @@ func TestRuntime_VPNPeers(t *testing.T) {
 	want.Peers[1].LastHandshake = mustTime(t, "2026-11-25T12:59:50Z")
 	if !reflect.DeepEqual(rt.VPN, want) {
 		t.Errorf("vpn after a connected check\ngot:  %+v\nwant: %+v", rt.VPN, want)
+	}
+	// The recorder rewrites runtime.yaml after a node that Projects.
+	if err := r.WriteRuntime(); err != nil {
+		t.Fatal(err)
 	}
 	data, err := os.ReadFile(s.RuntimePath())
 	if err != nil {
@@ -65,7 +69,7 @@ func TestRuntime_VPNPeers(t *testing.T) {
 		}
 	}
 	r.Close()
-	live, err := s.ReadRuntime()
+	live, err := s.Current()
 	if err != nil {
 		t.Fatal(err)
 	}

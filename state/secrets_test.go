@@ -61,7 +61,7 @@ func TestSecrets_OnlyInSecretsDir(t *testing.T) {
 	if _, err := s.RebuildRuntime(); err != nil {
 		t.Fatal(err)
 	}
-	rt, _ := s.ReadRuntime()
+	rt, _ := s.Current()
 	if rt.WireGuard == nil || len(rt.WireGuard.Peers) != 3 || rt.WireGuard.Peers[0].PublicKey == "" {
 		t.Fatalf("runtime peers = %+v", rt.WireGuard)
 	}
@@ -205,7 +205,7 @@ func TestRun_RecordPrivateIPs(t *testing.T) {
 			t.Fatalf("record %s -> %s: %v", e.From, e.To, err)
 		}
 	}
-	rt, err := s.ReadRuntime()
+	rt, err := s.Current()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,8 @@ type run struct {
 	par        int
 	grace      time.Duration
 	destroy    bool
+	check      bool             // Check: verify only, record nothing
+	checks     map[string]error // Check: each verified node's Verify error (nil: ok)
 	deps, next [][]int // edges walked: dependencies / dependents (reversed for Destroy)
 	upWord     string  // "dependency", or "dependent" for Destroy
 

@@ -131,7 +131,11 @@ func (s *Scheduler) Run(ctx context.Context, prior map[string]NodeStatus) (*Resu
 // logs, policies, cancellation and failure rules as Run (a succeeded record
 // means destroyed; a failed Destroy blocks the teardown of what its node
 // depends on). Phases without Destroy are passed over without a record.
-// Selection and enablement do not apply: teardown removes everything.
+// Selection and enablement do not apply: teardown removes everything that
+// exists. With a prior, a node exists when its prior state says it ran
+// (succeeded, failed, running or cancelled while running): a node that
+// never ran, or was skipped, has nothing to destroy and is passed over
+// like a phase without Destroy. A nil prior destroys every Destroyer.
 func (s *Scheduler) Destroy(ctx context.Context, prior map[string]NodeStatus) (*Result, error) {
 	if s.Graph == nil {
 		return nil, errors.New("scheduler: no graph; set Scheduler.Graph")
@@ -142,11 +146,24 @@ func (s *Scheduler) Destroy(ctx context.Context, prior map[string]NodeStatus) (*
 	ds := make([]decision, s.Graph.Len())
 	for i, p := range s.Graph.phases {
 		ds[i] = decision{action: actionPass, attempt: prior[p.Name()].Attempt, selected: true}
-		if _, ok := p.(Destroyer); ok {
+		if _, ok := p.(Destroyer); ok && (prior == nil || Exists(prior[p.Name()])) {
 			ds[i].action, ds[i].reason = ActionRun, "destroy"
 		}
 	}
 	return s.newRun(ctx, prior, ds, true).run()
+}
+
+// Exists reports whether a node in state st may have left something to
+// destroy: it ran (succeeded, failed, or was left running or cancelled
+// after it started, Attempt > 0).
+func Exists(st NodeStatus) bool {
+	switch st.State {
+	case Succeeded, Failed, Running:
+		return true
+	case Cancelled, Blocked:
+		return st.Attempt > 0
+	}
+	return false
 }
 
 func validPrior(prior map[string]NodeStatus) error {

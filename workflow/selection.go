@@ -15,10 +15,17 @@ import (
 // forced: they run even when a prior run completed them, which is the
 // point of re-running one phase. Skip alone forces nothing: the others
 // follow the normal resume rules.
+//
+// A resumed selection (Resume) forces nothing: Only and From select, and
+// the nodes they select that already succeeded are reused like any other
+// done node. Replace forces the phases it names in every case (Terraform's
+// -replace); it does not narrow the run.
 type Selection struct {
-	Only []string
-	From []string
-	Skip []string
+	Only    []string
+	From    []string
+	Skip    []string
+	Replace []string
+	Resume  bool
 }
 
 // Empty reports whether the selection selects everything.
@@ -42,7 +49,7 @@ func (s Selection) Validate(g *Graph) error {
 	for _, f := range []struct {
 		field string
 		names []string
-	}{{"only", s.Only}, {"from", s.From}, {"skip", s.Skip}} {
+	}{{"only", s.Only}, {"from", s.From}, {"skip", s.Skip}, {"replace", s.Replace}} {
 		for _, n := range f.names {
 			if !g.Has(n) {
 				errs = append(errs, &SelectionError{Field: f.field, Name: n, Known: g.Names()})
@@ -81,5 +88,27 @@ func (s Selection) resolve(g *Graph) (selected, forced []bool) {
 			selected[i], forced[i] = false, false
 		}
 	}
+	if s.Resume {
+		clear(forced)
+	}
+	for _, name := range s.Replace {
+		if i, ok := g.index[name]; ok {
+			selected[i], forced[i] = true, true
+		}
+	}
 	return selected, forced
+}
+
+// Selected lists, in topological order, the phases of g that s selects.
+// Names that are not in g are ignored; an empty list means the selection
+// selects nothing (--only a --skip a).
+func (s Selection) Selected(g *Graph) []string {
+	selected, _ := s.resolve(g)
+	var out []string
+	for _, i := range g.topo {
+		if selected[i] {
+			out = append(out, g.names[i])
+		}
+	}
+	return out
 }

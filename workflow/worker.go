@@ -50,7 +50,7 @@ func (r *run) launch(i int) {
 // after the grace period instead of hanging the run.
 func (r *run) work1(i int, kind jobKind, p Phase, timeout time.Duration, env *Env) {
 	ctx := r.work // no child context per job unless needed: its parent's lock is shared
-	if timeout > 0 && kind != jobVerify {
+	if timeout > 0 && (kind != jobVerify || r.check) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(r.work, timeout)
 		defer cancel()
@@ -137,6 +137,16 @@ func (r *run) finish(res result) {
 	n.busy = false
 	r.inflight--
 	r.classRunning[n.policy.Class]--
+	if res.kind == jobVerify && r.check {
+		err := res.err
+		if err == nil && r.cancelled {
+			err = context.Canceled
+		}
+		r.checks[n.name] = err
+		r.done(i)
+		r.settle()
+		return
+	}
 	if res.kind == jobVerify {
 		switch {
 		case r.cancelled || r.recErr != nil:

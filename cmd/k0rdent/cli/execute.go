@@ -4,162 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"os"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/k0rdent/k0rdent-deploy/deploy"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
-// recorder is the workflow.Recorder of a run: it makes each event durable
-// in the run file (which also updates runtime.yaml), then shows it. It
-// tracks the running nodes so that a second interrupt can journal them
-// cancelled before the process exits.
-type recorder struct {
-	run      *state.Run
-	progress progress
-	now      func() time.Time
-	killAt   int // K0RDENT_TEST_KILL_AT; 0 means never
-
-	mu      sync.Mutex // guards the fields below; held across each durable write
-	running map[string]workflow.Event
-	count   int
-	closed  bool
-}
-
-func (r *recorder) Record(ev workflow.Event) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return errors.New("journal closed: the run was interrupted twice")
-	}
-	if err := r.run.Record(ev); err != nil {
-		return err
-	}
-	r.count++
-	if r.killAt > 0 && r.count == r.killAt {
-		killSelf()
-	}
-	if ev.To == workflow.Running {
-		r.running[ev.Node] = ev
-	} else {
-		delete(r.running, ev.Node)
-	}
-	r.progress.Event(ev)
-	return nil
-}
-
-// abort journals every running node cancelled and the run outcome
-// cancelled, then refuses further records. It is the flush of a second
-// interrupt; the caller exits right after.
-func (r *recorder) abort(reason string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return
-	}
-	r.closed = true
-	now := r.now()
-	for _, n := range slices.Sorted(maps.Keys(r.running)) {
-		started := r.running[n]
-		ev := workflow.Event{Time: now, Node: n, From: workflow.Running, To: workflow.Cancelled,
-			Attempt: started.Attempt, Reason: reason, Duration: now.Sub(started.Time)}
-		if r.run.Record(ev) == nil {
-			r.progress.Event(ev)
-		}
-	}
-	_ = r.run.Finish(state.OutcomeCancelled, reason)
-}
-
-// execute runs the graph and reports.
-func (a *app) execute(ctx context.Context, o runOptions, lg *loadedGraph, store *state.Store, run *state.Run,
-	lock *state.Lock, prior map[string]workflow.NodeStatus, sel workflow.Selection, resumed bool) error {
-	if err := os.MkdirAll(store.SecretsDir(), 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", store.SecretsDir(), err)
-	}
-	live := a.IsTerminal(a.Stdout) && !o.NoColor
-	prog := newProgress(a.Stdout, live, live, a.Now)
-	rec := &recorder{run: run, progress: prog, now: a.Now, running: map[string]workflow.Event{}}
-	if v := os.Getenv(killAtEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			prog.Close()
-			return usageErrorf("%s=%q: want a record number from 1", killAtEnv, v)
-		}
-		rec.killAt = n
-	}
-
-	verb := "starting run " + run.ID()
-	if resumed {
-		verb = fmt.Sprintf("resuming run %s, attempt %d", run.ID(), run.Attempt())
-	}
-	fmt.Fprintf(a.Stdout, "%s (%d nodes, logs in %s)\n", verb, lg.graph.Len(), store.LogDir(run.ID()))
-
-	ctx, stop := interruptContext(ctx, func(sig os.Signal) {
-		rec.abort("interrupted twice (" + sig.String() + ")")
-		prog.Close()
-		fmt.Fprintf(a.Stderr, "\ninterrupted twice: run %s journalled cancelled; resume with: %s run --resume\n", run.ID(), a.Name)
-		_ = run.Close()
-		_ = lock.Unlock()
-		a.Exit(ExitInterrupted)
-	})
-	defer stop()
-
-	sched := &workflow.Scheduler{
-		Graph:       lg.graph,
-		RunID:       run.ID(),
-		SecretsDir:  store.SecretsDir(),
-		Parallelism: o.Parallelism,
-		FailFast:    o.FailFast,
-		Selection:   sel,
-		Recorder:    rec,
-		LogSink:     run.LogSink(),
-		Log:         a.newLogger(o.LogLevel),
-		Now:         a.Now,
-	}
-	started := a.Now()
-	res, runErr := sched.Run(ctx, prior)
-	prog.Close()
-	if res == nil {
-		return runErr
-	}
-	rec.mu.Lock()
-	closed := rec.closed
-	rec.mu.Unlock()
-	if closed { // a second interrupt already journalled the outcome
-		return withCode(ExitInterrupted, errors.New("interrupted"))
-	}
-	outcome := state.Outcome(res.Outcome)
-	reason := ""
-	if runErr != nil && res.Outcome == workflow.OutcomeSucceeded {
-		outcome, reason = state.OutcomeFailed, runErr.Error()
-	}
-	if outcome == state.OutcomeCancelled {
-		if cause := context.Cause(ctx); cause != nil {
-			reason = cause.Error()
-		}
-	}
-	if err := run.Finish(outcome, reason); err != nil {
-		return fmt.Errorf("journal outcome of run %s: %w", run.ID(), err)
-	}
-	a.summary(run, store, lg.graph, res, a.Now().Sub(started))
-	switch outcome {
+// report prints the end of a run (summary, and per failed node its error,
+// log tail and how to resume) and maps its outcome to the exit code.
+func (a *app) report(store *state.Store, res *deploy.RunResult) error {
+	a.summary(res.RunID, res.Outcome, res.Result, res.Took)
+	switch res.Outcome {
 	case state.OutcomeSucceeded:
 		return nil
+	case state.OutcomePartial:
+		fmt.Fprintf(a.Stdout, "the selection left enabled phases unrun: the run is partial and does not count as a successful deployment; run them with: %s run\n", a.Name)
+		return nil
 	case state.OutcomeCancelled:
-		return shown(withCode(ExitInterrupted, fmt.Errorf("run %s interrupted", run.ID())))
+		return shown(withCode(ExitInterrupted, fmt.Errorf("run %s interrupted", res.RunID)))
 	}
-	a.failureReport(run, store, lg.graph, res, runErr)
+	a.failureReport(res.RunID, store, res.Graph, res.Result, res.Err)
 	code := ExitPhaseFailed
-	if onlyPreconditions(runErr) {
+	if onlyPreconditions(res.Err) {
 		code = ExitPrecondition
 	}
-	return shown(withCode(code, fmt.Errorf("run %s failed: %w", run.ID(), runErr)))
+	return shown(withCode(code, fmt.Errorf("run %s failed: %w", res.RunID, res.Err)))
 }
 
 // leafErrors flattens the errors.Join tree the scheduler returns: one
@@ -196,7 +67,7 @@ func onlyPreconditions(err error) bool {
 }
 
 // summary prints the end of a run: outcome, counts, critical path.
-func (a *app) summary(run *state.Run, store *state.Store, g *workflow.Graph, res *workflow.Result, took time.Duration) {
+func (a *app) summary(runID string, outcome state.Outcome, res *workflow.Result, took time.Duration) {
 	counts := map[workflow.State]int{}
 	for _, st := range res.Nodes {
 		counts[st.State]++
@@ -211,7 +82,7 @@ func (a *app) summary(run *state.Run, store *state.Store, g *workflow.Graph, res
 			parts = append(parts, fmt.Sprintf("%d %s", counts[s], label))
 		}
 	}
-	fmt.Fprintf(a.Stdout, "run %s %s in %s: %s\n", run.ID(), res.Outcome, roundDuration(took), strings.Join(parts, ", "))
+	fmt.Fprintf(a.Stdout, "run %s %s in %s: %s\n", runID, outcome, roundDuration(took), strings.Join(parts, ", "))
 	if len(res.Critical) > 0 {
 		fmt.Fprintf(a.Stdout, "critical path: %s (%s)\n", strings.Join(res.Critical, " -> "), roundDuration(res.CriticalDuration))
 	}
@@ -219,7 +90,7 @@ func (a *app) summary(run *state.Run, store *state.Store, g *workflow.Graph, res
 
 // failureReport prints, per failed node: its error, the nodes it blocked,
 // the last lines of its log and the log's path; then how to resume.
-func (a *app) failureReport(run *state.Run, store *state.Store, g *workflow.Graph, res *workflow.Result, runErr error) {
+func (a *app) failureReport(runID string, store *state.Store, g *workflow.Graph, res *workflow.Result, runErr error) {
 	w := a.Stderr
 	// Errors that are not a phase's own (a journal write refused, say)
 	// stopped the run too; say so first.
@@ -238,7 +109,7 @@ func (a *app) failureReport(run *state.Run, store *state.Store, g *workflow.Grap
 		if blocked := blockedBy(g, res.Nodes, name); len(blocked) > 0 {
 			fmt.Fprintf(w, "blocked by it: %s\n", strings.Join(blocked, ", "))
 		}
-		path := store.LogPath(run.ID(), name)
+		path := store.LogPath(runID, name)
 		if tail, err := tailFile(path, 20); err == nil && len(tail) > 0 {
 			fmt.Fprintf(w, "last %d lines of %s:\n", len(tail), path)
 			for _, l := range tail {

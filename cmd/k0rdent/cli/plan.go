@@ -3,61 +3,25 @@ package cli
 import (
 	"fmt"
 
-	"github.com/k0rdent/k0rdent-deploy/state"
-	"github.com/k0rdent/k0rdent-deploy/workflow"
+	"github.com/k0rdent/k0rdent-deploy/deploy"
 )
 
-// plan prints what `run` would do, without the lock and without changing
-// anything. An unfinished current run is planned as its resume unless
-// --fresh is given, since that is what `run --yes` would do.
-func (a *app) plan(o runOptions, lg *loadedGraph, store *state.Store, sel workflow.Selection) error {
-	unfinished, err := currentUnfinished(store)
+// plan prints what `run` would do (deploy.Plan), without the lock and
+// without changing anything.
+func (a *app) plan(d *deploy.Deployer, o runOptions, ro deploy.RunOptions) error {
+	p, err := d.Plan(ro)
 	if err != nil {
 		return err
 	}
-	var (
-		prior map[string]workflow.NodeStatus
-		title string
-		runID string
-	)
-	switch {
-	case unfinished != nil && !o.Fresh:
-		prior, runID = unfinished.Nodes, unfinished.Header.RunID
-		title = fmt.Sprintf("Plan: resume run %s (attempt %d); pass --fresh to plan a new run instead", runID, unfinished.Attempt+1)
-		if d := unfinished.Header.ConfigDigest; d != "" && d != lg.cfg.Digest() && !o.Force {
-			title += fmt.Sprintf("\nNote: %s changed since the run started (changed: %s); the resume would be refused without --force",
-				o.ConfigPath, changedKeys(store, runID, lg.cfg))
-		}
-	case !sel.Empty():
-		if prior, err = store.LastKnown(); err != nil {
-			return err
-		}
-		title = "Plan: new run of the selected phases; the others keep their last known state"
-	default:
-		title = "Plan: new run; every enabled phase runs (phases are idempotent)"
-		if unfinished != nil {
-			title += fmt.Sprintf("; run %s would be archived (superseded)", unfinished.Header.RunID)
-		}
-	}
-	hist, err := store.History(historyRuns)
-	if err != nil {
-		return err
-	}
-	p := workflow.Plan(lg.graph, workflow.PlanOptions{Prior: prior, History: hist, Selection: sel,
-		RunID: runID, SecretsDir: store.SecretsDir()})
 	switch o.Output {
 	case "json":
-		return p.WriteJSON(a.Stdout)
+		return p.Plan.WriteJSON(a.Stdout)
 	case "dot":
-		return p.WriteDOT(a.Stdout)
+		return p.Plan.WriteDOT(a.Stdout)
 	case "mermaid":
-		return p.WriteMermaid(a.Stdout)
+		return p.Plan.WriteMermaid(a.Stdout)
 	}
-	fmt.Fprintln(a.Stdout, title)
+	fmt.Fprintln(a.Stdout, p.Title)
 	fmt.Fprintln(a.Stdout)
-	return p.WriteText(a.Stdout)
+	return p.Plan.WriteText(a.Stdout)
 }
-
-// historyRuns is how many recent runs the plan's expected durations come
-// from (Store.History: the median of the succeeded attempts).
-const historyRuns = 20

@@ -3,20 +3,28 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/k0rdent/k0rdent-deploy/deploy"
 	"github.com/k0rdent/k0rdent-deploy/phases"
 	"github.com/k0rdent/k0rdent-deploy/state"
-	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
+
+// yesUsage is what --yes means on every command that asks: do not ask,
+// take the prompt's default answer.
+const yesUsage = "do not ask: take the prompt's default answer (run: resume an unfinished run; reset: destroy)"
 
 // resetOptions are the flags of `k0rdent reset`.
 type resetOptions struct {
 	globalOptions
+	Plan              bool
 	Yes               bool
 	WithKOF           *bool // nil: not given
 	WithAzureChildren *bool // nil: not given
@@ -28,107 +36,114 @@ func (a *app) resetCommand() *ucli.Command {
 		Name:      "reset",
 		Usage:     "tear the deployment down: Destroy every phase in reverse dependency order",
 		ArgsUsage: " ",
-		Description: "Calls Destroy of every phase that has one, dependents first, with the outputs\n" +
-			"each node last recorded. It asks for confirmation on a terminal; elsewhere pass --yes.\n\n" +
-			examples(a.Name+" reset", a.Name+" reset --yes --with-kof"),
+		Description: "Calls Destroy of every node the journal says exists (it ran and was not torn\n" +
+			"down since), dependents first, with the outputs each node last recorded. Nodes\n" +
+			"that never ran are left alone. --plan lists what would be destroyed, node by\n" +
+			"node; on a terminal reset shows the same list and asks; elsewhere pass --yes.\n\n" +
+			examples(a.Name+" reset --plan", a.Name+" reset", a.Name+" reset --yes --with-kof"),
 		Flags: withGlobals(
-			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+			&ucli.BoolFlag{Name: "plan", Usage: "list what would be destroyed, node by node, then stop (changes nothing)"},
+			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: yesUsage},
 			&ucli.BoolFlag{Name: "with-kof", DefaultText: "kof.enabled", Usage: "include KOF; =false leaves it out. Given, it takes precedence over kof.enabled in the config"},
 			&ucli.BoolFlag{Name: "with-azure-children", DefaultText: "azure_children.enabled", Usage: "include the Azure child clusters; =false leaves them out. Given, it takes precedence over azure_children.enabled in the config"},
 			&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: 4, Usage: "destroy at most `N` phases at once"},
 		),
 		Action: func(c *ucli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			g, err := readGlobals(c)
 			if err != nil {
 				return err
 			}
-			return a.doReset(c.Context, resetOptions{globalOptions: g, Yes: c.Bool("yes"), WithKOF: optionalBool(c, "with-kof"),
+			return a.doReset(c.Context, resetOptions{globalOptions: g, Plan: c.Bool("plan"), Yes: c.Bool("yes"), WithKOF: optionalBool(c, "with-kof"),
 				WithAzureChildren: optionalBool(c, "with-azure-children"), Parallelism: c.Int("parallelism")})
 		},
 	}
 }
 
 func (a *app) doReset(ctx context.Context, o resetOptions) error {
-	lg, err := a.loadGraph(o.globalOptions, phases.RunFlags{WithKOF: o.WithKOF, WithAzureChildren: o.WithAzureChildren})
-	if err != nil {
-		return err
-	}
-	if !o.Yes {
-		if !a.IsTerminal(a.Stdin) {
-			return usageErrorf("reset destroys the deployment; pass --yes to confirm")
-		}
-		fmt.Fprintf(a.Stdout, "Destroy everything %s deployed from %s? Type yes: ", a.Name, o.StateDir)
-		line, _ := bufio.NewReader(a.Stdin).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
-			return usageErrorf("reset not confirmed")
-		}
-	}
-	store := a.openStore(o.StateDir)
-	lock, prevHolder, err := lockStore(store)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	if err := a.migrateIfLegacy(o.globalOptions, store); err != nil {
-		return err
-	}
-	prior, err := store.LastKnown()
-	if err != nil {
-		return err
-	}
-	// The teardown is a run of its own (header kind teardown): it archives
-	// an unfinished deployment run, and its Destroy records clear the
-	// destroyed nodes' facts from runtime.yaml.
-	on := lg.flags.Effective(lg.cfg) // journalled: the effective values
-	h := a.header(o.ConfigPath, map[string]bool{"with_kof": on.WithKOF, "with_azure_children": on.WithAzureChildren}, lg)
-	h.Teardown = true
-	run, superseded, err := store.StartFresh(h)
-	if err != nil {
-		return err
-	}
-	defer run.Close()
-	if superseded != "" {
-		fmt.Fprintf(a.Stderr, "archived unfinished run %s (superseded by teardown %s)\n", superseded, run.ID())
-	}
-	if err := lock.SetRunID(run.ID()); err != nil {
-		return err
-	}
-	if prevHolder != nil {
-		if err := run.LockTakeover(*prevHolder); err != nil {
+	d := a.deployer(o.globalOptions)
+	flags := phases.RunFlags{WithKOF: o.WithKOF, WithAzureChildren: o.WithAzureChildren}
+	if o.Plan {
+		p, err := d.ResetPlan(flags)
+		if err != nil {
 			return err
+		}
+		writeResetPlan(a.Stdout, p)
+		return nil
+	}
+	if !o.Yes && !a.IsTerminal(a.Stdin) {
+		return usageErrorf("reset destroys the deployment; see what with: %s reset --plan; pass --yes to confirm", a.Name)
+	}
+	ro := deploy.ResetOptions{Flags: flags, Parallelism: o.Parallelism}
+	if !o.Yes {
+		ro.Confirm = func(p *deploy.ResetPlanResult) (bool, error) {
+			writeResetPlan(a.Stdout, p)
+			if len(p.Destroys()) == 0 {
+				return true, nil // nothing to destroy: the teardown only records that
+			}
+			fmt.Fprintf(a.Stdout, "Destroy these %d nodes deployed from %s? Type yes: ", len(p.Destroys()), o.StateDir)
+			line, _ := bufio.NewReader(a.Stdin).ReadString('\n')
+			return strings.TrimSpace(line) == "yes", nil
 		}
 	}
 	prog := newProgress(a.Stdout, false, false, a.Now)
-	rec := &recorder{run: run, progress: prog, now: a.Now, running: map[string]workflow.Event{}}
-	fmt.Fprintf(a.Stdout, "starting teardown %s (logs in %s)\n", run.ID(), store.LogDir(run.ID()))
+	defer prog.Close()
+	ro.Event = prog.Event
+	var abort func(string)
+	ro.Abort = func(f func(string)) { abort = f }
+	ro.Started = func(s deploy.Started) { a.started(s, "teardown") }
 	ctx, stop := interruptContext(ctx, func(sig os.Signal) {
-		rec.abort("interrupted twice (" + sig.String() + ")")
+		if abort != nil {
+			abort("interrupted twice (" + sig.String() + ")")
+		}
 		prog.Close()
-		_ = run.Close()
-		_ = lock.Unlock()
 		a.Exit(ExitInterrupted)
 	})
 	defer stop()
-	sched := &workflow.Scheduler{Graph: lg.graph, RunID: run.ID(), SecretsDir: store.SecretsDir(), Parallelism: o.Parallelism,
-		Recorder: rec, LogSink: run.LogSink(), Log: a.newLogger(o.LogLevel), Now: a.Now}
-	res, destroyErr := sched.Destroy(ctx, prior)
+	res, err := d.Reset(ctx, ro)
 	prog.Close()
+	if errors.Is(err, deploy.ErrNotConfirmed) {
+		return usageErrorf("reset not confirmed")
+	}
 	if res == nil {
-		return destroyErr
+		return err
 	}
-	outcome, reason := state.Outcome(res.Outcome), ""
-	if destroyErr != nil && outcome == state.OutcomeSucceeded {
-		outcome, reason = state.OutcomeFailed, destroyErr.Error()
-	}
-	if err := run.Finish(outcome, reason); err != nil {
-		return fmt.Errorf("journal outcome of teardown %s: %w", run.ID(), err)
-	}
-	fmt.Fprintf(a.Stdout, "reset %s (teardown %s)\n", outcome, run.ID())
+	fmt.Fprintf(a.Stdout, "reset %s (teardown %s)\n", res.Outcome, res.RunID)
 	switch {
-	case outcome == state.OutcomeCancelled:
-		return withCode(ExitInterrupted, fmt.Errorf("teardown %s interrupted", run.ID()))
-	case destroyErr != nil:
-		return withCode(ExitPhaseFailed, fmt.Errorf("teardown %s: %w", run.ID(), destroyErr))
+	case err != nil:
+		return err
+	case res.Outcome == state.OutcomeCancelled:
+		return withCode(ExitInterrupted, fmt.Errorf("teardown %s interrupted", res.RunID))
+	case res.Err != nil:
+		return withCode(ExitPhaseFailed, fmt.Errorf("teardown %s: %w", res.RunID, res.Err))
 	}
 	return nil
+}
+
+// writeResetPlan lists, in teardown order, what reset does with each node.
+func writeResetPlan(w io.Writer, p *deploy.ResetPlanResult) {
+	if p.Unfinished != "" {
+		fmt.Fprintf(w, "the unfinished run %s would be archived (superseded by the teardown)\n", p.Unfinished)
+	}
+	n := len(p.Destroys())
+	if n == 0 {
+		fmt.Fprintln(w, "nothing to destroy: the journal records no node that exists")
+	} else {
+		fmt.Fprintf(w, "reset would destroy %d node(s), in this order:\n", n)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tACTION\tBUILT BY")
+	for _, node := range p.Nodes {
+		built := ""
+		if node.RunID != "" {
+			built = "run " + node.RunID
+			if node.State != "succeeded" {
+				built += " (" + string(node.State) + ")"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", node.Node, node.Action, built)
+	}
+	tw.Flush()
 }

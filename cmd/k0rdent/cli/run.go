@@ -3,7 +3,7 @@ package cli
 import (
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/k0rdent/k0rdent-deploy/config"
+	"github.com/k0rdent/k0rdent-deploy/deploy"
 	"github.com/k0rdent/k0rdent-deploy/phases"
 )
 
@@ -27,9 +27,7 @@ type runOptions struct {
 	Parallelism int
 	FailFast    bool
 
-	Only []string
-	From []string
-	Skip []string
+	Selection deploy.Selection
 }
 
 // runFlags are the optional-phase flags as given.
@@ -37,16 +35,23 @@ func (o runOptions) runFlags() phases.RunFlags {
 	return phases.RunFlags{WithKOF: o.WithKOF, WithAzureChildren: o.WithAzureChildren}
 }
 
-// Flags returns the run flags as they are journalled in the run header
-// (and in `resumed` records): for the optional phases, their effective
-// value for this run under cfg (the flag if given, else the config's
-// enabled key), so that the journal says what was on.
-func (o runOptions) Flags(cfg *config.Config) map[string]bool {
-	on := o.runFlags().Effective(cfg)
-	return map[string]bool{
-		"with_kof":            on.WithKOF,
-		"with_azure_children": on.WithAzureChildren,
-		"fail_fast":           o.FailFast,
+// deployOptions are the options of deploy.Run and deploy.Plan.
+func (o runOptions) deployOptions() deploy.RunOptions {
+	return deploy.RunOptions{
+		Flags: o.runFlags(), Selection: o.Selection,
+		Resume: o.Resume, Fresh: o.Fresh, Yes: o.Yes, Force: o.Force,
+		Parallelism: o.Parallelism, FailFast: o.FailFast,
+	}
+}
+
+// readSelection reads --only/--from/--skip/--replace, remembering which
+// were given at all (an empty value is refused, not "everything").
+func readSelection(c *ucli.Context) deploy.Selection {
+	return deploy.Selection{
+		Only: splitList(c.StringSlice("only")), OnlyGiven: c.IsSet("only"),
+		From: splitList(c.StringSlice("from")), FromGiven: c.IsSet("from"),
+		Skip: splitList(c.StringSlice("skip")), SkipGiven: c.IsSet("skip"),
+		Replace: splitList(c.StringSlice("replace")), ReplaceGiven: c.IsSet("replace"),
 	}
 }
 
@@ -59,6 +64,11 @@ func (a *app) runCommand() *ucli.Command {
 			"journalling each transition under --state-dir. If the current run is unfinished,\n" +
 			"run asks on a terminal whether to resume it or start fresh; elsewhere pass\n" +
 			"--resume or --fresh (--yes resumes).\n\n" +
+			"--only/--from/--skip are part of the run: they are recorded in its header, --resume\n" +
+			"resumes that selection (a selection given with --resume replaces it, recorded as a\n" +
+			"change), and a run that leaves enabled phases unrun ends partial, never the last\n" +
+			"success. A resumed run does not run again what already succeeded in it; --replace\n" +
+			"names phases to run again anyway.\n\n" +
 			"--with-kof and --with-azure-children, when given, take precedence over kof.enabled\n" +
 			"and azure_children.enabled in both directions: --with-kof=false skips KOF although\n" +
 			"kof.enabled is true. Not given, the config decides.\n\n" +
@@ -71,13 +81,14 @@ func (a *app) runCommand() *ucli.Command {
 				a.Name+" run --fresh --yes",
 				a.Name+" run --only k0s,k0rdent",
 				a.Name+" run --from k0s --skip kof",
+				a.Name+" run --resume --replace k0s",
 			),
 		Flags: withGlobals(
 			&ucli.BoolFlag{Name: "plan", Usage: "print what would run and why, then stop (changes nothing)"},
 			outputFlag("text", "json", "dot", "mermaid"),
 			&ucli.BoolFlag{Name: "resume", Usage: "resume the unfinished current run"},
 			&ucli.BoolFlag{Name: "fresh", Usage: "archive the unfinished current run (superseded) and start a new one"},
-			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask: resume an unfinished run"},
+			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask (on run: resume an unfinished run; --fresh to start a new one)"},
 			&ucli.BoolFlag{Name: "force", Usage: "resume even if k0rdent.yaml changed since the run started"},
 			&ucli.BoolFlag{Name: "with-kof", DefaultText: "kof.enabled",
 				Usage: "deploy KOF (mothership, regional); =false skips it. Given, it takes precedence over kof.enabled in the config"},
@@ -88,8 +99,12 @@ func (a *app) runCommand() *ucli.Command {
 			&ucli.StringSliceFlag{Name: "only", Usage: "run only these phases (`a,b`); others are reused or skipped"},
 			&ucli.StringSliceFlag{Name: "from", Usage: "run this phase (`x`) and everything after it"},
 			&ucli.StringSliceFlag{Name: "skip", Usage: "do not run these phases (`a,b`)"},
+			&ucli.StringSliceFlag{Name: "replace", Usage: "run these phases (`a,b`) again even if they succeeded (forces them on --resume too)"},
 		),
 		Action: func(c *ucli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			g, out, err := readCommon(c, "text", "json", "dot", "mermaid")
 			if err != nil {
 				return err
@@ -106,9 +121,7 @@ func (a *app) runCommand() *ucli.Command {
 				WithAzureChildren: optionalBool(c, "with-azure-children"),
 				Parallelism:       c.Int("parallelism"),
 				FailFast:          c.Bool("fail-fast"),
-				Only:              splitList(c.StringSlice("only")),
-				From:              splitList(c.StringSlice("from")),
-				Skip:              splitList(c.StringSlice("skip")),
+				Selection:         readSelection(c),
 			}
 			if o.Resume && o.Fresh {
 				return usageErrorf("--resume and --fresh exclude each other; pick one")

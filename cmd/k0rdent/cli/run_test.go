@@ -224,7 +224,7 @@ func TestRun_FreshWithOnlyReusesDoneNodesOfEarlierRuns(t *testing.T) {
 func TestRun_SummaryCountsUnselectedAsNotRun(t *testing.T) {
 	e := newEnv(t, commandConfig)
 	r := e.mustRun(0, "run", "--only", "a")
-	if !strings.Contains(r.stdout, "succeeded in") || !strings.Contains(r.stdout, "1 succeeded") ||
+	if !strings.Contains(r.stdout, "partial in") || !strings.Contains(r.stdout, "1 succeeded") ||
 		!strings.Contains(r.stdout, " not run") || strings.Contains(r.stdout, "pending") {
 		t.Errorf("summary of run --only a: want 1 succeeded and the rest not run, no pending:\n%s", r.stdout)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"os"
 	"slices"
@@ -15,9 +14,8 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
-	"github.com/k0rdent/k0rdent-deploy/phases"
+	"github.com/k0rdent/k0rdent-deploy/deploy"
 	"github.com/k0rdent/k0rdent-deploy/state"
-	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
 // statusOptions are the flags of `k0rdent status`.
@@ -32,15 +30,20 @@ func (a *app) statusCommand() *ucli.Command {
 		Name:      "status",
 		Usage:     "show the current deployment: runtime snapshot and the current run's nodes",
 		ArgsUsage: " ",
-		Description: "Reads runtime.yaml and the current run file without taking the lock (it never\n" +
-			"repairs anything), so it works while a run is going on. --check asks every\n" +
-			"completed node that can tell (Verify) whether what it built still exists.\n\n" +
+		Description: "Reads runtime.yaml and the run files without taking the lock and without\n" +
+			"writing (runtime.yaml is a projection of the run files: when it is missing, garbage\n" +
+			"or behind, status computes it from them), so it works while a run is going on.\n" +
+			"--check asks every completed node that can tell (Verify) whether what it built\n" +
+			"still exists, through the scheduler (each phase's timeout, its node log).\n\n" +
 			examples(a.Name+" status", a.Name+" status --check", a.Name+" status -o json"),
 		Flags: withGlobals(
 			&ucli.BoolFlag{Name: "check", Usage: "verify each completed node live (read-only)"},
 			outputFlag("text", "json"),
 		),
 		Action: func(c *ucli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
 			g, out, err := readCommon(c, "text", "json")
 			if err != nil {
 				return err
@@ -92,13 +95,14 @@ type statusNode struct {
 }
 
 func (a *app) doStatus(ctx context.Context, o statusOptions) error {
-	store := a.openStore(o.StateDir)
+	d := a.deployer(o.globalOptions)
+	store := d.Store
 	v := statusView{StateDir: o.StateDir, Flags: map[string]bool{}, Nodes: []statusNode{}}
-	rt, err := store.ReadRuntime()
+	rt, err := store.Current()
 	switch {
 	case errors.Is(err, state.ErrNotFound):
 		if o.Output == "json" {
-			v.Problem = "no runtime.yaml: nothing deployed yet"
+			v.Problem = "no runs: nothing deployed yet"
 			return writeJSON(a.Stdout, v)
 		}
 		fmt.Fprintf(a.Stdout, "nothing deployed from %s yet; start with: %s run --plan\n", o.StateDir, a.Name)
@@ -143,8 +147,20 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 	}
 	if o.Check && rf != nil && !v.Teardown {
 		v.Checked = true
-		if drifted, err = a.checkNodes(ctx, o, store, rf, v.Nodes); err != nil {
+		checks, err := d.Check(ctx, rf, 0)
+		if err != nil {
 			return err
+		}
+		byNode := map[string]deploy.NodeCheck{}
+		for _, c := range checks {
+			byNode[c.Node] = c
+		}
+		for i := range v.Nodes {
+			c := byNode[v.Nodes[i].Node]
+			v.Nodes[i].Check, v.Nodes[i].CheckDetail = c.Result, c.Detail
+			if c.Result == deploy.CheckDrifted {
+				drifted++
+			}
 		}
 	}
 	if o.Output == "json" {
@@ -175,49 +191,6 @@ func (a *app) repairHint(current state.Outcome) string {
 	return fmt.Sprintf("repair with: %s run --resume (or %s run --fresh)", a.Name, a.Name)
 }
 
-// checkNodes runs Verify of every succeeded node that has one, with the
-// node's recorded inputs, and fills in the Check column. It returns how
-// many drifted.
-func (a *app) checkNodes(ctx context.Context, o statusOptions, store *state.Store, rf *state.RunFile, nodes []statusNode) (int, error) {
-	// The run's journalled flags are its effective ones: given as such,
-	// they reproduce what was on whatever the config says now.
-	lg, err := a.loadGraph(o.globalOptions, phases.RunFlags{WithKOF: journalled(rf.Flags, "with_kof"), WithAzureChildren: journalled(rf.Flags, "with_azure_children")})
-	if err != nil {
-		return 0, err
-	}
-	drifted := 0
-	for i := range nodes {
-		n := &nodes[i]
-		if n.State != string(workflow.Succeeded) {
-			n.Check = "skipped"
-			continue
-		}
-		p, ok := lg.graph.Phase(n.Node)
-		if !ok {
-			n.Check, n.CheckDetail = "skipped", "not in the current config"
-			continue
-		}
-		ver, ok := p.(workflow.Verifier)
-		if !ok {
-			n.Check = "no check"
-			continue
-		}
-		inputs := map[string]map[string]string{}
-		for _, dep := range lg.graph.DependsOn(n.Node) {
-			inputs[dep] = rf.Nodes[dep].Outputs
-		}
-		env := &workflow.Env{RunID: rf.Header.RunID, Node: n.Node, Attempt: n.Attempt, Inputs: inputs, Recorded: rf.Nodes[n.Node].Outputs,
-			SecretsDir: store.SecretsDir(), Output: io.Discard, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-		if err := ver.Verify(ctx, env); err != nil {
-			n.Check, n.CheckDetail = "drifted", err.Error()
-			drifted++
-			continue
-		}
-		n.Check = "ok"
-	}
-	return drifted, nil
-}
-
 func (v *statusView) writeText(w io.Writer) {
 	kv := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, val string) {
@@ -231,8 +204,11 @@ func (v *statusView) writeText(w io.Writer) {
 	if v.InProgressPID != 0 {
 		outcome = fmt.Sprintf("in progress, pid %d", v.InProgressPID)
 	}
-	if v.Teardown {
-		outcome = "teardown, " + outcome
+	switch {
+	case v.Teardown && v.CurrentOutcome == string(state.OutcomeSucceeded):
+		outcome = "torn down by reset"
+	case v.Teardown:
+		outcome = "teardown " + outcome + "; the deployment is partly torn down"
 	}
 	row("current run", v.CurrentRunID+" ("+outcome+")")
 	row("last success", v.LastSuccessfulRun)
@@ -297,12 +273,3 @@ func processAlive(h *state.Holder) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// journalled is a flag of a run's journalled flags as a given run flag;
-// nil when the run did not record it (the config decides).
-func journalled(flags map[string]bool, name string) *bool {
-	v, ok := flags[name]
-	if !ok {
-		return nil
-	}
-	return &v
-}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/k0rdent/k0rdent-deploy/deploy"
 	"github.com/k0rdent/k0rdent-deploy/state"
 )
 
@@ -25,7 +26,7 @@ func lockStore(store *state.Store) (lock *state.Lock, prev *state.Holder, err er
 	lock, prev, err = store.Lock(state.CurrentHolder(strings.Join(os.Args, " ")))
 	var le *state.LockedError
 	if errors.As(err, &le) {
-		return nil, nil, withCode(ExitLocked, lockedError(le))
+		return nil, nil, withCode(ExitLocked, deploy.LockedError(le))
 	}
 	if err != nil {
 		// The directory cannot be created or its lock file opened: the

@@ -1,0 +1,27 @@
+// Package deploy is the run lifecycle of k0rdent-deploy, written once (as
+// k0sctl's action/ package): one file per action.
+//
+//   - Plan (plan.go): what Run would do, with the same judgement of the
+//     current run and the same refusals, without the lock and without
+//     writing anything.
+//   - Run (run.go): a new run, the resume of the unfinished current run, or
+//     a fresh run that archives it.
+//   - Reset (reset.go): the teardown, planned node by node from what the
+//     journal says exists (ResetPlan), then run as a teardown run.
+//   - Check (check.go): every Verify of the current run's succeeded nodes,
+//     through the workflow scheduler (timeouts, panic recovery, node logs).
+//
+// Each action follows the same steps: take the lock (Run, Reset), judge the
+// current run from the run files (never from runtime.yaml alone: it is a
+// projection), migrate legacy state, build the graph from the phase
+// registry, record, schedule, finish.
+//
+// deploy owns no flags, prompts or rendering: the command line (cmd/k0rdent)
+// parses flags into the options structs here, answers the Decide callback
+// (a terminal prompt) and renders what the actions return. Errors carry an
+// exit code (ExitCode) so that the command line maps them without knowing
+// their cause: CodeUsage for anything the operator fixes on the command
+// line, in the config or in the state directory (nothing is written),
+// CodeLocked for a live lock holder, CodePhaseFailed, CodePrecondition and
+// CodeInterrupted for how a run ended.
+package deploy

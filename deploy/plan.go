@@ -1,0 +1,81 @@
+package deploy
+
+import (
+	"fmt"
+
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// historyRuns is how many recent runs the plan's expected durations come
+// from (state.Store.History: the median of the succeeded attempts).
+const historyRuns = 20
+
+// Planned is what Run would do.
+type Planned struct {
+	// Title says which run this is: the resume of run X, or a new run.
+	Title string
+	Plan  *workflow.PlanResult
+	// Resume is the run the plan resumes ("": a new run).
+	Resume string
+}
+
+// Plan is `run --plan`: what Run with the same options would do, judged
+// the same way from the run files, and refused exactly when Run would
+// refuse (--resume with nothing to resume or a changed config, an
+// unfinished run that cannot be resumed). It takes no lock and writes
+// nothing. An unfinished run without --resume or --fresh is planned as its
+// resume (what --yes does), with a note when that resume would be refused.
+func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
+	lg, err := d.Load(o.Flags)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Selection.check(lg.Graph); err != nil {
+		return nil, err
+	}
+	if o.Resume && o.Fresh {
+		return nil, usagef("--resume and --fresh exclude each other; pick one")
+	}
+	rt, err := d.current()
+	if err != nil {
+		return nil, err
+	}
+	j, err := d.judge(o, lg, rt, judgePlan)
+	if err != nil {
+		return nil, err
+	}
+	out := &Planned{}
+	ws := j.sel.workflow()
+	switch {
+	case j.resume != nil:
+		out.Resume = j.resume.Header.RunID
+		ws.Resume = true
+		out.Title = fmt.Sprintf("Plan: resume run %s (attempt %d)", out.Resume, j.resume.Attempt+1)
+		if s := j.sel.recorded(); !s.Empty() {
+			out.Title += ", selection " + s.String()
+			if j.selChanged {
+				out.Title += " (changed)"
+			}
+		}
+		if !o.Resume {
+			out.Title += "; pass --fresh to plan a new run instead"
+		}
+		if j.digestNote != "" {
+			out.Title += "\nNote: " + j.digestNote
+		}
+	case o.Selection.narrows():
+		out.Title = "Plan: new run of the selected phases; the others keep their last known state"
+	default:
+		out.Title = "Plan: new run; every enabled phase runs (phases are idempotent)"
+		if j.unfinished != nil {
+			out.Title += fmt.Sprintf("; run %s would be archived (superseded)", j.unfinished.Header.RunID)
+		}
+	}
+	hist, err := d.Store.History(historyRuns)
+	if err != nil {
+		return nil, err
+	}
+	out.Plan = workflow.Plan(lg.Graph, workflow.PlanOptions{Prior: j.prior, History: hist, Selection: ws,
+		RunID: out.Resume, SecretsDir: d.Store.SecretsDir()})
+	return out, nil
+}

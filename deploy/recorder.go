@@ -1,0 +1,107 @@
+package deploy
+
+import (
+	"errors"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/k0rdent/k0rdent-deploy/state"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// recorder is the workflow.Recorder of a run: it makes each event durable
+// in the run file, rewrites runtime.yaml when the event changes what it
+// projects (a projecting node finished: see state.Projects), then shows
+// the event. It tracks the running nodes so that a second interrupt can
+// journal them cancelled before the process exits.
+type recorder struct {
+	run    *state.Run
+	show   func(workflow.Event)
+	now    func() time.Time
+	killAt int // K0RDENT_TEST_KILL_AT; 0 means never
+
+	mu      sync.Mutex // guards the fields below; held across each durable write
+	running map[string]workflow.Event
+	count   int
+	closed  bool
+}
+
+// KillAtEnv makes the recorder kill -9 its own process right after the
+// n-th durable transition record. It exists for the crash-safety tests.
+const KillAtEnv = "K0RDENT_TEST_KILL_AT"
+
+func newRecorder(run *state.Run, show func(workflow.Event), now func() time.Time) (*recorder, error) {
+	if show == nil {
+		show = func(workflow.Event) {}
+	}
+	rec := &recorder{run: run, show: show, now: now, running: map[string]workflow.Event{}}
+	if v := os.Getenv(KillAtEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, usagef("%s=%q: want a record number from 1", KillAtEnv, v)
+		}
+		rec.killAt = n
+	}
+	return rec, nil
+}
+
+func (r *recorder) Record(ev workflow.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("journal closed: the run was interrupted twice")
+	}
+	if err := r.run.Record(ev); err != nil {
+		return err
+	}
+	r.count++
+	if r.killAt > 0 && r.count == r.killAt {
+		killSelf()
+	}
+	if ev.To.Done() || ev.To == workflow.Failed {
+		if state.Projects(ev.Node) {
+			if err := r.run.WriteRuntime(); err != nil {
+				return err
+			}
+		}
+	}
+	if ev.To == workflow.Running {
+		r.running[ev.Node] = ev
+	} else {
+		delete(r.running, ev.Node)
+	}
+	r.show(ev)
+	return nil
+}
+
+// abort journals every running node cancelled and the run outcome
+// cancelled, then refuses further records. It is the flush of a second
+// interrupt; the caller exits right after.
+func (r *recorder) abort(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.closed = true
+	now := r.now()
+	for _, n := range slices.Sorted(maps.Keys(r.running)) {
+		started := r.running[n]
+		ev := workflow.Event{Time: now, Node: n, From: workflow.Running, To: workflow.Cancelled,
+			Attempt: started.Attempt, Reason: reason, Duration: now.Sub(started.Time)}
+		if r.run.Record(ev) == nil {
+			r.show(ev)
+		}
+	}
+	_ = r.run.Finish(state.OutcomeCancelled, reason)
+}
+
+func (r *recorder) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}

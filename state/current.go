@@ -1,0 +1,232 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/k0rdent/k0rdent-deploy/workflow"
+)
+
+// NextRunID returns a new run id for a run created at now: greater than
+// every existing one, so that run files sort in creation order.
+func (s *Store) NextRunID(now time.Time) (string, error) { return s.nextRunID(now) }
+
+// RunFilePath is the path of a file the caller keeps beside run id's node
+// logs (the canonical config the run started with, say).
+func (s *Store) RunFilePath(id, name string) string { return filepath.Join(s.LogDir(id), name) }
+
+// WriteRunFile writes name beside run id's node logs, atomically, 0600.
+func (s *Store) WriteRunFile(id, name string, data []byte) error {
+	if err := checkRelName(name); err != nil {
+		return fmt.Errorf("run %s: %w", id, err)
+	}
+	dir := s.LogDir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("run %s: %w", id, err)
+	}
+	return WriteFileAtomic(filepath.Join(dir, name), data, 0o600)
+}
+
+// LogSink is the sink of run id's node logs (see Run.LogSink) for a
+// process that does not hold the run open: `status --check` appends what
+// each Verify says to the log of the attempt it verifies.
+func (s *Store) LogSink(id string) workflow.LogSink {
+	return func(node string, attempt int) (io.WriteCloser, error) {
+		if err := checkRelName(node); err != nil {
+			return nil, fmt.Errorf("node log: %w", err)
+		}
+		path := s.LogPath(id, node)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("node log %s: %w", path, err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("node log %s: %w", path, err)
+		}
+		if _, err := fmt.Fprintf(f, "===== %s attempt %d %s =====\n", node, attempt, s.now().Format(time.RFC3339)); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("node log %s: %w", path, err)
+		}
+		return f, nil
+	}
+}
+
+// Current is the runtime projection as the run files say it is, computed
+// without writing and without the lock: runtime.yaml when it is readable
+// and names the newest run, with that run's file folded over it (so that
+// a runtime.yaml left behind by a kill between an append and its rewrite
+// is brought up to date); otherwise the fold of every run file, oldest
+// first (runtime.yaml deleted, garbage, or naming an older run because a
+// kill came right after a new run's header). Without run files it is
+// runtime.yaml as it is (a migration may have seeded one), or
+// ErrNotFound.
+func (s *Store) Current() (*Runtime, error) {
+	ids, err := s.runIDs()
+	if err != nil {
+		return nil, err
+	}
+	rt, rerr := s.ReadRuntime()
+	if len(ids) == 0 {
+		return rt, rerr
+	}
+	newest := ids[len(ids)-1]
+	if rerr == nil && rt.CurrentRunID == newest {
+		rf, err := s.Load(newest)
+		if err != nil {
+			return nil, err
+		}
+		if rf.hasHeader {
+			return Project(rt, rf), nil
+		}
+	}
+	rt, err = s.foldRuns()
+	if err != nil {
+		return nil, err
+	}
+	if rt == nil {
+		return nil, fmt.Errorf("%w: no run file with a header in %s", ErrNotFound, s.RunsDir())
+	}
+	return rt, nil
+}
+
+// Refresh rewrites runtime.yaml with Current when it differs (or is
+// missing or unreadable) and removes the temporary files a process killed
+// in the middle of an atomic write left behind (.runtime.yaml.tmp-*,
+// .k0rdent.yaml.tmp-* beside the run logs). The caller must hold the lock.
+func (s *Store) Refresh() (*Runtime, error) {
+	if err := s.locked(); err != nil {
+		return nil, fmt.Errorf("refresh runtime: %w", err)
+	}
+	s.removeTemps()
+	rt, err := s.Current()
+	if errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if old, err := s.ReadRuntime(); err == nil && sameRuntime(old, rt) {
+		return rt, nil
+	}
+	if err := s.WriteRuntime(rt); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// sameRuntime compares two runtimes by their encoding.
+func sameRuntime(a, b *Runtime) bool {
+	ea, err1 := encodeRuntime(a)
+	eb, err2 := encodeRuntime(b)
+	return err1 == nil && err2 == nil && string(ea) == string(eb)
+}
+
+// removeTemps removes leftovers of WriteFileAtomic in the state directory
+// and in each run's log directory.
+func (s *Store) removeTemps() {
+	rm := func(dir string) {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			if n := e.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") && e.Type().IsRegular() {
+				os.Remove(filepath.Join(dir, n))
+			}
+		}
+	}
+	rm(s.root)
+	rm(s.RunsDir())
+	ents, err := os.ReadDir(s.RunsDir())
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.IsDir() && ValidRunID(e.Name()) {
+			rm(filepath.Join(s.RunsDir(), e.Name()))
+		}
+	}
+}
+
+// Existing is what a teardown destroys: each node the journal says may
+// have left something behind, with the run that last touched it. It folds
+// every run file oldest first: a deployment run sets each node that ran in
+// it (went running at least once) to its state there, succeeded with its
+// outputs, or failed, cancelled or left running; a node it only reused
+// keeps its earlier entry. A teardown removes each node whose Destroy
+// succeeded. A node that failed after it once succeeded keeps the outputs
+// of that success. Nodes that never ran, or only ever were skipped, are absent.
+// A file's valid prefix counts even if the file is torn or corrupt.
+func (s *Store) Existing() (map[string]workflow.NodeStatus, error) {
+	ids, err := s.runIDs()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]workflow.NodeStatus{}
+	for _, id := range ids {
+		rf, err := s.Load(id)
+		if err != nil {
+			return nil, err
+		}
+		for name, st := range rf.Nodes {
+			ran := rf.timeline[name] != nil && rf.timeline[name].Attempts > 0
+			switch {
+			case rf.Header.Teardown:
+				if st.State == workflow.Succeeded {
+					delete(out, name)
+				}
+			case ran && st.State == workflow.Skipped:
+				delete(out, name)
+			case ran:
+				st.Outputs = maps.Clone(st.Outputs)
+				if prev, ok := out[name]; ok && st.State != workflow.Succeeded {
+					st.Outputs = prev.Outputs // what it last built is still the best known
+				}
+				if st.RunID == "" {
+					st.RunID = id
+				}
+				out[name] = st
+			}
+		}
+	}
+	return out, nil
+}
+
+// Probe reports, without taking the lock and without creating or writing
+// anything, whether a live process holds it: a *LockedError naming the
+// holder (errors.Is ErrLocked), or nil. A command that would refuse on
+// what the run files say calls Probe first, so that a live holder is
+// reported as such (exit 3), never as the state it is in the middle of
+// changing.
+func (s *Store) Probe() error {
+	f, err := os.Open(s.LockPath())
+	if err != nil {
+		return nil // no lock file: nobody holds it
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return nil
+	}
+	if !errors.Is(err, syscall.EWOULDBLOCK) {
+		return nil // cannot tell; the lock itself decides later
+	}
+	le := &LockedError{Path: s.root}
+	// The holder writes its record right after it takes the lock.
+	for range 50 {
+		if h, _ := s.ReadHolder(); h != nil {
+			le.Holder = *h
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return le
+}
