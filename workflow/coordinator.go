@@ -65,8 +65,8 @@ type run struct {
 	destroy    bool
 	check      bool             // Check: verify only, record nothing
 	checks     map[string]error // Check: each verified node's Verify error (nil: ok)
-	deps, next [][]int // edges walked: dependencies / dependents (reversed for Destroy)
-	upWord     string  // "dependency", or "dependent" for Destroy
+	deps, next [][]int          // edges walked: dependencies / dependents (reversed for Destroy)
+	upWord     string           // "dependency", or "dependent" for Destroy
 
 	nodes        []node
 	classes      []string // sorted, every class in use ("" too)

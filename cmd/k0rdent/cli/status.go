@@ -272,4 +272,3 @@ func processAlive(h *state.Holder) bool {
 	err := syscall.Kill(h.PID, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
-
