@@ -401,7 +401,7 @@ func (r *Run) LogSink() workflow.LogSink { return r.s.LogSink(r.ID()) }
 func checkSecrets(rec *Record) error {
 	for k, v := range rec.Outputs {
 		if why := secretLike(k, v); why != "" {
-			return fmt.Errorf("%w: output %q %s; write it with Store.WriteSecret and output the path", ErrSecret, k, why)
+			return fmt.Errorf("%w: output %q %s; write it to a 0600 file in the secrets directory and output the file's path instead", ErrSecret, k, why)
 		}
 	}
 	if rec.Kind == KindTransition && rec.Node == NodeWireGuard && rec.To == workflow.Succeeded {
