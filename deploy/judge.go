@@ -132,15 +132,23 @@ func Describe(rf *state.RunFile) string {
 
 // nothingToResume is the refusal of --resume without an unfinished run.
 func (d *Deployer) nothingToResume(rt *state.Runtime) error {
+	teardown := false
+	if rt != nil && rt.CurrentRunID != "" {
+		if rf, err := d.Store.Load(rt.CurrentRunID); err == nil {
+			teardown = rf.Header.Teardown
+		}
+	}
 	switch {
 	case rt == nil || rt.CurrentRunID == "":
 		return usagef("nothing to resume: no run yet; start one with: %s run", d.name())
+	case teardown:
+		return usagef("nothing to resume: the current run %s is a teardown (k0rdent reset); start a new run with: %s run", rt.CurrentRunID, d.name())
 	case rt.CurrentOutcome == state.OutcomeSucceeded:
 		return usagef("nothing to resume: run %s succeeded; to converge again use: %s run", rt.CurrentRunID, d.name())
 	case rt.CurrentOutcome == state.OutcomePartial:
 		return usagef("nothing to resume: run %s ran its whole selection (partial); run the rest with: %s run", rt.CurrentRunID, d.name())
 	default:
-		return usagef("nothing to resume: the current run %s is a teardown or was archived; start a new run with: %s run", rt.CurrentRunID, d.name())
+		return usagef("nothing to resume: the current run %s was archived; start a new run with: %s run", rt.CurrentRunID, d.name())
 	}
 }
 

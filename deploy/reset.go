@@ -176,7 +176,7 @@ func (d *Deployer) Reset(ctx context.Context, o ResetOptions) (*ResetResult, err
 	if err := os.MkdirAll(d.Store.SecretsDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", d.Store.SecretsDir(), err)
 	}
-	rec, err := newRecorder(run, o.Event, d.Now)
+	rec, err := newRecorder(run, o.Event, d.now)
 	if err != nil {
 		return nil, err
 	}

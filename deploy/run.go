@@ -181,7 +181,7 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		return nil, fmt.Errorf("create %s: %w", d.Store.SecretsDir(), err)
 	}
 
-	rec, err := newRecorder(run, o.Event, d.Now)
+	rec, err := newRecorder(run, o.Event, d.now)
 	if err != nil {
 		return nil, err
 	}
