@@ -88,7 +88,7 @@ func (a *app) runCommand() *ucli.Command {
 			outputFlag("text", "json", "dot", "mermaid"),
 			&ucli.BoolFlag{Name: "resume", Usage: "resume the unfinished current run"},
 			&ucli.BoolFlag{Name: "fresh", Usage: "archive the unfinished current run (superseded) and start a new one"},
-			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask (on run: resume an unfinished run; --fresh to start a new one)"},
+			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: yesUsage},
 			&ucli.BoolFlag{Name: "force", Usage: "resume even if k0rdent.yaml changed since the run started"},
 			&ucli.BoolFlag{Name: "with-kof", DefaultText: "kof.enabled",
 				Usage: "deploy KOF (mothership, regional); =false skips it. Given, it takes precedence over kof.enabled in the config"},
