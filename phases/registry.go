@@ -258,44 +258,38 @@ func (r *Registry) List(cfg *config.Config) []Info {
 }
 
 // dependencyOrder puts each phase after the phases it depends on, keeping
-// the given order among phases that are ready together. Phases in a cycle or
-// after an unknown one keep their place at the end (the graph reports those).
+// the given order among phases that are ready together (workflow.TopoSort).
+// Phases in a cycle or after an unknown one keep their place at the end
+// (the graph reports those).
 func dependencyOrder(infos []Info) []Info {
-	known := map[string]bool{}
-	for _, in := range infos {
-		known[in.Name] = true
-	}
-	done := map[string]bool{}
-	out := make([]Info, 0, len(infos))
-	for len(out) < len(infos) {
-		progress := false
-		for _, in := range infos {
-			if done[in.Name] {
-				continue
-			}
-			ready := true
-			for _, d := range in.DependsOn {
-				if known[d] && !done[d] {
-					ready = false
-					break
-				}
-			}
-			if ready {
-				done[in.Name] = true
-				out = append(out, in)
-				progress = true
-			}
+	byName := make(map[string]Info, len(infos))
+	names := make([]string, len(infos))
+	for i, in := range infos {
+		names[i] = in.Name
+		if _, dup := byName[in.Name]; !dup {
+			byName[in.Name] = in
 		}
-		if !progress {
-			for _, in := range infos {
-				if !done[in.Name] {
-					done[in.Name] = true
-					out = append(out, in)
-				}
-			}
+	}
+	out := make([]Info, 0, len(infos))
+	for _, n := range workflow.TopoSort(names, func(n string) []string { return byName[n].DependsOn }) {
+		out = append(out, byName[n])
+	}
+	for i, in := range infos { // a clashing name (Build reports it) is listed too
+		if byName[in.Name].Name == in.Name && !sameInfo(byName[in.Name], infos, i) {
+			out = append(out, in)
 		}
 	}
 	return out
+}
+
+// sameInfo reports whether infos[i] is the first Info named like first.
+func sameInfo(first Info, infos []Info, i int) bool {
+	for j := range infos {
+		if infos[j].Name == first.Name {
+			return j == i
+		}
+	}
+	return false
 }
 
 // Build returns the nodes of a run: every registered factory's, in plugin

@@ -465,37 +465,18 @@ func (r *run) result() (*Result, error) {
 }
 
 // critical finds the longest chain, by time spent running, of the nodes
-// that ran in this run.
+// that ran in this run (criticalPath; a teardown walks the edges reversed).
 func (r *run) critical() ([]string, time.Duration) {
-	n := len(r.nodes)
-	dist, prev := make([]time.Duration, n), make([]int, n)
-	best := -1
 	order := r.g.topo
 	if r.destroy {
 		order = slices.Clone(order)
 		slices.Reverse(order)
 	}
-	for _, i := range order {
-		prev[i] = -1
-		for _, j := range r.deps[i] {
-			if dist[j] > dist[i] {
-				dist[i], prev[i] = dist[j], j
-			}
-		}
-		dist[i] += r.nodes[i].ran
-		if r.nodes[i].ran > 0 && (best < 0 || dist[i] > dist[best]) {
-			best = i
-		}
-	}
-	if best < 0 {
+	path, total := criticalPath(order, r.deps, func(i int) (time.Duration, bool) {
+		return r.nodes[i].ran, r.nodes[i].ran > 0
+	})
+	if path == nil {
 		return nil, 0
 	}
-	var path []string
-	for v := best; v >= 0; v = prev[v] {
-		if r.nodes[v].ran > 0 {
-			path = append(path, r.nodes[v].name)
-		}
-	}
-	slices.Reverse(path)
-	return path, dist[best]
+	return r.g.namesOf(path), total
 }

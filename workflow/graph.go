@@ -1,7 +1,6 @@
 package workflow
 
 import (
-	"container/heap"
 	"errors"
 	"fmt"
 	"slices"
@@ -232,34 +231,14 @@ func (g *Graph) sccs() [][]int {
 	return out
 }
 
-// order computes the topological order (Kahn's algorithm, smallest name
-// first among the ready) and the waves of a validated graph.
+// order computes the topological order (topoOrder: smallest name first
+// among the ready) and the waves of a validated graph.
 func (g *Graph) order() {
 	n := len(g.names)
-	indeg := make([]int, n)
-	ready := &intHeap{}
-	for i := range n {
-		indeg[i] = len(g.deps[i])
-		if indeg[i] == 0 {
-			ready.ints = append(ready.ints, i)
-		}
-	}
-	heap.Init(ready)
-	g.topo = make([]int, 0, n)
-	g.level = make([]int, n)
+	g.topo, g.level = topoOrder(g.deps)
 	depth := 0
-	for ready.Len() > 0 {
-		v := heap.Pop(ready).(int)
-		g.topo = append(g.topo, v)
-		for _, d := range g.deps[v] {
-			g.level[v] = max(g.level[v], g.level[d]+1)
-		}
-		depth = max(depth, g.level[v]+1)
-		for _, w := range g.dependents[v] {
-			if indeg[w]--; indeg[w] == 0 {
-				heap.Push(ready, w)
-			}
-		}
+	for _, l := range g.level {
+		depth = max(depth, l+1)
 	}
 	g.waves = make([][]int, depth)
 	for v := range n { // ascending, so each wave is sorted

@@ -85,36 +85,13 @@ func Plan(g *Graph, opts PlanOptions) *PlanResult {
 	}
 	// critical path: longest by expected duration, then by node count,
 	// among the nodes that will run.
-	type best struct {
-		d    time.Duration
-		n    int
-		prev int
-	}
-	dist := make([]best, g.Len())
-	end := -1
-	for _, i := range g.topo {
-		dist[i].prev = -1
-		for _, j := range g.deps[i] {
-			if dist[j].d > dist[i].d || (dist[j].d == dist[i].d && dist[j].n > dist[i].n) {
-				dist[i] = best{dist[j].d, dist[j].n, j}
-			}
-		}
-		if nodes[i].Action == ActionRun {
-			dist[i].d += nodes[i].Expected
-			dist[i].n++
-			if end < 0 || dist[i].d > dist[end].d || (dist[i].d == dist[end].d && dist[i].n > dist[end].n) {
-				end = i
-			}
-		}
-	}
-	if end >= 0 {
-		res.CriticalDuration = dist[end].d
-		for v := end; v >= 0; v = dist[v].prev {
-			if nodes[v].Action == ActionRun {
-				nodes[v].Critical = true
-				res.Critical = append([]string{g.names[v]}, res.Critical...)
-			}
-		}
+	path, total := criticalPath(g.topo, g.deps, func(i int) (time.Duration, bool) {
+		return nodes[i].Expected, nodes[i].Action == ActionRun
+	})
+	res.CriticalDuration = total
+	for _, v := range path {
+		nodes[v].Critical = true
+		res.Critical = append(res.Critical, g.names[v])
 	}
 	for _, w := range g.waves {
 		for _, i := range w {

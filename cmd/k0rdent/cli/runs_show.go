@@ -116,32 +116,15 @@ func (a *app) graphForRun(g globalOptions, rf *state.RunFile) *runGraph {
 
 // newRunGraph orders nodes (and any node named only in deps) so that
 // every node comes after its dependencies, keeping the given order where
-// it allows; a cycle, which a valid run never has, is broken arbitrarily.
+// it allows (workflow.TopoSort).
 func newRunGraph(nodes []string, deps map[string][]string) *runGraph {
-	g := &runGraph{deps: deps}
 	all := slices.Clone(nodes)
 	for _, n := range slices.Sorted(maps.Keys(deps)) {
 		if !slices.Contains(all, n) {
 			all = append(all, n)
 		}
 	}
-	mark := map[string]int{} // 1 visiting, 2 done
-	var visit func(n string)
-	visit = func(n string) {
-		if mark[n] != 0 {
-			return
-		}
-		mark[n] = 1
-		for _, d := range deps[n] {
-			visit(d)
-		}
-		mark[n] = 2
-		g.order = append(g.order, n)
-	}
-	for _, n := range all {
-		visit(n)
-	}
-	return g
+	return &runGraph{deps: deps, order: workflow.TopoSort(all, func(n string) []string { return deps[n] })}
 }
 
 // has reports whether n is a node of the graph.
@@ -276,37 +259,14 @@ func newRunView(rf *state.RunFile, g *runGraph, store *state.Store, lines int) *
 }
 
 // criticalPath is the longest chain of dependent nodes by recorded
-// duration, for historical runs (the scheduler computes it for the live
-// run).
+// duration (workflow.CriticalPath, as the scheduler computes it for the
+// live run); empty when no node ran.
 func criticalPath(g *runGraph, durs map[string]time.Duration) ([]string, time.Duration) {
-	best := map[string]time.Duration{}
-	prev := map[string]string{}
-	var end string
-	for _, n := range g.order {
-		d, ok := durs[n]
-		if !ok || d <= 0 {
-			continue
-		}
-		var via string
-		var base time.Duration
-		for _, dep := range g.deps[n] {
-			if b, ok := best[dep]; ok && b > base {
-				base, via = b, dep
-			}
-		}
-		best[n], prev[n] = base+d, via
-		if end == "" || best[n] > best[end] {
-			end = n
-		}
+	path, total := workflow.CriticalPath(g.order, func(n string) []string { return g.deps[n] }, durs)
+	if path == nil {
+		path = []string{}
 	}
-	if end == "" {
-		return []string{}, 0
-	}
-	var path []string
-	for n := end; n != ""; n = prev[n] {
-		path = append([]string{n}, path...)
-	}
-	return path, best[end]
+	return path, total
 }
 
 // writeText is the text form of `runs show`.
