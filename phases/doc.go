@@ -33,7 +33,13 @@
 // Register takes a name and a factory; RegisterPlugin also takes what
 // `k0rdent phases` shows (description, dependencies, the flag that enables
 // an optional plugin). Registry.List describes the plugins and the config's
-// command phases together.
+// command phases together, in dependency order (workflow.TopoSort, the
+// module's one topological order).
+//
+// RunFlags.Journal is the effective value of each optional component's
+// flag, as run headers and resumed records keep it; FromJournal turns a
+// run's journalled flags back into given flags, so that a later command
+// (status --check) builds the graph that run had.
 //
 // Builtin returns a new registry with the built-in k0rdent phases (empty
 // until they land with issues 5-7; it never holds placeholders). Teams add a

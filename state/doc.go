@@ -64,6 +64,8 @@
 //	                              dependencies are left out. `runs show`
 //	                              draws the critical path from them
 //	migrated: true                the run was synthesized from legacy files
+//	only, from, skip: [a, …]      the run's selection (--only, --from,
+//	                              --skip); absent: every enabled node
 //
 // A teardown run (`k0rdent reset`) is a run file whose header document
 // has kind: teardown instead of kind: header, with the same fields. Its
@@ -79,9 +81,12 @@
 //
 //	transition     node, from, to, attempt, reason, error, duration (Go
 //	               duration string), outputs (map of strings; on succeeded)
-//	resumed        attempt (the run attempt: 2, 3, …), flags (from now on)
+//	resumed        attempt (the run attempt: 2, 3, …), flags (from now on);
+//	               only, select_from, skip when the resume changed the
+//	               selection (RunFile.Selection: the header's, replaced by
+//	               each resumed record that carries one)
 //	lock-takeover  previous: the holder record of the dead process
-//	outcome        outcome (succeeded|failed|cancelled), reason,
+//	outcome        outcome (succeeded|partial|failed|cancelled), reason,
 //	               failed_nodes, flags
 //	superseded     by (the new run id), flags
 //
@@ -89,7 +94,9 @@
 // and more transitions after a failed or cancelled outcome. The latest
 // outcome wins; a resumed record after it makes the run unfinished again.
 // A superseded record is final: nothing is appended after it and the run
-// is listed with outcome "superseded".
+// is listed with outcome "superseded". A run whose selection left enabled
+// nodes unrun, every selected one done, ends "partial": it is finished (not
+// offered for resume) but never becomes last_successful_run.
 //
 // # Reading, torn tails and corruption
 //
@@ -144,12 +151,25 @@
 // or unverified, when checked, the interface, and per peer its last
 // handshake), terraform (output references),
 // kubeconfig (a path), updated (the time of the current run's latest
-// record, so that a rebuild gives the same file). It is replaced
-// atomically (temporary file,
-// fsync, rename, fsync the directory) after every append, and it is a pure
-// projection of the run files (Project): RebuildRuntime folds Project over
-// all run files, oldest first, and yields the same file. Conventions the
-// phases follow:
+// record, so that a rebuild gives the same file). It is a pure projection
+// of the run files (Project): RebuildRuntime folds Project over all run
+// files, oldest first, and yields the same file.
+//
+// It is replaced atomically (temporary file, fsync, rename, fsync the
+// directory) only at these points, never on every append: when a run is
+// created (CreateRun) or resumed (Resumed), when a record of a node that
+// Projects is made durable (the recorder calls Run.WriteRuntime), and at
+// the outcome (Finish). So it may be behind the newest run file: by the
+// tail of records since the last of those points, or entirely when a
+// process was killed between an append and the rewrite (or right after a
+// new run's header). Readers therefore never trust it alone: Store.Current
+// takes runtime.yaml if it is readable and names the newest run file and
+// folds that run file over it (Project is idempotent over prefixes of a
+// run), and otherwise folds every run file; it neither writes nor locks.
+// Store.Refresh, under the lock, rewrites runtime.yaml with Current when
+// it differs and removes the temporary files (".runtime.yaml.tmp-*",
+// ".k0rdent.yaml.tmp-*") that a kill in the middle of an atomic write
+// left behind. Conventions the phases follow:
 //
 //	wireguard  outputs peers (JSON array of {name,address,public_key,role,
 //	           endpoint}; unknown fields such as private_key are refused),
@@ -183,6 +203,10 @@
 // destroys. A run in which the node went running without ending Done
 // forgets it, a node only blocked or cancelled before starting keeps its
 // state, and a teardown forgets the nodes whose Destroy ran.
+// Store.Existing folds them into what a teardown destroys: every node that
+// went running in a deployment run and was not destroyed since (succeeded,
+// or failed, cancelled or left running after it started), with the run
+// that last touched it; nodes that never ran or were skipped are absent.
 // Store.History(n) gives each node's median succeeded attempt duration in
 // the newest n deployment runs, for the plan's expected durations.
 //

@@ -29,6 +29,10 @@
 //     Policy.Class shares Scheduler.ClassLimits.
 //   - Destroyer: Scheduler.Destroy calls Destroy in reverse dependency order.
 //
+// A Selection narrows a run (Only, From, Skip); Only and From force what
+// they name unless the selection is a resumed one (Resume), and Replace
+// forces the nodes it names in every case.
+//
 // Each attempt gets its own Env: RunID, Node, Attempt (from 1, counted
 // across retries and resumes), Log and Output (the node's log, opened
 // through Scheduler.LogSink), Inputs (the outputs of the direct
@@ -46,6 +50,21 @@
 // "cycle: a -> b -> a" reads "a depends on b, which depends on a". A Graph
 // is immutable; node order, ready sets, TopoOrder and Waves are by name, so
 // runs are reproducible.
+//
+// The graph algorithms live once, in order.go: the topological order
+// (Kahn's, smallest index first among the ready: Graph's, and TopoSort for
+// lists that are not a Graph, such as a recorded run's nodes or the
+// registry's phase listing) and the critical path (the longest chain by
+// weight, passing through nodes that do not count, ties by node count:
+// the scheduler's Result by time run, Plan by expected duration, and
+// CriticalPath for a recorded run).
+//
+// Scheduler.Check verifies instead of running: every node that succeeded
+// in the prior and has Verify is verified, in dependency order, with the
+// scheduler's slots, timeouts (Policy.Timeout applies to Verify here),
+// grace period, panic recovery and node log; nothing is recorded.
+// Scheduler.Destroy with a prior destroys only the nodes that exist
+// (Exists: they ran).
 //
 // # Scheduler
 //

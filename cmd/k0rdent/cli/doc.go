@@ -25,26 +25,14 @@
 // outcome is `cancelled`); a second one journals `cancelled` for whatever is
 // still running plus the outcome, then exits 130 at once.
 //
-// Run lifecycle (ARCHITECTURE §5): `run` takes the store lock (exit 3 with
-// the holder's run id, pid and start time if another process has it),
-// migrates legacy files the first time it finds them, then looks at the
-// current run in runtime.yaml. An unfinished one is resumed (--resume,
-// --yes, or the answer "r" on a terminal: same run file, a `resumed`
-// record, prior node states replayed, refused with the changed keys when
-// the config digest changed unless --force) or archived (--fresh or "f":
-// state.StartFresh writes its `superseded` record and the new run names it
-// as parent). A fresh run runs every enabled node; with --only/--from/--skip
-// its prior is state.Store.LastKnown (each node's latest Done state over
-// all runs), so that unselected done nodes are reused and their outputs
-// flow. `run --resume` when the current run succeeded is a usage error that
-// says to use `run`, which converges again; `status --check` names that
-// command for drift after a succeeded run and `run --resume` otherwise.
-//
-// Teardown: `reset` takes the lock and writes a run of its own whose header
-// kind is teardown (archiving an unfinished deployment run), with the
-// Destroy transitions from state.Store.LastKnown as prior; runtime.yaml
-// loses the destroyed nodes' facts, `runs` lists it as a teardown, and
-// `run` never resumes one.
+// Run lifecycle (ARCHITECTURE §5) is not here: it is package deploy, once
+// (Plan, Run, Reset, Check). The run, reset and status commands read their
+// flags into deploy's options, answer its prompts (Decide: resume or fresh;
+// Confirm: the reset plan, node by node, then "Type yes") and render what
+// it returns: the progress lines, the summary, the FAILED blocks, the plan.
+// Commands that take no arguments refuse any (exit 2); --yes means one
+// thing on every command that has it: do not ask, take the prompt's
+// default answer (yesUsage).
 //
 // Journal clock: the store gets Options.Now (Store.Now), so the header and
 // the resumed, outcome, superseded and lock-takeover records are pinned in
@@ -52,7 +40,7 @@
 // `runs show` computes the critical path and blocked-by from the run file
 // alone, falling back to the current config for older files.
 //
-// Testing hook: K0RDENT_TEST_KILL_AT=n makes the recorder kill -9 its own
+// Testing hook: K0RDENT_TEST_KILL_AT=n (deploy.KillAtEnv) makes the recorder kill -9 its own
 // process right after the n-th durable transition record of the run; the
 // crash-safety test resumes from every such point.
 package cli
