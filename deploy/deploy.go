@@ -255,6 +255,16 @@ func (d *Deployer) header(flags map[string]bool, lg *Loaded) state.Header {
 	for _, n := range h.Nodes {
 		h.Deps[n] = lg.Graph.DependsOn(n)
 	}
+	// What the phases declare they project into runtime.yaml (none
+	// declared: the header has no projects, and state applies the
+	// built-in declaration, as for files written before it existed).
+	proj := map[string]state.Projection{}
+	for node, p := range d.Registry.Projections() {
+		if lg.Graph.Has(node) {
+			proj[node] = p
+		}
+	}
+	h.Projects = state.EncodeProjections(proj)
 	hold := state.CurrentHolder("")
 	h.Operator, h.Host = hold.User, hold.Host
 	return h

@@ -15,7 +15,7 @@ import (
 
 // recorder is the workflow.Recorder of a run: it makes each event durable
 // in the run file, rewrites runtime.yaml when the event changes what it
-// projects (a projecting node finished: see state.Projects), then shows
+// projects (a node the run's projections name finished: state.Run.Projects), then shows
 // the event. It tracks the running nodes so that a second interrupt can
 // journal them cancelled before the process exits.
 type recorder struct {
@@ -63,7 +63,7 @@ func (r *recorder) Record(ev workflow.Event) error {
 		killSelf()
 	}
 	if ev.To.Done() || ev.To == workflow.Failed {
-		if state.Projects(ev.Node) {
+		if r.run.Projects(ev.Node) {
 			if err := r.run.WriteRuntime(); err != nil {
 				return err
 			}

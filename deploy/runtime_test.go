@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/k0rdent/k0rdent-deploy/phases"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -133,22 +134,29 @@ func TestRuntime_NotRewrittenPerTransition(t *testing.T) {
 	}
 }
 
-// A node that projects (the wireguard node's peers) is in runtime.yaml as
-// soon as it succeeded.
-func TestRuntime_RewrittenAfterProjectingNode(t *testing.T) {
+// A node projects what its plugin declares (phases.Plugin.Projects,
+// recorded in the run header), whatever its name; runtime.yaml shows it as
+// soon as the node succeeded.
+func TestRuntime_DeclaredProjection(t *testing.T) {
 	e := newEnv(t, baseConfig)
 	var during string
-	e.register(&goPhase{name: state.NodeWireGuard, run: func(_ context.Context, env *workflow.Env) error {
-		env.SetOutput(state.OutputPort, "51820")
-		env.SetOutput(state.OutputNetwork, "10.20.0.0/24")
+	net := &goPhase{name: "net", run: func(_ context.Context, env *workflow.Env) error {
+		env.SetOutput("listen", "51820")
+		env.SetOutput("cidr", "10.20.0.0/24")
 		return nil
-	}}, &goPhase{name: "later", deps: []string{state.NodeWireGuard}, run: func(context.Context, *workflow.Env) error {
+	}}
+	e.reg.RegisterPlugin(phases.Plugin{Name: "net", Factory: func(phases.BuildContext) ([]workflow.Phase, error) { return []workflow.Phase{net}, nil },
+		Projects: map[string]string{state.FactWireGuardPort: "listen", state.FactWireGuardNetwork: "cidr", state.FactWireGuardPeers: "peers"}})
+	e.register(&goPhase{name: "later", deps: []string{"net"}, run: func(context.Context, *workflow.Env) error {
 		data, err := os.ReadFile("state/runtime.yaml")
 		during = string(data)
 		return err
 	}})
 	e.mustRun(RunOptions{})
-	if !strings.Contains(during, "10.20.0.0/24") {
+	if !strings.Contains(during, "10.20.0.0/24") || !strings.Contains(during, "51820") {
 		t.Errorf("runtime.yaml while a later node ran:\n%s", during)
+	}
+	if h := e.current().Header; len(h.Projects["net"]) != 3 {
+		t.Errorf("header projects %v", h.Projects)
 	}
 }

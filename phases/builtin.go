@@ -7,7 +7,9 @@ package phases
 // never as a placeholder.
 func Builtin() *Registry {
 	r := NewRegistry()
+	proj := builtinProjections()
 	for _, p := range builtinPlugins() {
+		p.Projects = proj[p.Name]
 		r.RegisterPlugin(p)
 	}
 	return r
@@ -23,5 +25,18 @@ func builtinPlugins() []Plugin {
 		k0rdentPlugin(),
 		azureChildrenPlugin(),
 		kofPlugin(),
+	}
+}
+
+// builtinProjections declares, per built-in node, the facts of the
+// deployment snapshot (runtime.yaml: state's Fact* names) it provides and
+// from which of its outputs. It is the only place that ties a node or an
+// output to runtime.yaml.
+func builtinProjections() map[string]map[string]string {
+	return map[string]map[string]string{
+		WireGuardName: {"wireguard.peers": WireGuardOutputPeers, "wireguard.port": WireGuardOutputPort, "wireguard.network": WireGuardOutputNetwork},
+		VPNName:       {"vpn.status": VPNOutputStatus, "vpn.interface": VPNOutputInterface, "vpn.handshake": VPNOutputHandshake},
+		TerraformName: {"terraform": "*", "cluster_id": TerraformOutputClusterID},
+		K0sName:       {"kubeconfig": K0sOutputKubeconfig},
 	}
 }

@@ -3,6 +3,7 @@ package phases
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -148,6 +149,13 @@ type Plugin struct {
 	EnabledBy string
 	// Factory builds the nodes. Required.
 	Factory Factory
+	// Projects declares the facts of the deployment snapshot
+	// (runtime.yaml; the names are state's Fact* constants) that the
+	// plugin's node p provides, each from one of its outputs: fact ->
+	// output key ("*" for every output, a key ending in "." for a
+	// prefix). The run header records it, so that the snapshot is
+	// projected from what the phases declare.
+	Projects map[string]string
 }
 
 // Info describes a phase for `k0rdent phases`: a registered plugin or a
@@ -210,6 +218,20 @@ func (r *Registry) RegisterPlugin(p Plugin) {
 	}
 	p.DependsOn = slices.Clone(p.DependsOn)
 	r.plugins[p.Name] = p
+}
+
+// Projections returns the facts each plugin's node declares it provides
+// (Plugin.Projects): node -> fact -> output key.
+func (r *Registry) Projections() map[string]map[string]string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[string]map[string]string{}
+	for name, p := range r.plugins {
+		if len(p.Projects) > 0 {
+			out[name] = maps.Clone(p.Projects)
+		}
+	}
+	return out
 }
 
 // Names returns the registered plugin names, sorted.

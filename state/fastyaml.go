@@ -454,6 +454,8 @@ func fastHeader(body []byte) (h headerDoc, ok bool) {
 			h.Nodes, ok = fastList(e)
 		case "deps":
 			h.Deps, ok = fastListMap(e)
+		case "projects":
+			h.Projects, ok = fastListMap(e)
 		case "only":
 			h.Only, ok = fastList(e)
 		case "from":

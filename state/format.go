@@ -75,6 +75,10 @@ type Header struct {
 	Only []string `yaml:"only,omitempty"`
 	From []string `yaml:"from,omitempty"`
 	Skip []string `yaml:"skip,omitempty"`
+	// Projects declares which node provides which fact of runtime.yaml,
+	// from which output: node -> ["fact=key", …] (EncodeProjections).
+	// Absent: the built-in declaration (files written before it existed).
+	Projects map[string][]string `yaml:"projects,omitempty"`
 	// Teardown: the run is a teardown (`k0rdent reset`); its header
 	// document's kind is teardown instead of header.
 	Teardown bool `yaml:"-"`

@@ -53,6 +53,7 @@ type RunFile struct {
 	decidedFail map[string]int
 	ever        map[Outcome]bool
 	selection   Selection
+	provides    map[string]provider // projections(), decoded once
 }
 
 // Selection is a run's --only/--from/--skip.

@@ -15,7 +15,9 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
-// Projection conventions: the nodes and outputs runtime.yaml is built from.
+// The built-in nodes and their outputs, as legacy migration synthesizes
+// them and as run files without a projects: declaration are projected
+// (defaultProjections). Project itself reads the run's declaration.
 const (
 	NodeWireGuard = "wireguard"
 	NodeTerraform = "terraform"
@@ -99,15 +101,15 @@ type VPNPeer struct {
 // vpnStatus projects a succeeded vpn record: its status (connected when
 // absent), interface, and one peer per handshake.<peer> output (an
 // unparsable time is left out).
-func vpnStatus(rec Record) *VPNStatus {
-	st := rec.Outputs[OutputVPNStatus]
+func vpnStatus(rec Record, statusKey, ifaceKey, handshakePrefix string) *VPNStatus {
+	st := rec.Outputs[statusKey]
 	if st == "" {
 		st = VPNConnected
 	}
-	v := &VPNStatus{Status: st, Checked: rec.Time.UTC(), Interface: rec.Outputs[OutputVPNInterface]}
+	v := &VPNStatus{Status: st, Checked: rec.Time.UTC(), Interface: rec.Outputs[ifaceKey]}
 	for _, k := range slices.Sorted(maps.Keys(rec.Outputs)) {
-		name, ok := strings.CutPrefix(k, OutputVPNHandshake)
-		if !ok || name == "" {
+		name, ok := strings.CutPrefix(k, handshakePrefix)
+		if !ok || name == "" || handshakePrefix == "" {
 			continue
 		}
 		t, err := time.Parse(time.RFC3339, rec.Outputs[k])
@@ -168,51 +170,59 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 		return rt
 	}
 
-	decide := func(node string) (Record, bool) {
-		m := run.determining
-		if node == NodeVPN {
-			m = run.decidedFail
-		}
-		i, ok := m[node]
+	provides := run.projections()
+	decide := func(fact string) (Record, string, bool) {
+		p, ok := provides[fact]
 		if !ok {
-			return Record{}, false
+			return Record{}, "", false
 		}
-		return run.Records[i], true
+		m := run.determining
+		if fact == FactVPNStatus {
+			m = run.decidedFail // a failed vpn node decides: disconnected
+		}
+		i, ok := m[p.node]
+		if !ok {
+			return Record{}, "", false
+		}
+		return run.Records[i], p.key, true
 	}
-	if rec, ok := decide(NodeWireGuard); ok {
+	key := func(fact string) string { return provides[fact].key }
+	if rec, k, ok := decide(FactWireGuardPeers); ok {
 		rt.WireGuard = nil
 		if rec.To == workflow.Succeeded {
-			wg := &WireGuard{Network: rec.Outputs[OutputNetwork]}
-			wg.Port, _ = strconv.Atoi(rec.Outputs[OutputPort])
-			if v, ok := rec.Outputs[OutputPeers]; ok {
+			wg := &WireGuard{Network: rec.Outputs[key(FactWireGuardNetwork)]}
+			wg.Port, _ = strconv.Atoi(rec.Outputs[key(FactWireGuardPort)])
+			if v, ok := rec.Outputs[k]; ok {
 				wg.Peers, _ = parsePeers(v) // validated when recorded
 			}
 			rt.WireGuard = wg
 		}
 	}
-	if rec, ok := decide(NodeVPN); ok {
+	if rec, _, ok := decide(FactVPNStatus); ok {
 		switch rec.To {
 		case workflow.Succeeded:
-			rt.VPN = vpnStatus(rec)
+			rt.VPN = vpnStatus(rec, key(FactVPNStatus), key(FactVPNInterface), key(FactVPNHandshake))
 		case workflow.Failed:
 			rt.VPN = &VPNStatus{Status: VPNDisconnected, Checked: rec.Time.UTC()}
 		default:
 			rt.VPN = nil
 		}
 	}
-	if rec, ok := decide(NodeTerraform); ok {
+	if rec, _, ok := decide(FactTerraform); ok {
 		rt.Terraform = nil
 		if rec.To == workflow.Succeeded && len(rec.Outputs) > 0 {
 			rt.Terraform = maps.Clone(rec.Outputs)
-			if id := rec.Outputs[OutputClusterID]; id != "" {
-				rt.ClusterID = id
-			}
 		}
 	}
-	if rec, ok := decide(NodeK0s); ok {
+	if rec, k, ok := decide(FactClusterID); ok && rec.To == workflow.Succeeded {
+		if id := rec.Outputs[k]; id != "" {
+			rt.ClusterID = id
+		}
+	}
+	if rec, k, ok := decide(FactKubeconfig); ok {
 		rt.Kubeconfig = ""
 		if rec.To == workflow.Succeeded {
-			rt.Kubeconfig = rec.Outputs[OutputKubeconfig]
+			rt.Kubeconfig = rec.Outputs[k]
 		}
 	}
 	return rt
@@ -223,23 +233,24 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 // Terraform references, the kubeconfig; the VPN is disconnected as of the
 // record. A node whose Destroy failed or did not run keeps its facts.
 func projectTeardown(rt *Runtime, run *RunFile) {
-	destroyed := func(node string) (Record, bool) {
-		i, ok := run.determining[node]
+	provides := run.projections()
+	destroyed := func(fact string) (Record, bool) {
+		i, ok := run.determining[provides[fact].node]
 		if !ok || run.Records[i].To != workflow.Succeeded {
 			return Record{}, false
 		}
 		return run.Records[i], true
 	}
-	if _, ok := destroyed(NodeWireGuard); ok {
+	if _, ok := destroyed(FactWireGuardPeers); ok {
 		rt.WireGuard = nil
 	}
-	if _, ok := destroyed(NodeTerraform); ok {
+	if _, ok := destroyed(FactTerraform); ok {
 		rt.Terraform = nil
 	}
-	if _, ok := destroyed(NodeK0s); ok {
+	if _, ok := destroyed(FactKubeconfig); ok {
 		rt.Kubeconfig = ""
 	}
-	if rec, ok := destroyed(NodeVPN); ok {
+	if rec, ok := destroyed(FactVPNStatus); ok {
 		rt.VPN = &VPNStatus{Status: VPNDisconnected, Checked: rec.Time.UTC()}
 	}
 }
@@ -342,15 +353,4 @@ func (s *Store) RebuildRuntime() (*Runtime, error) {
 		return nil, err
 	}
 	return rt, nil
-}
-
-// Projects reports whether the records of node decide facts runtime.yaml
-// projects (see Project): the recorder rewrites runtime.yaml after such a
-// node finishes, and only then between a run's start and its outcome.
-func Projects(node string) bool {
-	switch node {
-	case NodeWireGuard, NodeTerraform, NodeVPN, NodeK0s:
-		return true
-	}
-	return false
 }
