@@ -66,6 +66,13 @@
 //	migrated: true                the run was synthesized from legacy files
 //	only, from, skip: [a, …]      the run's selection (--only, --from,
 //	                              --skip); absent: every enabled node
+//	projects: {wireguard: [wireguard.peers=peers, …]}
+//	                              which node provides which fact of
+//	                              runtime.yaml (Fact* names), from which
+//	                              output ("*": all of them; a key ending
+//	                              in "." is a prefix), as the phases
+//	                              declare it (phases.Plugin.Projects);
+//	                              absent: the built-in declaration below
 //
 // A teardown run (`k0rdent reset`) is a run file whose header document
 // has kind: teardown instead of kind: header, with the same fields. Its
@@ -169,7 +176,8 @@
 // Store.Refresh, under the lock, rewrites runtime.yaml with Current when
 // it differs and removes the temporary files (".runtime.yaml.tmp-*",
 // ".k0rdent.yaml.tmp-*") that a kill in the middle of an atomic write
-// left behind. Conventions the phases follow:
+// left behind. The built-in declaration (what the built-in phases declare,
+// and what a header without projects: gets):
 //
 //	wireguard  outputs peers (JSON array of {name,address,public_key,role,
 //	           endpoint}; unknown fields such as private_key are refused),
