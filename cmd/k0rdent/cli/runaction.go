@@ -123,6 +123,10 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 	if err != nil {
 		return err
 	}
+	// Before any node runs again: end what a dead k0rdent left running.
+	for _, pg := range phases.EndProcessGroups(store.LeftoverProcessGroups(unfinished, prevHolder), phases.DefaultGracePeriod) {
+		fmt.Fprintf(a.Stderr, "ended process group %d of %s (run %s, attempt %d), left running by a k0rdent that died\n", pg.PGID, pg.Node, pg.RunID, pg.Attempt)
+	}
 	resume := false
 	if unfinished != nil {
 		if resume, err = a.decideResume(o, unfinished); err != nil {
