@@ -33,8 +33,8 @@ type ProcessRecorder interface {
 // StartedProcessGroup journals that this attempt started process group pg
 // and returns once that is durable. RunID, Node and Attempt are taken from
 // the Env. It returns nil without recording anything when the Recorder
-// does not journal process groups, or when the Env was not made by a
-// Scheduler. A phase calls it right after starting the group and, on
+// does not journal process groups, when the Env is a Verify's (not a
+// recorded attempt), or when the Env was not made by a Scheduler. A phase calls it right after starting the group and, on
 // error, ends the group and fails: a group that is not journalled could
 // outlive a crash of k0rdent unnoticed.
 func (e *Env) StartedProcessGroup(pg ProcessGroup) error {

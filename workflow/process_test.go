@@ -212,3 +212,20 @@ func TestEnv_StartedProcessGroup(t *testing.T) {
 		}
 	})
 }
+
+func TestEnv_StartedProcessGroupInVerifyIsNotJournalled(t *testing.T) {
+	v := verifierPhase{ph("v")}
+	var procErr error
+	v.verify = func(ctx context.Context, env *Env) error {
+		procErr = env.StartedProcessGroup(ProcessGroup{PGID: 4242})
+		return nil
+	}
+	prior := map[string]NodeStatus{"v": {State: Succeeded, Attempt: 1}}
+	rec := &refusingRecorder{memRecorder: newRecorder(t, prior)}
+	if _, err := (&Scheduler{Graph: mustGraph(t, v), Recorder: rec}).Run(context.Background(), prior); err != nil || procErr != nil {
+		t.Fatalf("Run = %v, StartedProcessGroup = %v; want nil, nil", err, procErr)
+	}
+	if len(rec.groups) != 0 {
+		t.Errorf("a verify's group was journalled: %+v", rec.groups)
+	}
+}

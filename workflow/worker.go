@@ -32,7 +32,10 @@ func (r *run) launch(i int) {
 	r.classRunning[n.policy.Class]++
 	env := &Env{
 		RunID: r.s.RunID, Node: n.name, Attempt: attempt, SecretsDir: r.s.SecretsDir,
-		Recorded: recorded, procs: r.startedProcess,
+		Recorded: recorded,
+	}
+	if n.kind != jobVerify { // a verify is not a recorded attempt: nothing to attach a group to
+		env.procs = r.startedProcess
 	}
 	for _, j := range r.g.deps[i] {
 		if out := r.nodes[j].status.Outputs; out != nil {
