@@ -360,7 +360,7 @@ func (r *Run) Append(rec Record) error {
 	}
 	r.rf.apply(rec)
 	r.rf.Size += int64(len(data))
-	if rec.Kind == KindSuperseded || rec.Kind == KindProcess { // nothing to project
+	if rec.Kind == KindSuperseded {
 		return nil
 	}
 	return r.updateRuntime()

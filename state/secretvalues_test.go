@@ -269,3 +269,28 @@ func BenchmarkRun_RecordSecretValues(b *testing.B) {
 		}
 	}
 }
+
+// A process record changes no node, but runtime.yaml stays the projection
+// of the run file: a rebuild after it gives the same file.
+func TestRun_ProcessRecordKeepsRuntimeAProjection(t *testing.T) {
+	s := lockedStore(t)
+	r := writeRun(t, s, "", []workflow.Event{ev(1, "hook", workflow.Pending, workflow.Running)}, "")
+	defer r.Close()
+	if err := r.RecordProcessGroup(workflow.ProcessGroup{Node: "hook", Attempt: 1, PGID: 4242, LeaderStart: 1}); err != nil {
+		t.Fatal(err)
+	}
+	live, err := os.ReadFile(s.RuntimePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RebuildRuntime(); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, err := os.ReadFile(s.RuntimePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(live) != string(rebuilt) {
+		t.Errorf("runtime.yaml after a process record differs from its rebuild:\n--- live\n%s--- rebuilt\n%s", live, rebuilt)
+	}
+}
