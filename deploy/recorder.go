@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/k0rdent/k0rdent-deploy/phases"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -26,6 +27,7 @@ type recorder struct {
 
 	mu      sync.Mutex // guards the fields below; held across each durable write
 	running map[string]workflow.Event
+	groups  map[string][]workflow.ProcessGroup // of the running attempts, by node
 	count   int
 	closed  bool
 }
@@ -47,6 +49,29 @@ func newRecorder(run *state.Run, show func(workflow.Event), now func() time.Time
 		rec.killAt = n
 	}
 	return rec, nil
+}
+
+// RecordProcessGroup journals a process group a running phase started
+// (workflow.ProcessRecorder) and keeps it until the node's attempt ends,
+// so that a second interrupt can end it before the process exits.
+func (r *recorder) RecordProcessGroup(pg workflow.ProcessGroup) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("journal closed: the run was interrupted twice")
+	}
+	if err := r.run.RecordProcessGroup(pg); err != nil {
+		return err
+	}
+	r.count++
+	if r.killAt > 0 && r.count == r.killAt {
+		killSelf()
+	}
+	if r.groups == nil {
+		r.groups = map[string][]workflow.ProcessGroup{}
+	}
+	r.groups[pg.Node] = append(r.groups[pg.Node], pg)
+	return nil
 }
 
 func (r *recorder) Record(ev workflow.Event) error {
@@ -73,6 +98,7 @@ func (r *recorder) Record(ev workflow.Event) error {
 		r.running[ev.Node] = ev
 	} else {
 		delete(r.running, ev.Node)
+		delete(r.groups, ev.Node)
 	}
 	r.show(ev)
 	return nil
@@ -88,6 +114,13 @@ func (r *recorder) abort(reason string) {
 		return
 	}
 	r.closed = true
+	// The processes go first: the leaders die with this process
+	// (Pdeathsig), what they forked would not.
+	var groups []workflow.ProcessGroup
+	for _, n := range slices.Sorted(maps.Keys(r.groups)) {
+		groups = append(groups, r.groups[n]...)
+	}
+	phases.EndProcessGroups(groups, 0)
 	now := r.now()
 	for _, n := range slices.Sorted(maps.Keys(r.running)) {
 		started := r.running[n]

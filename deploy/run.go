@@ -54,6 +54,7 @@ type Started struct {
 	Takeover         *state.Holder // the dead holder whose lock was taken over
 	Selection        state.Selection
 	SelectionChanged bool
+	EndedGroups      []workflow.ProcessGroup // left running by a k0rdent that died, ended before anything ran
 }
 
 // RunResult is what a run did.
@@ -125,10 +126,12 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before any node runs again: end what a dead k0rdent left running.
+	ended := phases.EndProcessGroups(d.Store.LeftoverProcessGroups(j.unfinished, prevHolder), phases.DefaultGracePeriod)
 	flags := journalFlags(o.Flags, lg.Config, o.FailFast)
 	var (
 		run     *state.Run
-		started = Started{Nodes: lg.Graph.Len(), SelectionChanged: j.selChanged}
+		started = Started{Nodes: lg.Graph.Len(), SelectionChanged: j.selChanged, EndedGroups: ended}
 	)
 	if j.resume != nil {
 		id := j.resume.Header.RunID

@@ -245,7 +245,7 @@ func (c *Command) Run(ctx context.Context, env *workflow.Env) error {
 		}
 		env.Log.Info("exec", args...)
 	}
-	if err := c.exec(ctx, environ, output); err != nil {
+	if err := c.exec(ctx, env, environ, output); err != nil {
 		return err
 	}
 
@@ -259,8 +259,9 @@ func (c *Command) Run(ctx context.Context, env *workflow.Env) error {
 	return nil
 }
 
-// exec runs the process to completion and cleans up its process group.
-func (c *Command) exec(ctx context.Context, environ []string, output io.Writer) error {
+// exec runs the process to completion and cleans up its process group,
+// which it journals (env.StartedProcessGroup) right after the start.
+func (c *Command) exec(ctx context.Context, env *workflow.Env, environ []string, output io.Writer) error {
 	grace := c.spec.GracePeriod
 	if grace == 0 {
 		grace = DefaultGracePeriod
@@ -308,6 +309,16 @@ func (c *Command) exec(ctx context.Context, environ []string, output io.Writer) 
 	pw.Close() // the children hold the write end now
 	pgid := cmd.Process.Pid
 
+	// Journal the group before anything else, so that a k0rdent that dies
+	// from here on leaves a record the next one ends the group by. If that
+	// fails, the group must not run unrecorded.
+	var recErr error
+	if pg, ok := processGroupOf(pgid); ok {
+		if recErr = env.StartedProcessGroup(pg); recErr != nil {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}
+
 	copied := make(chan error, 1)
 	go func() {
 		_, err := io.Copy(output, pr)
@@ -333,6 +344,9 @@ func (c *Command) exec(ctx context.Context, environ []string, output io.Writer) 
 		<-copied
 	}
 
+	if recErr != nil {
+		return fmt.Errorf("command phase %s: journal its process group: %w", c.spec.Name, recErr)
+	}
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return c.ctxErr(ctxErr)
 	}

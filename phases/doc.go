@@ -115,6 +115,20 @@
 // phase's processes never outlive the phase (start a daemon with setsid if
 // it must survive, and keep in mind that k0rdent will not know about it).
 //
+// The process group is journalled right after the start (a process record:
+// workflow.Env.StartedProcessGroup), with the leader's start time and the
+// boot id. Pdeathsig kills only the leader; if k0rdent is killed -9 or
+// exits on a second interrupt, what the leader forked lives on. So the
+// CLI ends the journalled groups of running nodes on a second interrupt
+// before it exits, and a later k0rdent, once it holds the lock, ends what
+// is left of the groups of the run it resumes, supersedes or takes over
+// (EndProcessGroups: SIGTERM, grace, SIGKILL) before any node runs again.
+// A group is recognised by its leader's start time or, once the leader is
+// gone, by its members' K0RDENT_* environment, never by pid alone. (Linux
+// only: elsewhere there is no /proc to recognise a group by, and nothing
+// is journalled.) A process that forks between the start and the record
+// (a few milliseconds) and outlives a kill -9 in that window is missed.
+//
 // Like every phase, a command phase must be idempotent: a crash between its
 // start and the journal's record of its success runs it again on resume.
 package phases

@@ -96,6 +96,14 @@
 //	outcome        outcome (succeeded|partial|failed|cancelled), reason,
 //	               failed_nodes, flags
 //	superseded     by (the new run id), flags
+//	process        node, attempt, process (pgid, leader_start: the
+//	               leader's start time in clock ticks since boot,
+//	               boot_id): a process group the node's running attempt
+//	               started (a command phase's child), written right
+//	               after it started; only a running attempt can have one.
+//	               A later k0rdent that holds the lock ends what is left
+//	               of these groups before it runs their nodes again
+//	               (Store.LeftoverProcessGroups); they change no state
 //
 // An outcome does not end the file: a resumed run appends a resumed record
 // and more transitions after a failed or cancelled outcome. The latest
@@ -232,6 +240,17 @@
 // secret or token. So private_key, hubPrivateKey, client-key-data,
 // client_secret, admin_password and sas_token are refused, while
 // private_ips, secret_name and private_key_path are journalled.
+//
+// By content: a record whose outputs, reason or error contain the content
+// of a file under secrets/ (trimmed of white space; at least 12 bytes, so
+// that a port number does not count; files named *.pub are public keys and
+// do not count) is refused too, so `hub=$(cat .../hub.key)` never reaches
+// a run file. The values are read once per Run, and again only when a
+// directory under secrets/ changed. A refusal is a *workflow.RefusedError
+// (errors.Is ErrSecret) naming the field and the file, never the value;
+// nothing is written, and the scheduler records the node failed with the
+// refusal instead (see the workflow package). An outcome whose reason is
+// refused is journalled with the refusal as its reason.
 //
 // # Lock
 //

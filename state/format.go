@@ -31,6 +31,7 @@ const (
 	KindSuperseded   Kind = "superseded"
 	KindLockTakeover Kind = "lock-takeover"
 	KindOutcome      Kind = "outcome"
+	KindProcess      Kind = "process" // a process group a running attempt started
 )
 
 // Outcome is how a run ended. The empty outcome means unfinished.
@@ -121,6 +122,16 @@ type Record struct {
 	By string `yaml:"by,omitempty"`
 	// lock-takeover
 	Previous *Holder `yaml:"previous,omitempty"`
+	// process (with node and attempt)
+	Process *ProcessRecord `yaml:"process,omitempty"`
+}
+
+// ProcessRecord is the process group of a process record: what a later
+// k0rdent needs to find what is left of it (see workflow.ProcessGroup).
+type ProcessRecord struct {
+	PGID        int    `yaml:"pgid"`
+	LeaderStart uint64 `yaml:"leader_start"`
+	BootID      string `yaml:"boot_id,omitempty"`
 }
 
 // Event returns the workflow event of a transition record.

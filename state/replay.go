@@ -34,6 +34,9 @@ type RunFile struct {
 	SupersededBy  string
 	// Takeovers lists the previous holders of lock takeovers.
 	Takeovers []Holder
+	// ProcessGroups lists the process groups the process records name, in
+	// order: the groups node attempts started (see LeftoverProcessGroups).
+	ProcessGroups []workflow.ProcessGroup
 
 	// Size is the length in bytes of the valid prefix.
 	Size int64
@@ -208,6 +211,14 @@ func (rf *RunFile) check(rec *Record) error {
 		if rec.Previous == nil {
 			return corrupt("lock-takeover record without previous holder")
 		}
+	case KindProcess:
+		if rec.Process == nil || rec.Process.PGID <= 0 {
+			return corrupt("process record without a process group")
+		}
+		if cur := rf.Nodes[rec.Node]; cur.State != workflow.Running || cur.Attempt != rec.Attempt {
+			return corrupt("process record of node %q attempt %d, which is not running (it is %s, attempt %d)",
+				rec.Node, rec.Attempt, cur.State, cur.Attempt)
+		}
 	default:
 		return corrupt("unknown record kind %q", rec.Kind)
 	}
@@ -278,6 +289,10 @@ func (rf *RunFile) apply(rec Record) {
 		rf.Outcome, rf.SupersededBy, rf.Finished = OutcomeSuperseded, rec.By, rec.Time
 	case KindLockTakeover:
 		rf.Takeovers = append(rf.Takeovers, *rec.Previous)
+	case KindProcess:
+		rf.ProcessGroups = append(rf.ProcessGroups, workflow.ProcessGroup{
+			RunID: rf.Header.RunID, Node: rec.Node, Attempt: rec.Attempt,
+			PGID: rec.Process.PGID, LeaderStart: rec.Process.LeaderStart, BootID: rec.Process.BootID})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -28,6 +29,9 @@ type Run struct {
 	rf   *RunFile
 	base *Runtime // runtime before this run (may contain this run's earlier effects)
 	err  error    // a failed write poisons the Run
+	// secrets are the values of the files under secrets/, refused in
+	// records (see secretValues).
+	secrets *secretValues
 	// noRuntime turns off the live runtime.yaml update (benchmarks).
 	noRuntime bool
 }
@@ -87,7 +91,7 @@ func (s *Store) CreateRun(h Header) (*Run, error) {
 	rf := &RunFile{file: path}
 	rf.setHeader(h)
 	rf.Size = int64(len(data))
-	r := &Run{s: s, path: path, f: f, rf: rf, base: base}
+	r := &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(s.SecretsDir())}
 	if err := r.updateRuntime(); err != nil {
 		f.Close()
 		return nil, err
@@ -130,7 +134,7 @@ func (s *Store) OpenRun(id string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open run %s: %w", id, err)
 	}
-	return &Run{s: s, path: path, f: f, rf: rf, base: base}, nil
+	return &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(s.SecretsDir())}, nil
 }
 
 // repair keeps a copy of path as path.broken[.N] and truncates path to size.
@@ -252,8 +256,10 @@ func (r *Run) Attempt() int {
 
 // Record journals a node transition (workflow.Recorder). It assigns Seq
 // and, if ev.Time is zero, the time; it refuses a transition the node's
-// state does not allow (*TransitionError) and outputs that look like
-// secrets (ErrSecret). It returns once the record is durable.
+// state does not allow (*TransitionError), and outputs that look like
+// secrets or texts that hold the content of a file under secrets/ (a
+// *workflow.RefusedError wrapping ErrSecret; nothing is written). It
+// returns once the record is durable.
 func (r *Run) Record(ev workflow.Event) error {
 	rec := Record{
 		Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
@@ -261,6 +267,14 @@ func (r *Run) Record(ev workflow.Event) error {
 		Outputs: maps.Clone(ev.Outputs),
 	}
 	return r.Append(rec)
+}
+
+// RecordProcessGroup journals that the running attempt of pg.Node started
+// process group pg (workflow.ProcessRecorder): a process record. It
+// returns once the record is durable.
+func (r *Run) RecordProcessGroup(pg workflow.ProcessGroup) error {
+	return r.Append(Record{Kind: KindProcess, Node: pg.Node, Attempt: pg.Attempt,
+		Process: &ProcessRecord{PGID: pg.PGID, LeaderStart: pg.LeaderStart, BootID: pg.BootID}})
 }
 
 // Resumed journals that the run is resumed: its attempt and its flags from
@@ -292,7 +306,12 @@ func (r *Run) Finish(outcome Outcome, reason string) error {
 	r.mu.Lock()
 	failed, flags := r.rf.FailedNodes(), maps.Clone(r.rf.Flags)
 	r.mu.Unlock()
-	if err := r.Append(Record{Kind: KindOutcome, Outcome: outcome, Reason: reason, FailedNodes: failed, Flags: flags}); err != nil {
+	err := r.Append(Record{Kind: KindOutcome, Outcome: outcome, Reason: reason, FailedNodes: failed, Flags: flags})
+	var re *workflow.RefusedError
+	if errors.As(err, &re) { // the reason holds a secret: journal the refusal instead
+		err = r.Append(Record{Kind: KindOutcome, Outcome: outcome, Reason: re.Error(), FailedNodes: failed, Flags: flags})
+	}
+	if err != nil {
 		return err
 	}
 	return r.WriteRuntime()
@@ -336,6 +355,9 @@ func (r *Run) Append(rec Record) error {
 		return err
 	}
 	if err := checkSecrets(&rec); err != nil {
+		return fmt.Errorf("run %s: record %d: node %s: %w", r.ID(), rec.Seq, rec.Node, err)
+	}
+	if err := r.secrets.check(&rec); err != nil {
 		return fmt.Errorf("run %s: record %d: node %s: %w", r.ID(), rec.Seq, rec.Node, err)
 	}
 	data, err := encodeRecord(rec)
@@ -395,25 +417,30 @@ func (r *Run) Close() error {
 // attempts, each attempt starting with a separator line.
 func (r *Run) LogSink() workflow.LogSink { return r.s.LogSink(r.ID()) }
 
-// checkSecrets refuses records whose outputs look like secret material.
-// It is a cheap guard, not a scanner; see secretLike and the package
+// checkSecrets refuses records whose outputs look like secret material,
+// and malformed outputs of the nodes runtime.yaml projects, as a
+// *workflow.RefusedError of the outputs (the scheduler fails the node). It
+// is a cheap guard, not a scanner; see secretLike and the package
 // documentation (Secrets).
 func checkSecrets(rec *Record) error {
-	for k, v := range rec.Outputs {
-		if why := secretLike(k, v); why != "" {
-			return fmt.Errorf("%w: output %q %s; write it to a 0600 file in the secrets directory and output the file's path instead", ErrSecret, k, why)
+	refuse := func(err error) error {
+		return &workflow.RefusedError{Field: workflow.RefusedOutputs, Err: err}
+	}
+	for _, k := range slices.Sorted(maps.Keys(rec.Outputs)) {
+		if why := secretLike(k, rec.Outputs[k]); why != "" {
+			return refuse(fmt.Errorf("%w: output %q %s; write it to a file under the secrets directory ($K0RDENT_SECRETS_DIR) and output its path", ErrSecret, k, why))
 		}
 	}
 	if rec.Kind == KindTransition && rec.Node == NodeWireGuard && rec.To == workflow.Succeeded {
 		if v, ok := rec.Outputs[OutputPeers]; ok {
 			if _, err := parsePeers(v); err != nil {
-				return fmt.Errorf("output %q: %w", OutputPeers, err)
+				return refuse(fmt.Errorf("output %q: %w", OutputPeers, err))
 			}
 		}
 	}
 	if rec.Kind == KindTransition && rec.Node == NodeVPN && rec.To == workflow.Succeeded {
 		if v, ok := rec.Outputs[OutputVPNStatus]; ok && !validVPNStatus(v) {
-			return fmt.Errorf("output %q: %q, want connected, disconnected or unverified", OutputVPNStatus, v)
+			return refuse(fmt.Errorf("output %q: %q, want connected, disconnected or unverified", OutputVPNStatus, v))
 		}
 	}
 	return nil

@@ -39,6 +39,8 @@ type node struct {
 	ran     time.Duration
 	since   time.Time // when its current job started
 	mustRun bool      // planned to run, or queued to run: not reusable as is
+
+	refused *RefusedError // the Recorder refused the outputs of its succeeded event
 }
 
 type result struct {
@@ -75,6 +77,7 @@ type run struct {
 	inflight     int
 	results      chan result
 	wake         chan int      // retry timers fire here
+	procs        chan procReq  // process groups phases started (Env.StartedProcessGroup)
 	exit         chan struct{} // closed when the coordinator returns
 	retrying     int
 	settleQ      []int
@@ -90,7 +93,7 @@ func (s *Scheduler) newRun(ctx context.Context, prior map[string]NodeStatus, ds 
 		s: s, g: g, ctx: ctx, now: s.Now, rec: s.Recorder, par: s.Parallelism, grace: s.GracePeriod,
 		destroy: destroy, deps: g.deps, next: g.dependents, upWord: "dependency",
 		nodes: make([]node, g.Len()), queues: map[string]*intHeap{}, classRunning: map[string]int{},
-		results: make(chan result), wake: make(chan int), exit: make(chan struct{}),
+		results: make(chan result), wake: make(chan int), procs: make(chan procReq), exit: make(chan struct{}),
 		discard: slog.New(slog.DiscardHandler),
 	}
 	if destroy {
@@ -162,6 +165,8 @@ func (r *run) run() (*Result, error) {
 			if n := &r.nodes[i]; !n.fin {
 				r.enqueue(i, n.kind)
 			}
+		case req := <-r.procs:
+			r.recordProcess(req)
 		case <-ctxDone:
 			ctxDone = nil
 			r.cancel()
@@ -279,10 +284,30 @@ func (r *run) settle() {
 	r.settleQ = r.settleQ[:0]
 }
 
+// reuse records node i succeeded as it was. When the Recorder refuses the
+// outputs it would be reused with (a RefusedError), they are not usable:
+// the node runs again, or is blocked when the selection leaves it out.
 func (r *run) reuse(i int, reason string) {
 	n := &r.nodes[i]
-	r.set(i, Succeeded, n.status.Attempt, reason, nil, 0)
-	r.done(i)
+	if r.set(i, Succeeded, n.status.Attempt, reason, nil, 0) {
+		r.done(i)
+		return
+	}
+	re := n.refused
+	if re == nil { // the Recorder failed: the run stops
+		r.done(i)
+		return
+	}
+	n.refused, n.status.Outputs, n.status.RunID = nil, nil, ""
+	why := "recorded " + re.Error()
+	if !n.dec.selected || r.destroy {
+		r.set(i, Blocked, n.status.Attempt, why+"; select it to run it again", nil, 0)
+		n.fin = true
+		r.fail(i)
+		return
+	}
+	n.reason, n.reran = why, true
+	r.enqueue(i, jobRun)
 }
 
 func (r *run) enqueue(i int, kind jobKind) {
@@ -413,21 +438,63 @@ func (r *run) set(i int, to State, attempt int, reason string, err error, dur ti
 	if to == Succeeded {
 		ev.Outputs = maps.Clone(n.status.Outputs)
 	}
-	return r.record(i, ev)
+	if r.record(i, ev) {
+		return true
+	}
+	if re := n.refused; re != nil && from == Running {
+		// The attempt's outputs were refused: the attempt failed.
+		n.refused = nil
+		n.status.State, n.status.Outputs, n.status.RunID = Failed, nil, ""
+		n.status.Error, n.err = re.Error(), re
+		r.record(i, Event{From: Running, To: Failed, Attempt: attempt, Error: re.Error(), Duration: dur})
+	}
+	return false
 }
 
+// record journals ev for node i. When the Recorder refuses the reason or
+// the error text (a *RefusedError), ev is recorded again with that text
+// replaced by the refusal, which becomes the node's reason or error. A
+// refused output is left to the caller (n.refused; record returns false).
+// Any other Recorder error stops the run.
 func (r *run) record(i int, ev Event) bool {
 	if r.recErr != nil {
 		return false
 	}
-	ev.Node, ev.Time = r.nodes[i].name, r.now()
-	if err := r.rec.Record(ev); err != nil {
-		r.recErr = fmt.Errorf("record %s %s -> %s: %w", ev.Node, ev.From, ev.To, err)
-		r.stopped = true
-		r.stopWork()
-		return false
+	n := &r.nodes[i]
+	ev.Node, ev.Time = n.name, r.now()
+	for range 3 { // reason, error, then anything left is a failure
+		err := r.rec.Record(ev)
+		if err == nil {
+			return true
+		}
+		var re *RefusedError
+		if !errors.As(err, &re) {
+			r.recordFailed(ev, err)
+			return false
+		}
+		switch {
+		case re.Field == RefusedReason && ev.Reason != "":
+			ev.Reason = re.Error()
+			n.status.Reason = ev.Reason
+		case re.Field == RefusedErrorText && ev.Error != "":
+			ev.Error = re.Error()
+			n.status.Error, n.err = ev.Error, re
+		case re.Field == RefusedOutputs && ev.To == Succeeded:
+			n.refused = re
+			return false
+		default:
+			r.recordFailed(ev, err)
+			return false
+		}
 	}
-	return true
+	r.recordFailed(ev, errors.New("refused three times"))
+	return false
+}
+
+func (r *run) recordFailed(ev Event, err error) {
+	r.recErr = fmt.Errorf("record %s %s -> %s: %w", ev.Node, ev.From, ev.To, err)
+	r.stopped = true
+	r.stopWork()
 }
 
 func (r *run) result() (*Result, error) {

@@ -79,6 +79,22 @@
 // cancelled and are waited for (up to GracePeriod), and Run returns the
 // Recorder's error.
 //
+// Refusals: a Recorder may refuse an event for what a field holds (a
+// *RefusedError: the content of a secret in an output, reason or error),
+// having written nothing. That does not stop the run. A refused output
+// fails the attempt (recorded running -> failed with the refusal as its
+// error, outputs dropped; dependents blocked); a refused reason or error
+// is recorded replaced by the refusal's message; a refused reuse (outputs
+// journalled by an earlier attempt or run) makes the node run again, or
+// blocked when the selection leaves it out. The refusal never quotes the
+// value, so nothing of it reaches the journal or the returned error.
+//
+// Process groups: a phase that starts processes calls
+// Env.StartedProcessGroup right after; the coordinator hands the group to
+// the Recorder if it is a ProcessRecorder and the phase continues once the
+// record is durable. That record is what lets a later k0rdent end the
+// groups a dead one left before it starts the node again.
+//
 // Failure travels only downstream (Terraform's rule): the transitive
 // dependents of a failed node are recorded `blocked` with the reason
 // "dependency x failed" (plus "(via y)" when indirect), and independent

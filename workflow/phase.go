@@ -167,6 +167,8 @@ type Env struct {
 	// re-run may reuse. Read only.
 	Recorded map[string]string
 
+	procs func(ProcessGroup) error // set by the scheduler; see StartedProcessGroup
+
 	mu      sync.Mutex
 	outputs map[string]string
 }

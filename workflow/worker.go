@@ -34,6 +34,9 @@ func (r *run) launch(i int) {
 		RunID: r.s.RunID, Node: n.name, Attempt: attempt, SecretsDir: r.s.SecretsDir,
 		Recorded: recorded,
 	}
+	if n.kind != jobVerify { // a verify is not a recorded attempt: nothing to attach a group to
+		env.procs = r.startedProcess
+	}
 	for _, j := range r.g.deps[i] {
 		if out := r.nodes[j].status.Outputs; out != nil {
 			if env.Inputs == nil {
@@ -176,6 +179,10 @@ func (r *run) finish(res result) {
 			n.status.Finished = r.now()
 			r.done(i)
 			r.settle()
+		} else if n.status.State == Failed && r.recErr == nil { // its outputs were refused
+			n.status.Finished = r.now()
+			n.fin = true
+			r.fail(i)
 		}
 		n.fin = true
 	case r.cancelled || (r.work.Err() != nil && (errors.Is(res.err, context.Canceled) || res.abandoned)):

@@ -232,11 +232,11 @@ func crashConfig(side string) string {
 }
 
 // TestRun_CrashAtEveryTransitionThenResume kills k0rdent with SIGKILL right
-// after each durable transition record in turn, then resumes: every run
+// after each durable record (transition or process group) in turn, then resumes: every run
 // ends succeeded, every side effect happened, and only nodes in flight at
 // the kill ran twice.
 func TestRun_CrashAtEveryTransitionThenResume(t *testing.T) {
-	const transitions = 8 // 4 nodes: running + succeeded each
+	const transitions = 12 // 4 nodes: running, process (its process group), succeeded each
 	for n := 1; n <= transitions; n++ {
 		t.Run(fmt.Sprintf("KillAt%d", n), func(t *testing.T) {
 			dir := t.TempDir()

@@ -427,10 +427,16 @@ func TestRun_JournalRefusalIsReported(t *testing.T) {
     command: [sh, -c, "echo key=-----BEGIN PRIVATE KEY----- > $K0RDENT_OUTPUT"]
 `)
 	r := e.mustRun(cli.ExitPhaseFailed, "run")
-	if !strings.Contains(r.stderr, "ERROR ") || !strings.Contains(r.stderr, "refusing to journal secret material") {
+	// The node fails with the refusal (the usual FAILED block); it is not
+	// left running.
+	if !strings.Contains(r.stderr, "FAILED leak (attempt 1): outputs refused: state: refusing to journal secret material") {
 		t.Errorf("the refused record is not reported:\n%s", r)
 	}
-	if rf := e.current(); rf.Outcome != state.OutcomeFailed {
+	rf := e.current()
+	if rf.Outcome != state.OutcomeFailed {
 		t.Errorf("outcome = %q, want failed", rf.Outcome)
+	}
+	if st := rf.Nodes["leak"].State; st != workflow.Failed {
+		t.Errorf("leak = %s, want failed", st)
 	}
 }

@@ -108,6 +108,9 @@ func (a *app) started(s deploy.Started, kind string) {
 	if s.Takeover != nil {
 		fmt.Fprintf(a.Stderr, "took over the lock of pid %d (run %s), which died holding it\n", s.Takeover.PID, s.Takeover.RunID)
 	}
+	for _, pg := range s.EndedGroups {
+		fmt.Fprintf(a.Stderr, "ended process group %d of %s (run %s, attempt %d), left running by a k0rdent that died\n", pg.PGID, pg.Node, pg.RunID, pg.Attempt)
+	}
 	verb := "starting " + kind + " " + s.RunID
 	if s.Resumed {
 		verb = fmt.Sprintf("resuming run %s, attempt %d", s.RunID, s.Attempt)
