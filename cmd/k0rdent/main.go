@@ -9,11 +9,10 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/phases"
 )
 
-// version and buildTime may be set at build time (-ldflags '-X
-// main.version=v1.2.3 -X main.buildTime=2026-12-03T15:00:00Z'); an empty
-// version is the module version and VCS revision from
-// runtime/debug.ReadBuildInfo (see `k0rdent version`).
-var version, buildTime string
+// Set at build time by `make build` (-ldflags '-X main.version=v1.2.3 -X
+// main.revision=<commit> -X main.dirty=true -X main.buildTime=<RFC 3339>');
+// empty ones come from runtime/debug.ReadBuildInfo (see `k0rdent version`).
+var version, revision, dirty, buildTime string
 
 func main() {
 	app := cli.NewApp(cli.Options{
@@ -22,6 +21,8 @@ func main() {
 		Stdout:    os.Stdout,
 		Stderr:    os.Stderr,
 		Version:   version,
+		Revision:  revision,
+		Dirty:     dirty == "true",
 		BuildTime: buildTime,
 	})
 	os.Exit(cli.Execute(app, os.Args))

@@ -27,6 +27,11 @@ type Options struct {
 	// pseudo-version with the VCS revision when built with -buildvcs),
 	// else "dev"; the revision, dirty flag and BuildTime are added.
 	Version string
+	// Revision and Dirty are the VCS revision the binary was built from and
+	// whether the work tree had uncommitted changes, for builds without the
+	// -buildvcs stamp (set by `make build`); the stamp wins.
+	Revision string
+	Dirty    bool
 	// BuildTime is when the binary was built (RFC 3339, set by `make
 	// build` through -ldflags -X); empty leaves it out.
 	BuildTime string
@@ -59,7 +64,7 @@ func NewApp(opts Options) *ucli.App {
 	if a.Name == "" {
 		a.Name = "k0rdent"
 	}
-	a.build = readBuildInfo(a.Name, a.Version, a.BuildTime)
+	a.build = readBuildInfo(a.Name, a.Version, a.Revision, a.Dirty, a.BuildTime)
 	a.Version = a.build.String()
 	if a.Stdin == nil {
 		a.Stdin = eofReader{}

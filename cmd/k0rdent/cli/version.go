@@ -30,8 +30,12 @@ type BuildInfo struct {
 // version; a binary built from a source tree without tags has a Go
 // pseudo-version (v0.0.0-<commit time>-<revision>[+dirty]); a test binary
 // or one built with -buildvcs=false has neither and is "dev".
-func readBuildInfo(name, version, buildTime string) BuildInfo {
-	bi := BuildInfo{Name: name, Version: version, BuildTime: buildTime,
+//
+// revision and dirty come from the build too (`make build` sets them from
+// git with -ldflags -X, since Go stamps no VCS information in a git
+// worktree); the stamp of -buildvcs wins when there is one.
+func readBuildInfo(name, version, revision string, dirty bool, buildTime string) BuildInfo {
+	bi := BuildInfo{Name: name, Version: version, Revision: revision, Dirty: dirty, BuildTime: buildTime,
 		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 	info, ok := debug.ReadBuildInfo()
 	if ok {
