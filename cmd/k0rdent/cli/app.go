@@ -123,6 +123,7 @@ func NewApp(opts Options) *ucli.App {
 			a.phasesCommand(),
 			a.migrateCommand(),
 			a.resetCommand(),
+			a.validateCommand(),
 			a.versionCommand(),
 			a.completionCommand(),
 			a.completeCommand(),

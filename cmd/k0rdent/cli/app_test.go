@@ -251,3 +251,26 @@ func TestStateDir_FollowsConfig(t *testing.T) {
 }
 
 var _ = state.OutcomeFailed
+
+// TestValidate: a good config is valid (exit 0), a bad one exits 2 with
+// every problem, and neither touches the state directory.
+func TestValidate(t *testing.T) {
+	e := newEnv(t, commandConfig)
+	r := e.mustRun(0, "validate")
+	if !strings.Contains(r.stdout, "k0rdent.yaml: valid (5 phases)") {
+		t.Errorf("validate: %s", r)
+	}
+	e.write("k0rdent.yaml", baseConfig+"cluster:\n  workers:\n    count: 1.5\nnetwork:\n  vnet_prefix: 10.0.0.0/33\n")
+	r = e.mustRun(cli.ExitUsage, "validate")
+	for _, want := range []string{"k0rdent.yaml:5: cluster.workers.count", "k0rdent.yaml:7: network.vnet_prefix"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("validate lacks %q:\n%s", want, r)
+		}
+	}
+	if i, j := strings.Index(r.stderr, ":5:"), strings.Index(r.stderr, ":7:"); i > j {
+		t.Errorf("problems not in file order:\n%s", r.stderr)
+	}
+	if _, err := os.Stat("state"); err == nil {
+		t.Error("validate created the state directory")
+	}
+}
