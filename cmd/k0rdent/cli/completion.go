@@ -297,11 +297,12 @@ const bashCompletion = `# bash completion for @NAME@ (source it, or put it in /e
     local out
     out="$(command @NAME@ @COMPLETE@ "${words[@]}" 2>/dev/null </dev/null)" || return 0
     if [[ "$out" == "@FILES@" ]]; then
-        COMPREPLY=($(compgen -f -- "$cur"))
+        COMPREPLY=($(compgen -f -- "$cur" || :))
         return 0
     fi
     local IFS=$'\n'
-    COMPREPLY=($(compgen -W "$out" -- "$cur"))
+    COMPREPLY=($(compgen -W "$out" -- "$cur" || :))
+    return 0
 }
 complete -o default -F @FN@ @NAME@
 `

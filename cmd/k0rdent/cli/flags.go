@@ -232,6 +232,10 @@ func interspersed(app *ucli.App, args []string) []string {
 		out = append(out, arg)
 		flags, cmds = cmd.Flags, cmd.Subcommands
 		i++
+		if cmd.SkipFlagParsing {
+			// Its arguments are words, not flags (__complete).
+			return append(out, args[i:]...)
+		}
 		if len(cmds) == 0 {
 			break
 		}
