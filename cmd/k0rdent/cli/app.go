@@ -104,7 +104,9 @@ func NewApp(opts Options) *ucli.App {
 		// <Tab> started a deployment): completion is the hidden __complete
 		// command instead, which never runs an action (completion.go).
 		EnableBashCompletion: false,
-		Flags:                globalFlags(true),
+		// urfave/cli adds --help to the app only with its own help command,
+		// which helpCommand replaces.
+		Flags:                append(globalFlags(true), ucli.HelpFlag),
 		OnUsageError:         usage,
 		// Errors are returned to Execute, which maps them to exit codes;
 		// urfave/cli must never call os.Exit itself.

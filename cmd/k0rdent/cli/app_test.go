@@ -274,3 +274,20 @@ func TestValidate(t *testing.T) {
 		t.Error("validate created the state directory")
 	}
 }
+
+// TestHelp_App: --help, -h and help list every command, completion and
+// validate included.
+func TestHelp_App(t *testing.T) {
+	e := newEnv(t, "")
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {}} {
+		r := e.mustRun(0, args...)
+		for _, want := range []string{"completion", "validate", "version", "runs"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("k0rdent %v lacks %q:\n%s", args, want, r.stdout)
+			}
+		}
+		if strings.Contains(r.stdout, "__complete") {
+			t.Errorf("k0rdent %v shows the hidden __complete:\n%s", args, r.stdout)
+		}
+	}
+}
