@@ -106,8 +106,8 @@ func NewApp(opts Options) *ucli.App {
 		EnableBashCompletion: false,
 		// urfave/cli adds --help to the app only with its own help command,
 		// which helpCommand replaces.
-		Flags:                append(globalFlags(true), ucli.HelpFlag),
-		OnUsageError:         usage,
+		Flags:        append(globalFlags(true), ucli.HelpFlag),
+		OnUsageError: usage,
 		// Errors are returned to Execute, which maps them to exit codes;
 		// urfave/cli must never call os.Exit itself.
 		ExitErrHandler: func(*ucli.Context, error) {},
