@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Binary builds the main package pkg (a directory, relative to the caller's
@@ -22,7 +23,8 @@ import (
 // go.mod and go.sum, the package and the toolchain, so an edit rebuilds and
 // an unchanged tree does not; concurrent test processes wait on a file lock
 // for the one that builds. The cache lives under the Go build cache
-// (go env GOCACHE)/k0rdent-testbin, and `go clean -cache` removes it.
+// (go env GOCACHE)/k0rdent-testbin; a build unused for six hours is
+// removed, and `go clean -cache` removes them all.
 func Binary(pkg string) (string, error) {
 	abs, err := filepath.Abs(pkg)
 	if err != nil {
@@ -62,6 +64,11 @@ func Binary(pkg string) (string, error) {
 		return "", err
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	// The directory's mtime is its last use: prune what no test used for
+	// a while, so that edits do not pile up binaries in the cache.
+	now := time.Now()
+	os.Chtimes(dir, now, now)
+	prune(filepath.Dir(dir), now.Add(-pruneAfter))
 	if fi, err := os.Stat(bin); err == nil && fi.Mode().IsRegular() {
 		return bin, nil
 	}
@@ -78,6 +85,23 @@ func Binary(pkg string) (string, error) {
 		return "", err
 	}
 	return bin, nil
+}
+
+// pruneAfter is how long a cached build is kept unused.
+const pruneAfter = 6 * time.Hour
+
+// prune removes the cached builds under root last used before cutoff.
+// Removing a binary a test still runs is harmless: the process keeps it.
+func prune(root string, cutoff time.Time) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && e.IsDir() && fi.ModTime().Before(cutoff) {
+			os.RemoveAll(filepath.Join(root, e.Name()))
+		}
+	}
 }
 
 func goBinary() (string, error) {

@@ -2,8 +2,11 @@ package testenv
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // recorder is a testing.TB that records how a test ended.
@@ -59,3 +62,24 @@ func TestBinary_BuildsOnce(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestPrune_RemovesOnlyUnusedBuilds(t *testing.T) {
+	root := t.TempDir()
+	now := time.Now()
+	for name, age := range map[string]time.Duration{"old": 7 * time.Hour, "recent": time.Hour} {
+		dir := filepath.Join(root, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dir, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune(root, now.Add(-pruneAfter))
+	if _, err := os.Stat(filepath.Join(root, "old")); err == nil {
+		t.Error("a build unused for 7h was kept")
+	}
+	if _, err := os.Stat(filepath.Join(root, "recent")); err != nil {
+		t.Errorf("a build used an hour ago was removed: %v", err)
+	}
+}
