@@ -1,10 +1,24 @@
 # k0rdent-deploy. `make test` is what CI runs (.ci/run).
 GO        ?= go
 BIN       ?= bin/k0rdent
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
-FUZZTIME  ?= 15s
+# What `k0rdent version` and every run header's tool_version say: the tag or
+# commit (git describe), the revision, the dirty flag and the build time. Go
+# stamps the same from VCS itself (-buildvcs=auto below) in a plain clone,
+# but not in a git worktree, hence the -X flags too.
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
+DIRTY      ?= $(shell test -z "$$(git status --porcelain 2>/dev/null)" && echo false || echo true)
+BUILD_TIME ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.dirty=$(DIRTY) -X main.buildTime=$(BUILD_TIME)
+FUZZTIME   ?= 15s
+# Inputs a fuzz target finds are minimised for at most this long, so that the
+# FUZZTIME budget is spent fuzzing (the default, 60s, ate most of it).
+FUZZMINIMIZE ?= 1s
+# go test -json of the last `make unit`, for the skip summary.
+TESTJSON   ?= bin/test.json
+SHELL := /bin/bash
 export CHECKPOINT_DISABLE := 1
+# Tests and vet need no VCS stamp; `build` turns it back on.
 export GOFLAGS := -buildvcs=false
 
 GO_SRCS := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null) go.mod go.sum
@@ -19,29 +33,41 @@ demo: build
 	cp examples/demo/k0rdent.yaml demo/commands/
 	cd demo/commands && ../../$(BIN) run --plan --only fetch,lint,render,package && ../../$(BIN) run --only fetch,lint,render,package --yes && ../../$(BIN) runs && ../../$(BIN) status
 
-.PHONY: demo all build test unit race fuzz bench lint vet fmt-check fmt golden clean kube-bins
+.PHONY: demo all build test unit race fuzz bench lint vet fmt-check fmt tidy-check golden clean kube-bins
 
 all: build
 
 build: $(BIN)
 
 $(BIN): $(GO_SRCS)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/k0rdent
+	$(GO) build -buildvcs=auto -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/k0rdent
 
-## test: everything CI checks: formatting, vet, unit and integration tests, race, a bounded fuzz run.
-test: fmt-check vet unit race fuzz
+## test: everything CI checks: formatting, go.mod tidiness, vet, unit and integration tests (ending
+## with the list of skipped tests and why), race, a bounded run of every fuzz target.
+test: fmt-check tidy-check vet unit race fuzz
 
+# go test -json through hack/testsummary: per-package lines as go test prints
+# them, the output of failed tests, then every skipped test with its reason.
 unit:
-	$(GO) test -count=1 -cover ./...
+	@mkdir -p $(dir $(TESTJSON))
+	$(GO) build -o bin/testsummary ./hack/testsummary
+	set -o pipefail; $(GO) test -count=1 -cover -json ./... | tee $(TESTJSON) | bin/testsummary
 
 race:
 	$(GO) test -count=1 -race ./workflow/... ./state/...
 
 # go test fuzzes one target per invocation.
+# Every fuzz target in the repository (a test checks this list against the
+# Fuzz functions: hack/testsummary's TestMakefile_FuzzesEveryTarget).
+FUZZ_TARGETS := state:FuzzDecode state:FuzzFastDecode state:FuzzLegacyState config:FuzzParse \
+	phases:FuzzParseOutputs providers/wireguard:FuzzParseWGQuick
+
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) ./state
-	$(GO) test -run='^$$' -fuzz='^FuzzLegacyState$$' -fuzztime=$(FUZZTIME) ./state
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./config
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$fn ./$$pkg ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./$$pkg; \
+	done
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./workflow/... ./state/...
@@ -58,15 +84,22 @@ fmt-check:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+# go.mod and go.sum say exactly what the code imports (direct dependencies
+# not marked indirect); fix with `go mod tidy`.
+tidy-check:
+	$(GO) mod tidy -diff
+
 ## kube-bins: build kube-apiserver and etcd from the Go module proxy, once, into
 ## $K0RDENT_KUBE_BINS or ~/.cache/k0rdent-test/kube/<version> (about 3 minutes;
 ## later runs reuse them). Tests that need a Kubernetes API skip without them.
 kube-bins:
 	hack/kube-bins/build.sh
 
-## golden: regenerate golden files after an intended output change; review the diff.
+## golden: regenerate every golden file after an intended output change, then review the diff.
+## Each package's -update flag defaults to on under K0RDENT_UPDATE_GOLDEN, so every test that
+## writes a golden file (TestBadInput too) runs in every package, with or without such a flag.
 golden:
-	$(GO) test ./... -run 'Golden' -update
+	K0RDENT_UPDATE_GOLDEN=1 $(GO) test -count=1 ./...
 
 clean:
 	rm -rf bin

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -69,21 +71,69 @@ func (e *Error) Error() string {
 
 // Load reads and parses the config file at path; see Parse.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	if err := CheckFile(path); err != nil {
+		return nil, err
+	}
+	// O_NONBLOCK: a FIFO swapped in since CheckFile must not block open.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	defer f.Close()
+	// The file may have been replaced since CheckFile: check what was
+	// opened, and never read more than MaxFileSize.
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read config %s: not a regular file (point --config at a YAML file)", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("read config %s: larger than %d MiB (a k0rdent.yaml is a few KiB: point --config at the deployment config)", path, MaxFileSize>>20)
+	}
+	return Parse(data, path)
+}
+
+// MaxFileSize is the largest config file Load reads: a k0rdent.yaml is a
+// few KiB, and a bigger file is the wrong one.
+const MaxFileSize = 4 << 20
+
+// CheckFile refuses a config path before anything reads it: missing, a
+// dangling symlink, a directory, a FIFO (reading would block), a device
+// (/dev/zero would be read until memory runs out), a socket, or a file
+// larger than MaxFileSize. Each error names the file and the fix.
+func CheckFile(path string) error {
+	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			if li, lerr := os.Lstat(path); lerr == nil && li.Mode()&os.ModeSymlink != 0 {
+				target, _ := os.Readlink(path)
+				return fmt.Errorf("read config %s: a symlink to %s, which does not exist (fix or remove the link, or point --config at an existing file)", path, target)
+			}
 			initCmd := "k0rdent init"
 			if path != "k0rdent.yaml" {
 				initCmd += " --config " + path
 			}
-			return nil, fmt.Errorf("read config %s: %w (create one with `%s`, or point --config at an existing file)", path, err, initCmd)
+			return fmt.Errorf("read config %s: %w (create one with `%s`, or point --config at an existing file)", path, err, initCmd)
 		}
-		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
-			return nil, fmt.Errorf("read config %s: is a directory (point --config at a file, e.g. %s)", path, filepath.Join(path, "k0rdent.yaml"))
-		}
-		return nil, fmt.Errorf("read config %s: %w", path, err)
+		return fmt.Errorf("read config %s: %w", path, err)
 	}
-	return Parse(data, path)
+	switch m := fi.Mode(); {
+	case m.IsDir():
+		return fmt.Errorf("read config %s: is a directory (point --config at a file, e.g. %s)", path, filepath.Join(path, "k0rdent.yaml"))
+	case m&os.ModeNamedPipe != 0:
+		return fmt.Errorf("read config %s: is a named pipe (FIFO), not a file (point --config at a YAML file; to generate one, write it to a file first)", path)
+	case m&os.ModeDevice != 0:
+		return fmt.Errorf("read config %s: is a device, not a file (point --config at a YAML file)", path)
+	case m&os.ModeSocket != 0:
+		return fmt.Errorf("read config %s: is a socket, not a file (point --config at a YAML file)", path)
+	case !m.IsRegular():
+		return fmt.Errorf("read config %s: not a regular file (point --config at a YAML file)", path)
+	case fi.Size() > MaxFileSize:
+		return fmt.Errorf("read config %s: %d bytes, larger than %d MiB (a k0rdent.yaml is a few KiB: point --config at the deployment config)", path, fi.Size(), MaxFileSize>>20)
+	}
+	return nil
 }
 
 // Parse decodes a k0rdent.yaml strictly, applies the defaults and validates
@@ -104,6 +154,12 @@ func Parse(data []byte, filename string) (*Config, error) {
 	c.file = filename
 	c.lines = map[string]int{}
 	d := &decoder{file: filename, lines: c.lines, data: data}
+	if !utf8.Valid(data) {
+		// yaml.v3 reports invalid UTF-8 without a line.
+		line, col := invalidUTF8At(data)
+		d.add(line, "", "invalid UTF-8 at column %d (save the file as UTF-8)", col)
+		return nil, &Error{Problems: d.probs}
+	}
 	d.document(data, reflect.ValueOf(c).Elem())
 	if d.unreadable {
 		return nil, &Error{Problems: d.probs}
@@ -286,8 +342,13 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 			d.add(n.Line, path, "want an integer, got a %s", kindName(n))
 			return
 		}
+		if n.Tag == "!!float" {
+			// yaml.v3 truncates 1.5 to 1 and reads 1e1 as 10.
+			d.add(n.Line, path, "want an integer, got %q (write a whole number without a fraction or exponent, e.g. 3)", n.Value)
+			return
+		}
 		var i int
-		if err := n.Decode(&i); err != nil || n.Tag == "!!str" {
+		if err := n.Decode(&i); err != nil || n.Tag != "!!int" {
 			d.add(n.Line, path, "want an integer, got %q", n.Value)
 			return
 		}
@@ -461,4 +522,21 @@ func sortProblems(ps []Problem) {
 		}
 		return strings.Compare(a.Path, b.Path)
 	})
+}
+
+// invalidUTF8At is the line and column (1-based, in bytes) of the first
+// byte of data that is not valid UTF-8.
+func invalidUTF8At(data []byte) (line, col int) {
+	line, start := 1, 0
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return line, i - start + 1
+		}
+		if r == '\n' {
+			line, start = line+1, i+1
+		}
+		i += size
+	}
+	return line, len(data) - start + 1
 }

@@ -18,6 +18,14 @@
 // conflicts with something else) carries the line of its nearest enclosing
 // key, or no line.
 //
+// Before reading, Load refuses (CheckFile) what is not a config file: a
+// FIFO (reading would block), a device (/dev/zero would be read until
+// memory runs out), a directory, a socket, a dangling symlink, or a file
+// over MaxFileSize (4 MiB); it opens without blocking and reads at most
+// that much. Parse refuses invalid UTF-8 with its line and column, and an
+// integer field given a float or an exponent (`count: 1.5`, `1e1`), which
+// yaml.v3 would truncate or expand.
+//
 // Decoding walks the yaml.Node tree rather than calling yaml.v3's Decode with
 // KnownFields(true), because Decode stops at the first type error and its
 // messages name Go types, not field paths. The walker is strict in the same

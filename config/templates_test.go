@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files and examples/*.yaml from config/templates")
+var update = flag.Bool("update", os.Getenv("K0RDENT_UPDATE_GOLDEN") != "", "rewrite golden files and examples/*.yaml from config/templates (or K0RDENT_UPDATE_GOLDEN=1, as make golden sets)")
 
 func TestTemplates_ParseClean(t *testing.T) {
 	want := []string{"development", "minimal", "production", "with-azure-children", "with-command-phases", "with-kof"}

@@ -15,7 +15,7 @@ import (
 
 // updateGolden is the -update flag, shared by every golden test of the package
 // (the legacy migration tests included): do not register another.
-var updateGolden = flag.Bool("update", false, "rewrite golden files under testdata/")
+var updateGolden = flag.Bool("update", os.Getenv("K0RDENT_UPDATE_GOLDEN") != "", "rewrite golden files under testdata/ (or K0RDENT_UPDATE_GOLDEN=1, as make golden sets)")
 
 func TestRun_ValidYAMLAfterEveryAppend(t *testing.T) {
 	s := lockedStore(t)

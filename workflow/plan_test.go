@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+var update = flag.Bool("update", os.Getenv("K0RDENT_UPDATE_GOLDEN") != "", "rewrite the golden files under testdata/ (or K0RDENT_UPDATE_GOLDEN=1, as make golden sets)")
 
 // describePhase adds only Describe to a fakePhase.
 type describePhase struct{ *fakePhase }
@@ -210,7 +212,7 @@ func sorted(s []string) []string {
 func TestPlan_DOTRendersWithGraphviz(t *testing.T) {
 	dot, err := exec.LookPath("dot")
 	if err != nil {
-		t.Skip("graphviz `dot` is not installed (apt-get install graphviz); CI installs it")
+		testenv.Missing(t, "graphviz `dot` is not installed (apt-get install graphviz); CI installs it")
 	}
 	g, prior, history := planFixture(t)
 	var b bytes.Buffer

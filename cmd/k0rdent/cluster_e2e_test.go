@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 	"github.com/k0rdent/k0rdent-deploy/providers/terraform/tftest"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
@@ -44,7 +45,7 @@ func TestCluster_EndToEnd(t *testing.T) {
 	testbed.Require(t, true)
 	testbed.RequireKube(t)
 	if _, err := exec.LookPath("kubectl"); err != nil {
-		t.Skip("kubectl is not on PATH: the k0s stand-in and the test's KCM stand-in use it against the API server")
+		testenv.Missing(t, "kubectl is not on PATH: the k0s stand-in and the test's KCM stand-in use it against the API server")
 	}
 	tfSection, _ := tftest.UseTestModule(t)
 	standin, err := filepath.Abs(filepath.Join("..", "..", "providers", "k0sctl", "testdata", "k0s-standin"))

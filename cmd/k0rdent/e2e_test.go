@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -313,10 +314,9 @@ func TestRun_UnfinishedRunOutsideTerminalNeedsResumeOrFresh(t *testing.T) {
 }
 
 func TestThirdPartyBinary_ShowsItsPhase(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "k0rdent-hello")
-	build := exec.Command("go", "build", "-o", bin, "../../examples/thirdparty")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build examples/thirdparty: %v\n%s", err, out)
+	bin, err := testenv.Binary("../../examples/thirdparty")
+	if err != nil {
+		t.Fatalf("build examples/thirdparty: %v", err)
 	}
 	p := newProject(t, baseConfig)
 	for _, args := range [][]string{{"phases"}, {"run", "--plan"}} {
@@ -326,22 +326,5 @@ func TestThirdPartyBinary_ShowsItsPhase(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.stdout, "hello") {
 			t.Errorf("k0rdent-hello %v: want exit 0 and the hello phase:\n%s", args, r)
 		}
-	}
-}
-
-// Completion is tested on the real binary: urfave/cli reads os.Args to
-// complete, so an in-process test would complete the test binary's flags.
-func TestApp_BashCompletionListsCommands(t *testing.T) {
-	p := newProject(t, baseConfig)
-	r := p.run("--generate-bash-completion")
-	got := strings.Fields(r.stdout)
-	for _, want := range []string{"init", "run", "status", "runs", "phases", "migrate", "reset", "version"} {
-		if !slices.Contains(got, want) {
-			t.Errorf("completion %v lacks %q", got, want)
-		}
-	}
-	r = p.run("runs", "--generate-bash-completion")
-	if !slices.Contains(strings.Fields(r.stdout), "show") {
-		t.Errorf("completion of runs lacks show: %q", r.stdout)
 	}
 }

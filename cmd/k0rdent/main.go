@@ -9,16 +9,21 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/phases"
 )
 
-// version is set at build time: -ldflags '-X main.version=v1.2.3'.
-var version = "dev"
+// Set at build time by `make build` (-ldflags '-X main.version=v1.2.3 -X
+// main.revision=<commit> -X main.dirty=true -X main.buildTime=<RFC 3339>');
+// empty ones come from runtime/debug.ReadBuildInfo (see `k0rdent version`).
+var version, revision, dirty, buildTime string
 
 func main() {
 	app := cli.NewApp(cli.Options{
-		Registry: phases.Builtin(),
-		Stdin:    os.Stdin,
-		Stdout:   os.Stdout,
-		Stderr:   os.Stderr,
-		Version:  version,
+		Registry:  phases.Builtin(),
+		Stdin:     os.Stdin,
+		Stdout:    os.Stdout,
+		Stderr:    os.Stderr,
+		Version:   version,
+		Revision:  revision,
+		Dirty:     dirty == "true",
+		BuildTime: buildTime,
 	})
 	os.Exit(cli.Execute(app, os.Args))
 }

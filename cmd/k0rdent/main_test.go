@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 )
 
 // The end-to-end tests build the k0rdent binary once and run it as a real
@@ -20,25 +22,16 @@ import (
 var binPath, bareBinPath string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "k0rdent-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binPath = filepath.Join(dir, "k0rdent")
-	bareBinPath = filepath.Join(dir, "k0rdent-bare")
-	for bin, pkg := range map[string]string{binPath: ".", bareBinPath: "./testdata/bare"} {
-		build := exec.Command("go", "build", "-o", bin, pkg)
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
+	// Built once per source tree and shared with the other packages of the
+	// same `go test ./...` (testenv.Binary): not once per test binary.
+	var err error
+	for bin, pkg := range map[*string]string{&binPath: ".", &bareBinPath: "./testdata/bare"} {
+		if *bin, err = testenv.Binary(pkg); err != nil {
 			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
-			os.RemoveAll(dir)
 			os.Exit(1)
 		}
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // project is a temporary project directory with a k0rdent.yaml.

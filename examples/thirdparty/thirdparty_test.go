@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/k0rdent/k0rdent-deploy/examples/thirdparty/hello"
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 )
 
 // TestBinary_RunsHelloWithCommandPhase builds this example into a real
@@ -18,13 +19,13 @@ import (
 // Verify reports drift in `status --check`. (The CLI's tests check that
 // `phases` and `run --plan` list it.)
 func TestBinary_RunsHelloWithCommandPhase(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go is not in PATH: cannot build the example binary")
+	if _, err := exec.LookPath("go"); err != nil {
+		testenv.Missing(t, "go is not in PATH: cannot build the example binary")
 	}
-	bin := filepath.Join(t.TempDir(), "k0rdent-hello")
-	if out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// Shared with cmd/k0rdent's tests of the same binary (testenv.Binary).
+	bin, err := testenv.Binary(".")
+	if err != nil {
+		t.Fatalf("go build: %v", err)
 	}
 
 	project := t.TempDir()

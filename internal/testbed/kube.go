@@ -27,6 +27,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
 )
 
@@ -72,7 +73,7 @@ func RequireKube(t testing.TB) string {
 	t.Helper()
 	dir, err := KubeBinsDir()
 	if err != nil {
-		t.Skip(err.Error())
+		testenv.Missing(t, "%v", err)
 	}
 	return dir
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 )
 
 // Sandboxed VMs (Options.Sandbox).
@@ -34,7 +36,7 @@ func SandboxedDirs() []string {
 func requireSandbox(t testing.TB) {
 	t.Helper()
 	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Skip("testbed: unshare not found (util-linux) for sandboxed VMs")
+		testenv.Missing(t, "testbed: unshare not found (util-linux) for sandboxed VMs")
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
 )
 
@@ -142,10 +143,10 @@ func New(t testing.TB, opts Options) *Testbed {
 func Require(t testing.TB, ssh bool) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("testbed: needs root for network namespaces (CI runs as root)")
+		testenv.Missing(t, "testbed: needs root for network namespaces (CI runs as root)")
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("testbed: no /dev/net/tun for wireguard-go")
+		testenv.Missing(t, "testbed: no /dev/net/tun for wireguard-go")
 	}
 	tools := []string{"ip", "wireguard-go", "wg"}
 	if ssh {
@@ -153,7 +154,7 @@ func Require(t testing.TB, ssh bool) {
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("testbed: %s not found (install iproute2, wireguard-go, wireguard-tools, openssh-server)", tool)
+			testenv.Missing(t, "testbed: %s not found (install iproute2, wireguard-go, wireguard-tools, openssh-server)", tool)
 		}
 	}
 }

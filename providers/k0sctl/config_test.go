@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+var update = flag.Bool("update", os.Getenv("K0RDENT_UPDATE_GOLDEN") != "", "rewrite the golden files in testdata (or K0RDENT_UPDATE_GOLDEN=1, as make golden sets)")
 
 func hosts(controllers, workers int) []Host {
 	var hs []Host

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 )
 
 // One etcd and kube-apiserver for the package's tests (they take a few
@@ -79,7 +80,7 @@ func (l *logBuf) String() string {
 func newClient(t *testing.T) (*Client, *logBuf) {
 	t.Helper()
 	if kubeAPI == nil {
-		t.Skip(kubeErr.Error())
+		testenv.Missing(t, "%v", kubeErr)
 	}
 	lb := &logBuf{}
 	c, err := New(kubeAPI.Kubeconfig, Options{Log: slog.New(slog.NewTextHandler(lb, nil)), ChartCache: t.TempDir()})

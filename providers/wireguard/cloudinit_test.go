@@ -13,7 +13,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+var update = flag.Bool("update", os.Getenv("K0RDENT_UPDATE_GOLDEN") != "", "rewrite the golden files under testdata/ (or K0RDENT_UPDATE_GOLDEN=1, as make golden sets)")
 
 // testKey is a fixed key so that goldens are stable.
 func testKey(b byte) wgtypes.Key {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 )
 
 func newKey(t *testing.T) wgtypes.Key {
@@ -177,15 +179,15 @@ type netnsPair struct {
 func requireNetns(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces and wireguard-go")
+		testenv.Missing(t, "needs root for network namespaces and wireguard-go")
 	}
 	for _, bin := range []string{"ip", "wireguard-go", "wg"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s on PATH", bin)
+			testenv.Missing(t, "needs %s on PATH", bin)
 		}
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
-		t.Skip("needs /dev/net/tun")
+		testenv.Missing(t, "needs /dev/net/tun")
 	}
 }
 

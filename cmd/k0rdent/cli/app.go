@@ -22,8 +22,19 @@ type Options struct {
 	Stdin    io.Reader
 	Stdout   io.Writer
 	Stderr   io.Writer
-	// Version is printed by `version` and recorded in run headers.
+	// Version is printed by `version` and recorded in run headers. Empty
+	// means the module version from runtime/debug.ReadBuildInfo (a Go
+	// pseudo-version with the VCS revision when built with -buildvcs),
+	// else "dev"; the revision, dirty flag and BuildTime are added.
 	Version string
+	// Revision and Dirty are the VCS revision the binary was built from and
+	// whether the work tree had uncommitted changes, for builds without the
+	// -buildvcs stamp (set by `make build`); the stamp wins.
+	Revision string
+	Dirty    bool
+	// BuildTime is when the binary was built (RFC 3339, set by `make
+	// build` through -ldflags -X); empty leaves it out.
+	BuildTime string
 	// Name is the binary name used in help and hints; default "k0rdent".
 	Name string
 
@@ -43,7 +54,8 @@ type Options struct {
 // methods so that they share it without package-level state.
 type app struct {
 	Options
-	runIDs bool // NewRunID was given; else state picks run ids
+	runIDs bool      // NewRunID was given; else state picks run ids
+	build  BuildInfo // what `version` prints; Version is its String()
 }
 
 // NewApp builds the k0rdent command line.
@@ -52,9 +64,8 @@ func NewApp(opts Options) *ucli.App {
 	if a.Name == "" {
 		a.Name = "k0rdent"
 	}
-	if a.Version == "" {
-		a.Version = "dev"
-	}
+	a.build = readBuildInfo(a.Name, a.Version, a.Revision, a.Dirty, a.BuildTime)
+	a.Version = a.build.String()
 	if a.Stdin == nil {
 		a.Stdin = eofReader{}
 	}
@@ -82,22 +93,27 @@ func NewApp(opts Options) *ucli.App {
 		return withCode(ExitUsage, fmt.Errorf("%w%s (see %s --help)", err, suggestFlag(c, err), helpPath(c)))
 	}
 	app := &ucli.App{
-		Name:                 a.Name,
-		Usage:                "deploy a k0rdent management cluster and keep a crash-safe journal of every run",
-		Version:              a.Version,
-		Reader:               a.Stdin,
-		Writer:               a.Stdout,
-		ErrWriter:            a.Stderr,
-		EnableBashCompletion: true,
-		Suggest:              true,
-		Flags:                globalFlags(true),
-		OnUsageError:         usage,
+		Name:      a.Name,
+		Usage:     "deploy a k0rdent management cluster and keep a crash-safe journal of every run",
+		Version:   a.Version,
+		Reader:    a.Stdin,
+		Writer:    a.Stdout,
+		ErrWriter: a.Stderr,
+		// urfave/cli's own completion runs the command's Action when the
+		// word before the cursor is not a flag it knows (`k0rdent run --`
+		// <Tab> started a deployment): completion is the hidden __complete
+		// command instead, which never runs an action (completion.go).
+		EnableBashCompletion: false,
+		// urfave/cli adds --help to the app only with its own help command,
+		// which helpCommand replaces.
+		Flags:        append(globalFlags(true), ucli.HelpFlag),
+		OnUsageError: usage,
 		// Errors are returned to Execute, which maps them to exit codes;
 		// urfave/cli must never call os.Exit itself.
 		ExitErrHandler: func(*ucli.Context, error) {},
 		Action: func(c *ucli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("unknown command %q (see %s --help)", c.Args().First(), a.Name)
+				return unknownCommand(c.App.Commands, c.Args().First(), a.Name)
 			}
 			return ucli.ShowAppHelp(c)
 		},
@@ -109,7 +125,11 @@ func NewApp(opts Options) *ucli.App {
 			a.phasesCommand(),
 			a.migrateCommand(),
 			a.resetCommand(),
+			a.validateCommand(),
 			a.versionCommand(),
+			a.completionCommand(),
+			a.completeCommand(),
+			a.helpCommand(),
 		},
 	}
 	setUsageHandler(app.Commands, usage)
@@ -127,15 +147,23 @@ func setUsageHandler(cmds []*ucli.Command, h ucli.OnUsageErrorFunc) {
 // one (urfave/cli prints its suggestion only without OnUsageError).
 func suggestFlag(c *ucli.Context, err error) string {
 	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: ")
-	if !ok || ucli.SuggestFlag == nil {
+	if !ok {
 		return ""
 	}
 	flags := c.App.Flags
 	if c.Command != nil && c.Command.Name != "" {
 		flags = c.Command.Flags
 	}
-	if s := ucli.SuggestFlag(flags, strings.TrimLeft(name, "-"), true); s != "" {
-		return fmt.Sprintf("; did you mean %s?", s)
+	var names []string
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if len(n) > 1 { // -o is never "did you mean -c"
+				names = append(names, n)
+			}
+		}
+	}
+	if s := nearest(strings.TrimLeft(name, "-"), names); s != "" {
+		return fmt.Sprintf("; did you mean --%s?", s)
 	}
 	return ""
 }
@@ -150,7 +178,7 @@ func helpPath(c *ucli.Context) string {
 // Execute runs app with args (os.Args), prints the error if there is one
 // and has not been shown yet, and returns the process exit code.
 func Execute(app *ucli.App, args []string) int {
-	err := app.Run(args)
+	err := app.Run(interspersed(app, args))
 	if err != nil && !errors.Is(err, errShown) {
 		fmt.Fprintf(app.ErrWriter, "Error: %v\n", err)
 	}
@@ -178,3 +206,108 @@ func (e *shownError) Is(target error) bool { return target == errShown }
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+// unknownCommand is the usage error for `k0rdent <name>` when no command
+// is called name: it suggests the nearest command (`stauts` → status).
+func unknownCommand(cmds []*ucli.Command, name, app string) error {
+	if s := nearest(name, visibleCommandNames(cmds)); s != "" {
+		return usageErrorf("unknown command %q: did you mean %q? (see %s --help)", name, s, app)
+	}
+	return usageErrorf("unknown command %q (see %s --help)", name, app)
+}
+
+func visibleCommandNames(cmds []*ucli.Command) []string {
+	var names []string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Names()...)
+		}
+	}
+	return names
+}
+
+// nearest is the candidate closest to s by edit distance (adjacent
+// transpositions count once), if it is close enough to be what was meant:
+// at most a third of the longer word's letters differ. Ties go to the
+// first candidate.
+func nearest(s string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		d := editDistance(strings.ToLower(s), strings.ToLower(c))
+		if bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" || bestD > max(1, max(len(s), len(best))/3) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the optimal-string-alignment distance of a and b.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
+}
+
+// helpCommand replaces urfave/cli's, which exits 3 (our lock-held code)
+// for an unknown topic: `help <unknown>` is a usage error (exit 2) with a
+// suggestion, and `help runs show` shows the subcommand's help.
+func (a *app) helpCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "help",
+		Aliases:   []string{"h"},
+		Usage:     "show the commands, or one command's help",
+		ArgsUsage: "[COMMAND [SUBCOMMAND]]",
+		Action: func(c *ucli.Context) error {
+			args := c.Args().Slice()
+			if len(args) == 0 {
+				return ucli.ShowAppHelp(c)
+			}
+			cmds, path := c.App.Commands, a.Name
+			var cmd *ucli.Command
+			for _, name := range args {
+				var next *ucli.Command
+				for _, x := range cmds {
+					if !x.Hidden && x.HasName(name) {
+						next = x
+					}
+				}
+				if next == nil {
+					if cmd != nil && len(cmd.Subcommands) == 0 {
+						return usageErrorf("help %s: %s takes no subcommand (see %s help %s)", strings.Join(args, " "), path, a.Name, strings.TrimPrefix(path, a.Name+" "))
+					}
+					if s := nearest(name, visibleCommandNames(cmds)); s != "" {
+						return usageErrorf("no help for %q: unknown command; did you mean %q? (see %s --help)", strings.TrimSpace(strings.TrimPrefix(path, a.Name)+" "+name), s, a.Name)
+					}
+					return usageErrorf("no help for %q: unknown command (see %s --help)", strings.TrimSpace(strings.TrimPrefix(path, a.Name)+" "+name), a.Name)
+				}
+				cmd, cmds, path = next, next.Subcommands, path+" "+next.Name
+			}
+			// Run the command's own --help so that its help template,
+			// including a subcommand's, is what `--help` shows.
+			help := append(strings.Fields(path), "--help")
+			return c.App.RunContext(c.Context, help)
+		},
+	}
+}

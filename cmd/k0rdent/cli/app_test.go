@@ -2,10 +2,12 @@ package cli_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,7 +22,7 @@ import (
 func commandPaths(prefix []string, cmds []*ucli.Command) [][]string {
 	var out [][]string
 	for _, c := range cmds {
-		if c.Name == "help" {
+		if c.Name == "help" || c.Hidden { // __complete reads --help as a word to complete
 			continue
 		}
 		p := append(append([]string{}, prefix...), c.Name)
@@ -133,9 +135,159 @@ func TestInit(t *testing.T) {
 func TestVersion(t *testing.T) {
 	e := newEnv(t, "")
 	r := e.mustRun(0, "version")
-	if !strings.HasPrefix(r.stdout, "k0rdent v0.0.0-test (") {
+	if !strings.HasPrefix(r.stdout, "k0rdent v0.0.0-test\n") || !strings.Contains(r.stdout, "go:") {
 		t.Errorf("version: %q", r.stdout)
+	}
+	r = e.mustRun(0, "version", "-o", "json")
+	var got struct {
+		Name, Version, GoVersion string
+		Dirty                    *bool
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("version -o json: %v\n%s", err, r.stdout)
+	}
+	for _, key := range []string{`"version"`, `"revision"`, `"dirty"`, `"build_time"`, `"go_version"`} {
+		if key == `"revision"` || key == `"build_time"` {
+			continue // a test binary has no VCS stamp and no build time
+		}
+		if !strings.Contains(r.stdout, key) {
+			t.Errorf("version -o json lacks %s:\n%s", key, r.stdout)
+		}
+	}
+	if got.Version != "v0.0.0-test" || got.Dirty == nil {
+		t.Errorf("version -o json: %+v", got)
+	}
+}
+
+// TestTypos: an unknown command suggests the nearest one and exits 2, so
+// does help for one; flags may follow positional arguments; a one-letter
+// unknown flag gets no far-fetched suggestion.
+func TestTypos(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		want    string
+		notWant string
+	}{
+		{name: "UnknownCommandSuggests", args: []string{"stauts"}, code: cli.ExitUsage, want: `unknown command "stauts": did you mean "status"?`},
+		{name: "UnknownCommandFar", args: []string{"deploy"}, code: cli.ExitUsage, want: `unknown command "deploy"`, notWant: "did you mean"},
+		{name: "HelpUnknown", args: []string{"help", "stauts"}, code: cli.ExitUsage, want: `did you mean "status"?`},
+		{name: "HelpUnknownSub", args: []string{"help", "runs", "shwo"}, code: cli.ExitUsage, want: `did you mean "show"?`},
+		{name: "HelpCommand", args: []string{"help", "runs", "show"}, code: 0},
+		{name: "ShortFlagNoFarSuggestion", args: []string{"init", "-o", "json"}, code: cli.ExitUsage, want: "flag provided but not defined: -o", notWant: "did you mean"},
+		{name: "LongFlagSuggests", args: []string{"runs", "--limt", "3"}, code: cli.ExitUsage, want: "did you mean --limit?"},
+		{name: "FlagAfterPositional", args: []string{"runs", "show", "latest", "-o", "json"}, code: 0, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, commandConfig)
+			if tt.name == "FlagAfterPositional" {
+				e.mustRun(0, "run")
+			}
+			r := e.run(tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("k0rdent %s: exit %d, want %d:\n%s", strings.Join(tt.args, " "), r.code, tt.code, r)
+			}
+			if tt.want != "" && !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, r)
+			}
+			if tt.notWant != "" && strings.Contains(r.stderr, tt.notWant) {
+				t.Errorf("stderr has %q:\n%s", tt.notWant, r)
+			}
+			if tt.name == "FlagAfterPositional" && !json.Valid([]byte(r.stdout)) {
+				t.Errorf("runs show latest -o json: not JSON:\n%s", r.stdout)
+			}
+			if tt.name == "HelpCommand" && !strings.Contains(r.stdout, "runs show") {
+				t.Errorf("help runs show: not the help of runs show:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+// TestStateDir_FollowsConfig: without --state-dir or K0RDENT_STATE_DIR the
+// state directory is state/ beside the config file, wherever the command
+// runs; both override it; a config whose own state is missing while
+// ./state holds its deployment is refused with both ways out.
+func TestStateDir_FollowsConfig(t *testing.T) {
+	e := newEnv(t, "")
+	e.write("dep/k0rdent.yaml", commandConfig)
+	e.mustRun(0, "--config", "dep/k0rdent.yaml", "run")
+	if _, err := os.Stat(filepath.Join("dep", "state", "runtime.yaml")); err != nil {
+		t.Fatalf("state not beside the config: %v", err)
+	}
+	if _, err := os.Stat("state"); err == nil {
+		t.Fatal("a state directory was created in the working directory")
+	}
+	e.mustRun(0, "--config", "dep/k0rdent.yaml", "run", "--state-dir", "elsewhere")
+	if _, err := os.Stat(filepath.Join("elsewhere", "runtime.yaml")); err != nil {
+		t.Fatalf("--state-dir: %v", err)
+	}
+	t.Setenv("K0RDENT_STATE_DIR", "fromenv")
+	e.mustRun(0, "--config", "dep/k0rdent.yaml", "status")
+	e.mustRun(0, "--config", "dep/k0rdent.yaml", "run")
+	if _, err := os.Stat(filepath.Join("fromenv", "runtime.yaml")); err != nil {
+		t.Fatalf("K0RDENT_STATE_DIR: %v", err)
+	}
+	os.Unsetenv("K0RDENT_STATE_DIR")
+
+	// The deployment of other/k0rdent.yaml was made from its directory's
+	// parent before the state followed the config: ./state holds it.
+	e.write("other/k0rdent.yaml", commandConfig)
+	e.mustRun(0, "--config", "other/k0rdent.yaml", "run", "--state-dir", "state")
+	before := snapshot(t, "state")
+	r := e.mustRun(cli.ExitUsage, "--config", "other/k0rdent.yaml", "run")
+	for _, want := range []string{"other/state", "./state holds run", "--state-dir state", "move it to other/state"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r)
+		}
+	}
+	if _, err := os.Stat(filepath.Join("other", "state")); err == nil {
+		t.Error("other/state was created")
+	}
+	if d := diffSnapshots(before, snapshot(t, "state")); len(d) > 0 {
+		t.Errorf("./state changed: %v", d)
 	}
 }
 
 var _ = state.OutcomeFailed
+
+// TestValidate: a good config is valid (exit 0), a bad one exits 2 with
+// every problem, and neither touches the state directory.
+func TestValidate(t *testing.T) {
+	e := newEnv(t, commandConfig)
+	r := e.mustRun(0, "validate")
+	if !strings.Contains(r.stdout, "k0rdent.yaml: valid (5 phases)") {
+		t.Errorf("validate: %s", r)
+	}
+	e.write("k0rdent.yaml", baseConfig+"cluster:\n  workers:\n    count: 1.5\nnetwork:\n  vnet_prefix: 10.0.0.0/33\n")
+	r = e.mustRun(cli.ExitUsage, "validate")
+	for _, want := range []string{"k0rdent.yaml:5: cluster.workers.count", "k0rdent.yaml:7: network.vnet_prefix"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("validate lacks %q:\n%s", want, r)
+		}
+	}
+	if i, j := strings.Index(r.stderr, ":5:"), strings.Index(r.stderr, ":7:"); i > j {
+		t.Errorf("problems not in file order:\n%s", r.stderr)
+	}
+	if _, err := os.Stat("state"); err == nil {
+		t.Error("validate created the state directory")
+	}
+}
+
+// TestHelp_App: --help, -h and help list every command, completion and
+// validate included.
+func TestHelp_App(t *testing.T) {
+	e := newEnv(t, "")
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {}} {
+		r := e.mustRun(0, args...)
+		for _, want := range []string{"completion", "validate", "version", "runs"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("k0rdent %v lacks %q:\n%s", args, want, r.stdout)
+			}
+		}
+		if strings.Contains(r.stdout, "__complete") {
+			t.Errorf("k0rdent %v shows the hidden __complete:\n%s", args, r.stdout)
+		}
+	}
+}

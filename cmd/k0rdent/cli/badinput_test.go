@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"maps"
 	"os"
@@ -41,6 +42,8 @@ type badInputCase struct {
 	// damage changes the prior state before the command runs (it is part
 	// of the snapshot the command must not change).
 	damage func(t *testing.T)
+	// setup makes what files cannot: FIFOs, symlinks (after files).
+	setup func(t *testing.T)
 	// registry replaces the empty registry of the test env.
 	registry func() *phases.Registry
 	args     []string
@@ -202,12 +205,108 @@ func badInputCases() []badInputCase {
 		{name: "corrupt_run_resume", config: commandConfig, prior: true, damage: corruptRunFile,
 			args: []string{"run", "--resume"}, want: corruptWant()},
 
+		// Config file: what it is, before anything reads it.
+		{name: "config_is_fifo", noConfig: true, setup: mkfifo("k0rdent.yaml"),
+			args: []string{"run"}, want: []string{"read config k0rdent.yaml", "named pipe", "point --config at a YAML file"}},
+		{name: "config_is_device", noConfig: true,
+			args: []string{"--config", "/dev/zero", "run"}, want: []string{"read config /dev/zero", "is a device", "point --config at a YAML file"}},
+		{name: "config_dangling_symlink", noConfig: true, setup: symlink("gone.yaml", "k0rdent.yaml"),
+			args: []string{"run"}, want: []string{"read config k0rdent.yaml", "a symlink to gone.yaml, which does not exist", "fix or remove the link"}},
+		{name: "config_too_large", config: baseConfig + "# " + strings.Repeat("x", 4<<20) + "\n",
+			args: []string{"run"}, want: []string{"read config k0rdent.yaml", "larger than 4 MiB", "point --config at the deployment config"}},
+		{name: "int_is_float", config: cfg("cluster:\n  workers:\n    count: 1.5\n"),
+			args: []string{"run", "--plan"}, want: []string{"k0rdent.yaml:5:", "cluster.workers.count", `"1.5"`, "whole number"}},
+		{name: "int_is_exponent", config: cfg("cluster:\n  workers:\n    count: 1e1\n"),
+			args: []string{"run", "--plan"}, want: []string{"k0rdent.yaml:5:", "cluster.workers.count", `"1e1"`, "without a fraction or exponent"}},
+		{name: "invalid_utf8", config: cfg("metadata:\n  name: caf\xe9\n"),
+			args: []string{"run"}, want: []string{"k0rdent.yaml:4:", "invalid UTF-8 at column 12", "save the file as UTF-8"}},
+
+		// State directory: what it is, before anything reads or locks it.
+		{name: "state_dir_is_file", config: commandConfig, files: map[string]string{"state": "not a directory\n"},
+			args: []string{"run"}, want: []string{"state directory state", "is a regular file, not a directory", "point --state-dir at a directory"}},
+		{name: "state_dir_dangling_symlink", config: commandConfig, setup: symlink("gone", "state"),
+			args: []string{"status"}, want: []string{"state directory state", "a symlink to gone, which does not exist", "create gone"}},
+		{name: "state_runs_is_file", config: commandConfig, files: map[string]string{"state/runs": "garbage\n"},
+			args: []string{"run"}, want: []string{"state/runs is a regular file", "move it away"}},
+		{name: "state_lock_is_directory", config: commandConfig, files: map[string]string{"state/lock/x": ""},
+			args: []string{"run"}, want: []string{"state/lock is a directory", "remove it"}},
+		{name: "state_lock_garbage", config: commandConfig, prior: true, damage: writeFile("state/lock", "\x00\x01: [garbage\n"),
+			args: []string{"run"}, want: []string{"state/lock holds no lock holder record", "if no k0rdent is running here, remove it"}},
+		{name: "runtime_newer_format", config: commandConfig, prior: true, damage: newerRuntime,
+			args: []string{"status"}, want: []string{"state/runtime.yaml", "written by a newer k0rdent", "upgrade"}},
+		{name: "run_file_newer_format", config: commandConfig, prior: true, damage: newerRunFile,
+			args: []string{"run", "--resume"}, want: []string{"state/runs/" + priorRunID + ".yaml", "upgrade k0rdent"}},
+
 		// A state directory that cannot be created: its parent is a
 		// regular file, which stops root too.
 		{name: "state_dir_parent_is_file", config: commandConfig, files: map[string]string{"blocker": "not a directory\n"},
 			args: []string{"run", "--state-dir", "blocker/state"}, stateDir: "blocker/state",
 			want: []string{"--state-dir blocker/state", "not a directory", "writable directory"}},
 	}
+}
+
+func mkfifo(name string) func(t *testing.T) {
+	return func(t *testing.T) {
+		t.Helper()
+		if err := syscall.Mkfifo(name, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func symlink(target, name string) func(t *testing.T) {
+	return func(t *testing.T) {
+		t.Helper()
+		if err := os.Symlink(target, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func writeFile(name, data string) func(t *testing.T) {
+	return func(t *testing.T) {
+		t.Helper()
+		if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// newerRuntime makes runtime.yaml one of a future format version.
+func newerRuntime(t *testing.T) {
+	t.Helper()
+	path := filepath.Join("state", "runtime.yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte("format: 1\n")) {
+		t.Fatalf("%s has no format: 1:\n%s", path, data)
+	}
+	writeFile(path, string(bytes.Replace(data, []byte("format: 1\n"), []byte("format: 9\n"), 1)))(t)
+}
+
+// newerRunFile makes the prior run's header one of a future format
+// version, with a valid checksum (so that it is not corruption).
+func newerRunFile(t *testing.T) {
+	t.Helper()
+	path := filepath.Join("state", "runs", priorRunID+".yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sum = "# sum crc32c="
+	end := bytes.Index(data, []byte(sum))
+	if !bytes.HasPrefix(data, []byte("---\n")) || end < 0 {
+		t.Fatalf("%s: no first document:\n%s", path, data)
+	}
+	body := bytes.Replace(data[4:end], []byte("format: 1\n"), []byte("format: 9\n"), 1)
+	if bytes.Equal(body, data[4:end]) {
+		t.Fatalf("%s: header has no format: 1:\n%s", path, data[:end])
+	}
+	crc := fmt.Sprintf("%08x", crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+	out := slices.Concat(data[:4], body, []byte(sum+crc), data[end+len(sum)+8:])
+	writeFile(path, string(out))(t)
 }
 
 func corruptWant() []string {
@@ -342,6 +441,9 @@ func TestBadInput(t *testing.T) {
 			}
 			for name, data := range tc.files {
 				e.write(name, data)
+			}
+			if tc.setup != nil {
+				tc.setup(t)
 			}
 			if tc.registry != nil {
 				e.registry = tc.registry()

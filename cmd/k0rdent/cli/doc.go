@@ -40,6 +40,26 @@
 // `runs show` computes the critical path and blocked-by from the run file
 // alone, falling back to the current config for older files.
 //
+// Finding the state (store.go): --state-dir, else K0RDENT_STATE_DIR, else
+// state/ beside the config file. Before any command reads, creates or locks
+// it, checkStateDir refuses (exit 2) a dangling symlink, a file where the
+// directory, runs/ or the lock should be, a lock file without a holder
+// record, and a runtime.yaml or current run file of a newer format; and
+// strayStateDir refuses to start over when only ./state holds this
+// config's deployment.
+//
+// Command line (app.go, flags.go): flags may follow positional arguments
+// (interspersed reorders them for urfave/cli v2); an unknown command or
+// flag gets the nearest name by edit distance, never a far one; `help`
+// is ours, so that an unknown topic exits 2. `version` reads
+// runtime/debug.ReadBuildInfo plus what `make build` stamps (version.go),
+// and the same one-line form is every run header's tool_version.
+//
+// Completion (completion.go): `completion bash|zsh|fish` prints a script
+// that calls the hidden `__complete`, which only reads (the config for
+// phase names, the run list for ids). urfave/cli's own completion is off:
+// it ran the action when it did not know the last word.
+//
 // Testing hook: K0RDENT_TEST_KILL_AT=n (deploy.KillAtEnv) makes the recorder kill -9 its own
 // process right after the n-th durable transition record of the run; the
 // crash-safety test resumes from every such point.

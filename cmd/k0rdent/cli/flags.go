@@ -60,7 +60,7 @@ func globalFlags(withEnv bool) []ucli.Flag {
 	return []ucli.Flag{
 		&ucli.StringFlag{Name: flagConfig, Aliases: []string{"c"}, Category: "global", Value: def("k0rdent.yaml"),
 			EnvVars: env("K0RDENT_CONFIG"), Usage: "deployment config `FILE`", TakesFile: true},
-		&ucli.StringFlag{Name: flagStateDir, Category: "global", Value: def("state"),
+		&ucli.StringFlag{Name: flagStateDir, Category: "global", DefaultText: "state/ beside --config",
 			EnvVars: env("K0RDENT_STATE_DIR"), Usage: "state `DIR` (run journals, logs, secrets, lock)", TakesFile: true},
 		&ucli.StringFlag{Name: flagLogLevel, Category: "global", Value: def("info"),
 			EnvVars: env("K0RDENT_LOG_LEVEL"), Usage: "log level: debug, info, warn, error"},
@@ -130,8 +130,18 @@ func readGlobals(c *ucli.Context) (globalOptions, error) {
 	if g.ConfigPath == "" {
 		g.ConfigPath = "k0rdent.yaml"
 	}
+	how := "--state-dir"
 	if g.StateDir == "" {
-		g.StateDir = "state"
+		// Neither --state-dir nor K0RDENT_STATE_DIR: state/ beside the
+		// config, unless ./state holds this config's deployment.
+		g.StateDir = defaultStateDir(g.ConfigPath)
+		how = "state directory"
+		if err := strayStateDir(g.ConfigPath, g.StateDir); err != nil {
+			return g, err
+		}
+	}
+	if err := checkStateDir(g.StateDir, how); err != nil {
+		return g, err
 	}
 	return g, nil
 }
@@ -185,4 +195,101 @@ func examples(lines ...string) string {
 		fmt.Fprintf(&b, "  %s\n", l)
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// interspersed moves the flags given after a command's positional
+// arguments before them (`runs show latest -o json` is `runs show -o json
+// latest`): urfave/cli v2 stops parsing flags at the first positional
+// argument. Only the arguments of the command that runs move; everything
+// after "--" stays positional; a flag that takes a value takes the next
+// word with it unless written --flag=value.
+func interspersed(app *ucli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	out := []string{args[0]}
+	flags, cmds := app.Flags, app.Commands
+	i := 1
+	// The command path: flags of each level stay where they are.
+	for i < len(args) {
+		arg := args[i]
+		if arg == "--" {
+			return append(out, args[i:]...)
+		}
+		if isFlag(arg) {
+			out = append(out, arg)
+			if takesValue(flags, arg) && i+1 < len(args) {
+				out = append(out, args[i+1])
+				i++
+			}
+			i++
+			continue
+		}
+		cmd := findCommand(cmds, arg)
+		if cmd == nil {
+			break
+		}
+		out = append(out, arg)
+		flags, cmds = cmd.Flags, cmd.Subcommands
+		i++
+		if cmd.SkipFlagParsing {
+			// Its arguments are words, not flags (__complete).
+			return append(out, args[i:]...)
+		}
+		if len(cmds) == 0 {
+			break
+		}
+	}
+	if len(cmds) > 0 {
+		// Not inside a leaf command (an unknown command, or none):
+		// leave the rest as it is.
+		return append(out, args[i:]...)
+	}
+	var moved, positional []string
+	for ; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			positional = append(positional, args[i:]...)
+			break
+		}
+		if !isFlag(arg) {
+			positional = append(positional, arg)
+			continue
+		}
+		moved = append(moved, arg)
+		if takesValue(flags, arg) && i+1 < len(args) {
+			moved = append(moved, args[i+1])
+			i++
+		}
+	}
+	return append(append(out, moved...), positional...)
+}
+
+func isFlag(arg string) bool { return len(arg) > 1 && arg[0] == '-' }
+
+func findCommand(cmds []*ucli.Command, name string) *ucli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
+
+// takesValue reports whether the flag written as arg (-o, --output) is
+// one of flags that takes a value in the next word.
+func takesValue(flags []ucli.Flag, arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	if strings.Contains(name, "=") {
+		return false
+	}
+	for _, f := range flags {
+		if slices.Contains(f.Names(), name) {
+			if tv, ok := f.(interface{ TakesValue() bool }); ok {
+				return tv.TakesValue()
+			}
+			return false
+		}
+	}
+	return false
 }

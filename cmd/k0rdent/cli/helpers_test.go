@@ -15,7 +15,7 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/state"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+var update = flag.Bool("update", os.Getenv("K0RDENT_UPDATE_GOLDEN") != "", "rewrite the golden files under testdata/ (or K0RDENT_UPDATE_GOLDEN=1, as make golden sets)")
 
 // testdata is absolute: tests change into temporary project directories.
 var testdata = func() string {

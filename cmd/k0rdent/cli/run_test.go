@@ -186,6 +186,18 @@ func TestRun_TerminalPrompt(t *testing.T) {
 		e.terminal, e.stdin = true, "maybe\n"
 		e.mustRun(cli.ExitUsage, "run")
 	})
+	t.Run("AsksAgain", func(t *testing.T) {
+		e := newEnv(t, commandConfig)
+		failed := failOnce(t, e)
+		e.terminal, e.stdin = true, "maybe\nf\n"
+		r := e.mustRun(0, "run")
+		if n := strings.Count(r.stdout, "Resume it, or start fresh"); n != 2 || !strings.Contains(r.stdout, `"maybe" is not an answer`) {
+			t.Errorf("want the question twice and why:\n%s", r.stdout)
+		}
+		if e.current().Header.RunID == failed.Header.RunID {
+			t.Error("the second answer, f, did not start a fresh run")
+		}
+	})
 }
 
 func TestRun_ResumeWithChangedConfigIsRefused(t *testing.T) {

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -130,19 +127,10 @@ func (a *app) decideResume(desc string) (bool, error) {
 	if !a.IsTerminal(a.Stdin) {
 		return false, usageErrorf("%s; pass --resume to continue it or --fresh to archive it and start a new run", desc)
 	}
-	fmt.Fprintf(a.Stdout, "%s.\nResume it, or start fresh (the unfinished run is archived)? [R/f] ", desc)
-	line, err := bufio.NewReader(a.Stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return false, fmt.Errorf("read answer: %w", err)
-	}
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "", "r", "resume", "y", "yes":
-		return true, nil
-	case "f", "fresh":
-		return false, nil
-	default:
-		return false, usageErrorf("answer %q: want r (resume) or f (fresh); or pass --resume or --fresh", strings.TrimSpace(line))
-	}
+	fmt.Fprintf(a.Stdout, "%s.\n", desc)
+	answer, err := a.ask("Resume it, or start fresh (the unfinished run is archived)? [R/f] ", "r (resume) or f (fresh); or pass --resume or --fresh",
+		map[string]string{"": "r", "r": "r", "resume": "r", "y": "r", "yes": "r", "f": "f", "fresh": "f"})
+	return answer == "r", err
 }
 
 // newLogger is the CLI's own log (to stderr) at the --log-level.

@@ -3,12 +3,18 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/deploy"
 	"github.com/k0rdent/k0rdent-deploy/state"
 )
+
+// defaultStateDirName is the state directory beside the config file.
+const defaultStateDirName = "state"
 
 // openStore is the state directory dir with the app's clock, so that the
 // records the store dates itself (header, resumed, outcome, superseded,
@@ -34,4 +40,131 @@ func lockStore(store *state.Store) (lock *state.Lock, prev *state.Holder, err er
 		return nil, nil, withCode(ExitUsage, fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", store.Root(), err))
 	}
 	return lock, prev, nil
+}
+
+// defaultStateDir is the state directory of a config file when neither
+// --state-dir nor K0RDENT_STATE_DIR is given: `state` beside the file, so
+// that `cd /tmp && k0rdent -c ~/dep/k0rdent.yaml run` finds ~/dep/state
+// rather than starting a second deployment in /tmp/state.
+func defaultStateDir(configPath string) string {
+	return filepath.Join(filepath.Dir(configPath), defaultStateDirName)
+}
+
+// checkStateDir refuses a state directory whose shape is wrong before
+// anything reads, creates or locks it: a dangling symlink, a file where
+// the directory, its runs directory or its lock file should be, a lock
+// file that holds no holder record, or a runtime.yaml written by a newer
+// k0rdent. A missing directory is fine (the first run creates it).
+func checkStateDir(dir, how string) error {
+	fix := "point --state-dir at a directory"
+	li, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return usageErrorf("%s %s: %v (point --state-dir at a writable directory)", how, dir, err)
+	}
+	if li.Mode()&fs.ModeSymlink != 0 {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			target, _ := os.Readlink(dir)
+			return usageErrorf("%s %s: a symlink to %s, which does not exist (create %s, fix or remove the link, or %s)", how, dir, target, target, fix)
+		}
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return usageErrorf("%s %s: %v (%s)", how, dir, err, fix)
+	}
+	if !fi.IsDir() {
+		return usageErrorf("%s %s: is a %s, not a directory (move it away, or %s)", how, dir, kindOf(fi), fix)
+	}
+	store := state.NewStore(dir)
+	if fi, err := os.Stat(store.RunsDir()); err == nil && !fi.IsDir() {
+		return usageErrorf("%s %s: %s is a %s, not the runs directory (move it away; run journals live in that directory)", how, dir, store.RunsDir(), kindOf(fi))
+	}
+	if fi, err := os.Lstat(store.LockPath()); err == nil {
+		if !fi.Mode().IsRegular() {
+			return usageErrorf("%s %s: %s is a %s, not the lock file (remove it; k0rdent creates it)", how, dir, store.LockPath(), kindOf(fi))
+		}
+		if _, err := store.ReadHolder(); err != nil {
+			return usageErrorf("%s %s: %s holds no lock holder record: %v (if no k0rdent is running here, remove it; k0rdent creates it)", how, dir, store.LockPath(), firstLine(err.Error()))
+		}
+	}
+	if _, err := os.Stat(store.RuntimePath()); err == nil {
+		rt, err := store.ReadRuntime()
+		if errors.Is(err, state.ErrUnsupportedFormat) {
+			return usageErrorf("%s: written by a newer k0rdent: upgrade k0rdent (this one reads format %d)", store.RuntimePath(), state.FormatVersion)
+		}
+		if err == nil && state.ValidRunID(rt.CurrentRunID) {
+			if rf, err := store.Load(rt.CurrentRunID); err == nil && errors.Is(rf.Err, state.ErrUnsupportedFormat) {
+				return usageErrorf("%s: written by a newer k0rdent: upgrade k0rdent (this one reads format %d)", store.RunPath(rt.CurrentRunID), state.FormatVersion)
+			}
+		}
+	}
+	return nil
+}
+
+func kindOf(fi fs.FileInfo) string {
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		return "regular file"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	}
+	return "special file"
+}
+
+// strayStateDir is the note for a config whose own state directory does
+// not exist while ./state holds a deployment of the same cluster (same
+// config file, or the cluster the config names): probably the state of
+// this config from before the state directory followed its config.
+// Starting over would make a second deployment with new keys.
+func strayStateDir(configPath, stateDir string) error {
+	cwdState := defaultStateDirName
+	if filepath.Clean(stateDir) == cwdState {
+		return nil
+	}
+	if _, err := os.Lstat(stateDir); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if fi, err := os.Stat(cwdState); err != nil || !fi.IsDir() {
+		return nil
+	}
+	store := state.NewStore(cwdState)
+	rt, err := store.ReadRuntime()
+	if err != nil || rt.CurrentRunID == "" {
+		return nil
+	}
+	rf, err := store.Load(rt.CurrentRunID)
+	if err != nil {
+		return nil
+	}
+	same := false
+	if abs, err := filepath.Abs(configPath); err == nil {
+		if rabs, err := filepath.Abs(rf.Header.ConfigPath); err == nil && rabs == abs {
+			same = true
+		}
+	}
+	if !same {
+		if cfg, err := config.Load(configPath); err == nil && cfg.Metadata.Name != "" {
+			id := rt.ClusterID
+			if id == "" {
+				id = rf.Header.ClusterID
+			}
+			same = id == cfg.Metadata.Name || strings.HasPrefix(id, cfg.Metadata.Name+"-")
+		}
+	}
+	if !same {
+		return nil
+	}
+	return usageErrorf("%s has no state beside it (%s), but ./%s holds run %s of the same cluster: "+
+		"pass --state-dir %s to use it, or move it to %s; k0rdent will not start a second deployment",
+		configPath, stateDir, cwdState, rt.CurrentRunID, cwdState, stateDir)
 }

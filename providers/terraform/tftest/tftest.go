@@ -29,6 +29,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 )
 
 // ProviderVersion is the fake provider's version in the mirror.
@@ -52,7 +54,7 @@ func Binary(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("terraform")
 	if err != nil {
-		t.Skip("terraform is not on PATH (install it, or let .ci/run build it): skipping a real terraform run")
+		testenv.Missing(t, "terraform is not on PATH (install it, or let .ci/run build it): skipping a real terraform run")
 	}
 	return p
 }
@@ -69,7 +71,7 @@ func Mirror(t testing.TB) (cliConfigPath, testModuleDir string) {
 	if err != nil {
 		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(gobin); err != nil {
-			t.Skip("go is not on PATH: cannot build the fake terraform provider")
+			testenv.Missing(t, "go is not on PATH: cannot build the fake terraform provider")
 		}
 	}
 	src := sourceDir(t)

@@ -1,0 +1,85 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// recorder is a testing.TB that records how a test ended.
+type recorder struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recorder) Helper() {}
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skipped = fmt.Sprintf(format, args...)
+}
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed = fmt.Sprintf(format, args...)
+}
+
+func TestMissing(t *testing.T) {
+	for _, tt := range []struct {
+		ci         string
+		wantFailed bool
+	}{{"", false}, {"false", false}, {"true", true}, {"1", true}} {
+		t.Run("CI="+tt.ci, func(t *testing.T) {
+			t.Setenv("CI", tt.ci)
+			r := &recorder{TB: t}
+			Missing(r, "kubectl is not on %s", "PATH")
+			if got := r.failed != ""; got != tt.wantFailed {
+				t.Errorf("failed=%v (%q), skipped %q; want failed=%v", got, r.failed, r.skipped, tt.wantFailed)
+			}
+			if r.failed+r.skipped == "" || !contains(r.failed+r.skipped, "kubectl is not on PATH") {
+				t.Errorf("the reason is lost: failed %q, skipped %q", r.failed, r.skipped)
+			}
+		})
+	}
+}
+
+// TestBinary_BuildsOnce: two calls for one package give one binary, built
+// once (the second finds it in the cache).
+func TestBinary_BuildsOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	a, err := Binary("../../hack/testsummary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Binary("../../hack/testsummary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b {
+		t.Errorf("two builds: %s and %s", a, b)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestPrune_RemovesOnlyUnusedBuilds(t *testing.T) {
+	root := t.TempDir()
+	now := time.Now()
+	for name, age := range map[string]time.Duration{"old": 7 * time.Hour, "recent": time.Hour} {
+		dir := filepath.Join(root, name)
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dir, now.Add(-age), now.Add(-age)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune(root, now.Add(-pruneAfter))
+	if _, err := os.Stat(filepath.Join(root, "old")); err == nil {
+		t.Error("a build unused for 7h was kept")
+	}
+	if _, err := os.Stat(filepath.Join(root, "recent")); err != nil {
+		t.Errorf("a build used an hour ago was removed: %v", err)
+	}
+}
