@@ -65,6 +65,9 @@ type Header struct {
 	// that `runs show` needs no config to draw the critical path.
 	Deps     map[string][]string `yaml:"deps,omitempty"`
 	Migrated bool                `yaml:"migrated,omitempty"`
+	// Legacy (migrated runs only): what the legacy tool created that
+	// outlives our nodes; projected into runtime.yaml.
+	Legacy *LegacyResources `yaml:"legacy,omitempty"`
 	// Teardown: the run is a teardown (`k0rdent reset`); its header
 	// document's kind is teardown instead of header.
 	Teardown bool `yaml:"-"`

@@ -249,6 +249,9 @@ type legacyInputs struct {
 	KubeconfigOrigin         string
 	RegionalKubeconfig       []byte
 	RegionalKubeconfigOrigin string
+	// SecretsDir is the store's secrets directory (absolute when the
+	// store's root is): outputs point at the copies made there.
+	SecretsDir string
 	// OutsideSecrets are files of the legacy tool, relative to the project
 	// root, that hold secrets and stay where they are (the migration
 	// report names them).
@@ -259,7 +262,7 @@ type legacyInputs struct {
 // exists but cannot be parsed is an error naming it: migration must not
 // silently drop history.
 func loadLegacy(set *LegacySet) (*legacyInputs, error) {
-	in := &legacyInputs{KeyFiles: map[string]string{}}
+	in := &legacyInputs{KeyFiles: map[string]string{}, SecretsDir: filepath.Join(set.StateDir, SecretsName)}
 	read := func(name string) ([]byte, string, bool, error) {
 		f, ok := set.Lookup(name)
 		if !ok || f.Dir {

@@ -145,6 +145,8 @@ type synthRun struct {
 	Last bool
 	// Notes say where the legacy files disagreed and what was followed.
 	Notes []string
+	// Legacy (latest run only) is what outlives our nodes.
+	Legacy *LegacyResources
 }
 
 type legacySegment struct {
@@ -544,6 +546,7 @@ func synthesizeRuns(in *legacyInputs, projectRoot string) []synthRun {
 		var outputs map[string]map[string]string
 		if last {
 			outputs = legacyOutputs(in, projectRoot)
+			r.Legacy = legacyResources(in, projectRoot)
 		}
 		buildRecords(&r, stats, flagsKnown, azure, kof, outputs)
 		// A run is succeeded when every node is done; its end is the last
@@ -665,7 +668,9 @@ func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]s
 	if st.Location != "" {
 		tf["location"] = st.Location
 	}
-	if key := projectPath(projectRoot, st.Artifacts["azure_ssh_private_key"]); key != "" {
+	if in.SSHKey != nil {
+		tf["ssh_key_path"] = filepath.Join(in.SecretsDir, filepath.FromSlash(LegacySSHKeySecret))
+	} else if key := projectPath(projectRoot, st.Artifacts["azure_ssh_private_key"]); key != "" {
 		tf["ssh_key_path"] = key
 	}
 	if len(st.VMs) > 0 {
@@ -687,7 +692,9 @@ func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]s
 	// The tunnel is volatile: whatever the legacy file says, it is
 	// unverified until the next run checks it.
 	out[NodeVPN] = map[string]string{OutputVPNStatus: VPNUnverified}
-	if kc := legacyKubeconfig(in, projectRoot); kc != "" {
+	if in.Kubeconfig != nil {
+		out[NodeK0s] = map[string]string{OutputKubeconfig: filepath.Join(in.SecretsDir, filepath.FromSlash(legacyKubeconfigSecret))}
+	} else if kc := legacyKubeconfig(in, projectRoot); kc != "" {
 		out[NodeK0s] = map[string]string{OutputKubeconfig: kc}
 	}
 	// Identifiers only: the service principal's secret stays in the
@@ -731,4 +738,54 @@ func legacyKubeconfig(in *legacyInputs, projectRoot string) string {
 		p = "k0sctl-config/" + in.ClusterID + "-kubeconfig"
 	}
 	return projectPath(projectRoot, p)
+}
+
+// legacyResources are the facts of the legacy deployment that outlive our
+// nodes (the latest run's header carries them into runtime.yaml): the SSH
+// key copied under secrets/, the service principal azure-state.yaml still
+// records as configured, the KOF installation the state file records as
+// installed, whatever the latest run's flags were.
+func legacyResources(in *legacyInputs, projectRoot string) *LegacyResources {
+	l := &LegacyResources{}
+	if in.SSHKey != nil {
+		l.SSHKey = filepath.Join(in.SecretsDir, filepath.FromSlash(LegacySSHKeySecret))
+	}
+	if az := in.Azure; az != nil && az.Configured {
+		sp := &LegacyServicePrincipal{SubscriptionID: az.SubscriptionID, TenantID: az.TenantID, ClientID: az.ClientID}
+		if in.ClusterID != "" {
+			sp.Name = in.ClusterID + "-cluster-deployment-sp"
+		}
+		for _, f := range in.OutsideSecrets {
+			if f == "config/azure-credentials.yaml" {
+				sp.CredentialsFile = filepath.Join(projectRoot, filepath.FromSlash(f))
+			}
+		}
+		l.ServicePrincipal = sp
+	}
+	if st := in.State; st != nil {
+		k := &LegacyKOFInstall{
+			Mothership: st.Bools["kof_mothership_installed"] || in.KOF != nil && in.KOF.MothershipInstalled,
+			AzureCSI:   st.Bools["azure_csi_installed"],
+		}
+		regional := st.Bools["kof_regional_installed"] || in.KOF != nil && in.KOF.RegionalInstalled
+		if k.Mothership {
+			k.MothershipVersion, k.Namespace = st.KOFMothershipVersion, st.KOFNamespace
+		}
+		if regional {
+			k.RegionalCluster, k.RegionalVersion, k.RegionalDomain = st.KOFRegionalName, st.KOFRegionalVersion, st.KOFRegionalDomain
+			if k.RegionalCluster == "" {
+				k.RegionalCluster = "(unknown name)"
+			}
+			if in.RegionalKubeconfig != nil {
+				k.RegionalKubeconfig = filepath.Join(in.SecretsDir, filepath.FromSlash(legacyRegionalKubeconfigSecret))
+			}
+		}
+		if k.Mothership || regional || k.AzureCSI {
+			l.KOF = k
+		}
+	}
+	if l.empty() {
+		return nil
+	}
+	return l
 }

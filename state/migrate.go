@@ -168,6 +168,12 @@ type MigrationReport struct {
 	Actions   []MigrationAction
 	// Runtime is the runtime.yaml written (or that would be written).
 	Runtime *Runtime
+	// Notes say where the legacy files disagreed with each other and
+	// what the migration followed (the events), and what it guessed.
+	Notes []string
+	// SecretsLeft are files of the legacy tool holding secrets that stay
+	// outside the state directory (relative to the project root).
+	SecretsLeft []string
 }
 
 // WriteText renders the report for `k0rdent migrate [--dry-run]`.
@@ -203,6 +209,18 @@ func (r *MigrationReport) WriteText(w io.Writer) error {
 			line += "  [already done]"
 		}
 		b.WriteString("  " + line + "\n")
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("the legacy files disagree; followed the events:\n")
+		for _, n := range r.Notes {
+			b.WriteString("  " + n + "\n")
+		}
+	}
+	if len(r.SecretsLeft) > 0 {
+		b.WriteString("files holding secrets that stay outside state/ (move or delete them once the migrated deployment works):\n")
+		for _, f := range r.SecretsLeft {
+			b.WriteString("  " + f + "\n")
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -290,6 +308,8 @@ func (s *Store) Migrate(projectRoot string, opts MigrateOptions) (*MigrationRepo
 	}
 	rep.ClusterID = in.ClusterID
 	rep.Runs = p.summaries
+	rep.Notes = p.notes
+	rep.SecretsLeft = in.OutsideSecrets
 	rep.Runtime = p.runtime
 	for i, st := range p.steps {
 		a := st.action
@@ -324,6 +344,7 @@ type migrationPlan struct {
 	steps     []migrationStep
 	summaries []MigratedRun
 	runtime   *Runtime
+	notes     []string
 }
 
 // planMigration computes every step from the parsed inputs. It writes
@@ -349,6 +370,11 @@ func (s *Store) planMigration(set *LegacySet, in *legacyInputs, now func() time.
 	}
 	// (3) Run files.
 	runs := synthesizeRuns(in, set.ProjectRoot)
+	for _, r := range runs {
+		for _, n := range r.Notes {
+			p.notes = append(p.notes, "run "+r.ID+": "+n)
+		}
+	}
 	files := map[string]*RunFile{}
 	for i, r := range runs {
 		path := filepath.Join(set.StateDir, RunsDirName, r.ID+".yaml")
@@ -419,6 +445,15 @@ func (s *Store) planMigration(set *LegacySet, in *legacyInputs, now func() time.
 	return p, nil
 }
 
+// Where migration copies the legacy tool's secrets, under secrets/: the
+// SSH key where the terraform node looks for an adopted key, the
+// kubeconfig where the k0s node keeps its own.
+const (
+	LegacySSHKeySecret             = "ssh/legacy-admin-key"
+	legacyKubeconfigSecret         = "k0s/kubeconfig"
+	legacyRegionalKubeconfigSecret = "kof/regional-kubeconfig"
+)
+
 type legacySecret struct {
 	name   string // under secrets/
 	data   []byte
@@ -450,6 +485,18 @@ func legacySecrets(in *legacyInputs) []legacySecret {
 		if !seen[peer] {
 			add(peer, in.KeyFiles[peer], "wireguard/"+peer+"_privkey")
 		}
+	}
+	if in.SSHKey != nil {
+		out = append(out, legacySecret{name: LegacySSHKeySecret, data: in.SSHKey, detail: "the VMs' admin SSH key from " + in.SSHKeyOrigin})
+		if in.SSHPub != nil {
+			out = append(out, legacySecret{name: LegacySSHKeySecret + ".pub", data: in.SSHPub, detail: "its public key"})
+		}
+	}
+	if in.Kubeconfig != nil {
+		out = append(out, legacySecret{name: legacyKubeconfigSecret, data: in.Kubeconfig, detail: "the management cluster's admin kubeconfig from " + in.KubeconfigOrigin})
+	}
+	if in.RegionalKubeconfig != nil {
+		out = append(out, legacySecret{name: legacyRegionalKubeconfigSecret, data: in.RegionalKubeconfig, detail: "the KOF regional cluster's kubeconfig from " + in.RegionalKubeconfigOrigin})
 	}
 	return out
 }
@@ -492,7 +539,7 @@ func encodeSynthRun(r synthRun, clusterID, path string, supersededAt time.Time) 
 	h := Header{
 		Format: FormatVersion, RunID: r.ID, Created: r.Start.UTC(), Operator: r.Operator,
 		ToolVersion: migratedVersion, ConfigPath: r.ConfigPath, ClusterID: clusterID,
-		Flags: r.Flags, Nodes: migrateNodeNames(), Migrated: true,
+		Flags: r.Flags, Nodes: migrateNodeNames(), Migrated: true, Legacy: r.Legacy,
 	}
 	data, err := encodeHeader(h)
 	if err != nil {
