@@ -319,8 +319,17 @@ func stateStatuses(in *legacyInputs, cur map[string]phaseStat) (map[string]phase
 		if recorded.Time.IsZero() && ev.Status == recorded.Status {
 			recorded.Time = ev.Time
 		}
+		evDecided := ev.Status == legacyCompleted || ev.Status == legacySkipped || ev.Status == legacyPending && !ev.Time.IsZero()
+		if evDecided && !recorded.Time.IsZero() && !ev.Time.IsZero() && recorded.Time.After(ev.Time) && recorded.Status != "" {
+			// The state file recorded this phase after the last event
+			// about it (a later run started it again): it is newer.
+			evDecided = false
+		}
+		if evDecided && ev.Status == legacyPending && recorded.Status == legacySkipped {
+			evDecided = false // removed, then skipped: no contradiction
+		}
 		switch {
-		case ev.Status == legacyCompleted || ev.Status == legacySkipped || ev.Status == legacyPending && !ev.Time.IsZero():
+		case evDecided:
 			// The events decided this phase.
 			if ev.Status != recorded.Status && !(recorded.Status == legacyInProgress && ev.Status == legacyPending) {
 				notes = append(notes, fmt.Sprintf("%s: deployment-state.yaml's %s, the events say %s%s; following the events",
@@ -332,9 +341,6 @@ func stateStatuses(in *legacyInputs, cur map[string]phaseStat) (map[string]phase
 		case fact.Status == legacyCompleted:
 			// 0.3.0 leaves phases at pending, and its auto-upgrade
 			// backfilled older files with pending: the facts say done.
-			if ev.Time.IsZero() && ev.Seen.IsZero() {
-				fact.Time = time.Time{}
-			}
 			notes = append(notes, fmt.Sprintf("%s: deployment-state.yaml's %s but its top-level facts say completed and no event contradicts them; following the facts", p, source))
 			out[p] = phaseStat{Status: legacyCompleted, Time: ev.Seen, Seen: ev.Seen}
 		default:
@@ -507,7 +513,7 @@ func synthesizeRuns(in *legacyInputs, projectRoot string) []synthRun {
 		var start time.Time
 		if start.IsZero() {
 			for _, ev := range seg.events {
-				if !ev.Time.IsZero() {
+				if !ev.Time.IsZero() && ev.Source == "" {
 					start = ev.Time
 					break
 				}
