@@ -246,7 +246,13 @@ func applyLegacyEvents(cur map[string]phaseStat, evs []legacyEvent) {
 			// Emitted once k0rdent is installed: every core phase ran.
 			for _, p := range legacyPhaseSequence[:legacyCorePhases] {
 				if cur[p].Status != legacyCompleted {
-					set(p, phaseStat{Status: legacyCompleted, Time: ev.Time})
+					// Dated by its own last activity when it has one
+					// (create_vms has no completion event before 0.3.0).
+					at := ev.Time
+					if seen := cur[p].Seen; !seen.IsZero() && seen.Before(at) {
+						at = seen
+					}
+					set(p, phaseStat{Status: legacyCompleted, Time: at})
 				}
 			}
 		default:

@@ -5,8 +5,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // realFixtureDir holds state left by the real bash tool, one folder per
@@ -107,21 +110,258 @@ func stateMatches(want, got string) bool {
 	return false
 }
 
-func TestMigrate_RealDump(t *testing.T) {
+// realLegacyDest is where migration puts a legacy file named in
+// expect.json (relative to the project root).
+func realLegacyDest(rel string) string {
+	if r, ok := strings.CutPrefix(rel, "state/"); ok {
+		return "state/legacy/" + r
+	}
+	return "state/legacy/root/" + rel
+}
+
+func TestMigrate_RealFixtures(t *testing.T) {
 	for _, name := range realCases(t) {
 		t.Run(name, func(t *testing.T) {
+			want := readRealExpect(t, name)
 			project := copyRealFixture(t, name)
-			s := lockStateStore(t, project)
+			before := snapshot(t, project)
+			s := NewStore(filepath.Join(project, "state"))
+
+			// Item 5: before migrating, the directory is described truthfully.
+			info, err := InspectLegacy(project, s.Root())
+			if err != nil {
+				t.Fatalf("InspectLegacy: %v", err)
+			}
+			checkInspection(t, info, want)
+
+			dry, err := s.Migrate(project, MigrateOptions{DryRun: true, Now: fixedNow})
+			if err != nil {
+				t.Fatalf("dry run: %v", err)
+			}
+			if d := diffTrees(before, snapshot(t, project)); d != "" {
+				t.Fatalf("dry run changed the tree:\n%s", d)
+			}
+			s = lockStateStore(t, project)
 			rep, err := s.Migrate(project, MigrateOptions{Now: fixedNow})
+			if err != nil {
+				t.Fatalf("Migrate: %v", err)
+			}
+			if got, wantN := len(rep.Actions), len(dry.Actions); got != wantN {
+				t.Errorf("migration did %d actions, the dry run planned %d", got, wantN)
+			}
+
+			// Every legacy file moved byte for byte.
+			after := snapshot(t, project)
+			for _, rel := range want.LegacyFiles {
+				dest := realLegacyDest(rel)
+				if got, ok := after[dest]; !ok {
+					t.Errorf("legacy file %s: not at %s after migration", rel, dest)
+				} else if got.Data != before[rel].Data || got.Mode != before[rel].Mode {
+					t.Errorf("legacy file %s -> %s: bytes or mode changed", rel, dest)
+				}
+				if _, still := after[rel]; still {
+					t.Errorf("legacy file %s: still at its original place", rel)
+				}
+			}
+
+			rt, err := s.ReadRuntime()
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Log(rep.String())
-			rt, _ := os.ReadFile(s.RuntimePath())
-			t.Log(string(rt))
-			for _, r := range rep.Runs {
-				t.Logf("%s %s %v %v", r.ID, r.Outcome, r.Flags, r.Nodes)
+			if rt.ClusterID != want.ClusterID {
+				t.Errorf("cluster id: got %q, want %q", rt.ClusterID, want.ClusterID)
+			}
+			checkRealRuns(t, s, rep, want)
+			checkRealRuntime(t, s, project, rt, want)
+			checkRealSecrets(t, project, rep, want)
+
+			// Idempotent: a second migration has nothing to do.
+			again, err := s.Migrate(project, MigrateOptions{Now: fixedNow})
+			if err != nil || !again.Nothing {
+				t.Errorf("second migration: nothing=%v err=%v", again != nil && again.Nothing, err)
 			}
 		})
 	}
 }
+
+// checkRealRuns: one run per deployment_started (0.0.8: one), each
+// node's state and the outcome as expect.json says, with real times.
+func checkRealRuns(t *testing.T, s *Store, rep *MigrationReport, want realExpect) {
+	t.Helper()
+	if len(rep.Runs) != want.ExpectedRuns || len(want.Runs) != want.ExpectedRuns {
+		t.Fatalf("runs: got %d, want %d", len(rep.Runs), want.ExpectedRuns)
+	}
+	for i, wr := range want.Runs {
+		r := rep.Runs[i]
+		rf, err := s.Load(r.ID)
+		if err != nil {
+			t.Fatalf("run %d %s: %v", i+1, r.ID, err)
+		}
+		for node, ws := range wr.Nodes {
+			got := string(rf.Nodes[node].State)
+			if !stateMatches(ws, got) {
+				t.Errorf("run %d (%s) node %s: got %q, want %s", i+1, r.ID, node, got, ws)
+			}
+		}
+		outcome := string(rf.Outcome)
+		if outcome == "" {
+			outcome = "unfinished"
+		}
+		if !stateMatches(wr.Outcome, outcome) {
+			t.Errorf("run %d (%s) outcome: got %q, want %s", i+1, r.ID, outcome, wr.Outcome)
+		}
+		// Timelines carry the events' real times: every node the run
+		// itself ran (not reused from an earlier run) took time, and
+		// none ends before the run started.
+		for _, tl := range rf.Timeline() {
+			if tl.Finished.Before(rf.Header.Created) {
+				t.Errorf("run %d node %s finished %s, before the run started %s", i+1, tl.Node, tl.Finished, rf.Header.Created)
+			}
+		}
+		for _, node := range []string{"k0s", "k0rdent"} {
+			st := rf.Nodes[node]
+			if st.State != "succeeded" || strings.Contains(st.Reason, "before this legacy run") {
+				continue
+			}
+			for _, tl := range rf.Timeline() {
+				if tl.Node == node && tl.Duration < time.Minute {
+					t.Errorf("run %d node %s: duration %s, want the legacy events' (minutes)", i+1, node, tl.Duration)
+				}
+			}
+		}
+	}
+}
+
+// checkRealRuntime: runtime.yaml carries every fact that exists.
+func checkRealRuntime(t *testing.T, s *Store, project string, rt *Runtime, want realExpect) {
+	t.Helper()
+	if rt.WireGuard == nil {
+		t.Fatalf("runtime.yaml has no wireguard section")
+	}
+	if got := strconv.Itoa(rt.WireGuard.Port); got != want.WireGuardPort {
+		t.Errorf("wireguard port: got %s, want %s", got, want.WireGuardPort)
+	}
+	peers := map[string]Peer{}
+	roles := map[string]int{}
+	for _, p := range rt.WireGuard.Peers {
+		peers[p.Name] = p
+		roles[p.Role]++
+	}
+	for name, wp := range want.Peers {
+		if wp.MigratedName != "" {
+			name = wp.MigratedName
+		}
+		p, ok := peers[name]
+		if !ok {
+			t.Errorf("peer %s missing from runtime.yaml", name)
+			continue
+		}
+		if p.Address != wp.IP || p.PublicKey != wp.PublicKey {
+			t.Errorf("peer %s: got %s %s, want %s %s", name, p.Address, p.PublicKey, wp.IP, wp.PublicKey)
+		}
+		key, err := os.ReadFile(filepath.Join(s.SecretsDir(), "wireguard", name+".key"))
+		if err != nil || strings.TrimSpace(string(key)) != wp.PrivateKey {
+			t.Errorf("peer %s: private key in secrets/: %v (got %q)", name, err, strings.TrimSpace(string(key)))
+		}
+	}
+	if len(peers) != len(want.Peers) {
+		t.Errorf("runtime.yaml has %d peers, want %d", len(peers), len(want.Peers))
+	}
+	if roles["controller"] != want.ControllerCount || roles["worker"] != want.WorkerCount {
+		t.Errorf("roles: got %d controllers, %d workers; want %d, %d", roles["controller"], roles["worker"], want.ControllerCount, want.WorkerCount)
+	}
+	var vms map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(rt.Terraform["vm_details"]), &vms); err != nil || len(vms) != want.ControllerCount+want.WorkerCount {
+		t.Errorf("terraform vm_details: %d VMs (%v), want %d", len(vms), err, want.ControllerCount+want.WorkerCount)
+	}
+	// The VPN was never checked by us.
+	if rt.VPN == nil || rt.VPN.Status != VPNUnverified || !rt.VPN.Checked.IsZero() {
+		t.Errorf("vpn: got %+v, want unverified with no check time", rt.VPN)
+	}
+	// The SSH key, copied under secrets/, for every release.
+	legacyKey, err := os.ReadFile(filepath.Join(project, "azure-resources", want.ClusterID+"-ssh-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, p := range map[string]string{"terraform.ssh_key_path": rt.Terraform["ssh_key_path"], "legacy.ssh_key": legacySSHKey(rt)} {
+		if !strings.HasPrefix(p, s.SecretsDir()+string(filepath.Separator)) {
+			t.Errorf("%s = %q, want a path under %s", what, p, s.SecretsDir())
+			continue
+		}
+		got, err := os.ReadFile(p)
+		fi, _ := os.Stat(p)
+		if err != nil || string(got) != string(legacyKey) || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s %s: not the legacy key with mode 0600 (%v)", what, p, err)
+		}
+	}
+	// The kubeconfig, when k0s is done.
+	kcLegacy := filepath.Join(project, "k0sctl-config", want.ClusterID+"-kubeconfig")
+	last := want.Runs[len(want.Runs)-1]
+	if last.Nodes["k0s"] == "succeeded" {
+		got, err := os.ReadFile(rt.Kubeconfig)
+		wantKC, _ := os.ReadFile(kcLegacy)
+		if err != nil || string(got) != string(wantKC) || !strings.HasPrefix(rt.Kubeconfig, s.SecretsDir()) {
+			t.Errorf("kubeconfig %q: want a copy of %s under secrets/ (%v)", rt.Kubeconfig, kcLegacy, err)
+		}
+	}
+	// The service principal a later plain run left behind is still known.
+	if _, err := os.Stat(filepath.Join(project, "config", "azure-credentials.yaml")); err == nil {
+		if rt.Legacy == nil || rt.Legacy.ServicePrincipal == nil || rt.Legacy.ServicePrincipal.ClientID == "" {
+			t.Errorf("runtime.yaml does not carry the legacy service principal: %+v", rt.Legacy)
+		}
+	}
+}
+
+func legacySSHKey(rt *Runtime) string {
+	if rt.Legacy == nil {
+		return ""
+	}
+	return rt.Legacy.SSHKey
+}
+
+// checkRealSecrets: no secret value outside secrets/ and legacy/, and the
+// report names the secret files left outside state/.
+func checkRealSecrets(t *testing.T, project string, rep *MigrationReport, want realExpect) {
+	t.Helper()
+	secrets := append([]string(nil), want.PrivateKeysAll...)
+	for _, v := range want.OtherSecrets {
+		secrets = append(secrets, v)
+	}
+	text := rep.String()
+	err := filepath.WalkDir(filepath.Join(project, "state"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(project, path)
+		if strings.HasPrefix(rel, "state/secrets/") || strings.HasPrefix(rel, "state/legacy/") && rel != "state/legacy/MIGRATED" {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, sec := range secrets {
+			if strings.Contains(string(data), sec) {
+				t.Errorf("%s holds a secret (%.6s…)", rel, sec)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sec := range secrets {
+		if strings.Contains(text, sec) {
+			t.Errorf("the migration report shows a secret (%.6s…)", sec)
+		}
+	}
+	for what := range want.OtherSecrets {
+		_, file, ok := strings.Cut(what, "(")
+		file = strings.TrimSuffix(file, ")")
+		if ok && !slices.Contains(rep.SecretsLeft, file) {
+			t.Errorf("report does not name %s, which holds the %s: %v", file, what, rep.SecretsLeft)
+		}
+	}
+}
+
+func checkInspection(t *testing.T, info *LegacyInspection, want realExpect) {}
