@@ -462,9 +462,3 @@ func loadLegacyArtifacts(root string, in *legacyInputs) error {
 	sort.Strings(in.OutsideSecrets)
 	return nil
 }
-
-// LegacyInspection placeholder.
-type LegacyInspection struct{}
-
-// InspectLegacy placeholder.
-func InspectLegacy(projectRoot, stateDir string) (*LegacyInspection, error) { return nil, nil }

@@ -364,4 +364,73 @@ func checkRealSecrets(t *testing.T, project string, rep *MigrationReport, want r
 	}
 }
 
-func checkInspection(t *testing.T, info *LegacyInspection, want realExpect) {}
+// checkInspection: item 5, what status and `run --plan` say before the
+// migration.
+func checkInspection(t *testing.T, info *LegacyInspection, want realExpect) {
+	t.Helper()
+	if info == nil {
+		t.Fatal("InspectLegacy found nothing")
+	}
+	if !slices.Equal(info.Files, want.LegacyFiles) {
+		t.Errorf("inspection files:\ngot  %v\nwant %v", info.Files, want.LegacyFiles)
+	}
+	if info.ClusterID != want.ClusterID || len(info.Runs) != want.ExpectedRuns {
+		t.Errorf("inspection: cluster %q with %d runs, want %q with %d", info.ClusterID, len(info.Runs), want.ClusterID, want.ExpectedRuns)
+	}
+	last := want.Runs[len(want.Runs)-1]
+	unfinished := stateMatches(last.Outcome, "unfinished")
+	var text strings.Builder
+	if err := info.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case unfinished && (info.Latest != "unfinished" || !strings.Contains(info.Run, "resume")):
+		t.Errorf("inspection of an unfinished deployment: latest %q, run %q", info.Latest, info.Run)
+	case !unfinished && (info.Latest != "succeeded" || strings.Contains(info.Run, "resume")):
+		t.Errorf("inspection of a finished deployment: latest %q, run %q", info.Latest, info.Run)
+	}
+	if info.WireGuard == nil || strconv.Itoa(info.WireGuard.Port) != want.WireGuardPort {
+		t.Errorf("inspection keeps WireGuard %+v, want port %s", info.WireGuard, want.WireGuardPort)
+	}
+	for _, w := range []string{"not migrated yet", want.ClusterID, "k0rdent migrate will", "k0rdent run will"} {
+		if !strings.Contains(text.String(), w) {
+			t.Errorf("inspection text lacks %q:\n%s", w, text.String())
+		}
+	}
+}
+
+func TestStore_PreviewMigration(t *testing.T) {
+	for _, name := range realCases(t) {
+		t.Run(name, func(t *testing.T) {
+			want := readRealExpect(t, name)
+			project := copyRealFixture(t, name)
+			before := snapshot(t, project)
+			s := NewStore(filepath.Join(project, "state"))
+			pv, err := s.PreviewMigration(project, filepath.Join(t.TempDir(), "preview"))
+			if err != nil || pv == nil {
+				t.Fatalf("PreviewMigration: %v, %v", pv, err)
+			}
+			if d := diffTrees(before, snapshot(t, project)); d != "" {
+				t.Fatalf("the preview changed the project:\n%s", d)
+			}
+			prt, err := pv.ReadRuntime()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = lockStateStore(t, project)
+			if _, err := s.Migrate(project, MigrateOptions{Now: fixedNow}); err != nil {
+				t.Fatal(err)
+			}
+			rt, err := s.ReadRuntime()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prt.CurrentRunID != rt.CurrentRunID || prt.ClusterID != want.ClusterID || prt.CurrentOutcome != rt.CurrentOutcome {
+				t.Errorf("preview runtime %s/%s/%s, migrated %s/%s/%s", prt.ClusterID, prt.CurrentRunID, prt.CurrentOutcome, rt.ClusterID, rt.CurrentRunID, rt.CurrentOutcome)
+			}
+			if again, err := s.PreviewMigration(project, filepath.Join(t.TempDir(), "p2")); err != nil || again != nil {
+				t.Errorf("preview after the migration: %v, %v; want nothing", again, err)
+			}
+		})
+	}
+}
