@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
@@ -11,6 +13,17 @@ import (
 // anything. An unfinished current run is planned as its resume unless
 // --fresh is given, since that is what `run --yes` would do.
 func (a *app) plan(o runOptions, lg *loadedGraph, store *state.Store, sel workflow.Selection) error {
+	// Legacy files not migrated yet: plan against what the migration
+	// would write, as `run` migrates first.
+	legacyNote, pv, cleanup, err := legacyPlanStore(o.globalOptions, store)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	secretsDir := store.SecretsDir()
+	if pv != nil {
+		store = pv
+	}
 	unfinished, err := currentUnfinished(store)
 	if err != nil {
 		return err
@@ -44,7 +57,7 @@ func (a *app) plan(o runOptions, lg *loadedGraph, store *state.Store, sel workfl
 		return err
 	}
 	p := workflow.Plan(lg.graph, workflow.PlanOptions{Prior: prior, History: hist, Selection: sel,
-		RunID: runID, SecretsDir: store.SecretsDir()})
+		RunID: runID, SecretsDir: secretsDir})
 	switch o.Output {
 	case "json":
 		return p.WriteJSON(a.Stdout)
@@ -52,6 +65,9 @@ func (a *app) plan(o runOptions, lg *loadedGraph, store *state.Store, sel workfl
 		return p.WriteDOT(a.Stdout)
 	case "mermaid":
 		return p.WriteMermaid(a.Stdout)
+	}
+	if legacyNote != "" {
+		fmt.Fprintln(a.Stdout, legacyNote)
 	}
 	fmt.Fprintln(a.Stdout, title)
 	fmt.Fprintln(a.Stdout)
@@ -61,3 +77,29 @@ func (a *app) plan(o runOptions, lg *loadedGraph, store *state.Store, sel workfl
 // historyRuns is how many recent runs the plan's expected durations come
 // from (Store.History: the median of the succeeded attempts).
 const historyRuns = 20
+
+// legacyPlanStore: when the state directory still holds the legacy
+// tool's files, the text saying what was found and what run will do, and
+// a scratch store holding what the migration would write, removed by
+// cleanup (nothing is written into the state directory).
+func legacyPlanStore(g globalOptions, store *state.Store) (note string, pv *state.Store, cleanup func(), err error) {
+	cleanup = func() {}
+	info, err := state.InspectLegacy(projectRoot(g), g.StateDir)
+	if err != nil || info == nil {
+		return "", nil, cleanup, err
+	}
+	var b strings.Builder
+	if err := info.WriteText(&b); err != nil {
+		return "", nil, cleanup, err
+	}
+	dir, err := os.MkdirTemp("", "k0rdent-plan-")
+	if err != nil {
+		return "", nil, cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	if pv, err = store.PreviewMigration(projectRoot(g), dir); err != nil {
+		cleanup()
+		return "", nil, func() {}, err
+	}
+	return b.String() + "The plan below is of the migrated state:\n", pv, cleanup, nil
+}
