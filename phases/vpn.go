@@ -225,13 +225,14 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 		return nil, hub, fmt.Errorf("wireguard output %q: %w", WireGuardOutputNetwork, err)
 	}
 	var hubAddr netip.Addr
+	hubName := wireguard.HubName
 	for _, p := range peers {
 		a, err := netip.ParseAddr(p.Address)
 		if err != nil {
 			return nil, hub, fmt.Errorf("wireguard peer %s: address %q: %w", p.Name, p.Address, err)
 		}
 		if p.Role == wireguard.RoleHub {
-			hubAddr = a
+			hubAddr, hubName = a, p.Name // a migrated hub keeps its name
 			continue
 		}
 		vms = append(vms, p)
@@ -242,7 +243,7 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 	if len(vms) == 0 {
 		return nil, hub, fmt.Errorf("wireguard output %q has no VM", WireGuardOutputPeers)
 	}
-	if _, err := wireguard.NewKeyStore(v.secretsDir).Load(wireguard.HubName); err != nil {
+	if _, err := wireguard.NewKeyStore(v.secretsDir).Load(hubName); err != nil {
 		return nil, hub, fmt.Errorf("hub key: %w", err)
 	}
 	return vms, netip.PrefixFrom(hubAddr, np.Bits()), nil
@@ -300,12 +301,16 @@ func (v *VPN) deviceConfig(env *workflow.Env) (wireguard.DeviceConfig, []vpnPeer
 	if err != nil {
 		return wireguard.DeviceConfig{}, nil, err
 	}
-	key, err := wireguard.NewKeyStore(v.secretsDir).Load(wireguard.HubName)
+	key, err := wireguard.NewKeyStore(v.secretsDir).Load(hubPeerName(env))
 	if err != nil {
 		return wireguard.DeviceConfig{}, nil, fmt.Errorf("hub key: %w", err)
 	}
+	iface := v.cfg.Interface
+	if kept, ok := env.Input(WireGuardName, WireGuardOutputInterface); ok && kept != "" {
+		iface = kept // a migrated deployment's device keeps its name
+	}
 	cfg := wireguard.DeviceConfig{
-		Interface:   v.cfg.Interface,
+		Interface:   iface,
 		Mode:        v.cfg.Mode,
 		WireGuardGo: v.cfg.WireGuardGo,
 		PrivateKey:  key,
@@ -546,4 +551,19 @@ func vpnReachable(dev vpnDevice, now func() time.Time) workflow.Check {
 			return nil
 		},
 	}
+}
+
+// hubPeerName is the name of the wireguard output's hub peer: "operator",
+// or what a migrated deployment kept ("mylaptop").
+func hubPeerName(env *workflow.Env) string {
+	raw, _ := env.Input(WireGuardName, WireGuardOutputPeers)
+	var peers []vpnPeer
+	if json.Unmarshal([]byte(raw), &peers) == nil {
+		for _, p := range peers {
+			if p.Role == wireguard.RoleHub && p.Name != "" {
+				return p.Name
+			}
+		}
+	}
+	return wireguard.HubName
 }

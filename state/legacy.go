@@ -249,6 +249,9 @@ type legacyInputs struct {
 	KubeconfigOrigin         string
 	RegionalKubeconfig       []byte
 	RegionalKubeconfigOrigin string
+	// WGInterface is the operator's WireGuard device name: the stem of
+	// wireguard/wgk0*.conf, or wgk0<suffix> from the cluster id.
+	WGInterface string
 	// SecretsDir is the store's secrets directory (absolute when the
 	// store's root is): outputs point at the copies made there.
 	SecretsDir string
@@ -446,6 +449,14 @@ func loadLegacyArtifacts(root string, in *legacyInputs) error {
 		if in.RegionalKubeconfig != nil {
 			in.RegionalKubeconfigOrigin = rk
 		}
+	}
+	if confs, _ := filepath.Glob(filepath.Join(root, "wireguard", "wgk0*.conf")); len(confs) == 1 {
+		in.WGInterface = strings.TrimSuffix(filepath.Base(confs[0]), ".conf")
+	} else if suffix, ok := strings.CutPrefix(in.ClusterID, "k0rdent-"); ok && suffix != "" {
+		in.WGInterface = "wgk0" + suffix
+	}
+	if len(in.WGInterface) > 15 {
+		in.WGInterface = "" // not a Linux interface name: the configured one is used
 	}
 	for _, g := range legacySecretGlobs {
 		ms, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(g)))

@@ -93,6 +93,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +101,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -486,6 +488,14 @@ func legacySecrets(in *legacyInputs) []legacySecret {
 			add(peer, in.KeyFiles[peer], "wireguard/"+peer+"_privkey")
 		}
 	}
+	if st := in.State; st != nil && st.WGPort > 0 {
+		out = append(out, legacySecret{name: "wireguard/listen-port", data: []byte(strconv.Itoa(st.WGPort) + "\n"),
+			detail: "the VMs' WireGuard listen port, kept"})
+	}
+	if data := wireguardSettings(in); data != nil {
+		out = append(out, legacySecret{name: "wireguard/settings.json", data: data,
+			detail: "the deployment's WireGuard hub name, interface and addresses, kept by later runs"})
+	}
 	if in.SSHKey != nil {
 		out = append(out, legacySecret{name: LegacySSHKeySecret, data: in.SSHKey, detail: "the VMs' admin SSH key from " + in.SSHKeyOrigin})
 		if in.SSHPub != nil {
@@ -797,4 +807,40 @@ func runtimeDetail(rt *Runtime) string {
 		parts = append(parts, "VPN "+rt.VPN.Status)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// wireguardSettings renders secrets/wireguard/settings.json, the
+// deployment's own WireGuard settings the wireguard node keeps over its
+// defaults (providers/wireguard.Settings reads it): the hub's peer name,
+// the operator's interface name (wgk0<suffix>, the stem of the legacy
+// wg-quick file when there is one), the network and every peer's address.
+// nil when the legacy state records no peers.
+func wireguardSettings(in *legacyInputs) []byte {
+	st := in.State
+	if st == nil || len(st.Peers) == 0 {
+		return nil
+	}
+	type settings struct {
+		Hub       string            `json:"hub,omitempty"`
+		Interface string            `json:"interface,omitempty"`
+		Network   string            `json:"network,omitempty"`
+		Addresses map[string]string `json:"addresses,omitempty"`
+		Source    string            `json:"source,omitempty"`
+	}
+	out := settings{Network: st.WGNetwork, Addresses: map[string]string{}, Source: "migrated from the legacy tool (k0rdent-azure-setup)"}
+	for _, p := range st.Peers {
+		name := secretFileName(p.Name)
+		if p.Role == "hub" || out.Hub == "" && p.Name == "mylaptop" {
+			out.Hub = name
+		}
+		if p.IP != "" {
+			out.Addresses[name] = p.IP
+		}
+	}
+	out.Interface = in.WGInterface
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil
+	}
+	return append(data, '\n')
 }
