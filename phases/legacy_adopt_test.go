@@ -172,4 +172,3 @@ func TestWireGuard_KeepsMigratedDeployment(t *testing.T) {
 		})
 	}
 }
-

@@ -680,7 +680,11 @@ func adoptVars(vars *tf.Vars, a *tf.Adoption, cfg *config.Config) error {
 		}
 		vm.CloudInit = ""
 		vars.VMs[name] = vm
-		vars.LegacyNames[name] = tf.LegacyNames{NIC: lv.NIC, PublicIP: lv.PublicIPName, IPConfiguration: lv.IPConfiguration}
+		azName := lv.Name
+		if azName == "" {
+			azName = name
+		}
+		vars.LegacyNames[name] = tf.LegacyNames{VM: azName, NIC: lv.NIC, PublicIP: lv.PublicIPName, IPConfiguration: lv.IPConfiguration}
 	}
 	if len(errs) > 0 {
 		return &AdoptionError{Problems: errs}

@@ -95,6 +95,7 @@ type legacyState struct {
 
 type legacyVM struct {
 	Name      string
+	AzureName string // the name in Azure (≤0.1.0: k0s-controller for Name k0s-controller-1)
 	PublicIP  string
 	PrivateIP string
 	State     string
@@ -376,6 +377,7 @@ func parseLegacyState(data []byte) (*legacyState, error) {
 		seenVM[name] = true
 		st.VMs = append(st.VMs, legacyVM{
 			Name:      name,
+			AzureName: p.k,
 			PublicIP:  str(get(p.v, "public_ip")),
 			PrivateIP: str(get(p.v, "private_ip")),
 			State:     str(get(p.v, "state")),

@@ -127,6 +127,7 @@ type MigrateOptions struct {
 // Migration action kinds.
 const (
 	ActionSecret  = "secret"
+	ActionAdopt   = "adopt"
 	ActionRun     = "run"
 	ActionRuntime = "runtime"
 	ActionMove    = "move"
@@ -367,6 +368,23 @@ func (s *Store) planMigration(set *LegacySet, in *legacyInputs, now func() time.
 				}
 				_, err := s.WriteSecret(sec.name, sec.data)
 				return false, err
+			},
+		})
+	}
+	// (2b) What Terraform will adopt, in its working directory.
+	if data := adoptionFile(in); data != nil {
+		tfDir := filepath.Join(set.StateDir, TerraformDir)
+		path := filepath.Join(tfDir, legacyAdoptionFile)
+		p.steps = append(p.steps, migrationStep{
+			action: MigrationAction{Kind: ActionAdopt, Path: path, Detail: "the Azure resources the legacy tool created, for Terraform to import"},
+			do: func() (bool, error) {
+				if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+					return true, nil
+				}
+				if err := mkdirPrivate(tfDir); err != nil {
+					return false, err
+				}
+				return false, WriteFileAtomic(path, data, 0o600)
 			},
 		})
 	}
@@ -838,6 +856,67 @@ func wireguardSettings(in *legacyInputs) []byte {
 		}
 	}
 	out.Interface = in.WGInterface
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil
+	}
+	return append(data, '\n')
+}
+
+// legacyAdoptionFile is read by the terraform node
+// (providers/terraform.AdoptionFile) in its working directory.
+const legacyAdoptionFile = "k0rdent-adopt.json"
+
+// adoptionFile renders terraform/k0rdent-adopt.json: the Azure resources
+// the legacy state records as existing (the VMs of vm_states, with the
+// names az vm create gave their NIC, public IP and IP configuration), for
+// the terraform node to import instead of creating. nil when the legacy
+// state records no VM.
+func adoptionFile(in *legacyInputs) []byte {
+	st := in.State
+	if st == nil || len(st.VMs) == 0 || in.ClusterID == "" {
+		return nil
+	}
+	type vm struct {
+		Name            string `json:"name,omitempty"`
+		Role            string `json:"role,omitempty"`
+		PublicIP        string `json:"public_ip,omitempty"`
+		PrivateIP       string `json:"private_ip,omitempty"`
+		NIC             string `json:"nic"`
+		PublicIPName    string `json:"public_ip_name"`
+		IPConfiguration string `json:"ip_configuration"`
+	}
+	roles := map[string]string{}
+	for _, p := range st.Peers {
+		roles[p.Name] = p.Role
+	}
+	vms := map[string]vm{}
+	for _, v := range st.VMs {
+		az := v.AzureName
+		if az == "" {
+			az = v.Name
+		}
+		role := roles[v.Name]
+		if role == "" {
+			role = "worker"
+			if strings.Contains(v.Name, "controller") {
+				role = "controller"
+			}
+		}
+		e := vm{Role: role, PublicIP: v.PublicIP, PrivateIP: v.PrivateIP,
+			NIC: az + "VMNic", PublicIPName: az + "PublicIP", IPConfiguration: "ipconfig" + az}
+		if az != v.Name {
+			e.Name = az
+		}
+		vms[v.Name] = e
+	}
+	out := struct {
+		Source        string        `json:"source"`
+		ClusterID     string        `json:"cluster_id"`
+		Location      string        `json:"location,omitempty"`
+		ResourceGroup string        `json:"resource_group,omitempty"`
+		VMs           map[string]vm `json:"vms"`
+	}{"migrated from the legacy tool (k0rdent-azure-setup)", in.ClusterID, st.Location, st.ResourceGroup, vms}
 	data, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {
 		return nil

@@ -36,7 +36,8 @@ const ImportsFile = "k0rdent-imports.tf"
 // ImportTemplatesFile is the module's declaration of what it can adopt:
 // JSON {"imports": [{"to": address, "id": resource id, "each_vm": bool}]},
 // where to and id may use {subscription}, {cluster_id},
-// {resource_group}, and for each_vm entries {vm}, {nic}, {public_ip} and
+// {resource_group}, and for each_vm entries {vm} (the config's name: the
+// address key), {vm_name} (its name in Azure), {nic}, {public_ip} and
 // {ip_configuration} (the VM's legacy resource names). A module without it
 // cannot adopt.
 const ImportTemplatesFile = "k0rdent-imports.json"
@@ -53,6 +54,8 @@ type Adoption struct {
 // AdoptionVM is one VM the legacy state records, with the names of the
 // resources az created beside it.
 type AdoptionVM struct {
+	// Name is the VM's name in Azure when it is not the config's.
+	Name            string `json:"name,omitempty"`
 	Role            string `json:"role,omitempty"`
 	PublicIP        string `json:"public_ip,omitempty"`
 	PrivateIP       string `json:"private_ip,omitempty"`
@@ -145,7 +148,11 @@ func Imports(module iofs.FS, a *Adoption, subscription string) ([]Import, error)
 		}
 		for _, name := range vms {
 			vm := a.VMs[name]
-			r := strings.NewReplacer(append(slices.Clone(base), "{vm}", name, "{nic}", vm.NIC, "{public_ip}", vm.PublicIPName, "{ip_configuration}", vm.IPConfiguration)...)
+			azName := vm.Name
+			if azName == "" {
+				azName = name
+			}
+			r := strings.NewReplacer(append(slices.Clone(base), "{vm_name}", azName, "{vm}", name, "{nic}", vm.NIC, "{public_ip}", vm.PublicIPName, "{ip_configuration}", vm.IPConfiguration)...)
 			out = append(out, Import{To: r.Replace(t.To), ID: r.Replace(t.ID)})
 		}
 	}

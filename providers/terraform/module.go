@@ -137,6 +137,9 @@ type Vars struct {
 
 // LegacyNames are the names az vm create gave a VM's resources.
 type LegacyNames struct {
+	// VM is the VM's name in Azure (≤0.1.0 named the first controller
+	// k0s-controller).
+	VM              string `json:"vm"`
 	NIC             string `json:"nic"`
 	PublicIP        string `json:"public_ip"`
 	IPConfiguration string `json:"ip_configuration"`

@@ -120,8 +120,8 @@ resource "azurerm_network_interface" "vm" {
 resource "azurerm_linux_virtual_machine" "vm" {
   for_each = var.vms
 
-  name                            = each.key
-  computer_name                   = each.key
+  name                            = try(var.legacy_names[each.key].vm, each.key)
+  computer_name                   = try(var.legacy_names[each.key].vm, each.key)
   resource_group_name             = azurerm_resource_group.rg.name
   location                        = azurerm_resource_group.rg.location
   size                            = each.value.size

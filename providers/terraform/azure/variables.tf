@@ -85,10 +85,11 @@ variable "subscription_id" {
 
 variable "legacy_names" {
   type = map(object({
+    vm               = string
     nic              = string
     public_ip        = string
     ip_configuration = string
   }))
   default     = {}
-  description = "By VM: the names of the NIC, public IP and IP configuration the legacy bash tool's az vm create gave it; adopted (imported), never renamed."
+  description = "By VM (config name): its name in Azure and the names of the NIC, public IP and IP configuration the legacy bash tool's az vm create gave it; adopted (imported), never renamed."
 }

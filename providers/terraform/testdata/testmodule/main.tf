@@ -95,12 +95,13 @@ variable "subscription_id" {
 
 variable "legacy_names" {
   type = map(object({
+    vm               = string
     nic              = string
     public_ip        = string
     ip_configuration = string
   }))
   default     = {}
-  description = "By VM: the names of the NIC, public IP and IP configuration the legacy bash tool's az vm create gave it; adopted (imported), never renamed."
+  description = "By VM (config name): its name in Azure and the names of the NIC, public IP and IP configuration the legacy bash tool's az vm create gave it; adopted (imported), never renamed."
 }
 
 locals {
@@ -110,7 +111,7 @@ locals {
 resource "fakevm_vm" "vm" {
   for_each = var.vms
 
-  name           = each.key
+  name           = try(var.legacy_names[each.key].vm, each.key)
   index          = each.value.index
   role           = each.value.role
   zone           = each.value.zone
