@@ -3,6 +3,7 @@ package phases
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/k0rdent/k0rdent-deploy/config"
+	tf "github.com/k0rdent/k0rdent-deploy/providers/terraform"
+	"github.com/k0rdent/k0rdent-deploy/providers/terraform/tftest"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -171,4 +175,193 @@ func TestWireGuard_KeepsMigratedDeployment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// legacyCloud makes the VMs of a migrated legacy deployment exist "in the
+// cloud" of the fake provider, as the bash tool left them: their legacy
+// names, addresses, WireGuard addresses and admin key. size overrides the
+// config's size (a mismatch); skip leaves one VM out (recorded but gone).
+func legacyCloud(t *testing.T, store *state.Store, cfg *config.Config, cloud, size, skip string) *tf.Adoption {
+	t.Helper()
+	a, err := tf.ReadAdoption(store.TerraformDir())
+	if err != nil || a == nil {
+		t.Fatalf("the migration wrote no adoption file: %v", err)
+	}
+	pub, err := os.ReadFile(filepath.Join(store.SecretsDir(), "ssh", legacySSHKeyFile+".pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := store.ReadRuntime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wgIP := map[string]string{}
+	for _, p := range rt.WireGuard.Peers {
+		wgIP[p.Name] = p.Address
+	}
+	for i, h := range cfg.Hosts() {
+		vm, ok := a.VMs[h.Name]
+		if !ok || h.Name == skip {
+			continue
+		}
+		az := vm.Name
+		if az == "" {
+			az = h.Name
+		}
+		sz := h.Size
+		if size != "" {
+			sz = size
+		}
+		rec, _ := json.Marshal(map[string]any{"id": "fakevm-" + az, "index": i, "role": h.Role, "zone": strconv.Itoa(h.Zone), "size": sz,
+			"wireguard_ip": wgIP[h.Name], "ssh_public_key": strings.TrimSpace(string(pub)), "public_ip": vm.PublicIP, "private_ip": vm.PrivateIP})
+		if err := os.WriteFile(filepath.Join(cloud, az+".json"), rec, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a
+}
+
+func legacyConfig(t *testing.T, want realLegacyExpect, extra string) *config.Config {
+	return tfTestConfig(t, fmt.Sprintf("cluster:\n  controllers: {count: %d}\n  workers: {count: %d}\n", want.Controllers, want.Workers)+extra)
+}
+
+// After a migration the terraform node adopts what the bash tool created:
+// import blocks for every recorded resource, a plan that imports and adds,
+// changes or destroys nothing, and the VMs keep their addresses. Real
+// terraform binary, test provider, every fixture release.
+func TestTerraform_AdoptsMigratedDeployment(t *testing.T) {
+	for _, name := range realLegacyCases(t) {
+		t.Run(name, func(t *testing.T) {
+			tfYAML, cloud := tftest.UseTestModule(t)
+			store, _, want := migratedLegacyStore(t, name)
+			cfg := legacyConfig(t, want, tfYAML)
+			a := legacyCloud(t, store, cfg, cloud, "", "")
+			before := readDir(t, cloud)
+			bc := BuildContext{Config: cfg, Dirs: Dirs{State: store.Root(), Secrets: store.SecretsDir(), Terraform: store.TerraformDir()}}
+
+			tw := newTerraform(bc)
+			desc := strings.Join(tw.Describe(&workflow.Env{}), "\n")
+			if !strings.Contains(desc, "adopt the legacy deployment "+want.ClusterID) {
+				t.Errorf("run --plan does not show the imports:\n%s", desc)
+			}
+			res := tfSchedule(t, store, newWireGuard(bc), tw)
+			if res.Outcome != workflow.OutcomeSucceeded {
+				t.Fatalf("outcome %s: %+v", res.Outcome, res.Nodes[TerraformName])
+			}
+			out := res.Nodes[TerraformName].Outputs
+			if out[TerraformOutputImported] != strconv.Itoa(len(a.VMs)) {
+				t.Errorf("imported %q resources, want %d (one VM each in the test module)", out[TerraformOutputImported], len(a.VMs))
+			}
+			var public map[string]string
+			json.Unmarshal([]byte(out["public_ips"]), &public)
+			for vm, lv := range a.VMs {
+				if public[vm] != lv.PublicIP {
+					t.Errorf("VM %s: public IP %s after adoption, want the legacy %s (was it replaced?)", vm, public[vm], lv.PublicIP)
+				}
+			}
+			if after := readDir(t, cloud); !maps.Equal(before, after) {
+				t.Errorf("the adoption changed the cloud:\nbefore %v\nafter  %v", before, after)
+			}
+			logs, _ := filepath.Glob(filepath.Join(store.RunsDir(), "*", TerraformName+".log"))
+			var log strings.Builder
+			for _, l := range logs {
+				b, _ := os.ReadFile(l)
+				log.Write(b)
+			}
+			wantSummary := fmt.Sprintf("%d to import, 0 to add, 0 to change, 0 to destroy", len(a.VMs))
+			if !strings.Contains(log.String(), wantSummary) {
+				t.Errorf("terraform log lacks %q:\n%s", wantSummary, log.String())
+			}
+			if _, err := os.Stat(filepath.Join(store.TerraformDir(), tf.ImportsFile)); err == nil {
+				t.Errorf("the import blocks are left behind")
+			}
+			// A later run plans as usual and changes nothing.
+			res = tfSchedule(t, store, newWireGuard(bc), newTerraform(bc))
+			if res.Outcome != workflow.OutcomeSucceeded || res.Nodes[TerraformName].Outputs[TerraformOutputImported] != "" {
+				t.Fatalf("second run: %s %+v", res.Outcome, res.Nodes[TerraformName])
+			}
+			if after := readDir(t, cloud); !maps.Equal(before, after) {
+				t.Errorf("the second run changed the cloud")
+			}
+		})
+	}
+}
+
+// A deployment that does not match stops before apply, naming the
+// resource and the choices; nothing is applied.
+func TestTerraform_AdoptionMismatchStops(t *testing.T) {
+	tests := []struct {
+		name, size, skip string
+		workers          int // 0: as the legacy deployment
+		want             string
+	}{
+		{"SizeDiffers", "Standard_B2s", "", 0, `fakevm_vm.vm["k0s-worker-1"] would be destroyed or replaced`},
+		{"RecordedButMissing", "", "k0s-worker-2", 0, "does not exist"},
+		{"ConfigLacksVM", "", "", 1, "the legacy deployment has VM k0s-worker-2 (worker), the config does not"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tfYAML, cloud := tftest.UseTestModule(t)
+			store, _, want := migratedLegacyStore(t, "v0.3.0-fresh")
+			full := legacyConfig(t, want, tfYAML)
+			legacyCloud(t, store, full, cloud, tt.size, tt.skip)
+			if tt.workers != 0 {
+				want.Workers = tt.workers
+			}
+			cfg := legacyConfig(t, want, tfYAML)
+			before := readDir(t, cloud)
+			bc := BuildContext{Config: cfg, Dirs: Dirs{State: store.Root(), Secrets: store.SecretsDir(), Terraform: store.TerraformDir()}}
+			res := tfScheduleMayFail(t, store, newWireGuard(bc), newTerraform(bc))
+			st := res.Nodes[TerraformName]
+			if res.Outcome == workflow.OutcomeSucceeded || !strings.Contains(st.Error, tt.want) || !strings.Contains(st.Error, "choices:") {
+				t.Fatalf("outcome %s, error:\n%s\nwant it to contain %q and the choices", res.Outcome, st.Error, tt.want)
+			}
+			if after := readDir(t, cloud); !maps.Equal(before, after) {
+				t.Errorf("a refused adoption changed the cloud")
+			}
+			if has, _ := tf.HasState(store.TerraformDir()); has {
+				t.Errorf("a refused adoption left a terraform state")
+			}
+		})
+	}
+}
+
+func readDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		out[e.Name()] = string(b)
+	}
+	return out
+}
+
+// tfScheduleMayFail is tfSchedule for a run that is expected to fail.
+func tfScheduleMayFail(t *testing.T, store *state.Store, nodes ...workflow.Phase) *workflow.Result {
+	t.Helper()
+	lock, _, err := store.Lock(state.CurrentHolder("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name())
+	}
+	run, err := store.CreateRun(state.Header{Nodes: names})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	g, err := workflow.NewGraph(nodes...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.SecretsDir(), Recorder: run, LogSink: run.LogSink()}
+	res, _ := s.Run(context.Background(), nil)
+	if res == nil {
+		t.Fatal("no result")
+	}
+	return res
 }

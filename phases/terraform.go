@@ -356,6 +356,10 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 		if err := adoptVars(&vars, adopting, p.cfg); err != nil {
 			return err
 		}
+	} else if adopted, err := tf.ReadAdopted(dir); err != nil {
+		return err
+	} else if adopted != nil {
+		keepAdopted(&vars, adopted) // the adopted VMs keep their names and custom data
 	}
 	varsPath, err := tf.WriteVars(dir, vars)
 	if err != nil {
@@ -670,12 +674,25 @@ func adoptVars(vars *tf.Vars, a *tf.Adoption, cfg *config.Config) error {
 	if a.Location != "" && a.Location != cfg.Azure.Location {
 		errs = append(errs, fmt.Errorf("the legacy deployment is in %s, azure.location is %s", a.Location, cfg.Azure.Location))
 	}
-	vars.LegacyNames = map[string]tf.LegacyNames{}
 	for _, name := range slices.Sorted(maps.Keys(a.VMs)) {
-		lv := a.VMs[name]
+		if _, ok := vars.VMs[name]; !ok {
+			errs = append(errs, fmt.Errorf("the legacy deployment has VM %s (%s), the config does not", name, a.VMs[name].Role))
+		}
+	}
+	keepAdopted(vars, a)
+	if len(errs) > 0 {
+		return &AdoptionError{Problems: errs}
+	}
+	return nil
+}
+
+// keepAdopted gives the VMs adopted earlier their legacy names and the
+// custom data they were built with, in every run after the adoption.
+func keepAdopted(vars *tf.Vars, a *tf.Adoption) {
+	vars.LegacyNames = map[string]tf.LegacyNames{}
+	for name, lv := range a.VMs {
 		vm, ok := vars.VMs[name]
 		if !ok {
-			errs = append(errs, fmt.Errorf("the legacy deployment has VM %s (%s), the config does not", name, lv.Role))
 			continue
 		}
 		vm.CloudInit = ""
@@ -686,10 +703,6 @@ func adoptVars(vars *tf.Vars, a *tf.Adoption, cfg *config.Config) error {
 		}
 		vars.LegacyNames[name] = tf.LegacyNames{VM: azName, NIC: lv.NIC, PublicIP: lv.PublicIPName, IPConfiguration: lv.IPConfiguration}
 	}
-	if len(errs) > 0 {
-		return &AdoptionError{Problems: errs}
-	}
-	return nil
 }
 
 // AdoptionError: the resources of a migrated legacy deployment cannot be

@@ -65,8 +65,15 @@ type AdoptionVM struct {
 }
 
 // ReadAdoption reads AdoptionFile in dir; nil when there is none.
-func ReadAdoption(dir string) (*Adoption, error) {
-	data, err := os.ReadFile(filepath.Join(dir, AdoptionFile))
+func ReadAdoption(dir string) (*Adoption, error) { return readAdoption(dir, AdoptionFile) }
+
+// ReadAdopted reads the adoption done earlier (AdoptionFile renamed by
+// AdoptionDone); nil when there is none. Every later run keeps the
+// adopted VMs' names and custom data from it.
+func ReadAdopted(dir string) (*Adoption, error) { return readAdoption(dir, AdoptionFile+".imported") }
+
+func readAdoption(dir, name string) (*Adoption, error) {
+	data, err := os.ReadFile(filepath.Join(dir, name))
 	if errors.Is(err, iofs.ErrNotExist) {
 		return nil, nil
 	}
@@ -75,7 +82,7 @@ func ReadAdoption(dir string) (*Adoption, error) {
 	}
 	var a Adoption
 	if err := json.Unmarshal(data, &a); err != nil {
-		return nil, fmt.Errorf("legacy resources to adopt %s: %w (written by the migration; migrate again from state/legacy/, or move it aside to create new resources)", filepath.Join(dir, AdoptionFile), err)
+		return nil, fmt.Errorf("legacy resources to adopt %s: %w (written by the migration; migrate again from state/legacy/, or move it aside to create new resources)", filepath.Join(dir, name), err)
 	}
 	return &a, nil
 }
