@@ -438,6 +438,11 @@ func (p *Terraform) Verify(ctx context.Context, env *workflow.Env) error {
 	if len(recorded) == 0 {
 		return errors.New("no recorded outputs of a terraform apply (re-run: k0rdent run --from terraform)")
 	}
+	if dir, err := p.workDir(); err == nil {
+		if a, err := adoption(dir); err == nil && a != nil {
+			return fmt.Errorf("the legacy deployment's %d VMs and their network are not imported into Terraform yet: the terraform node runs to import them (changing nothing, or stopping before apply)", len(a.VMs))
+		}
+	}
 	t, err := p.exec(ctx, env, false)
 	if err != nil {
 		return err

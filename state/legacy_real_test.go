@@ -39,8 +39,13 @@ type realExpect struct {
 	} `json:"runs"`
 }
 
-// realCases lists the folders of realFixtureDir; the test is skipped when
-// the shared fixtures are not beside the repository.
+// ownFixtureDir holds histories of our own, in each release's real format,
+// for what the real fixtures do not cover (same layout and expect.json).
+const ownFixtureDir = "testdata/legacy-own"
+
+// realCases lists the folders of realFixtureDir (the test is skipped when
+// the shared fixtures are not beside the repository), then those of
+// ownFixtureDir, as paths.
 func realCases(t testing.TB) []string {
 	t.Helper()
 	ents, err := os.ReadDir(realFixtureDir)
@@ -50,16 +55,25 @@ func realCases(t testing.TB) []string {
 	var out []string
 	for _, e := range ents {
 		if e.IsDir() {
-			out = append(out, e.Name())
+			out = append(out, filepath.Join(realFixtureDir, e.Name()))
+		}
+	}
+	own, err := os.ReadDir(ownFixtureDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range own {
+		if e.IsDir() {
+			out = append(out, filepath.Join(ownFixtureDir, e.Name()))
 		}
 	}
 	return out
 }
 
 // copyRealFixture copies <case>/project to a temporary project root.
-func copyRealFixture(t testing.TB, name string) string {
+func copyRealFixture(t testing.TB, dir string) string {
 	t.Helper()
-	src := filepath.Join(realFixtureDir, name, "project")
+	src := filepath.Join(dir, "project")
 	dst := filepath.Join(t.TempDir(), "project")
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -81,20 +95,20 @@ func copyRealFixture(t testing.TB, name string) string {
 		return os.WriteFile(target, data, fi.Mode().Perm())
 	})
 	if err != nil {
-		t.Fatalf("copy fixture %s: %v", name, err)
+		t.Fatalf("copy fixture %s: %v", dir, err)
 	}
 	return dst
 }
 
-func readRealExpect(t testing.TB, name string) realExpect {
+func readRealExpect(t testing.TB, dir string) realExpect {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(realFixtureDir, name, "expect.json"))
+	data, err := os.ReadFile(filepath.Join(dir, "expect.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var e realExpect
 	if err := json.Unmarshal(data, &e); err != nil {
-		t.Fatalf("%s/expect.json: %v", name, err)
+		t.Fatalf("%s/expect.json: %v", dir, err)
 	}
 	return e
 }
@@ -120,10 +134,10 @@ func realLegacyDest(rel string) string {
 }
 
 func TestMigrate_RealFixtures(t *testing.T) {
-	for _, name := range realCases(t) {
-		t.Run(name, func(t *testing.T) {
-			want := readRealExpect(t, name)
-			project := copyRealFixture(t, name)
+	for _, dir := range realCases(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			want := readRealExpect(t, dir)
+			project := copyRealFixture(t, dir)
 			before := snapshot(t, project)
 			s := NewStore(filepath.Join(project, "state"))
 
@@ -172,7 +186,13 @@ func TestMigrate_RealFixtures(t *testing.T) {
 				t.Errorf("cluster id: got %q, want %q", rt.ClusterID, want.ClusterID)
 			}
 			checkRealRuns(t, s, rep, want)
-			checkRealRuntime(t, s, project, rt, want)
+			if want.ExpectedRuns > 0 {
+				checkRealRuntime(t, s, project, rt, want)
+			} else if rt.CurrentRunID != "" || rt.WireGuard != nil || rt.Legacy != nil {
+				// A full reset left nothing deployed, and its service
+				// principal was cleaned up.
+				t.Errorf("runtime after a full reset: %+v, want nothing deployed", rt)
+			}
 			checkRealSecrets(t, project, rep, want)
 
 			// Idempotent: a second migration has nothing to do.
@@ -190,6 +210,9 @@ func checkRealRuns(t *testing.T, s *Store, rep *MigrationReport, want realExpect
 	t.Helper()
 	if len(rep.Runs) != want.ExpectedRuns || len(want.Runs) != want.ExpectedRuns {
 		t.Fatalf("runs: got %d, want %d", len(rep.Runs), want.ExpectedRuns)
+	}
+	if ids, err := s.runIDs(); err != nil || len(ids) != want.ExpectedRuns {
+		t.Errorf("run files: %v (%v), want %d", ids, err, want.ExpectedRuns)
 	}
 	for i, wr := range want.Runs {
 		r := rep.Runs[i]
@@ -377,9 +400,15 @@ func checkInspection(t *testing.T, info *LegacyInspection, want realExpect) {
 	if info.ClusterID != want.ClusterID || len(info.Runs) != want.ExpectedRuns {
 		t.Errorf("inspection: cluster %q with %d runs, want %q with %d", info.ClusterID, len(info.Runs), want.ClusterID, want.ExpectedRuns)
 	}
+	var text strings.Builder
+	if want.ExpectedRuns == 0 {
+		if info.Latest != "none" || !strings.Contains(info.Run, "nothing was deployed") {
+			t.Errorf("inspection after a full reset: latest %q, run %q", info.Latest, info.Run)
+		}
+		return
+	}
 	last := want.Runs[len(want.Runs)-1]
 	unfinished := stateMatches(last.Outcome, "unfinished")
-	var text strings.Builder
 	if err := info.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
@@ -400,10 +429,13 @@ func checkInspection(t *testing.T, info *LegacyInspection, want realExpect) {
 }
 
 func TestStore_PreviewMigration(t *testing.T) {
-	for _, name := range realCases(t) {
-		t.Run(name, func(t *testing.T) {
-			want := readRealExpect(t, name)
-			project := copyRealFixture(t, name)
+	for _, dir := range realCases(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			want := readRealExpect(t, dir)
+			if want.ExpectedRuns == 0 {
+				t.Skip("nothing deployed: nothing to plan")
+			}
+			project := copyRealFixture(t, dir)
 			before := snapshot(t, project)
 			s := NewStore(filepath.Join(project, "state"))
 			pv, err := s.PreviewMigration(project, filepath.Join(t.TempDir(), "preview"))
