@@ -185,12 +185,24 @@ func mergeSideEvents(evs, side []legacyEvent) []legacyEvent {
 // deployment_started (0.1.0 and 0.2.0 write it after that step) belong to
 // the run it starts.
 func splitLegacyRuns(evs []legacyEvent) []*legacySegment {
+	// 0.4.0 writes deployment_started before the prepare step: then the
+	// prepare events after a run belong to it, not to the next one.
+	carry := false
+	for _, ev := range evs {
+		if ev.Action == "deployment_started" {
+			break
+		}
+		if ev.Source == "" && legacyPrepareEvent(ev) && ev.Action != "deployment_initialized" {
+			carry = true
+			break
+		}
+	}
 	var segs []*legacySegment
 	for _, ev := range evs {
 		started := ev.Action == "deployment_started"
 		if len(segs) == 0 || started && segs[len(segs)-1].hasStart {
 			var carried []legacyEvent
-			if n := len(segs); n > 0 {
+			if n := len(segs); n > 0 && carry {
 				prev := segs[n-1]
 				k := len(prev.events)
 				for k > 1 && ev.Source == "" && prev.events[k-1].Source == "" && legacyPrepareEvent(prev.events[k-1]) {

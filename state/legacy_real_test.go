@@ -466,3 +466,33 @@ func TestStore_PreviewMigration(t *testing.T) {
 		})
 	}
 }
+
+// The prepare step's events go with the run they prepared: before
+// deployment_started up to 0.3.0, after it from 0.4.0 on.
+func TestSplitLegacyRuns_PrepareStep(t *testing.T) {
+	ev := func(a string) legacyEvent { return legacyEvent{Action: a} }
+	tests := []struct {
+		name string
+		evs  []legacyEvent
+		want []int // events per run
+	}{
+		{"Before0.4.0", []legacyEvent{ev("deployment_initialized"), ev("wireguard_keys_generated"), ev("cloud_init_generated"), ev("deployment_started"),
+			ev("vpn_connected"), ev("deployment_completed"), ev("wireguard_ips_assigned"), ev("wireguard_keys_generated"), ev("cloud_init_generated"),
+			ev("deployment_started"), ev("deployment_completed")}, []int{6, 5}},
+		{"From0.4.0", []legacyEvent{ev("deployment_initialized"), ev("deployment_started"), ev("wireguard_keys_generated"), ev("cloud_init_generated"),
+			ev("deployment_started"), ev("wireguard_keys_generated")}, []int{4, 2}},
+		{"SideEventsStay", []legacyEvent{ev("wireguard_keys_generated"), ev("deployment_started"), ev("deployment_completed"),
+			{Action: "azure_credentials_configured", Source: "azure-events.yaml"}, ev("cloud_init_generated"), ev("deployment_started")}, []int{4, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []int
+			for _, s := range splitLegacyRuns(tt.evs) {
+				got = append(got, len(s.events))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("events per run: got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -27,8 +27,18 @@ package state
 //
 // What is written.
 //   - secrets/wireguard/<peer>.key (0600): each peer's private key from
-//     wireguard_peers.<peer>.private_key, or, when the state has none, from
-//     <project>/wireguard/<peer>_privkey. Private keys go nowhere else.
+//     wireguard_peers.<peer>.private_key (the last generation: releases up
+//     to 0.3.0 regenerate them on each deploy), or, when the state has
+//     none, from <project>/wireguard/<peer>_privkey. Private keys go
+//     nowhere else. Beside them listen-port and settings.json (hub name
+//     "mylaptop", interface wgk0<suffix>, network, addresses .1 and .11
+//     on), which the wireguard node keeps forever after.
+//   - secrets/ssh/legacy-admin-key(.pub) (azure-resources/<id>-ssh-key,
+//     every release), secrets/k0s/kubeconfig and
+//     secrets/kof/regional-kubeconfig: copies; the originals stay.
+//   - terraform/k0rdent-adopt.json: the VMs vm_states records, with the
+//     names az gave their NIC, public IP and IP configuration, for the
+//     terraform node to import.
 //   - runs/<id>.yaml: one run file per legacy run, the events file split on
 //     deployment_started (events before the first one belong to the first
 //     run; a state file without events is one run). The header has
@@ -56,13 +66,21 @@ package state
 // all its legacy phases completed, is skipped if all were skipped or the
 // run's flag disabled it (reason "disabled: …"), and is otherwise left
 // without a record (pending): legacy in_progress is never trusted. The
-// latest run takes its phase statuses from the state file (`phases`, or
-// for files without it, the boolean flags: wg_keys_generated, the
+// latest run reconciles the events with the state file: the events are
+// the truth (0.3.0 leaves every phase at pending), and the state's
+// `phases` (or its top-level facts) decide only what the events say
+// nothing about, or what it recorded after the last event about that
+// phase; every disagreement is a note of the report. The facts are the
+// boolean flags: wg_keys_generated, the
 // azure_*_status values, every VM Succeeded, wg_laptop_config_created,
 // wg_vpn_connected or k0s_cluster_deployed, k0s_cluster_deployed,
 // k0rdent_installed, azure-state.yaml's azure_credentials_configured,
 // azure_csi_installed, kof_*_installed or kof-state.yaml); earlier runs
-// take them from their events (phase_completed and phase_skipped, with the
+// take them from their events (azure-events.yaml and kof-events.yaml
+// merged in by time, since 0.1.0 and 0.2.0 record the Azure-children step
+// only there; the prepare step's events that precede deployment_started,
+// before 0.4.0, belong to the run it starts; phase_completed and
+// phase_skipped, with the
 // phase from the `phase` field or the message; completion actions of
 // older eras; deployment_completed means every core phase completed; a
 // completed core phase implies the earlier core phases). An optional node
