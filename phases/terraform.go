@@ -61,7 +61,13 @@ func terraformPlugin() Plugin {
 // Azure one, or terraform.module) and its variables into the Terraform
 // working directory, runs init and apply, and turns the module's outputs
 // into node outputs. Re-running it is safe: apply converges, and the SSH
-// key and the cluster id are created once.
+// key and the cluster id are created once. After a legacy migration it
+// adopts what the bash tool created instead of creating it: with the
+// migration's adoption file and no state, it writes import blocks for
+// every recorded resource, plans, and applies only a plan that destroys,
+// replaces and changes nothing (tags aside), or stops before apply with an
+// *AdoptionError naming the resources and the choices; the legacy SSH key
+// (secrets/ssh/legacy-admin-key) stays the VMs' admin key.
 type Terraform struct {
 	cfg  *config.Config
 	dirs Dirs

@@ -51,7 +51,14 @@ func wireguardPlugin() Plugin {
 // WireGuard is the wireguard node: it plans the addresses, creates or
 // reuses every peer's key and the listen port, and renders each VM's
 // cloud-init document under secrets/. It is pure local work: nothing
-// remote exists yet when it runs.
+// remote exists yet when it runs. A deployment migrated from the legacy
+// bash tool keeps its own settings (providers/wireguard.Settings, written
+// by the migration): the hub keeps its name and address, every VM its
+// address, the operator's device its name (output interface, which the
+// vpn node uses), and the listen port and keys are those of the legacy
+// deployment; Verify passes on such a state as long as it matches the
+// recorded peers (cloud-init documents are rendered on the next run: the
+// VMs were built from the legacy tool's).
 type WireGuard struct {
 	network    string
 	port       int // network.wireguard_port; 0: random, chosen once
