@@ -214,6 +214,16 @@ func checkRealRuns(t *testing.T, s *Store, rep *MigrationReport, want realExpect
 	if ids, err := s.runIDs(); err != nil || len(ids) != want.ExpectedRuns {
 		t.Errorf("run files: %v (%v), want %d", ids, err, want.ExpectedRuns)
 	}
+	// The real times feed the plan's estimates.
+	hist, err := s.History(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, wr := range want.Runs {
+		if wr.Nodes["k0s"] == "succeeded" && hist["k0s"] < time.Minute {
+			t.Errorf("History: k0s estimate %s, want the legacy run's minutes", hist["k0s"])
+		}
+	}
 	for i, wr := range want.Runs {
 		r := rep.Runs[i]
 		rf, err := s.Load(r.ID)

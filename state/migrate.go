@@ -168,13 +168,13 @@ type MigrationAction struct {
 
 // MigratedRun summarizes one synthesized run.
 type MigratedRun struct {
-	ID           string
-	Started      time.Time
-	Finished     time.Time
-	Outcome      Outcome // "", succeeded, or superseded
-	SupersededBy string
-	Flags        map[string]bool
-	Nodes        map[string]workflow.State // nodes with a record
+	ID           string                    `json:"id"`
+	Started      time.Time                 `json:"started"`
+	Finished     time.Time                 `json:"finished,omitzero"`
+	Outcome      Outcome                   `json:"outcome,omitempty"` // "", succeeded, or superseded
+	SupersededBy string                    `json:"superseded_by,omitempty"`
+	Flags        map[string]bool           `json:"flags,omitempty"`
+	Nodes        map[string]workflow.State `json:"nodes"` // nodes with a record
 }
 
 // MigrationReport is what Migrate did, or would do with DryRun.
