@@ -241,7 +241,7 @@ func TestTerraform_AdoptsMigratedDeployment(t *testing.T) {
 
 			tw := newTerraform(bc)
 			desc := strings.Join(tw.Describe(&workflow.Env{}), "\n")
-			if !strings.Contains(desc, "adopt the legacy deployment "+want.ClusterID) {
+			if !strings.Contains(desc, "adopt the legacy deployment "+want.ClusterID) || !strings.Contains(desc, "legacy tool's admin key") {
 				t.Errorf("run --plan does not show the imports:\n%s", desc)
 			}
 			res := tfSchedule(t, store, newWireGuard(bc), tw)

@@ -558,8 +558,18 @@ func (p *Terraform) Describe(env *workflow.Env) []string {
 			lines = append(lines, describeAdoption(a, p.cfg)...)
 		}
 	}
+	legacyKey := ""
+	if env == nil && p.dirs.Secrets == "" {
+		// no secrets directory to look in
+	} else if sd := p.secretsDir(env); sd != "" {
+		if _, err := os.Stat(filepath.Join(sd, "ssh", legacySSHKeyFile+".pub")); err == nil {
+			legacyKey = filepath.Join(sd, "ssh", legacySSHKeyFile)
+		}
+	}
 	if c.SSH.KeyPath != "" {
 		lines = append(lines, fmt.Sprintf("SSH user %s with the key %s", c.SSH.Username, p.configPath(c.SSH.KeyPath)))
+	} else if legacyKey != "" {
+		lines = append(lines, fmt.Sprintf("SSH user %s with the legacy tool's admin key %s (kept: the VMs hold it)", c.SSH.Username, legacyKey))
 	} else {
 		lines = append(lines, fmt.Sprintf("SSH user %s with an ed25519 key generated once in secrets/ssh/", c.SSH.Username))
 	}
