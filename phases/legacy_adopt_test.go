@@ -13,10 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/k0rdent/k0rdent-deploy/config"
 	tf "github.com/k0rdent/k0rdent-deploy/providers/terraform"
 	"github.com/k0rdent/k0rdent-deploy/providers/terraform/tftest"
+	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -364,4 +366,44 @@ func tfScheduleMayFail(t *testing.T, store *state.Store, nodes ...workflow.Phase
 		t.Fatal("no result")
 	}
 	return res
+}
+
+// The vpn node brings up a migrated deployment's hub under the legacy
+// interface name with the legacy hub key, and takes that device down.
+func TestVPN_KeepsMigratedHubAndInterface(t *testing.T) {
+	f := newVPNFixture(t)
+	ks := wireguard.NewKeyStore(f.secrets)
+	if err := os.Rename(ks.Path(wireguard.HubName), ks.Path("mylaptop")); err != nil {
+		t.Fatal(err)
+	}
+	var peers []vpnPeer
+	json.Unmarshal([]byte(f.inputs[WireGuardName][WireGuardOutputPeers]), &peers)
+	peers[0].Name = "mylaptop"
+	pj, _ := json.Marshal(peers)
+	f.inputs[WireGuardName][WireGuardOutputPeers] = string(pj)
+	f.inputs[WireGuardName][WireGuardOutputInterface] = "wgk0abc12345"
+	var up wireguard.DeviceConfig
+	var down string
+	dev := &fakeDevice{
+		up: func(_ context.Context, cfg wireguard.DeviceConfig) (wireguard.DeviceInfo, error) {
+			up = cfg
+			return wireguard.DeviceInfo{Kind: wireguard.KindUserspace}, nil
+		},
+		status: f.status(10 * time.Second),
+		down:   func(_ context.Context, name, _ string) error { down = name; return nil },
+	}
+	v := f.phase(dev, 5*time.Second)
+	env := f.env()
+	if err := v.Run(context.Background(), env); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if up.Interface != "wgk0abc12345" || up.PrivateKey != f.hub {
+		t.Errorf("device %q with the hub key: %v; want wgk0abc12345 with mylaptop's key", up.Interface, up.PrivateKey == f.hub)
+	}
+	if got := env.Outputs()[VPNOutputConfigPath]; filepath.Base(got) != "wgk0abc12345.conf" {
+		t.Errorf("wg-quick file %s, want it named after the device", got)
+	}
+	if err := v.Destroy(context.Background(), f.env()); err != nil || down != "wgk0abc12345" {
+		t.Errorf("Destroy took down %q (%v), want wgk0abc12345", down, err)
+	}
 }

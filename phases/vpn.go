@@ -337,7 +337,8 @@ func (v *VPN) Run(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return err
 	}
-	if err := wireguard.WriteQuickConfig(v.ConfigPath(), cfg); err != nil {
+	quick := filepath.Join(v.runDir(), cfg.Interface+".conf") // wg-quick names the device after the file
+	if err := wireguard.WriteQuickConfig(quick, cfg); err != nil {
 		return err
 	}
 	info, err := v.dev.Up(ctx, cfg)
@@ -359,7 +360,7 @@ func (v *VPN) Run(ctx context.Context, env *workflow.Env) error {
 	}
 	env.SetOutput(VPNOutputStatus, "connected")
 	env.SetOutput(VPNOutputInterface, cfg.Interface)
-	env.SetOutput(VPNOutputConfigPath, v.ConfigPath())
+	env.SetOutput(VPNOutputConfigPath, quick)
 	for _, r := range results {
 		env.SetOutput(VPNOutputHandshake+r.name, r.handshake.UTC().Format(time.RFC3339))
 	}
@@ -492,8 +493,12 @@ func (v *VPN) Verify(ctx context.Context, env *workflow.Env) error {
 
 // Destroy takes the device down and stops its wireguard-go.
 func (v *VPN) Destroy(ctx context.Context, env *workflow.Env) error {
-	if err := v.dev.Down(ctx, v.cfg.Interface, v.runDir()); err != nil {
-		return fmt.Errorf("take down %s: %w", v.cfg.Interface, err)
+	iface := v.cfg.Interface
+	if kept, ok := env.Input(WireGuardName, WireGuardOutputInterface); ok && kept != "" {
+		iface = kept // a migrated deployment's device
+	}
+	if err := v.dev.Down(ctx, iface, v.runDir()); err != nil {
+		return fmt.Errorf("take down %s: %w", iface, err)
 	}
 	return nil
 }
