@@ -76,6 +76,8 @@ type Deployer struct {
 	Notices io.Writer
 	// Log is the scheduler's own debug log; nil discards.
 	Log *slog.Logger
+
+	preview bool // plans a migration's preview store: no legacy files to look for
 }
 
 func (d *Deployer) now() time.Time {

@@ -2,6 +2,10 @@ package deploy
 
 import (
 	"fmt"
+	"os"
+	"strings"
+
+	"github.com/k0rdent/k0rdent-deploy/state"
 
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -17,6 +21,10 @@ type Planned struct {
 	Plan  *workflow.PlanResult
 	// Resume is the run the plan resumes ("": a new run).
 	Resume string
+	// Legacy, when the state directory still holds the bash tool's files
+	// (which Run migrates first), says what was found and what run will
+	// do; the plan is then made against what the migration would write.
+	Legacy string
 }
 
 // Plan is `run --plan`: what Run with the same options would do, judged
@@ -26,6 +34,18 @@ type Planned struct {
 // nothing. An unfinished run without --resume or --fresh is planned as its
 // resume (what --yes does), with a note when that resume would be refused.
 func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
+	legacy, pd, cleanup, err := d.legacyPreview()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	if pd != nil {
+		p, err := pd.Plan(o)
+		if p != nil {
+			p.Legacy = legacy
+		}
+		return p, err
+	}
 	lg, err := d.Load(o.Flags)
 	if err != nil {
 		return nil, err
@@ -78,4 +98,36 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 	out.Plan = workflow.Plan(lg.Graph, workflow.PlanOptions{Prior: j.prior, History: hist, Selection: ws,
 		RunID: out.Resume, SecretsDir: d.Store.SecretsDir()})
 	return out, nil
+}
+
+// legacyPreview: when the state directory still holds the legacy tool's
+// files, the text saying what was found and what run will do, and a
+// Deployer over a scratch store holding what the migration would write,
+// removed by cleanup (nothing is written into the state directory).
+func (d *Deployer) legacyPreview() (note string, pd *Deployer, cleanup func(), err error) {
+	cleanup = func() {}
+	if d.preview {
+		return "", nil, cleanup, nil
+	}
+	info, err := state.InspectLegacy(d.projectRoot(), d.Store.Root())
+	if err != nil || info == nil {
+		return "", nil, cleanup, err
+	}
+	var b strings.Builder
+	if err := info.WriteText(&b); err != nil {
+		return "", nil, cleanup, err
+	}
+	dir, err := os.MkdirTemp("", "k0rdent-plan-")
+	if err != nil {
+		return "", nil, cleanup, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	pv, err := d.Store.PreviewMigration(d.projectRoot(), dir)
+	if err != nil || pv == nil {
+		cleanup()
+		return "", nil, func() {}, err
+	}
+	preview := *d
+	preview.Store, preview.preview = pv, true
+	return b.String() + "The plan below is of the migrated state:\n", &preview, cleanup, nil
 }

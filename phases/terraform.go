@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -35,6 +36,7 @@ const TerraformName = "terraform"
 const (
 	TerraformOutputSSHUser    = "ssh_user"     // the VMs' admin user
 	TerraformOutputSSHKeyPath = "ssh_key_path" // its private key: ssh.key_path, or one generated under secrets/ssh
+	TerraformOutputImported   = "imported"     // how many legacy resources the run imported (adoption only)
 	TerraformOutputClusterID  = "cluster_id"   // <metadata.name>-<8 random>, chosen once
 )
 
@@ -59,7 +61,13 @@ func terraformPlugin() Plugin {
 // Azure one, or terraform.module) and its variables into the Terraform
 // working directory, runs init and apply, and turns the module's outputs
 // into node outputs. Re-running it is safe: apply converges, and the SSH
-// key and the cluster id are created once.
+// key and the cluster id are created once. After a legacy migration it
+// adopts what the bash tool created instead of creating it: with the
+// migration's adoption file and no state, it writes import blocks for
+// every recorded resource, plans, and applies only a plan that destroys,
+// replaces and changes nothing (tags aside), or stops before apply with an
+// *AdoptionError naming the resources and the choices; the legacy SSH key
+// (secrets/ssh/legacy-admin-key) stays the VMs' admin key.
 type Terraform struct {
 	cfg  *config.Config
 	dirs Dirs
@@ -346,6 +354,19 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return err
 	}
+	adopting, err := adoption(dir)
+	if err != nil {
+		return err
+	}
+	if adopting != nil {
+		if err := adoptVars(&vars, adopting, p.cfg); err != nil {
+			return err
+		}
+	} else if adopted, err := tf.ReadAdopted(dir); err != nil {
+		return err
+	} else if adopted != nil {
+		keepAdopted(&vars, adopted) // the adopted VMs keep their names and custom data
+	}
 	varsPath, err := tf.WriteVars(dir, vars)
 	if err != nil {
 		return err
@@ -359,7 +380,13 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 	if err := t.Init(ctx); err != nil {
 		return transientTerraform(err)
 	}
-	if err := t.Apply(ctx); err != nil {
+	if adopting != nil {
+		n, err := p.adopt(ctx, env, t, dir, module, adopting)
+		if err != nil {
+			return err
+		}
+		env.SetOutput(TerraformOutputImported, strconv.Itoa(n))
+	} else if err := t.Apply(ctx); err != nil {
 		return transientTerraform(err)
 	}
 	out, err := t.Output(ctx)
@@ -416,6 +443,11 @@ func (p *Terraform) Verify(ctx context.Context, env *workflow.Env) error {
 	}
 	if len(recorded) == 0 {
 		return errors.New("no recorded outputs of a terraform apply (re-run: k0rdent run --from terraform)")
+	}
+	if dir, err := p.workDir(); err == nil {
+		if a, err := adoption(dir); err == nil && a != nil {
+			return fmt.Errorf("the legacy deployment's %d VMs and their network are not imported into Terraform yet: the terraform node runs to import them (changing nothing, or stopping before apply)", len(a.VMs))
+		}
 	}
 	t, err := p.exec(ctx, env, false)
 	if err != nil {
@@ -519,8 +551,25 @@ func (p *Terraform) Describe(env *workflow.Env) []string {
 	for _, h := range c.Hosts() {
 		lines = append(lines, fmt.Sprintf("VM %s: %s, %s, zone %d, %s, image %s", h.Name, h.Role, h.Size, h.Zone, prio, c.Azure.VMImage))
 	}
+	if dir, err := p.workDir(); err == nil {
+		if a, err := adoption(dir); err != nil {
+			lines = append(lines, "adoption: "+err.Error())
+		} else if a != nil {
+			lines = append(lines, describeAdoption(a, p.cfg)...)
+		}
+	}
+	legacyKey := ""
+	if env == nil && p.dirs.Secrets == "" {
+		// no secrets directory to look in
+	} else if sd := p.secretsDir(env); sd != "" {
+		if _, err := os.Stat(filepath.Join(sd, "ssh", legacySSHKeyFile+".pub")); err == nil {
+			legacyKey = filepath.Join(sd, "ssh", legacySSHKeyFile)
+		}
+	}
 	if c.SSH.KeyPath != "" {
 		lines = append(lines, fmt.Sprintf("SSH user %s with the key %s", c.SSH.Username, p.configPath(c.SSH.KeyPath)))
+	} else if legacyKey != "" {
+		lines = append(lines, fmt.Sprintf("SSH user %s with the legacy tool's admin key %s (kept: the VMs hold it)", c.SSH.Username, legacyKey))
 	} else {
 		lines = append(lines, fmt.Sprintf("SSH user %s with an ed25519 key generated once in secrets/ssh/", c.SSH.Username))
 	}
@@ -609,7 +658,137 @@ func (p *Terraform) sshKey(secrets string) (keyPath, public string, err error) {
 	if secrets == "" {
 		return "", "", errors.New("terraform: no secrets directory for the SSH key (the state store sets it)")
 	}
+	// A migrated deployment's VMs hold the legacy tool's admin key: keep it.
+	legacy := filepath.Join(secrets, "ssh", legacySSHKeyFile)
+	if b, err := os.ReadFile(legacy + ".pub"); err == nil {
+		if _, err := os.Stat(legacy); err == nil {
+			return legacy, strings.TrimSpace(string(b)), nil
+		}
+	}
 	return ensureSSHKey(filepath.Join(secrets, "ssh"), "k0rdent")
+}
+
+// legacySSHKeyFile is where the legacy migration copies the bash tool's
+// admin SSH key (and .pub) under <secrets>/ssh/ (state.LegacySSHKeySecret).
+const legacySSHKeyFile = "legacy-admin-key"
+
+// adoption returns the legacy resources to adopt: those the migration
+// recorded in the working directory, as long as no Terraform state
+// manages anything yet.
+func adoption(dir string) (*tf.Adoption, error) {
+	a, err := tf.ReadAdoption(dir)
+	if err != nil || a == nil {
+		return nil, err
+	}
+	if has, err := tf.HasState(dir); err != nil || has {
+		return nil, err
+	}
+	return a, nil
+}
+
+// adoptVars adapts the variables to an adoption: every VM the legacy
+// state records keeps its resource names and the custom data it was built
+// with. A recorded VM the config does not have, or another region, is a
+// mismatch the operator must settle first.
+func adoptVars(vars *tf.Vars, a *tf.Adoption, cfg *config.Config) error {
+	var errs []error
+	if a.Location != "" && a.Location != cfg.Azure.Location {
+		errs = append(errs, fmt.Errorf("the legacy deployment is in %s, azure.location is %s", a.Location, cfg.Azure.Location))
+	}
+	for _, name := range slices.Sorted(maps.Keys(a.VMs)) {
+		if _, ok := vars.VMs[name]; !ok {
+			errs = append(errs, fmt.Errorf("the legacy deployment has VM %s (%s), the config does not", name, a.VMs[name].Role))
+		}
+	}
+	keepAdopted(vars, a)
+	if len(errs) > 0 {
+		return &AdoptionError{Problems: errs}
+	}
+	return nil
+}
+
+// keepAdopted gives the VMs adopted earlier their legacy names and the
+// custom data they were built with, in every run after the adoption.
+func keepAdopted(vars *tf.Vars, a *tf.Adoption) {
+	vars.LegacyNames = map[string]tf.LegacyNames{}
+	for name, lv := range a.VMs {
+		vm, ok := vars.VMs[name]
+		if !ok {
+			continue
+		}
+		vm.CloudInit = ""
+		vars.VMs[name] = vm
+		azName := lv.Name
+		if azName == "" {
+			azName = name
+		}
+		vars.LegacyNames[name] = tf.LegacyNames{VM: azName, NIC: lv.NIC, PublicIP: lv.PublicIPName, IPConfiguration: lv.IPConfiguration}
+	}
+}
+
+// AdoptionError: the resources of a migrated legacy deployment cannot be
+// adopted as the config stands. Nothing was applied.
+type AdoptionError struct {
+	Problems []error
+}
+
+func (e *AdoptionError) Error() string {
+	var b strings.Builder
+	b.WriteString("terraform: the legacy deployment cannot be adopted without changing what exists; nothing was applied:")
+	for _, p := range e.Problems {
+		b.WriteString("\n  - " + p.Error())
+	}
+	b.WriteString("\nchoices: fix the config to match the deployment (cluster.controllers, cluster.workers: count and size, azure.location, azure.vm_image), then `k0rdent run --resume`;" +
+		" or leave it alone and deploy fresh elsewhere (another config and state directory, `k0rdent run --fresh`)")
+	return b.String()
+}
+
+func (e *AdoptionError) Unwrap() []error { return e.Problems }
+
+// adopt imports the legacy resources: import blocks, a saved plan that
+// must import and neither replace nor destroy anything, nor change
+// anything but tags, then its apply. It returns how many were imported.
+func (p *Terraform) adopt(ctx context.Context, env *workflow.Env, t *tf.Exec, dir string, module iofs.FS, a *tf.Adoption) (int, error) {
+	imports, err := tf.Imports(module, a, p.cfg.Azure.SubscriptionID)
+	if err != nil {
+		return 0, err
+	}
+	if err := tf.WriteImports(dir, imports); err != nil {
+		return 0, err
+	}
+	planFile := filepath.Join(dir, ".k0rdent-adopt.tfplan")
+	defer os.Remove(planFile)
+	sum, err := t.PlanFile(ctx, planFile)
+	if err != nil {
+		tf.RemoveImports(dir)
+		if strings.Contains(err.Error(), "non-existent") || strings.Contains(err.Error(), "Cannot import") {
+			return 0, &AdoptionError{Problems: []error{fmt.Errorf("a resource the legacy state records does not exist: %w", err)}}
+		}
+		return 0, transientTerraform(err)
+	}
+	env.Log.Info("adoption plan", "summary", sum.String(), "import", sum.Import, "add", sum.Add, "change", sum.Change, "destroy", sum.Destroy)
+	var problems []error
+	for _, addr := range sum.Destroy {
+		problems = append(problems, fmt.Errorf("%s would be destroyed or replaced", addr))
+	}
+	for _, addr := range sum.Change {
+		if attrs := sum.Changed[addr]; len(attrs) > 0 {
+			problems = append(problems, fmt.Errorf("%s would change: %s", addr, strings.Join(attrs, ", ")))
+		}
+	}
+	for _, im := range imports {
+		if !slices.Contains(sum.Import, im.To) {
+			problems = append(problems, fmt.Errorf("%s (%s) is recorded by the legacy state but would not be imported", im.To, im.ID))
+		}
+	}
+	if len(problems) > 0 {
+		tf.RemoveImports(dir)
+		return 0, &AdoptionError{Problems: problems}
+	}
+	if err := t.ApplyPlanFile(ctx, planFile); err != nil {
+		return 0, transientTerraform(err)
+	}
+	return len(sum.Import), tf.AdoptionDone(dir)
 }
 
 // ensureSSHKey returns dir/id_ed25519 and its public key, generating the
@@ -671,4 +850,25 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// describeAdoption is what `run --plan` says about an adoption.
+func describeAdoption(a *tf.Adoption, cfg *config.Config) []string {
+	rg := a.ResourceGroup
+	if rg == "" {
+		rg = a.ClusterID + "-resgrp"
+	}
+	vms := slices.Sorted(maps.Keys(a.VMs))
+	lines := []string{fmt.Sprintf("adopt the legacy deployment %s: terraform import blocks for resource group %s, %s-vnet, %s-subnet, %s-nsg and, for %d VMs (%s), each VM, its NIC and public IP; "+
+		"the plan must read \"N to import, 0 to add, 0 to destroy\" or the run stops before apply", a.ClusterID, rg, a.ClusterID, a.ClusterID, a.ClusterID, len(vms), strings.Join(vms, ", "))}
+	var hosts []string
+	for _, h := range cfg.Hosts() {
+		hosts = append(hosts, h.Name)
+	}
+	for _, v := range vms {
+		if !slices.Contains(hosts, v) {
+			lines = append(lines, fmt.Sprintf("mismatch: the legacy deployment has VM %s, the config does not: the run will stop (fix cluster.controllers/workers)", v))
+		}
+	}
+	return lines
 }

@@ -225,13 +225,14 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 		return nil, hub, fmt.Errorf("wireguard output %q: %w", WireGuardOutputNetwork, err)
 	}
 	var hubAddr netip.Addr
+	hubName := wireguard.HubName
 	for _, p := range peers {
 		a, err := netip.ParseAddr(p.Address)
 		if err != nil {
 			return nil, hub, fmt.Errorf("wireguard peer %s: address %q: %w", p.Name, p.Address, err)
 		}
 		if p.Role == wireguard.RoleHub {
-			hubAddr = a
+			hubAddr, hubName = a, p.Name // a migrated hub keeps its name
 			continue
 		}
 		vms = append(vms, p)
@@ -242,7 +243,7 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 	if len(vms) == 0 {
 		return nil, hub, fmt.Errorf("wireguard output %q has no VM", WireGuardOutputPeers)
 	}
-	if _, err := wireguard.NewKeyStore(v.secretsDir).Load(wireguard.HubName); err != nil {
+	if _, err := wireguard.NewKeyStore(v.secretsDir).Load(hubName); err != nil {
 		return nil, hub, fmt.Errorf("hub key: %w", err)
 	}
 	return vms, netip.PrefixFrom(hubAddr, np.Bits()), nil
@@ -300,12 +301,16 @@ func (v *VPN) deviceConfig(env *workflow.Env) (wireguard.DeviceConfig, []vpnPeer
 	if err != nil {
 		return wireguard.DeviceConfig{}, nil, err
 	}
-	key, err := wireguard.NewKeyStore(v.secretsDir).Load(wireguard.HubName)
+	key, err := wireguard.NewKeyStore(v.secretsDir).Load(hubPeerName(env))
 	if err != nil {
 		return wireguard.DeviceConfig{}, nil, fmt.Errorf("hub key: %w", err)
 	}
+	iface := v.cfg.Interface
+	if kept, ok := env.Input(WireGuardName, WireGuardOutputInterface); ok && kept != "" {
+		iface = kept // a migrated deployment's device keeps its name
+	}
 	cfg := wireguard.DeviceConfig{
-		Interface:   v.cfg.Interface,
+		Interface:   iface,
 		Mode:        v.cfg.Mode,
 		WireGuardGo: v.cfg.WireGuardGo,
 		PrivateKey:  key,
@@ -332,7 +337,8 @@ func (v *VPN) Run(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return err
 	}
-	if err := wireguard.WriteQuickConfig(v.ConfigPath(), cfg); err != nil {
+	quick := filepath.Join(v.runDir(), cfg.Interface+".conf") // wg-quick names the device after the file
+	if err := wireguard.WriteQuickConfig(quick, cfg); err != nil {
 		return err
 	}
 	info, err := v.dev.Up(ctx, cfg)
@@ -354,7 +360,7 @@ func (v *VPN) Run(ctx context.Context, env *workflow.Env) error {
 	}
 	env.SetOutput(VPNOutputStatus, "connected")
 	env.SetOutput(VPNOutputInterface, cfg.Interface)
-	env.SetOutput(VPNOutputConfigPath, v.ConfigPath())
+	env.SetOutput(VPNOutputConfigPath, quick)
 	for _, r := range results {
 		env.SetOutput(VPNOutputHandshake+r.name, r.handshake.UTC().Format(time.RFC3339))
 	}
@@ -487,8 +493,12 @@ func (v *VPN) Verify(ctx context.Context, env *workflow.Env) error {
 
 // Destroy takes the device down and stops its wireguard-go.
 func (v *VPN) Destroy(ctx context.Context, env *workflow.Env) error {
-	if err := v.dev.Down(ctx, v.cfg.Interface, v.runDir()); err != nil {
-		return fmt.Errorf("take down %s: %w", v.cfg.Interface, err)
+	iface := v.cfg.Interface
+	if kept, ok := env.Input(WireGuardName, WireGuardOutputInterface); ok && kept != "" {
+		iface = kept // a migrated deployment's device
+	}
+	if err := v.dev.Down(ctx, iface, v.runDir()); err != nil {
+		return fmt.Errorf("take down %s: %w", iface, err)
 	}
 	return nil
 }
@@ -546,4 +556,19 @@ func vpnReachable(dev vpnDevice, now func() time.Time) workflow.Check {
 			return nil
 		},
 	}
+}
+
+// hubPeerName is the name of the wireguard output's hub peer: "operator",
+// or what a migrated deployment kept ("mylaptop").
+func hubPeerName(env *workflow.Env) string {
+	raw, _ := env.Input(WireGuardName, WireGuardOutputPeers)
+	var peers []vpnPeer
+	if json.Unmarshal([]byte(raw), &peers) == nil {
+		for _, p := range peers {
+			if p.Role == wireguard.RoleHub && p.Name != "" {
+				return p.Name
+			}
+		}
+	}
+	return wireguard.HubName
 }

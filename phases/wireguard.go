@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
@@ -25,6 +26,9 @@ const (
 	WireGuardOutputNetwork    = "network"     // the WireGuard network, CIDR
 	WireGuardOutputHubAddress = "hub_address" // the operator's address in it
 	WireGuardOutputKeysDir    = "keys_dir"    // <secrets>/wireguard
+	// WireGuardOutputInterface is the operator's device name a migrated
+	// deployment keeps (the vpn node uses it over vpn.interface).
+	WireGuardOutputInterface = "interface"
 	// WireGuardOutputCloudInit + <vm> is the path of that VM's cloud-init
 	// document, under secrets/ (it holds the VM's private key).
 	WireGuardOutputCloudInit = "cloud_init."
@@ -47,7 +51,14 @@ func wireguardPlugin() Plugin {
 // WireGuard is the wireguard node: it plans the addresses, creates or
 // reuses every peer's key and the listen port, and renders each VM's
 // cloud-init document under secrets/. It is pure local work: nothing
-// remote exists yet when it runs.
+// remote exists yet when it runs. A deployment migrated from the legacy
+// bash tool keeps its own settings (providers/wireguard.Settings, written
+// by the migration): the hub keeps its name and address, every VM its
+// address, the operator's device its name (output interface, which the
+// vpn node uses), and the listen port and keys are those of the legacy
+// deployment; Verify passes on such a state as long as it matches the
+// recorded peers (cloud-init documents are rendered on the next run: the
+// VMs were built from the legacy tool's).
 type WireGuard struct {
 	network    string
 	port       int // network.wireguard_port; 0: random, chosen once
@@ -105,19 +116,42 @@ func (w *WireGuard) store(env *workflow.Env, abs bool) (*wireguard.KeyStore, err
 	return s, nil
 }
 
+// plan is the address plan: Plan over the configured network and hosts,
+// then the deployment's own settings (a migrated deployment's network,
+// hub name and addresses) kept over it. st is nil without settings.
+func (w *WireGuard) plan(s *wireguard.KeyStore) (wireguard.AddressPlan, *wireguard.Settings, error) {
+	st, err := s.Settings()
+	if err != nil {
+		return wireguard.AddressPlan{}, nil, err
+	}
+	network := w.network
+	if st != nil && st.Network != "" {
+		network = st.Network
+	}
+	plan, err := wireguard.Plan(network, w.hosts)
+	if err != nil {
+		return plan, st, fmt.Errorf("%w (network.wireguard_network)", err)
+	}
+	plan, err = plan.Keep(st)
+	return plan, st, err
+}
+
 // Run implements workflow.Phase. It is idempotent: keys and the port are
 // generated only when missing, and the cloud-init documents are rendered
 // again, byte for byte the same.
 func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
-	plan, err := wireguard.Plan(w.network, w.hosts)
-	if err != nil {
-		return fmt.Errorf("%w (network.wireguard_network)", err)
-	}
 	s, err := w.store(env, true)
 	if err != nil {
 		return err
 	}
-	if ok, err := s.Adopt(wireguard.HubName, legacyHubName); err != nil {
+	plan, st, err := w.plan(s)
+	if err != nil {
+		return err
+	}
+	if st != nil {
+		env.Log.Info("keeping the deployment's own WireGuard settings", "file", s.SettingsPath(), "source", st.Source,
+			"hub", plan.Hub.Name, "interface", st.Interface, "network", plan.Network.String())
+	} else if ok, err := s.Adopt(wireguard.HubName, legacyHubName); err != nil {
 		return err
 	} else if ok {
 		env.Log.Info("adopted the migrated hub key", "from", s.Path(legacyHubName), "to", s.Path(wireguard.HubName))
@@ -148,7 +182,7 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 	env.Log.Info("listen port", "port", port, "chosen_now", created, "file", s.PortPath())
 
 	for _, vm := range plan.Hosts {
-		doc, err := wireguard.VMConfig{VM: vm, PrivateKey: keys[vm.Name], ListenPort: port, Hub: plan.Hub, HubPublicKey: public[wireguard.HubName]}.CloudInit()
+		doc, err := wireguard.VMConfig{VM: vm, PrivateKey: keys[vm.Name], ListenPort: port, Hub: plan.Hub, HubPublicKey: public[plan.Hub.Name]}.CloudInit()
 		if err != nil {
 			return err
 		}
@@ -176,6 +210,9 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 	env.SetOutput(WireGuardOutputNetwork, plan.Network.String())
 	env.SetOutput(WireGuardOutputHubAddress, plan.Hub.Address.String())
 	env.SetOutput(WireGuardOutputKeysDir, s.Dir)
+	if st != nil && st.Interface != "" {
+		env.SetOutput(WireGuardOutputInterface, st.Interface)
+	}
 	env.Log.Info("wireguard ready", "peers", len(keys), "keys_generated", generated, "keys_reused", reused,
 		"cloud_init_dir", filepath.Join(s.Dir, wireguard.CloudInitDirName))
 	return nil
@@ -203,18 +240,25 @@ func peersJSON(plan wireguard.AddressPlan, public map[string]wgtypes.Key) (strin
 
 // Describe implements workflow.Describer; it only reads.
 func (w *WireGuard) Describe(env *workflow.Env) []string {
-	plan, err := wireguard.Plan(w.network, w.hosts)
+	s, err := w.store(env, false)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	plan, st, err := w.plan(s)
 	if err != nil {
 		return []string{"address plan: " + err.Error()}
 	}
 	lines := []string{describePlan(plan)}
-	s, err := w.store(env, false)
-	if err != nil {
-		return append(lines, err.Error())
+	if st != nil {
+		kept := fmt.Sprintf("kept from the migrated deployment (%s): hub %q, addresses", s.SettingsPath(), plan.Hub.Name)
+		if st.Interface != "" {
+			kept += ", interface " + st.Interface
+		}
+		lines = append(lines, kept)
 	}
 	var reuse, generate int
 	for _, p := range plan.Peers() {
-		if s.Exists(p.Name) || (p.Name == wireguard.HubName && s.Exists(legacyHubName)) {
+		if s.Exists(p.Name) || (st == nil && p.Name == wireguard.HubName && s.Exists(legacyHubName)) {
 			reuse++
 		} else {
 			generate++
@@ -256,11 +300,11 @@ func describePlan(plan wireguard.AddressPlan) string {
 // what is missing), and so does everything after it. Verify writes
 // nothing.
 func (w *WireGuard) Verify(ctx context.Context, env *workflow.Env) error {
-	plan, err := wireguard.Plan(w.network, w.hosts)
-	if err != nil {
-		return fmt.Errorf("%w (network.wireguard_network)", err)
-	}
 	s, err := w.store(env, true)
+	if err != nil {
+		return err
+	}
+	plan, st, err := w.plan(s)
 	if err != nil {
 		return err
 	}
@@ -287,11 +331,17 @@ func (w *WireGuard) Verify(ctx context.Context, env *workflow.Env) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		errs = append(errs, verifyCloudInit(s.CloudInitPath(vm.Name), vm, public, port))
+		path := s.CloudInitPath(vm.Name)
+		if _, err := os.Stat(path); st != nil && errors.Is(err, os.ErrNotExist) {
+			// A migrated deployment's VMs were built from the legacy
+			// tool's cloud-init; ours is rendered when the phase runs.
+			continue
+		}
+		errs = append(errs, verifyCloudInit(path, vm, public, port, plan.Hub.Name))
 	}
 	if was := env.Recorded[WireGuardOutputPeers]; was != "" && len(public) == len(plan.Peers()) {
 		// What the VMs were built with is what the journal recorded.
-		if now, err := peersJSON(plan, public); err == nil && now != was {
+		if now, err := peersJSON(plan, public); err == nil && !samePeers(now, was) {
 			errs = append(errs, fmt.Errorf("peers (keys or addresses) differ from those the journal recorded: the VMs were built with the recorded ones (re-run: k0rdent run --from wireguard)"))
 		}
 	}
@@ -300,7 +350,7 @@ func (w *WireGuard) Verify(ctx context.Context, env *workflow.Env) error {
 
 // verifyCloudInit checks a VM's document against the keys that loaded
 // (public, by peer; a key that did not load is reported by the caller).
-func verifyCloudInit(path string, vm wireguard.Peer, public map[string]wgtypes.Key, port int) error {
+func verifyCloudInit(path string, vm wireguard.Peer, public map[string]wgtypes.Key, port int, hubName string) error {
 	doc, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("cloud-init of %s: %w", vm.Name, err)
@@ -319,7 +369,7 @@ func verifyCloudInit(path string, vm wireguard.Peer, public map[string]wgtypes.K
 	if port != 0 && q.ListenPort != port {
 		errs = append(errs, fmt.Errorf("listen port %d, want %d", q.ListenPort, port))
 	}
-	if hub, ok := public[wireguard.HubName]; len(q.Peers) != 1 || (ok && q.Peers[0].PublicKey != hub) {
+	if hub, ok := public[hubName]; len(q.Peers) != 1 || (ok && q.Peers[0].PublicKey != hub) {
 		errs = append(errs, fmt.Errorf("its hub peer is not the operator's current public key"))
 	}
 	if len(errs) > 0 {
@@ -340,4 +390,14 @@ func (w *WireGuard) Destroy(ctx context.Context, env *workflow.Env) error {
 	}
 	env.Log.Info("wireguard keys, listen port and cloud-init documents are kept; delete the directory to rotate them on the next run", "dir", s.Dir)
 	return nil
+}
+
+// samePeers compares two peers outputs by name, address, public key and
+// role (a migrated record also carries endpoints, which are Terraform's).
+func samePeers(a, b string) bool {
+	var pa, pb []wgPeer
+	if json.Unmarshal([]byte(a), &pa) != nil || json.Unmarshal([]byte(b), &pb) != nil {
+		return a == b
+	}
+	return slices.Equal(pa, pb)
 }

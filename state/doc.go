@@ -73,6 +73,10 @@
 //	                              in "." is a prefix), as the phases
 //	                              declare it (phases.Plugin.Projects);
 //	                              absent: the built-in declaration below
+//	legacy: {ssh_key, service_principal, kof}
+//	                              migrated runs only: what the legacy tool
+//	                              created that outlives our nodes
+//	                              (projected into runtime.yaml's legacy)
 //
 // A teardown run (`k0rdent reset`) is a run file whose header document
 // has kind: teardown instead of kind: header, with the same fields. Its
@@ -165,9 +169,15 @@
 // endpoint, role; never private keys), vpn (status connected, disconnected
 // or unverified, when checked, the interface, and per peer its last
 // handshake), terraform (output references),
-// kubeconfig (a path), updated (the time of the current run's latest
+// kubeconfig (a path), legacy (what a migrated legacy deployment left
+// that no node manages: the admin SSH key under secrets/, the Azure
+// service principal and the KOF installation the legacy state still
+// records; from the latest migrated header, carried by later runs,
+// cleared by a teardown that destroys azure-children, kof or terraform),
+// updated (the time of the current run's latest
 // record, so that a rebuild gives the same file). It is a pure projection
-// of the run files (Project): RebuildRuntime folds Project over all run
+// of the run files (Project): a vpn status of unverified has no checked
+// time. RebuildRuntime folds Project over all run
 // files, oldest first, and yields the same file.
 //
 // It is replaced atomically (temporary file, fsync, rename, fsync the
@@ -251,6 +261,16 @@
 // nothing is written, and the scheduler records the node failed with the
 // refusal instead (see the workflow package). An outcome whose reason is
 // refused is journalled with the refusal as its reason.
+//
+// Migration writes, besides the run files and runtime.yaml, what the
+// phases keep as a deployment's own settings: secrets/wireguard/<peer>.key,
+// listen-port and settings.json (hub name, interface, network and every
+// peer's address, read by providers/wireguard.KeyStore.Settings),
+// secrets/ssh/legacy-admin-key(.pub), secrets/k0s/kubeconfig,
+// secrets/kof/regional-kubeconfig, and terraform/k0rdent-adopt.json (the
+// Azure resources to import, read by providers/terraform.ReadAdoption).
+// InspectLegacy and Store.PreviewMigration describe a directory not
+// migrated yet without changing it (status, run --plan).
 //
 // # Lock
 //

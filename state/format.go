@@ -80,6 +80,9 @@ type Header struct {
 	// from which output: node -> ["fact=key", …] (EncodeProjections).
 	// Absent: the built-in declaration (files written before it existed).
 	Projects map[string][]string `yaml:"projects,omitempty"`
+	// Legacy (migrated runs only): what the legacy tool created that
+	// outlives our nodes; projected into runtime.yaml.
+	Legacy *LegacyResources `yaml:"legacy,omitempty"`
 	// Teardown: the run is a teardown (`k0rdent reset`); its header
 	// document's kind is teardown instead of header.
 	Teardown bool `yaml:"-"`

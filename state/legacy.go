@@ -235,13 +235,37 @@ type legacyInputs struct {
 	KeyFiles map[string]string
 	// Archives counts entries of old_deployments/.
 	Archives int
+	// SideEvents are the events of azure-events.yaml and kof-events.yaml,
+	// in file order; migration merges them into the deployment's
+	// timeline by time.
+	SideEvents []legacyEvent
+	// Copies made into secrets/: the VMs' admin SSH key
+	// (azure-resources/<id>-ssh-key and .pub), the management cluster's
+	// kubeconfig and the KOF regional cluster's. Origin paths are kept for
+	// the report.
+	SSHKey, SSHPub           []byte
+	SSHKeyOrigin             string
+	Kubeconfig               []byte
+	KubeconfigOrigin         string
+	RegionalKubeconfig       []byte
+	RegionalKubeconfigOrigin string
+	// WGInterface is the operator's WireGuard device name: the stem of
+	// wireguard/wgk0*.conf, or wgk0<suffix> from the cluster id.
+	WGInterface string
+	// SecretsDir is the store's secrets directory (absolute when the
+	// store's root is): outputs point at the copies made there.
+	SecretsDir string
+	// OutsideSecrets are files of the legacy tool, relative to the project
+	// root, that hold secrets and stay where they are (the migration
+	// report names them).
+	OutsideSecrets []string
 }
 
 // loadLegacy reads every file of set from where it is now. A file that
 // exists but cannot be parsed is an error naming it: migration must not
 // silently drop history.
 func loadLegacy(set *LegacySet) (*legacyInputs, error) {
-	in := &legacyInputs{KeyFiles: map[string]string{}}
+	in := &legacyInputs{KeyFiles: map[string]string{}, SecretsDir: filepath.Join(set.StateDir, SecretsName)}
 	read := func(name string) ([]byte, string, bool, error) {
 		f, ok := set.Lookup(name)
 		if !ok || f.Dir {
@@ -309,6 +333,26 @@ func loadLegacy(set *LegacySet) (*legacyInputs, error) {
 			in.ClusterID = parseClusterIDFile(data, c.suffix)
 		}
 	}
+	for _, name := range []string{"azure-events.yaml", "kof-events.yaml"} {
+		data, path, ok, err := read(name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		evs, err := parseLegacyEvents(data)
+		if err != nil {
+			return nil, fmt.Errorf("parse legacy events %s: %w; fix or move the file aside", path, err)
+		}
+		for i := range evs {
+			evs[i].Source = name
+		}
+		in.SideEvents = append(in.SideEvents, evs...)
+	}
+	if err := loadLegacyArtifacts(set.ProjectRoot, in); err != nil {
+		return nil, err
+	}
 	if f, ok := set.Lookup(legacyRootSubdir + "/" + legacyArchiveDir); ok && f.Dir {
 		ents, err := os.ReadDir(f.Path())
 		if err != nil {
@@ -340,4 +384,92 @@ func loadLegacy(set *LegacySet) (*legacyInputs, error) {
 		}
 	}
 	return in, nil
+}
+
+// legacySecretGlobs are the legacy tool's files, relative to the project
+// root, that hold secrets and that migration leaves where they are.
+// Read only.
+var legacySecretGlobs = [...]string{
+	"config/azure-credentials.yaml",
+	"wireguard/*_privkey",
+	"wireguard/*.conf",
+	"cloud-init-yaml/*-cloud-init.yaml",
+	"azure-resources/*-ssh-key",
+	"k0sctl-config/*kubeconfig",
+}
+
+// loadLegacyArtifacts reads the SSH key and kubeconfigs the legacy tool
+// kept in the project (to be copied into secrets/) and lists the files
+// holding secrets that stay outside the state directory.
+func loadLegacyArtifacts(root string, in *legacyInputs) error {
+	readOpt := func(rel string) ([]byte, error) {
+		if rel == "" {
+			return nil, nil
+		}
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read legacy file %s: %w", filepath.Join(root, rel), err)
+		}
+		return data, nil
+	}
+	var err error
+	if id := in.ClusterID; id != "" && !strings.ContainsAny(id, "/\\\x00") {
+		key := "azure-resources/" + id + "-ssh-key"
+		if in.State != nil && in.State.Artifacts["azure_ssh_private_key"] != "" {
+			key = strings.TrimPrefix(in.State.Artifacts["azure_ssh_private_key"], "./")
+		}
+		if in.SSHKey, err = readOpt(key); err != nil {
+			return err
+		}
+		if in.SSHKey != nil {
+			in.SSHKeyOrigin = key
+			if in.SSHPub, err = readOpt(key + ".pub"); err != nil {
+				return err
+			}
+		}
+		kc := "k0sctl-config/" + id + "-kubeconfig"
+		if in.State != nil && in.State.Artifacts["kubeconfig_file"] != "" {
+			kc = strings.TrimPrefix(in.State.Artifacts["kubeconfig_file"], "./")
+		}
+		if in.Kubeconfig, err = readOpt(kc); err != nil {
+			return err
+		}
+		if in.Kubeconfig != nil {
+			in.KubeconfigOrigin = kc
+		}
+	}
+	if in.State != nil && in.State.KOFRegionalName != "" && !strings.ContainsAny(in.State.KOFRegionalName, "/\\\x00") {
+		rk := "k0sctl-config/kof-regional-" + in.State.KOFRegionalName + "-kubeconfig"
+		if in.RegionalKubeconfig, err = readOpt(rk); err != nil {
+			return err
+		}
+		if in.RegionalKubeconfig != nil {
+			in.RegionalKubeconfigOrigin = rk
+		}
+	}
+	if confs, _ := filepath.Glob(filepath.Join(root, "wireguard", "wgk0*.conf")); len(confs) == 1 {
+		in.WGInterface = strings.TrimSuffix(filepath.Base(confs[0]), ".conf")
+	} else if suffix, ok := strings.CutPrefix(in.ClusterID, "k0rdent-"); ok && suffix != "" {
+		in.WGInterface = "wgk0" + suffix
+	}
+	if len(in.WGInterface) > 15 {
+		in.WGInterface = "" // not a Linux interface name: the configured one is used
+	}
+	for _, g := range legacySecretGlobs {
+		ms, err := filepath.Glob(filepath.Join(root, filepath.FromSlash(g)))
+		if err != nil {
+			return fmt.Errorf("look for legacy secrets %s: %w", g, err)
+		}
+		for _, m := range ms {
+			if fi, err := os.Stat(m); err == nil && fi.Mode().IsRegular() {
+				rel, _ := filepath.Rel(root, m)
+				in.OutsideSecrets = append(in.OutsideSecrets, filepath.ToSlash(rel))
+			}
+		}
+	}
+	sort.Strings(in.OutsideSecrets)
+	return nil
 }

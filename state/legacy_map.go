@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +60,59 @@ var legacyCompletionActions = map[string]string{
 	"azure_csi_installed":                 "install_azure_csi",
 	"kof_mothership_deployment_completed": "install_kof_mothership",
 	"kof_regional_deployment_completed":   "install_kof_regional",
+	"azure_credentials_configured":        "setup_azure_children",
+}
+
+// legacyResetActions are events of partial teardowns (reset steps) that
+// undo a legacy phase: the phase and every phase after it that depends on
+// it go back to pending. Read only.
+var legacyResetActions = map[string]string{
+	"preparation_reset":                "prepare_deployment",
+	"azure_infrastructure_reset":       "setup_network",
+	"vm_reset_deletion":                "create_vms",
+	"vpn_config_reset":                 "setup_vpn",
+	"k0s_cluster_uninstalled":          "install_k0s",
+	"k0s_config_reset":                 "install_k0s",
+	"k0rdent_uninstalled":              "install_k0rdent",
+	"azure_credentials_cleanup":        "setup_azure_children",
+	"azure_csi_uninstalled":            "install_azure_csi",
+	"kof_mothership_uninstalled":       "install_kof_mothership",
+	"kof_regional_uninstall_completed": "install_kof_regional",
+}
+
+// legacyActivityActions are events emitted while a legacy phase works,
+// before it completes. They date a phase whose completion the era did
+// not record (create_vms before 0.3.0). Read only.
+var legacyActivityActions = map[string]string{
+	"preparation_started":               "prepare_deployment",
+	"wireguard_ips_assigned":            "prepare_deployment",
+	"wireguard_keys_generated":          "prepare_deployment",
+	"azure_rg_created":                  "setup_network",
+	"azure_ssh_key_created":             "setup_network",
+	"azure_network_created":             "setup_network",
+	"vm_creation_started":               "create_vms",
+	"k0s_config_generated":              "install_k0s",
+	"k0s_deployment_started":            "install_k0s",
+	"kubeconfig_retrieved":              "install_k0s",
+	"network_validation_passed":         "install_k0s",
+	"k0rdent_installation_started":      "install_k0rdent",
+	"k0rdent_ready_partial":             "install_k0rdent",
+	"k0rdent_ready":                     "install_k0rdent",
+	"kof_mothership_deployment_started": "install_kof_mothership",
+	"kof_istio_installed":               "install_kof_mothership",
+	"kof_operators_installed":           "install_kof_mothership",
+	"kof_mothership_installed":          "install_kof_mothership",
+	"kof_regional_deployment_started":   "install_kof_regional",
+}
+
+// legacyPrepareActions are the events of the prepare step. 0.1.0 and
+// 0.2.0 write deployment_started after it, so these events, when they
+// directly precede a deployment_started, belong to the run it starts.
+// Read only.
+var legacyPrepareActions = map[string]bool{
+	"deployment_initialized": true, "preparation_started": true,
+	"wireguard_ips_assigned": true, "wireguard_keys_generated": true,
+	"cloud_init_generated": true,
 }
 
 // phaseStat is a legacy phase's status at some point of the history.
@@ -65,6 +120,9 @@ type phaseStat struct {
 	Status string
 	Time   time.Time // when it got the status; zero if unknown
 	Reason string    // skipped_reason
+	// Seen is the time of the phase's latest activity event, which dates
+	// a completion the legacy era did not record.
+	Seen time.Time
 }
 
 // synthRun is one synthesized run: what will become runs/<ID>.yaml.
@@ -85,6 +143,10 @@ type synthRun struct {
 	// Last is true for the latest legacy run (the one the state file
 	// describes).
 	Last bool
+	// Notes say where the legacy files disagreed and what was followed.
+	Notes []string
+	// Legacy (latest run only) is what outlives our nodes.
+	Legacy *LegacyResources
 }
 
 type legacySegment struct {
@@ -95,14 +157,61 @@ type legacySegment struct {
 	azure, kof bool
 }
 
+// mergeSideEvents places the events of the side files (azure-events.yaml,
+// kof-events.yaml; 0.1.0 and 0.2.0 record the Azure-children step only
+// there) into the deployment's events by time: each goes before the first
+// deployment event that is later. File order is kept otherwise.
+func mergeSideEvents(evs, side []legacyEvent) []legacyEvent {
+	if len(side) == 0 {
+		return evs
+	}
+	side = slices.Clone(side)
+	sort.SliceStable(side, func(i, j int) bool { return side[i].Time.Before(side[j].Time) })
+	out := make([]legacyEvent, 0, len(evs)+len(side))
+	j := 0
+	for _, ev := range evs {
+		for j < len(side) && !side[j].Time.IsZero() && !ev.Time.IsZero() && side[j].Time.Before(ev.Time) {
+			out = append(out, side[j])
+			j++
+		}
+		out = append(out, ev)
+	}
+	return append(out, side[j:]...)
+}
+
 // splitLegacyRuns splits the events on deployment_started. Events before the
 // first deployment_started (deployment_initialized) belong to the first run.
+// The prepare step's events that directly precede a later
+// deployment_started (0.1.0 and 0.2.0 write it after that step) belong to
+// the run it starts.
 func splitLegacyRuns(evs []legacyEvent) []*legacySegment {
+	// 0.4.0 writes deployment_started before the prepare step: then the
+	// prepare events after a run belong to it, not to the next one.
+	carry := false
+	for _, ev := range evs {
+		if ev.Action == "deployment_started" {
+			break
+		}
+		if ev.Source == "" && legacyPrepareEvent(ev) && ev.Action != "deployment_initialized" {
+			carry = true
+			break
+		}
+	}
 	var segs []*legacySegment
 	for _, ev := range evs {
 		started := ev.Action == "deployment_started"
 		if len(segs) == 0 || started && segs[len(segs)-1].hasStart {
-			segs = append(segs, &legacySegment{})
+			var carried []legacyEvent
+			if n := len(segs); n > 0 && carry {
+				prev := segs[n-1]
+				k := len(prev.events)
+				for k > 1 && ev.Source == "" && prev.events[k-1].Source == "" && legacyPrepareEvent(prev.events[k-1]) {
+					k--
+				}
+				carried = slices.Clone(prev.events[k:])
+				prev.events = prev.events[:k]
+			}
+			segs = append(segs, &legacySegment{events: carried})
 		}
 		s := segs[len(segs)-1]
 		if started && !s.hasStart {
@@ -114,36 +223,65 @@ func splitLegacyRuns(evs []legacyEvent) []*legacySegment {
 	return segs
 }
 
+func legacyPrepareEvent(ev legacyEvent) bool {
+	return legacyPrepareActions[ev.Action] || ev.Action == "phase_completed" && ev.Phase == "prepare_deployment"
+}
+
 // applyLegacyEvents advances the cumulative phase statuses by one run's
 // events.
 func applyLegacyEvents(cur map[string]phaseStat, evs []legacyEvent) {
+	set := func(p string, ps phaseStat) {
+		ps.Seen = cur[p].Seen
+		cur[p] = ps
+	}
+	resetFrom := func(i int, t time.Time) {
+		// The legacy tool resets a phase and every later one.
+		for _, p := range legacyPhaseSequence[i:] {
+			set(p, phaseStat{Status: legacyPending, Time: t})
+		}
+	}
 	for _, ev := range evs {
 		switch ev.Action {
 		case "phase_completed":
 			if legacyPhaseIndex(ev.Phase) >= 0 {
-				cur[ev.Phase] = phaseStat{Status: legacyCompleted, Time: ev.Time}
+				set(ev.Phase, phaseStat{Status: legacyCompleted, Time: ev.Time})
 			}
 		case "phase_skipped":
 			if legacyPhaseIndex(ev.Phase) >= 0 {
-				cur[ev.Phase] = phaseStat{Status: legacySkipped, Time: ev.Time, Reason: ev.skipReason()}
+				set(ev.Phase, phaseStat{Status: legacySkipped, Time: ev.Time, Reason: ev.skipReason()})
 			}
 		case "phase_reset":
-			// The legacy tool resets a phase and every later one.
 			if i := legacyPhaseIndex(ev.Phase); i >= 0 {
-				for _, p := range legacyPhaseSequence[i:] {
-					cur[p] = phaseStat{Status: legacyPending, Time: ev.Time}
-				}
+				resetFrom(i, ev.Time)
 			}
 		case "deployment_completed":
 			// Emitted once k0rdent is installed: every core phase ran.
 			for _, p := range legacyPhaseSequence[:legacyCorePhases] {
 				if cur[p].Status != legacyCompleted {
-					cur[p] = phaseStat{Status: legacyCompleted, Time: ev.Time}
+					// Dated by its own last activity when it has one
+					// (create_vms has no completion event before 0.3.0).
+					at := ev.Time
+					if seen := cur[p].Seen; !seen.IsZero() && seen.Before(at) {
+						at = seen
+					}
+					set(p, phaseStat{Status: legacyCompleted, Time: at})
 				}
 			}
 		default:
 			if p, ok := legacyCompletionActions[ev.Action]; ok && cur[p].Status != legacyCompleted {
-				cur[p] = phaseStat{Status: legacyCompleted, Time: ev.Time}
+				set(p, phaseStat{Status: legacyCompleted, Time: ev.Time})
+			}
+			if p, ok := legacyResetActions[ev.Action]; ok {
+				if i := legacyPhaseIndex(p); i >= legacyCorePhases {
+					set(p, phaseStat{Status: legacyPending, Time: ev.Time}) // optional parts stand alone
+				} else if i >= 0 {
+					resetFrom(i, ev.Time)
+				}
+			}
+			if p, ok := legacyActivityActions[ev.Action]; ok && !ev.Time.IsZero() {
+				ps := cur[p]
+				ps.Seen = ev.Time
+				cur[p] = ps
 			}
 		}
 	}
@@ -152,7 +290,8 @@ func applyLegacyEvents(cur map[string]phaseStat, evs []legacyEvent) {
 
 // impliedCore: the legacy orchestrator ran the core phases strictly in
 // order and stopped at the first failure, so a completed core phase means
-// every earlier core phase completed (at an unknown time).
+// every earlier core phase completed (at the time of its last activity,
+// if any).
 func impliedCore(cur map[string]phaseStat) {
 	last := -1
 	for i, p := range legacyPhaseSequence[:legacyCorePhases] {
@@ -162,37 +301,108 @@ func impliedCore(cur map[string]phaseStat) {
 	}
 	for _, p := range legacyPhaseSequence[:max(last, 0)] {
 		if cur[p].Status != legacyCompleted {
-			cur[p] = phaseStat{Status: legacyCompleted}
+			cur[p] = phaseStat{Status: legacyCompleted, Time: cur[p].Seen, Seen: cur[p].Seen}
 		}
 	}
 }
 
-// stateStatuses derives the phase statuses the state file records: its
-// `phases` map (0.3.0+), or its boolean flags in older eras (§2.7). Event
-// times are used where the state has none.
-func stateStatuses(in *legacyInputs, cur map[string]phaseStat) map[string]phaseStat {
+// stateStatuses reconciles the phase statuses of the latest run: the
+// events (cur, cumulative) are the truth; the state file's `phases` map
+// (0.3.0+, which 0.3.0 leaves at pending) and its top-level facts (the
+// boolean flags and azure_*_status values of every era) decide only
+// phases the events say nothing about. Each disagreement is noted.
+func stateStatuses(in *legacyInputs, cur map[string]phaseStat) (map[string]phaseStat, []string) {
 	st := in.State
 	out := map[string]phaseStat{}
 	for k, v := range cur {
 		out[k] = v
 	}
-	if st.HasPhases {
-		for p, lp := range st.Phases {
-			ps := phaseStat{Status: lp.Status, Time: lp.UpdatedAt, Reason: lp.SkippedReason}
-			if ps.Time.IsZero() && cur[p].Status == ps.Status {
-				ps.Time = cur[p].Time
+	facts := factStatuses(in)
+	var notes []string
+	for _, p := range legacyPhaseSequence {
+		ev, fact := cur[p], facts[p]
+		var recorded phaseStat
+		source := ""
+		if st.HasPhases {
+			lp, ok := st.Phases[p]
+			if !ok {
+				lp.Status = legacyPending
 			}
-			out[p] = ps
+			recorded = phaseStat{Status: lp.Status, Time: lp.UpdatedAt, Reason: lp.SkippedReason}
+			source = "phases." + p + " is " + lp.Status
+		} else {
+			recorded = fact
+			source = "its top-level facts say " + orPending(fact.Status)
 		}
-		return out
+		if recorded.Time.IsZero() && ev.Status == recorded.Status {
+			recorded.Time = ev.Time
+		}
+		evDecided := ev.Status == legacyCompleted || ev.Status == legacySkipped || ev.Status == legacyPending && !ev.Time.IsZero()
+		if evDecided && !recorded.Time.IsZero() && !ev.Time.IsZero() && recorded.Time.After(ev.Time) && recorded.Status != "" {
+			// The state file recorded this phase after the last event
+			// about it (a later run started it again): it is newer.
+			evDecided = false
+		}
+		if evDecided && ev.Status == legacyPending && recorded.Status == legacySkipped {
+			evDecided = false // removed, then skipped: no contradiction
+		}
+		switch {
+		case evDecided:
+			// The events decided this phase.
+			if ev.Status != recorded.Status && !(recorded.Status == legacyInProgress && ev.Status == legacyPending) {
+				notes = append(notes, fmt.Sprintf("%s: deployment-state.yaml's %s, the events say %s%s; following the events",
+					p, source, ev.Status, atTime(ev.Time)))
+			}
+			out[p] = ev
+		case recorded.Status == legacyCompleted || recorded.Status == legacySkipped || recorded.Status == legacyInProgress:
+			out[p] = recorded
+		case fact.Status == legacyCompleted:
+			// 0.3.0 leaves phases at pending, and its auto-upgrade
+			// backfilled older files with pending: the facts say done.
+			notes = append(notes, fmt.Sprintf("%s: deployment-state.yaml's %s but its top-level facts say completed and no event contradicts them; following the facts", p, source))
+			out[p] = phaseStat{Status: legacyCompleted, Time: ev.Seen, Seen: ev.Seen}
+		default:
+			out[p] = recorded
+		}
 	}
+	if s := st.Status; s != "" {
+		allCore := true
+		for _, p := range legacyPhaseSequence[:legacyCorePhases] {
+			allCore = allCore && out[p].Status == legacyCompleted
+		}
+		if s == "completed" && !allCore {
+			notes = append(notes, "deployment-state.yaml says status: completed, but the events and facts leave core phases unfinished; the run is migrated as unfinished")
+		}
+		if s != "completed" && allCore {
+			notes = append(notes, fmt.Sprintf("deployment-state.yaml says status: %s, but the events show every core phase completed; following the events", s))
+		}
+	}
+	return out, notes
+}
+
+func orPending(s string) string {
+	if s == "" {
+		return legacyPending
+	}
+	return s
+}
+
+func atTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return " at " + t.UTC().Format(time.RFC3339)
+}
+
+// factStatuses derives the phase statuses from the state file's boolean
+// flags and azure_*_status values (every era; §2.7 of the reference) and
+// the side files.
+func factStatuses(in *legacyInputs) map[string]phaseStat {
+	st := in.State
+	out := map[string]phaseStat{}
 	done := func(p string, ok bool) {
 		if ok {
-			ps := phaseStat{Status: legacyCompleted}
-			if cur[p].Status == legacyCompleted {
-				ps.Time = cur[p].Time
-			}
-			out[p] = ps
+			out[p] = phaseStat{Status: legacyCompleted}
 		} else {
 			out[p] = phaseStat{Status: legacyPending}
 		}
@@ -295,7 +505,12 @@ func legacyRunID(clusterID string, start time.Time, index int, prev string) stri
 // deployment_started. The latest run takes its node states from the state
 // file; earlier ones from their events.
 func synthesizeRuns(in *legacyInputs, projectRoot string) []synthRun {
-	segs := splitLegacyRuns(in.Events)
+	var segs []*legacySegment
+	if len(in.Events) > 0 || in.State != nil {
+		// Side events alone (a full reset leaves azure-state.yaml behind)
+		// are no deployment run.
+		segs = splitLegacyRuns(mergeSideEvents(in.Events, in.SideEvents))
+	}
 	if len(segs) == 0 && in.State != nil {
 		segs = []*legacySegment{{}}
 	}
@@ -311,17 +526,19 @@ func synthesizeRuns(in *legacyInputs, projectRoot string) []synthRun {
 		stats := cur
 		flagsKnown, azure, kof := seg.flagsKnown, seg.azure, seg.kof
 		r := synthRun{Last: last}
-		start := seg.start
+		// The run starts with its first event (the prepare step, which
+		// 0.1.0 and 0.2.0 record before deployment_started).
+		var start time.Time
 		if start.IsZero() {
 			for _, ev := range seg.events {
-				if !ev.Time.IsZero() {
+				if !ev.Time.IsZero() && ev.Source == "" {
 					start = ev.Time
 					break
 				}
 			}
 		}
 		if last && in.State != nil {
-			stats = stateStatuses(in, cur)
+			stats, r.Notes = stateStatuses(in, cur)
 			if in.State.HasFlags {
 				flagsKnown, azure, kof = true, in.State.AzureChildren, in.State.KOF
 			}
@@ -353,6 +570,7 @@ func synthesizeRuns(in *legacyInputs, projectRoot string) []synthRun {
 		var outputs map[string]map[string]string
 		if last {
 			outputs = legacyOutputs(in, projectRoot)
+			r.Legacy = legacyResources(in, projectRoot)
 		}
 		buildRecords(&r, stats, flagsKnown, azure, kof, outputs)
 		// A run is succeeded when every node is done; its end is the last
@@ -474,7 +692,9 @@ func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]s
 	if st.Location != "" {
 		tf["location"] = st.Location
 	}
-	if key := projectPath(projectRoot, st.Artifacts["azure_ssh_private_key"]); key != "" {
+	if in.SSHKey != nil {
+		tf["ssh_key_path"] = filepath.Join(in.SecretsDir, filepath.FromSlash(LegacySSHKeySecret))
+	} else if key := projectPath(projectRoot, st.Artifacts["azure_ssh_private_key"]); key != "" {
 		tf["ssh_key_path"] = key
 	}
 	if len(st.VMs) > 0 {
@@ -496,7 +716,9 @@ func legacyOutputs(in *legacyInputs, projectRoot string) map[string]map[string]s
 	// The tunnel is volatile: whatever the legacy file says, it is
 	// unverified until the next run checks it.
 	out[NodeVPN] = map[string]string{OutputVPNStatus: VPNUnverified}
-	if kc := legacyKubeconfig(in, projectRoot); kc != "" {
+	if in.Kubeconfig != nil {
+		out[NodeK0s] = map[string]string{OutputKubeconfig: filepath.Join(in.SecretsDir, filepath.FromSlash(legacyKubeconfigSecret))}
+	} else if kc := legacyKubeconfig(in, projectRoot); kc != "" {
 		out[NodeK0s] = map[string]string{OutputKubeconfig: kc}
 	}
 	// Identifiers only: the service principal's secret stays in the
@@ -540,4 +762,54 @@ func legacyKubeconfig(in *legacyInputs, projectRoot string) string {
 		p = "k0sctl-config/" + in.ClusterID + "-kubeconfig"
 	}
 	return projectPath(projectRoot, p)
+}
+
+// legacyResources are the facts of the legacy deployment that outlive our
+// nodes (the latest run's header carries them into runtime.yaml): the SSH
+// key copied under secrets/, the service principal azure-state.yaml still
+// records as configured, the KOF installation the state file records as
+// installed, whatever the latest run's flags were.
+func legacyResources(in *legacyInputs, projectRoot string) *LegacyResources {
+	l := &LegacyResources{}
+	if in.SSHKey != nil {
+		l.SSHKey = filepath.Join(in.SecretsDir, filepath.FromSlash(LegacySSHKeySecret))
+	}
+	if az := in.Azure; az != nil && az.Configured {
+		sp := &LegacyServicePrincipal{SubscriptionID: az.SubscriptionID, TenantID: az.TenantID, ClientID: az.ClientID}
+		if in.ClusterID != "" {
+			sp.Name = in.ClusterID + "-cluster-deployment-sp"
+		}
+		for _, f := range in.OutsideSecrets {
+			if f == "config/azure-credentials.yaml" {
+				sp.CredentialsFile = filepath.Join(projectRoot, filepath.FromSlash(f))
+			}
+		}
+		l.ServicePrincipal = sp
+	}
+	if st := in.State; st != nil {
+		k := &LegacyKOFInstall{
+			Mothership: st.Bools["kof_mothership_installed"] || in.KOF != nil && in.KOF.MothershipInstalled,
+			AzureCSI:   st.Bools["azure_csi_installed"],
+		}
+		regional := st.Bools["kof_regional_installed"] || in.KOF != nil && in.KOF.RegionalInstalled
+		if k.Mothership {
+			k.MothershipVersion, k.Namespace = st.KOFMothershipVersion, st.KOFNamespace
+		}
+		if regional {
+			k.RegionalCluster, k.RegionalVersion, k.RegionalDomain = st.KOFRegionalName, st.KOFRegionalVersion, st.KOFRegionalDomain
+			if k.RegionalCluster == "" {
+				k.RegionalCluster = "(unknown name)"
+			}
+			if in.RegionalKubeconfig != nil {
+				k.RegionalKubeconfig = filepath.Join(in.SecretsDir, filepath.FromSlash(legacyRegionalKubeconfigSecret))
+			}
+		}
+		if k.Mothership || regional || k.AzureCSI {
+			l.KOF = k
+		}
+	}
+	if l.empty() {
+		return nil
+	}
+	return l
 }

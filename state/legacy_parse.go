@@ -85,10 +85,17 @@ type legacyState struct {
 	StartTime        time.Time
 	EndTime          time.Time
 	KOFRegionalName  string
+	// KOF facts the state file records (0.1.0+): versions, namespace,
+	// the regional cluster's domain.
+	KOFMothershipVersion string
+	KOFNamespace         string
+	KOFRegionalVersion   string
+	KOFRegionalDomain    string
 }
 
 type legacyVM struct {
 	Name      string
+	AzureName string // the name in Azure (≤0.1.0: k0s-controller for Name k0s-controller-1)
 	PublicIP  string
 	PrivateIP string
 	State     string
@@ -113,6 +120,9 @@ type legacyEvent struct {
 	Action  string
 	Message string
 	Phase   string // from the `phase` field, or parsed from the message
+	// Source is the side file the event came from ("azure-events.yaml");
+	// "" for deployment-events.yaml.
+	Source string
 }
 
 type legacyAzure struct {
@@ -310,20 +320,24 @@ func parseLegacyState(data []byte) (*legacyState, error) {
 		return nil, fmt.Errorf("not a YAML mapping")
 	}
 	st := &legacyState{
-		DeploymentID:     str(get(root, "deployment_id")),
-		Deployer:         str(get(root, "deployer")),
-		CreatedAt:        legacyTime(get(root, "created_at")),
-		LastUpdated:      legacyTime(get(root, "last_updated")),
-		Status:           str(get(root, "status")),
-		SourceConfigFile: str(get(root, "source_config_file")),
-		AzureRG:          str(get(root, "azure_rg_status")),
-		AzureNetwork:     str(get(root, "azure_network_status")),
-		AzureSSHKey:      str(get(root, "azure_ssh_key_status")),
-		StartTime:        legacyTime(get(root, "deployment_start_time")),
-		EndTime:          legacyTime(get(root, "deployment_end_time")),
-		KOFRegionalName:  str(get(root, "kof_regional_cluster_name")),
-		Bools:            map[string]bool{},
-		Artifacts:        map[string]string{},
+		DeploymentID:         str(get(root, "deployment_id")),
+		Deployer:             str(get(root, "deployer")),
+		CreatedAt:            legacyTime(get(root, "created_at")),
+		LastUpdated:          legacyTime(get(root, "last_updated")),
+		Status:               str(get(root, "status")),
+		SourceConfigFile:     str(get(root, "source_config_file")),
+		AzureRG:              str(get(root, "azure_rg_status")),
+		AzureNetwork:         str(get(root, "azure_network_status")),
+		AzureSSHKey:          str(get(root, "azure_ssh_key_status")),
+		StartTime:            legacyTime(get(root, "deployment_start_time")),
+		EndTime:              legacyTime(get(root, "deployment_end_time")),
+		KOFRegionalName:      str(get(root, "kof_regional_cluster_name")),
+		KOFMothershipVersion: str(get(root, "kof_mothership_version")),
+		KOFNamespace:         str(get(root, "kof_mothership_namespace")),
+		KOFRegionalVersion:   str(get(root, "kof_regional_version")),
+		KOFRegionalDomain:    str(get(root, "kof_regional_domain")),
+		Bools:                map[string]bool{},
+		Artifacts:            map[string]string{},
 	}
 	if st.DeploymentID == "" {
 		// The never-implemented schema of docs/STATE_TRACKING_DETAILS.md.
@@ -336,6 +350,11 @@ func parseLegacyState(data []byte) (*legacyState, error) {
 		st.HasFlags = true
 		st.AzureChildren = boolean(get(f, "azure_children"))
 		st.KOF = boolean(get(f, "kof"))
+	} else if a, k := get(root, "deployment_flags_azure_children"), get(root, "deployment_flags_kof"); a != nil || k != nil {
+		// 0.1.0 wrote the flags as flat top-level keys.
+		st.HasFlags = true
+		st.AzureChildren = boolean(a)
+		st.KOF = boolean(k)
 	}
 	cfg := get(root, "config")
 	st.Location = str(get(cfg, "azure_location"))
@@ -358,6 +377,7 @@ func parseLegacyState(data []byte) (*legacyState, error) {
 		seenVM[name] = true
 		st.VMs = append(st.VMs, legacyVM{
 			Name:      name,
+			AzureName: p.k,
 			PublicIP:  str(get(p.v, "public_ip")),
 			PrivateIP: str(get(p.v, "private_ip")),
 			State:     str(get(p.v, "state")),

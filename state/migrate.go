@@ -27,8 +27,18 @@ package state
 //
 // What is written.
 //   - secrets/wireguard/<peer>.key (0600): each peer's private key from
-//     wireguard_peers.<peer>.private_key, or, when the state has none, from
-//     <project>/wireguard/<peer>_privkey. Private keys go nowhere else.
+//     wireguard_peers.<peer>.private_key (the last generation: releases up
+//     to 0.3.0 regenerate them on each deploy), or, when the state has
+//     none, from <project>/wireguard/<peer>_privkey. Private keys go
+//     nowhere else. Beside them listen-port and settings.json (hub name
+//     "mylaptop", interface wgk0<suffix>, network, addresses .1 and .11
+//     on), which the wireguard node keeps forever after.
+//   - secrets/ssh/legacy-admin-key(.pub) (azure-resources/<id>-ssh-key,
+//     every release), secrets/k0s/kubeconfig and
+//     secrets/kof/regional-kubeconfig: copies; the originals stay.
+//   - terraform/k0rdent-adopt.json: the VMs vm_states records, with the
+//     names az gave their NIC, public IP and IP configuration, for the
+//     terraform node to import.
 //   - runs/<id>.yaml: one run file per legacy run, the events file split on
 //     deployment_started (events before the first one belong to the first
 //     run; a state file without events is one run). The header has
@@ -56,13 +66,21 @@ package state
 // all its legacy phases completed, is skipped if all were skipped or the
 // run's flag disabled it (reason "disabled: …"), and is otherwise left
 // without a record (pending): legacy in_progress is never trusted. The
-// latest run takes its phase statuses from the state file (`phases`, or
-// for files without it, the boolean flags: wg_keys_generated, the
+// latest run reconciles the events with the state file: the events are
+// the truth (0.3.0 leaves every phase at pending), and the state's
+// `phases` (or its top-level facts) decide only what the events say
+// nothing about, or what it recorded after the last event about that
+// phase; every disagreement is a note of the report. The facts are the
+// boolean flags: wg_keys_generated, the
 // azure_*_status values, every VM Succeeded, wg_laptop_config_created,
 // wg_vpn_connected or k0s_cluster_deployed, k0s_cluster_deployed,
 // k0rdent_installed, azure-state.yaml's azure_credentials_configured,
 // azure_csi_installed, kof_*_installed or kof-state.yaml); earlier runs
-// take them from their events (phase_completed and phase_skipped, with the
+// take them from their events (azure-events.yaml and kof-events.yaml
+// merged in by time, since 0.1.0 and 0.2.0 record the Azure-children step
+// only there; the prepare step's events that precede deployment_started,
+// before 0.4.0, belong to the run it starts; phase_completed and
+// phase_skipped, with the
 // phase from the `phase` field or the message; completion actions of
 // older eras; deployment_completed means every core phase completed; a
 // completed core phase implies the earlier core phases). An optional node
@@ -93,6 +111,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -100,6 +119,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -125,6 +145,7 @@ type MigrateOptions struct {
 // Migration action kinds.
 const (
 	ActionSecret  = "secret"
+	ActionAdopt   = "adopt"
 	ActionRun     = "run"
 	ActionRuntime = "runtime"
 	ActionMove    = "move"
@@ -147,13 +168,13 @@ type MigrationAction struct {
 
 // MigratedRun summarizes one synthesized run.
 type MigratedRun struct {
-	ID           string
-	Started      time.Time
-	Finished     time.Time
-	Outcome      Outcome // "", succeeded, or superseded
-	SupersededBy string
-	Flags        map[string]bool
-	Nodes        map[string]workflow.State // nodes with a record
+	ID           string                    `json:"id"`
+	Started      time.Time                 `json:"started"`
+	Finished     time.Time                 `json:"finished,omitzero"`
+	Outcome      Outcome                   `json:"outcome,omitempty"` // "", succeeded, or superseded
+	SupersededBy string                    `json:"superseded_by,omitempty"`
+	Flags        map[string]bool           `json:"flags,omitempty"`
+	Nodes        map[string]workflow.State `json:"nodes"` // nodes with a record
 }
 
 // MigrationReport is what Migrate did, or would do with DryRun.
@@ -168,6 +189,12 @@ type MigrationReport struct {
 	Actions   []MigrationAction
 	// Runtime is the runtime.yaml written (or that would be written).
 	Runtime *Runtime
+	// Notes say where the legacy files disagreed with each other and
+	// what the migration followed (the events), and what it guessed.
+	Notes []string
+	// SecretsLeft are files of the legacy tool holding secrets that stay
+	// outside the state directory (relative to the project root).
+	SecretsLeft []string
 }
 
 // WriteText renders the report for `k0rdent migrate [--dry-run]`.
@@ -203,6 +230,18 @@ func (r *MigrationReport) WriteText(w io.Writer) error {
 			line += "  [already done]"
 		}
 		b.WriteString("  " + line + "\n")
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("the legacy files disagree; followed the events:\n")
+		for _, n := range r.Notes {
+			b.WriteString("  " + n + "\n")
+		}
+	}
+	if len(r.SecretsLeft) > 0 {
+		b.WriteString("files holding secrets that stay outside state/ (move or delete them once the migrated deployment works):\n")
+		for _, f := range r.SecretsLeft {
+			b.WriteString("  " + f + "\n")
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -290,6 +329,8 @@ func (s *Store) Migrate(projectRoot string, opts MigrateOptions) (*MigrationRepo
 	}
 	rep.ClusterID = in.ClusterID
 	rep.Runs = p.summaries
+	rep.Notes = p.notes
+	rep.SecretsLeft = in.OutsideSecrets
 	rep.Runtime = p.runtime
 	for i, st := range p.steps {
 		a := st.action
@@ -324,6 +365,7 @@ type migrationPlan struct {
 	steps     []migrationStep
 	summaries []MigratedRun
 	runtime   *Runtime
+	notes     []string
 }
 
 // planMigration computes every step from the parsed inputs. It writes
@@ -347,8 +389,30 @@ func (s *Store) planMigration(set *LegacySet, in *legacyInputs, now func() time.
 			},
 		})
 	}
+	// (2b) What Terraform will adopt, in its working directory.
+	if data := adoptionFile(in); data != nil {
+		tfDir := filepath.Join(set.StateDir, TerraformDir)
+		path := filepath.Join(tfDir, legacyAdoptionFile)
+		p.steps = append(p.steps, migrationStep{
+			action: MigrationAction{Kind: ActionAdopt, Path: path, Detail: "the Azure resources the legacy tool created, for Terraform to import"},
+			do: func() (bool, error) {
+				if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+					return true, nil
+				}
+				if err := mkdirPrivate(tfDir); err != nil {
+					return false, err
+				}
+				return false, WriteFileAtomic(path, data, 0o600)
+			},
+		})
+	}
 	// (3) Run files.
 	runs := synthesizeRuns(in, set.ProjectRoot)
+	for _, r := range runs {
+		for _, n := range r.Notes {
+			p.notes = append(p.notes, "run "+r.ID+": "+n)
+		}
+	}
 	files := map[string]*RunFile{}
 	for i, r := range runs {
 		path := filepath.Join(set.StateDir, RunsDirName, r.ID+".yaml")
@@ -419,6 +483,15 @@ func (s *Store) planMigration(set *LegacySet, in *legacyInputs, now func() time.
 	return p, nil
 }
 
+// Where migration copies the legacy tool's secrets, under secrets/: the
+// SSH key where the terraform node looks for an adopted key, the
+// kubeconfig where the k0s node keeps its own.
+const (
+	LegacySSHKeySecret             = "ssh/legacy-admin-key"
+	legacyKubeconfigSecret         = "k0s/kubeconfig"
+	legacyRegionalKubeconfigSecret = "kof/regional-kubeconfig"
+)
+
 type legacySecret struct {
 	name   string // under secrets/
 	data   []byte
@@ -450,6 +523,26 @@ func legacySecrets(in *legacyInputs) []legacySecret {
 		if !seen[peer] {
 			add(peer, in.KeyFiles[peer], "wireguard/"+peer+"_privkey")
 		}
+	}
+	if st := in.State; st != nil && st.WGPort > 0 {
+		out = append(out, legacySecret{name: "wireguard/listen-port", data: []byte(strconv.Itoa(st.WGPort) + "\n"),
+			detail: "the VMs' WireGuard listen port, kept"})
+	}
+	if data := wireguardSettings(in); data != nil {
+		out = append(out, legacySecret{name: "wireguard/settings.json", data: data,
+			detail: "the deployment's WireGuard hub name, interface and addresses, kept by later runs"})
+	}
+	if in.SSHKey != nil {
+		out = append(out, legacySecret{name: LegacySSHKeySecret, data: in.SSHKey, detail: "the VMs' admin SSH key from " + in.SSHKeyOrigin})
+		if in.SSHPub != nil {
+			out = append(out, legacySecret{name: LegacySSHKeySecret + ".pub", data: in.SSHPub, detail: "its public key"})
+		}
+	}
+	if in.Kubeconfig != nil {
+		out = append(out, legacySecret{name: legacyKubeconfigSecret, data: in.Kubeconfig, detail: "the management cluster's admin kubeconfig from " + in.KubeconfigOrigin})
+	}
+	if in.RegionalKubeconfig != nil {
+		out = append(out, legacySecret{name: legacyRegionalKubeconfigSecret, data: in.RegionalKubeconfig, detail: "the KOF regional cluster's kubeconfig from " + in.RegionalKubeconfigOrigin})
 	}
 	return out
 }
@@ -492,7 +585,7 @@ func encodeSynthRun(r synthRun, clusterID, path string, supersededAt time.Time) 
 	h := Header{
 		Format: FormatVersion, RunID: r.ID, Created: r.Start.UTC(), Operator: r.Operator,
 		ToolVersion: migratedVersion, ConfigPath: r.ConfigPath, ClusterID: clusterID,
-		Flags: r.Flags, Nodes: migrateNodeNames(), Migrated: true,
+		Flags: r.Flags, Nodes: migrateNodeNames(), Migrated: true, Legacy: r.Legacy,
 	}
 	data, err := encodeHeader(h)
 	if err != nil {
@@ -750,4 +843,101 @@ func runtimeDetail(rt *Runtime) string {
 		parts = append(parts, "VPN "+rt.VPN.Status)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// wireguardSettings renders secrets/wireguard/settings.json, the
+// deployment's own WireGuard settings the wireguard node keeps over its
+// defaults (providers/wireguard.Settings reads it): the hub's peer name,
+// the operator's interface name (wgk0<suffix>, the stem of the legacy
+// wg-quick file when there is one), the network and every peer's address.
+// nil when the legacy state records no peers.
+func wireguardSettings(in *legacyInputs) []byte {
+	st := in.State
+	if st == nil || len(st.Peers) == 0 {
+		return nil
+	}
+	type settings struct {
+		Hub       string            `json:"hub,omitempty"`
+		Interface string            `json:"interface,omitempty"`
+		Network   string            `json:"network,omitempty"`
+		Addresses map[string]string `json:"addresses,omitempty"`
+		Source    string            `json:"source,omitempty"`
+	}
+	out := settings{Network: st.WGNetwork, Addresses: map[string]string{}, Source: "migrated from the legacy tool (k0rdent-azure-setup)"}
+	for _, p := range st.Peers {
+		name := secretFileName(p.Name)
+		if p.Role == "hub" || out.Hub == "" && p.Name == "mylaptop" {
+			out.Hub = name
+		}
+		if p.IP != "" {
+			out.Addresses[name] = p.IP
+		}
+	}
+	out.Interface = in.WGInterface
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil
+	}
+	return append(data, '\n')
+}
+
+// legacyAdoptionFile is read by the terraform node
+// (providers/terraform.AdoptionFile) in its working directory.
+const legacyAdoptionFile = "k0rdent-adopt.json"
+
+// adoptionFile renders terraform/k0rdent-adopt.json: the Azure resources
+// the legacy state records as existing (the VMs of vm_states, with the
+// names az vm create gave their NIC, public IP and IP configuration), for
+// the terraform node to import instead of creating. nil when the legacy
+// state records no VM.
+func adoptionFile(in *legacyInputs) []byte {
+	st := in.State
+	if st == nil || len(st.VMs) == 0 || in.ClusterID == "" {
+		return nil
+	}
+	type vm struct {
+		Name            string `json:"name,omitempty"`
+		Role            string `json:"role,omitempty"`
+		PublicIP        string `json:"public_ip,omitempty"`
+		PrivateIP       string `json:"private_ip,omitempty"`
+		NIC             string `json:"nic"`
+		PublicIPName    string `json:"public_ip_name"`
+		IPConfiguration string `json:"ip_configuration"`
+	}
+	roles := map[string]string{}
+	for _, p := range st.Peers {
+		roles[p.Name] = p.Role
+	}
+	vms := map[string]vm{}
+	for _, v := range st.VMs {
+		az := v.AzureName
+		if az == "" {
+			az = v.Name
+		}
+		role := roles[v.Name]
+		if role == "" {
+			role = "worker"
+			if strings.Contains(v.Name, "controller") {
+				role = "controller"
+			}
+		}
+		e := vm{Role: role, PublicIP: v.PublicIP, PrivateIP: v.PrivateIP,
+			NIC: az + "VMNic", PublicIPName: az + "PublicIP", IPConfiguration: "ipconfig" + az}
+		if az != v.Name {
+			e.Name = az
+		}
+		vms[v.Name] = e
+	}
+	out := struct {
+		Source        string        `json:"source"`
+		ClusterID     string        `json:"cluster_id"`
+		Location      string        `json:"location,omitempty"`
+		ResourceGroup string        `json:"resource_group,omitempty"`
+		VMs           map[string]vm `json:"vms"`
+	}{"migrated from the legacy tool (k0rdent-azure-setup)", in.ClusterID, st.Location, st.ResourceGroup, vms}
+	data, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return nil
+	}
+	return append(data, '\n')
 }

@@ -309,6 +309,7 @@ func TestMigrate_Fixtures(t *testing.T) {
 				switch {
 				case strings.HasPrefix(rel, "state/legacy"):
 				case rel == "state" || rel == "state/runs" || rel == "state/runtime.yaml":
+				case rel == "state/terraform" || rel == "state/terraform/k0rdent-adopt.json":
 				case strings.HasPrefix(rel, "state/runs/") && strings.HasSuffix(rel, ".yaml"):
 				case strings.HasPrefix(rel, "state/secrets"):
 					if e.Mode.IsDir() && e.Mode.Perm() != 0o700 || !e.Mode.IsDir() && e.Mode.Perm() != 0o600 {

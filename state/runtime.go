@@ -61,7 +61,66 @@ type Runtime struct {
 	VPN               *VPNStatus        `yaml:"vpn,omitempty"`
 	Terraform         map[string]string `yaml:"terraform,omitempty"` // output references
 	Kubeconfig        string            `yaml:"kubeconfig,omitempty"`
-	Updated           time.Time         `yaml:"updated"`
+	// Legacy: what the legacy bash tool created that no node of ours
+	// manages (from a migration), so that status shows it and reset
+	// removes it.
+	Legacy  *LegacyResources `yaml:"legacy,omitempty"`
+	Updated time.Time        `yaml:"updated"`
+}
+
+// LegacyResources are the resources and files of a migrated legacy
+// deployment that outlive the nodes of our graph: the VMs' admin SSH key,
+// and the Azure service principal and KOF installation the legacy state
+// still records as existing, even after a later legacy run without them.
+type LegacyResources struct {
+	// SSHKey is the VMs' admin key (azure-resources/<id>-ssh-key),
+	// copied under secrets/.
+	SSHKey           string                  `yaml:"ssh_key,omitempty"`
+	ServicePrincipal *LegacyServicePrincipal `yaml:"service_principal,omitempty"`
+	KOF              *LegacyKOFInstall       `yaml:"kof,omitempty"`
+}
+
+// LegacyServicePrincipal is the Azure service principal the legacy tool's
+// setup_azure_children created (identifiers only; the secret stays in
+// CredentialsFile).
+type LegacyServicePrincipal struct {
+	Name            string `yaml:"name,omitempty"`
+	SubscriptionID  string `yaml:"subscription_id,omitempty"`
+	TenantID        string `yaml:"tenant_id,omitempty"`
+	ClientID        string `yaml:"client_id,omitempty"`
+	CredentialsFile string `yaml:"credentials_file,omitempty"`
+}
+
+// LegacyKOFInstall is the KOF installation of the legacy tool.
+type LegacyKOFInstall struct {
+	Mothership         bool   `yaml:"mothership,omitempty"`
+	MothershipVersion  string `yaml:"mothership_version,omitempty"`
+	Namespace          string `yaml:"namespace,omitempty"`
+	AzureCSI           bool   `yaml:"azure_csi,omitempty"`
+	RegionalCluster    string `yaml:"regional_cluster,omitempty"`
+	RegionalVersion    string `yaml:"regional_version,omitempty"`
+	RegionalDomain     string `yaml:"regional_domain,omitempty"`
+	RegionalKubeconfig string `yaml:"regional_kubeconfig,omitempty"` // under secrets/
+}
+
+func (l *LegacyResources) clone() *LegacyResources {
+	if l == nil {
+		return nil
+	}
+	c := *l
+	if l.ServicePrincipal != nil {
+		sp := *l.ServicePrincipal
+		c.ServicePrincipal = &sp
+	}
+	if l.KOF != nil {
+		k := *l.KOF
+		c.KOF = &k
+	}
+	return &c
+}
+
+func (l *LegacyResources) empty() bool {
+	return l == nil || l.SSHKey == "" && l.ServicePrincipal == nil && l.KOF == nil
 }
 
 // WireGuard is the overlay network as far as runtime.yaml knows it. Private
@@ -84,8 +143,10 @@ type Peer struct {
 
 // VPNStatus is the operator-side tunnel as last checked.
 type VPNStatus struct {
-	Status    string    `yaml:"status"`
-	Checked   time.Time `yaml:"checked"`
+	Status string `yaml:"status"`
+	// Checked is when the status was checked; zero (left out) while
+	// unverified.
+	Checked   time.Time `yaml:"checked,omitempty"`
 	Interface string    `yaml:"interface,omitempty"`
 	// Peers are the VMs with their last handshake as of Checked, sorted by
 	// name; only a connected check lists them.
@@ -107,6 +168,9 @@ func vpnStatus(rec Record, statusKey, ifaceKey, handshakePrefix string) *VPNStat
 		st = VPNConnected
 	}
 	v := &VPNStatus{Status: st, Checked: rec.Time.UTC(), Interface: rec.Outputs[ifaceKey]}
+	if st == VPNUnverified {
+		v.Checked = time.Time{} // nobody checked it (a migrated tunnel)
+	}
 	for _, k := range slices.Sorted(maps.Keys(rec.Outputs)) {
 		name, ok := strings.CutPrefix(k, handshakePrefix)
 		if !ok || name == "" || handshakePrefix == "" {
@@ -150,6 +214,7 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 		}
 		rt.Terraform = maps.Clone(prev.Terraform)
 		rt.Kubeconfig = prev.Kubeconfig
+		rt.Legacy = prev.Legacy.clone()
 	}
 	if run == nil {
 		return rt
@@ -157,6 +222,9 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 	h := run.Header
 	if h.ClusterID != "" && rt.ClusterID == "" {
 		rt.ClusterID = h.ClusterID // a known id (terraform's, migrated) is kept
+	}
+	if h.Migrated && h.Legacy != nil {
+		rt.Legacy = h.Legacy.clone()
 	}
 	rt.CurrentRunID = h.RunID
 	rt.CurrentOutcome = run.Outcome
@@ -234,13 +302,14 @@ func Project(prev *Runtime, run *RunFile) *Runtime {
 // record. A node whose Destroy failed or did not run keeps its facts.
 func projectTeardown(rt *Runtime, run *RunFile) {
 	provides := run.projections()
-	destroyed := func(fact string) (Record, bool) {
-		i, ok := run.determining[provides[fact].node]
+	destroyedNode := func(node string) (Record, bool) {
+		i, ok := run.determining[node]
 		if !ok || run.Records[i].To != workflow.Succeeded {
 			return Record{}, false
 		}
 		return run.Records[i], true
 	}
+	destroyed := func(fact string) (Record, bool) { return destroyedNode(provides[fact].node) }
 	if _, ok := destroyed(FactWireGuardPeers); ok {
 		rt.WireGuard = nil
 	}
@@ -249,6 +318,22 @@ func projectTeardown(rt *Runtime, run *RunFile) {
 	}
 	if _, ok := destroyed(FactKubeconfig); ok {
 		rt.Kubeconfig = ""
+	}
+	if l := rt.Legacy; l != nil {
+		// What the legacy tool created outlives our nodes; the teardown of
+		// the node that now manages it removes it.
+		if _, ok := destroyedNode("azure-children"); ok {
+			l.ServicePrincipal = nil
+		}
+		if _, ok := destroyedNode("kof"); ok {
+			l.KOF = nil
+		}
+		if _, ok := destroyed(FactTerraform); ok {
+			l.SSHKey = ""
+		}
+		if l.empty() {
+			rt.Legacy = nil
+		}
 	}
 	if rec, ok := destroyed(FactVPNStatus); ok {
 		rt.VPN = &VPNStatus{Status: VPNDisconnected, Checked: rec.Time.UTC()}

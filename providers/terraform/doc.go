@@ -72,4 +72,25 @@
 // FAKEVM_DIR set, each fake VM is also a file there, and deleting the file
 // deletes the VM behind Terraform's back (how tests make drift).
 // tftest.UseTestModule sets everything up for a test, CLI runs included.
+//
+// # Adopting what the legacy bash tool created
+//
+// The bash tool created its resources with az, under the same names
+// (<id>-resgrp, -vnet, -subnet, -nsg, the VMs), except the NIC, public IP
+// and IP configuration az vm create named itself, and (≤0.1.0) a first
+// controller named k0s-controller. Vars.LegacyNames carries those names
+// into the module, and a VM with an empty cloud_init keeps the custom data
+// it was built with (Azure does not return it; changing it replaces the
+// VM). The legacy migration writes AdoptionFile in the working directory;
+// the terraform phase, finding it and no state, expands the module's
+// ImportTemplatesFile (Imports) into ImportsFile, one import block per
+// recorded resource (terraform >= 1.5 config-driven import), plans into a
+// file (PlanFile, SummarizePlan: "N to import, N to add, N to change, N to
+// destroy") and applies that plan only if it destroys or replaces nothing
+// and changes nothing but tags; otherwise it stops before apply naming the
+// resources and the choices. AdoptionDone keeps the adoption as
+// AdoptionFile.imported (later runs keep the legacy names and custom
+// data) and removes the import blocks. The test provider implements
+// ImportState (id fakevm-<name>; Read fills the attributes from the VM's
+// file), so adoption is tested with the real terraform binary.
 package terraform

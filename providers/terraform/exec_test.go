@@ -150,7 +150,7 @@ func TestWriteModule(t *testing.T) {
 	for _, e := range entries {
 		got = append(got, e.Name())
 	}
-	want := []string{terraform.VarsFile, "main.tf", "outputs.tf", "terraform.tfstate", "variables.tf"}
+	want := []string{terraform.ImportTemplatesFile, terraform.VarsFile, "main.tf", "outputs.tf", "terraform.tfstate", "variables.tf"}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)

@@ -14,7 +14,7 @@ import (
 	"strings"
 )
 
-//go:embed azure/*.tf
+//go:embed azure/*.tf azure/k0rdent-imports.json
 var azureModule embed.FS
 
 // AzureModule is the embedded Azure module: resource group, VNet, subnet,
@@ -130,6 +130,19 @@ type Vars struct {
 	SSHUser        string        `json:"ssh_user"`
 	SSHPublicKey   string        `json:"ssh_public_key"`
 	VMs            map[string]VM `json:"vms"`
+	// LegacyNames are, by VM, the names of the resources the legacy bash
+	// tool created beside it, kept when they are adopted.
+	LegacyNames map[string]LegacyNames `json:"legacy_names"`
+}
+
+// LegacyNames are the names az vm create gave a VM's resources.
+type LegacyNames struct {
+	// VM is the VM's name in Azure (≤0.1.0 named the first controller
+	// k0s-controller).
+	VM              string `json:"vm"`
+	NIC             string `json:"nic"`
+	PublicIP        string `json:"public_ip"`
+	IPConfiguration string `json:"ip_configuration"`
 }
 
 // VM is one entry of Vars.VMs.
@@ -143,7 +156,8 @@ type VM struct {
 	WireGuardIP string `json:"wireguard_ip"`
 	// CloudInit is the path of the VM's cloud-init document (under
 	// secrets: it holds the VM's WireGuard private key); the module reads
-	// it, so only the path is in the variables file.
+	// it, so only the path is in the variables file. Empty for an adopted
+	// VM: it keeps the custom data it was built with.
 	CloudInit string `json:"cloud_init"`
 }
 

@@ -16,7 +16,12 @@
 // addresses are needed and the prefix that would do (the same rule as
 // config's validation of network.wireguard_network). The plan is a pure
 // function of the network and the host list, so every run and resume
-// computes the same addresses without storing them.
+// computes the same addresses without storing them. A deployment built
+// elsewhere (the legacy bash tool: hub "mylaptop" at .1, VMs from .11,
+// interface wgk0<suffix>) keeps its own settings in settings.json, which
+// the legacy migration writes and nothing here rewrites: AddressPlan.Keep
+// applies them over the plan (recorded addresses kept, new hosts at the
+// lowest free addresses), so every later run keeps them too.
 //
 // # Keys and the listen port
 //
@@ -26,6 +31,7 @@
 //	<peer>.key           0600  base64 private key (wgtypes) and a newline
 //	listen-port          0600  the VMs' UDP port, decimal
 //	cloud-init/<vm>.yaml 0600  the VM's cloud-init document (it holds the VM's key)
+//	settings.json        0600  a migrated deployment's hub name, interface, network, addresses
 //
 // The directories are 0700. A key is generated once, with
 // wgtypes.GeneratePrivateKey, and then reused by every later run and resume:

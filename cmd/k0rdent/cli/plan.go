@@ -21,6 +21,9 @@ func (a *app) plan(d *deploy.Deployer, o runOptions, ro deploy.RunOptions) error
 	case "mermaid":
 		return p.Plan.WriteMermaid(a.Stdout)
 	}
+	if p.Legacy != "" {
+		fmt.Fprint(a.Stdout, p.Legacy)
+	}
 	fmt.Fprintln(a.Stdout, p.Title)
 	fmt.Fprintln(a.Stdout)
 	return p.Plan.WriteText(a.Stdout)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -75,11 +76,17 @@ type statusView struct {
 	Teardown bool   `json:"teardown,omitempty"`
 	Checked  bool   `json:"checked"`
 	Problem  string `json:"problem,omitempty"`
+	// Legacy: what the migrated legacy tool left that no node manages
+	// (service principal, KOF, SSH key).
+	Legacy *state.LegacyResources `json:"legacy,omitempty"`
+	// LegacyFound: legacy files not migrated yet, and what migrate and
+	// run will do with them.
+	LegacyFound *state.LegacyInspection `json:"legacy_found,omitempty"`
 }
 
 type vpnView struct {
-	Status  string    `json:"status"`
-	Checked time.Time `json:"checked"`
+	Status  string     `json:"status"`
+	Checked *time.Time `json:"checked,omitempty"` // nil while unverified
 }
 
 type statusNode struct {
@@ -101,6 +108,16 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 	rt, err := store.Current()
 	switch {
 	case errors.Is(err, state.ErrNotFound):
+		if v.LegacyFound, err = state.InspectLegacy(projectRoot(o.globalOptions), o.StateDir); err != nil {
+			return err
+		}
+		if v.LegacyFound != nil {
+			if o.Output == "json" {
+				v.Problem = "legacy state not migrated yet"
+				return writeJSON(a.Stdout, v)
+			}
+			return v.LegacyFound.WriteText(a.Stdout)
+		}
 		if o.Output == "json" {
 			v.Problem = "no runs: nothing deployed yet"
 			return writeJSON(a.Stdout, v)
@@ -116,8 +133,13 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 		v.Flags = rt.Flags
 	}
 	if rt.VPN != nil {
-		v.VPN = &vpnView{Status: rt.VPN.Status, Checked: rt.VPN.Checked.UTC()}
+		v.VPN = &vpnView{Status: rt.VPN.Status}
+		if !rt.VPN.Checked.IsZero() {
+			c := rt.VPN.Checked.UTC()
+			v.VPN.Checked = &c
+		}
 	}
+	v.Legacy = rt.Legacy
 	if !rt.Updated.IsZero() {
 		u := rt.Updated.UTC()
 		v.Updated = &u
@@ -214,7 +236,11 @@ func (v *statusView) writeText(w io.Writer) {
 	row("last success", v.LastSuccessfulRun)
 	row("flags", flagsText(v.Flags))
 	if v.VPN != nil {
-		row("vpn", fmt.Sprintf("%s (checked %s)", v.VPN.Status, formatTime(v.VPN.Checked)))
+		checked := "never checked"
+		if v.VPN.Checked != nil {
+			checked = "checked " + formatTime(*v.VPN.Checked)
+		}
+		row("vpn", fmt.Sprintf("%s (%s)", v.VPN.Status, checked))
 	}
 	if v.WireGuard != nil {
 		row("wireguard", fmt.Sprintf("%s port %d, %d peers", v.WireGuard.Network, v.WireGuard.Port, len(v.WireGuard.Peers)))
@@ -223,6 +249,7 @@ func (v *statusView) writeText(w io.Writer) {
 		row("terraform."+k, v.Terraform[k])
 	}
 	row("kubeconfig", v.Kubeconfig)
+	writeLegacyRows(row, v.Legacy)
 	if v.Updated != nil {
 		row("updated", formatTime(*v.Updated))
 	}
@@ -271,4 +298,39 @@ func processAlive(h *state.Holder) bool {
 	}
 	err := syscall.Kill(h.PID, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// journalled is a flag of a run's journalled flags as a given run flag;
+// nil when the run did not record it (the config decides).
+func journalled(flags map[string]bool, name string) *bool {
+	v, ok := flags[name]
+	if !ok {
+		return nil
+	}
+	return &v
+}
+
+// writeLegacyRows shows what a migrated legacy deployment left that no
+// node manages.
+func writeLegacyRows(row func(k, val string), l *state.LegacyResources) {
+	if l == nil {
+		return
+	}
+	row("legacy ssh key", l.SSHKey)
+	if sp := l.ServicePrincipal; sp != nil {
+		row("legacy service principal", fmt.Sprintf("%s (client %s, secret in %s)", sp.Name, sp.ClientID, sp.CredentialsFile))
+	}
+	if k := l.KOF; k != nil {
+		parts := []string{}
+		if k.Mothership {
+			parts = append(parts, "mothership "+k.MothershipVersion)
+		}
+		if k.RegionalCluster != "" {
+			parts = append(parts, "regional cluster "+k.RegionalCluster)
+		}
+		if k.AzureCSI {
+			parts = append(parts, "azure disk CSI")
+		}
+		row("legacy kof", strings.Join(parts, ", "))
+	}
 }

@@ -3,7 +3,9 @@
 # one Linux VM per host with a static public IP, its zone, spot settings,
 # the admin SSH key and its cloud-init document as custom data (it brings
 # up wg0). Names follow the bash tool: <cluster_id>-resgrp, -vnet, -subnet,
-# -nsg. Everything is tagged with the cluster id, the owner and created-by.
+# -nsg. VMs the bash tool created keep the names az gave their NIC, public
+# IP and IP configuration (var.legacy_names), so that they are imported
+# (k0rdent-imports.json) rather than replaced. Everything is tagged with the cluster id, the owner and created-by.
 
 terraform {
   required_version = ">= 1.5.0"
@@ -90,7 +92,7 @@ resource "azurerm_subnet_network_security_group_association" "subnet" {
 resource "azurerm_public_ip" "vm" {
   for_each = var.vms
 
-  name                = "${each.key}-ip"
+  name                = try(var.legacy_names[each.key].public_ip, "${each.key}-ip")
   resource_group_name = azurerm_resource_group.rg.name
   location            = azurerm_resource_group.rg.location
   allocation_method   = "Static"
@@ -102,13 +104,13 @@ resource "azurerm_public_ip" "vm" {
 resource "azurerm_network_interface" "vm" {
   for_each = var.vms
 
-  name                = "${each.key}-nic"
+  name                = try(var.legacy_names[each.key].nic, "${each.key}-nic")
   resource_group_name = azurerm_resource_group.rg.name
   location            = azurerm_resource_group.rg.location
   tags                = local.tags
 
   ip_configuration {
-    name                          = "internal"
+    name                          = try(var.legacy_names[each.key].ip_configuration, "internal")
     subnet_id                     = azurerm_subnet.subnet.id
     private_ip_address_allocation = "Dynamic"
     public_ip_address_id          = azurerm_public_ip.vm[each.key].id
@@ -118,8 +120,8 @@ resource "azurerm_network_interface" "vm" {
 resource "azurerm_linux_virtual_machine" "vm" {
   for_each = var.vms
 
-  name                            = each.key
-  computer_name                   = each.key
+  name                            = try(var.legacy_names[each.key].vm, each.key)
+  computer_name                   = try(var.legacy_names[each.key].vm, each.key)
   resource_group_name             = azurerm_resource_group.rg.name
   location                        = azurerm_resource_group.rg.location
   size                            = each.value.size
@@ -127,7 +129,9 @@ resource "azurerm_linux_virtual_machine" "vm" {
   admin_username                  = var.ssh_user
   disable_password_authentication = true
   network_interface_ids           = [azurerm_network_interface.vm[each.key].id]
-  custom_data                     = base64encode(file(each.value.cloud_init))
+  # An adopted VM (cloud_init "") keeps the custom data it was built with:
+  # Azure does not return it, and changing it would replace the VM.
+  custom_data = each.value.cloud_init != "" ? base64encode(file(each.value.cloud_init)) : null
 
   priority        = local.spot ? "Spot" : "Regular"
   eviction_policy = local.spot ? var.eviction_policy : null

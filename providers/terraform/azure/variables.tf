@@ -82,3 +82,14 @@ variable "subscription_id" {
   type        = string
   description = "Azure subscription; empty: ARM_SUBSCRIPTION_ID or the Azure CLI's current one."
 }
+
+variable "legacy_names" {
+  type = map(object({
+    vm               = string
+    nic              = string
+    public_ip        = string
+    ip_configuration = string
+  }))
+  default     = {}
+  description = "By VM (config name): its name in Azure and the names of the NIC, public IP and IP configuration the legacy bash tool's az vm create gave it; adopted (imported), never renamed."
+}

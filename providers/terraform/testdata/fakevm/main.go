@@ -6,8 +6,11 @@
 //
 // When FAKEVM_DIR is set in the provider's environment, every VM is also a
 // file <FAKEVM_DIR>/<name>.json: Create writes it, Delete removes it, and
-// Read reports the VM gone when the file is missing. Deleting the file is how
-// a test deletes a VM "in the cloud", behind Terraform's back.
+// Read reports the VM gone when the file is missing and otherwise refreshes
+// every attribute but custom_data from it (as Azure does not return custom
+// data). Deleting the file is how a test deletes a VM "in the cloud", behind
+// Terraform's back; writing one is how it creates a VM Terraform does not
+// know, which `terraform import` (id fakevm-<name>) then adopts.
 //
 // It lives in its own Go module so that the main module does not depend on
 // terraform-plugin-framework.
@@ -21,8 +24,10 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -62,6 +67,8 @@ func (p *fakeProvider) Resources(context.Context) []func() resource.Resource {
 
 func (p *fakeProvider) DataSources(context.Context) []func() datasource.DataSource { return nil }
 
+var _ resource.ResourceWithImportState = (*vmResource)(nil)
+
 type vmResource struct {
 	dir string // FAKEVM_DIR; empty: VMs exist only in the state
 }
@@ -100,11 +107,12 @@ func (r *vmResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *r
 			"name": input("VM name", false),
 			"index": schema.Int64Attribute{Description: "position in host order, from 0; picks the addresses",
 				Required: true, PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()}},
-			"role":           input("controller or worker", false),
-			"zone":           input("availability zone", false),
-			"size":           input("VM size", false),
-			"wireguard_ip":   input("the VM's WireGuard address", false),
-			"custom_data":    input("cloud-init document (holds the VM's WireGuard private key)", true),
+			"role":         input("controller or worker", false),
+			"zone":         input("availability zone", false),
+			"size":         input("VM size", false),
+			"wireguard_ip": input("the VM's WireGuard address", false),
+			"custom_data": schema.StringAttribute{Description: "cloud-init document (holds the VM's WireGuard private key); null for an adopted VM",
+				Optional: true, Sensitive: true, PlanModifiers: replace},
 			"ssh_public_key": input("admin SSH public key", false),
 			"public_ip":      computed("198.51.100.<10+index>"),
 			"private_ip":     computed("10.0.1.<4+index>"),
@@ -129,7 +137,7 @@ func (r *vmResource) Create(ctx context.Context, req resource.CreateRequest, res
 	m.PublicIP = types.StringValue(fmt.Sprintf("198.51.100.%d", 10+i))
 	m.PrivateIP = types.StringValue(fmt.Sprintf("10.0.1.%d", 4+i))
 	if r.dir != "" {
-		rec, _ := json.Marshal(map[string]string{"id": m.ID.ValueString(), "public_ip": m.PublicIP.ValueString(), "private_ip": m.PrivateIP.ValueString()})
+		rec, _ := json.Marshal(recordOf(m))
 		if err := os.MkdirAll(r.dir, 0o700); err != nil {
 			resp.Diagnostics.AddError("create vm", err.Error())
 			return
@@ -148,11 +156,70 @@ func (r *vmResource) Read(ctx context.Context, req resource.ReadRequest, resp *r
 	if resp.Diagnostics.HasError() || r.dir == "" {
 		return
 	}
-	if _, err := os.Stat(r.path(m.Name.ValueString())); errors.Is(err, os.ErrNotExist) {
+	name := m.Name.ValueString()
+	if name == "" { // just imported: only the id is known
+		name = strings.TrimPrefix(m.ID.ValueString(), "fakevm-")
+	}
+	data, err := os.ReadFile(r.path(name))
+	if errors.Is(err, os.ErrNotExist) {
 		resp.State.RemoveResource(ctx)
+		return
 	} else if err != nil {
 		resp.Diagnostics.AddError("read vm", err.Error())
+		return
 	}
+	var rec vmRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		resp.Diagnostics.AddError("read vm", err.Error())
+		return
+	}
+	m.ID, m.Name = types.StringValue("fakevm-"+name), types.StringValue(name)
+	set := func(dst *types.String, v string) {
+		if v != "" {
+			*dst = types.StringValue(v)
+		}
+	}
+	set(&m.Role, rec.Role)
+	set(&m.Zone, rec.Zone)
+	set(&m.Size, rec.Size)
+	set(&m.WireGuardIP, rec.WireGuardIP)
+	set(&m.SSHPublicKey, rec.SSHPublicKey)
+	set(&m.PublicIP, rec.PublicIP)
+	set(&m.PrivateIP, rec.PrivateIP)
+	if rec.Index != nil {
+		m.Index = types.Int64Value(*rec.Index)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// ImportState adopts an existing VM by its id, fakevm-<name>; Read then
+// fills the attributes from its file.
+func (r *vmResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if !strings.HasPrefix(req.ID, "fakevm-") || r.dir == "" {
+		resp.Diagnostics.AddError("import vm", fmt.Sprintf("id %q: want fakevm-<name>, and FAKEVM_DIR set", req.ID))
+		return
+	}
+	resource.ImportStatePassthroughID(ctx, path.Root("id"), req, resp)
+}
+
+// vmRecord is <FAKEVM_DIR>/<name>.json: the VM "in the cloud".
+type vmRecord struct {
+	ID           string `json:"id"`
+	Index        *int64 `json:"index,omitempty"`
+	Role         string `json:"role,omitempty"`
+	Zone         string `json:"zone,omitempty"`
+	Size         string `json:"size,omitempty"`
+	WireGuardIP  string `json:"wireguard_ip,omitempty"`
+	SSHPublicKey string `json:"ssh_public_key,omitempty"`
+	PublicIP     string `json:"public_ip"`
+	PrivateIP    string `json:"private_ip"`
+}
+
+func recordOf(m vmModel) vmRecord {
+	i := m.Index.ValueInt64()
+	return vmRecord{ID: m.ID.ValueString(), Index: &i, Role: m.Role.ValueString(), Zone: m.Zone.ValueString(),
+		Size: m.Size.ValueString(), WireGuardIP: m.WireGuardIP.ValueString(), SSHPublicKey: m.SSHPublicKey.ValueString(),
+		PublicIP: m.PublicIP.ValueString(), PrivateIP: m.PrivateIP.ValueString()}
 }
 
 func (r *vmResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {

@@ -93,6 +93,17 @@ variable "subscription_id" {
   description = "Azure subscription; empty: ARM_SUBSCRIPTION_ID or the Azure CLI's current one."
 }
 
+variable "legacy_names" {
+  type = map(object({
+    vm               = string
+    nic              = string
+    public_ip        = string
+    ip_configuration = string
+  }))
+  default     = {}
+  description = "By VM (config name): its name in Azure and the names of the NIC, public IP and IP configuration the legacy bash tool's az vm create gave it; adopted (imported), never renamed."
+}
+
 locals {
   resource_group = "${var.cluster_id}-resgrp"
 }
@@ -100,13 +111,13 @@ locals {
 resource "fakevm_vm" "vm" {
   for_each = var.vms
 
-  name           = each.key
+  name           = try(var.legacy_names[each.key].vm, each.key)
   index          = each.value.index
   role           = each.value.role
   zone           = each.value.zone
   size           = each.value.size
   wireguard_ip   = each.value.wireguard_ip
-  custom_data    = base64encode(file(each.value.cloud_init))
+  custom_data    = each.value.cloud_init != "" ? base64encode(file(each.value.cloud_init)) : null
   ssh_public_key = var.ssh_public_key
 }
 
