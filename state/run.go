@@ -15,10 +15,9 @@ import (
 // Run is a run file open for appending. It implements workflow.Recorder.
 // Every append is one write plus fsync. runtime.yaml (Project(base, run),
 // where base is the runtime found when the run was created or opened) is
-// replaced when the run is created or resumed, at its outcome, and when
-// the caller asks (WriteRuntime: after a node that Projects succeeded),
-// never by Append itself; readers fold the run file's tail over it
-// (Store.Current). A Run is safe for use by several goroutines.
+// replaced when the run is created or resumed, at its outcome, and after a
+// Record that finishes a node that Projects, never by Append itself;
+// readers fold the run file's tail over it (Store.Current). A Run is safe for use by several goroutines.
 type Run struct {
 	s    *Store
 	path string
@@ -253,14 +252,23 @@ func (r *Run) Attempt() int {
 // Record journals a node transition (workflow.Recorder). It assigns Seq
 // and, if ev.Time is zero, the time; it refuses a transition the node's
 // state does not allow (*TransitionError) and outputs that look like
-// secrets (ErrSecret). It returns once the record is durable.
+// secrets (ErrSecret). It returns once the record is durable and, when
+// the node Projects and the record finishes it (succeeded, skipped or
+// failed), runtime.yaml is rewritten: the only rewrites between a run's
+// start and its outcome.
 func (r *Run) Record(ev workflow.Event) error {
 	rec := Record{
 		Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
 		Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
 		Outputs: maps.Clone(ev.Outputs),
 	}
-	return r.Append(rec)
+	if err := r.Append(rec); err != nil {
+		return err
+	}
+	if (ev.To.Done() || ev.To == workflow.Failed) && r.Projects(ev.Node) {
+		return r.WriteRuntime()
+	}
+	return nil
 }
 
 // Resumed journals that the run is resumed: its attempt and its flags from
