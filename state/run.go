@@ -17,7 +17,8 @@ import (
 // where base is the runtime found when the run was created or opened) is
 // replaced when the run is created or resumed, at its outcome, and after a
 // Record that finishes a node that Projects, never by Append itself;
-// readers fold the run file's tail over it (Store.Current). A Run is safe for use by several goroutines.
+// readers fold the run file's tail over it (Store.Current). A Run is safe
+// for use by several goroutines.
 type Run struct {
 	s    *Store
 	path string
@@ -252,10 +253,7 @@ func (r *Run) Attempt() int {
 // Record journals a node transition (workflow.Recorder). It assigns Seq
 // and, if ev.Time is zero, the time; it refuses a transition the node's
 // state does not allow (*TransitionError) and outputs that look like
-// secrets (ErrSecret). It returns once the record is durable and, when
-// the node Projects and the record finishes it (succeeded, skipped or
-// failed), runtime.yaml is rewritten: the only rewrites between a run's
-// start and its outcome.
+// secrets (ErrSecret). It returns once the record is durable.
 func (r *Run) Record(ev workflow.Event) error {
 	rec := Record{
 		Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
@@ -265,6 +263,9 @@ func (r *Run) Record(ev workflow.Event) error {
 	if err := r.Append(rec); err != nil {
 		return err
 	}
+	// A record that finishes a node that Projects (succeeded, skipped,
+	// failed) rewrites runtime.yaml: the only rewrites between a run's
+	// start and its outcome.
 	if (ev.To.Done() || ev.To == workflow.Failed) && r.Projects(ev.Node) {
 		return r.WriteRuntime()
 	}
