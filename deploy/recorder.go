@@ -15,9 +15,8 @@ import (
 )
 
 // recorder is the workflow.Recorder of a run: it makes each event durable
-// in the run file, rewrites runtime.yaml when the event changes what it
-// projects (a node the run's projections name finished: state.Run.Projects), then shows
-// the event. It tracks the running nodes so that a second interrupt can
+// in the run file (state.Run.Record, which rewrites runtime.yaml only
+// after a node that projects into it), then shows the event. It tracks the running nodes so that a second interrupt can
 // journal them cancelled before the process exits.
 type recorder struct {
 	run    *state.Run
@@ -86,13 +85,6 @@ func (r *recorder) Record(ev workflow.Event) error {
 	r.count++
 	if r.killAt > 0 && r.count == r.killAt {
 		killSelf()
-	}
-	if ev.To.Done() || ev.To == workflow.Failed {
-		if r.run.Projects(ev.Node) {
-			if err := r.run.WriteRuntime(); err != nil {
-				return err
-			}
-		}
 	}
 	if ev.To == workflow.Running {
 		r.running[ev.Node] = ev

@@ -16,10 +16,10 @@ import (
 // Run is a run file open for appending. It implements workflow.Recorder.
 // Every append is one write plus fsync. runtime.yaml (Project(base, run),
 // where base is the runtime found when the run was created or opened) is
-// replaced when the run is created or resumed, at its outcome, and when
-// the caller asks (WriteRuntime: after a node that Projects succeeded),
-// never by Append itself; readers fold the run file's tail over it
-// (Store.Current). A Run is safe for use by several goroutines.
+// replaced when the run is created or resumed, at its outcome, and after a
+// Record that finishes a node that Projects, never by Append itself;
+// readers fold the run file's tail over it (Store.Current). A Run is safe
+// for use by several goroutines.
 type Run struct {
 	s    *Store
 	path string
@@ -266,7 +266,16 @@ func (r *Run) Record(ev workflow.Event) error {
 		Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
 		Outputs: maps.Clone(ev.Outputs),
 	}
-	return r.Append(rec)
+	if err := r.Append(rec); err != nil {
+		return err
+	}
+	// A record that finishes a node that Projects (succeeded, skipped,
+	// failed) rewrites runtime.yaml: the only rewrites between a run's
+	// start and its outcome.
+	if (ev.To.Done() || ev.To == workflow.Failed) && r.Projects(ev.Node) {
+		return r.WriteRuntime()
+	}
+	return nil
 }
 
 // RecordProcessGroup journals that the running attempt of pg.Node started

@@ -48,10 +48,6 @@ func TestRuntime_VPNPeers(t *testing.T) {
 	if !reflect.DeepEqual(rt.VPN, want) {
 		t.Errorf("vpn after a connected check\ngot:  %+v\nwant: %+v", rt.VPN, want)
 	}
-	// The recorder rewrites runtime.yaml after a node that Projects.
-	if err := r.WriteRuntime(); err != nil {
-		t.Fatal(err)
-	}
 	data, err := os.ReadFile(s.RuntimePath())
 	if err != nil {
 		t.Fatal(err)
