@@ -326,7 +326,9 @@ type KOFRegional struct {
 	AdminEmail string `yaml:"admin_email"`
 	// Location default: azure.location.
 	Location string `yaml:"location"`
-	// Template is the ClusterTemplate. Default "azure-standalone-cp-1-0-8".
+	// Template is the ClusterTemplate. Default: the Azure standalone
+	// template of software.k0rdent.version (DefaultClusterTemplate; 1.4.0:
+	// azure-standalone-cp-1-0-15); required for a KCM version without one.
 	Template string `yaml:"template"`
 	// Credential is the k0rdent Credential; it must be
 	// azure_children.credential. Default: azure_children.credential.
@@ -380,7 +382,9 @@ type ChildCluster struct {
 	Name string `yaml:"name"`
 	// Location default: azure.location.
 	Location string `yaml:"location"`
-	// Template default "azure-standalone-cp-1-0-8".
+	// Template is the ClusterTemplate. Default: the Azure standalone
+	// template of software.k0rdent.version (DefaultClusterTemplate; 1.4.0:
+	// azure-standalone-cp-1-0-15); required for a KCM version without one.
 	Template string `yaml:"template"`
 	// ControlPlaneCount default 1.
 	ControlPlaneCount int `yaml:"cp_count"`
@@ -521,10 +525,13 @@ func (c *Config) SetDefaults() {
 	setStr(&ac.Credential, "azure-cluster-credential")
 	setStr(&ac.Identity, "azure-cluster-identity")
 	setStr(&ac.Namespace, "kcm-system")
+	// The ClusterTemplate follows the KCM version; for a version with no
+	// known default it stays empty and Validate says which key to set.
+	tmpl, _ := DefaultClusterTemplate(c.Software.K0rdent.Version)
 	for i := range ac.Clusters {
 		cc := &ac.Clusters[i]
 		setStr(&cc.Location, c.Azure.Location)
-		setStr(&cc.Template, defaultChildTemplate)
+		setStr(&cc.Template, tmpl)
 		setInt(&cc.ControlPlaneCount, 1)
 		setStr(&cc.ControlPlaneSize, defaultChildSize)
 		setInt(&cc.WorkerCount, 1)
@@ -541,7 +548,7 @@ func (c *Config) SetDefaults() {
 	setDur(&k.Mothership.RetryDelay, 30*time.Second)
 	r := &k.Regional
 	setStr(&r.Location, c.Azure.Location)
-	setStr(&r.Template, defaultChildTemplate)
+	setStr(&r.Template, tmpl)
 	setStr(&r.Credential, ac.Credential)
 	setStr(&r.ControlPlaneSize, defaultChildSize)
 	setStr(&r.WorkerSize, defaultChildSize)
@@ -564,8 +571,7 @@ const (
 )
 
 const (
-	defaultChildTemplate = "azure-standalone-cp-1-0-8"
-	defaultChildSize     = "Standard_A4_v2"
+	defaultChildSize = "Standard_A4_v2"
 )
 
 // IsSpot reports whether the VMs are spot VMs.

@@ -141,7 +141,7 @@
 //	    domain: <required>                  # DNS domain
 //	    admin_email: <required>
 //	    location: <azure.location>
-//	    template: azure-standalone-cp-1-0-8
+//	    template: <by KCM version>       # 1.4.0: azure-standalone-cp-1-0-15; other versions: required
 //	    credential: <azure_children.credential>   # must equal it
 //	    cp_instance_size: Standard_A4_v2
 //	    worker_instance_size: Standard_A4_v2
@@ -155,7 +155,7 @@
 //	  clusters:                             # one graph node azure-children/<name> each; none: credentials only
 //	    - name: <required>                  # DNS label, unique, not kof.regional.cluster_name
 //	      location: <azure.location>
-//	      template: azure-standalone-cp-1-0-8
+//	      template: <by KCM version>       # 1.4.0: azure-standalone-cp-1-0-15; other versions: required
 //	      cp_count: 1
 //	      cp_instance_size: Standard_A4_v2
 //	      worker_count: 1

@@ -354,7 +354,7 @@ func (v *validator) azureChildren() {
 			}
 		}
 		v.location(p+".location", cc.Location, "set a location or azure.location")
-		v.required(p+".template", cc.Template, "name a ClusterTemplate")
+		v.required(p+".template", cc.Template, v.c.unknownTemplateFix(p+".template"))
 		if cc.ControlPlaneCount < 1 {
 			v.errorf(p+".cp_count", "must be at least 1, got %d", cc.ControlPlaneCount)
 		}
@@ -414,7 +414,7 @@ func (v *validator) kof(on Flags) {
 		}
 	}
 	v.location("kof.regional.location", r.Location, "set kof.regional.location or azure.location")
-	v.required("kof.regional.template", r.Template, "name a ClusterTemplate")
+	v.required("kof.regional.template", r.Template, v.c.unknownTemplateFix("kof.regional.template"))
 	v.vmSize("kof.regional.cp_instance_size", r.ControlPlaneSize)
 	v.vmSize("kof.regional.worker_instance_size", r.WorkerSize)
 	if r.RootVolumeSizeGB < 1 {
