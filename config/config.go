@@ -276,8 +276,9 @@ type KOF struct {
 	// --with-kof turns it on for one run, --with-kof=false off (the flag
 	// takes precedence). Default false.
 	Enabled bool `yaml:"enabled"`
-	// Version is the kof-operators and kof-mothership chart version.
-	// Default "1.1.0".
+	// Version is the KOF version: the version of the kof-operators and
+	// kof-mothership charts (up to 1.4) or of the umbrella kof chart (1.5);
+	// it picks the chart layout (KOFChartLayout). Default "1.1.0".
 	Version string `yaml:"version"`
 	// Istio is the kof-istio chart.
 	Istio KOFIstio `yaml:"istio"`
@@ -286,14 +287,16 @@ type KOF struct {
 	// Regional is the KOF regional cluster, an Azure child cluster.
 	Regional KOFRegional `yaml:"regional"`
 	// ChartsDir is a directory holding local copies of the charts
-	// (kof-istio, kof-operators, kof-mothership and azuredisk-csi-driver,
-	// each a chart directory or archive of that name) installed instead of
+	// (kof-istio, kof-operators, kof-mothership, or k0rdent-istio and kof,
+	// by kof.version, and azuredisk-csi-driver, each a chart directory or
+	// archive of that name) installed instead of
 	// pulling them (air-gapped installs, tests). Relative to the config
 	// file's directory. Default: empty, the charts are pulled.
 	ChartsDir string `yaml:"charts_dir,omitempty"`
 }
 
-// KOFIstio is the kof-istio chart.
+// KOFIstio is the Istio chart: kof-istio up to KOF 1.4, k0rdent-istio
+// from 1.5.
 type KOFIstio struct {
 	// Version default "1.1.0".
 	Version string `yaml:"version"`

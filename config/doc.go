@@ -128,7 +128,7 @@
 //	  ssh_port: 22                          # TCP port the reachability check dials on each VM's WireGuard address
 //	kof:                                    # checked only when on (--with-kof[=false] if given, else kof.enabled)
 //	  enabled: false
-//	  version: 1.1.0                        # kof-operators and kof-mothership charts
+//	  version: 1.1.0                        # KOF version: 1.0-1.4 kof-istio/-operators/-mothership charts, 1.5 k0rdent-istio + kof
 //	  istio: {version: 1.1.0, namespace: istio-system}
 //	  mothership:
 //	    namespace: kof

@@ -382,7 +382,11 @@ func (v *validator) azureChildren() {
 
 func (v *validator) kof(on Flags) {
 	k := v.c.KOF
-	v.match("kof.version", k.Version, reSemver, "a chart version like 1.1.0")
+	if v.match("kof.version", k.Version, reSemver, "a chart version like 1.1.0") {
+		if _, err := KOFChartLayout(k.Version); err != nil {
+			v.errorf("kof.version", "%v (set kof.version to one of them)", err)
+		}
+	}
 	v.match("kof.istio.version", k.Istio.Version, reSemver, "a chart version like 1.1.0")
 	v.match("kof.istio.namespace", k.Istio.Namespace, reDNSLabel, "a Kubernetes namespace name")
 	v.match("kof.mothership.namespace", k.Mothership.Namespace, reDNSLabel, "a Kubernetes namespace name")

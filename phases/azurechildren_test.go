@@ -7,16 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
@@ -27,108 +22,40 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
-var gvrCRD = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
-// installCRDs installs the minimal CRDs of testdata/crds (what KCM, CAPZ
-// and Sveltos would install) and waits until they are served.
+// installCRDs installs the real CRDs of KCM v1.4.0 and CAPZ v1.21.0 (and
+// the Sveltos stand-in) from internal/testbed and returns a client.
 func installCRDs(t *testing.T, kubeconfig string) *kube.Client {
 	t.Helper()
+	if err := testbed.InstallCRDs(context.Background(), kubeconfig); err != nil {
+		t.Fatal(err)
+	}
 	c, err := kube.New(kubeconfig, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "crds", "*.yaml"))
-	ctx := context.Background()
-	var gvrs []schema.GroupVersionResource
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(data, &m); err != nil {
-			t.Fatal(err)
-		}
-		u := &unstructured.Unstructured{Object: m}
-		if err := c.Apply(ctx, gvrCRD, u); err != nil {
-			t.Fatal(err)
-		}
-		spec := m["spec"].(map[string]any)
-		gvrs = append(gvrs, schema.GroupVersionResource{Group: spec["group"].(string), Version: "v1beta1", Resource: spec["names"].(map[string]any)["plural"].(string)})
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for _, gvr := range gvrs {
-		for {
-			ok, err := c.Served(ctx, gvr)
-			if ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not served after 30s: %v", gvr, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 	return c
 }
 
-// capi plays KCM and CAPZ: every ClusterDeployment it sees is set Ready
-// after delay. stop ends it.
-type capi struct {
-	dyn   dynamic.Interface
-	delay time.Duration
-
-	mu    sync.Mutex
-	seen  map[string]time.Time
-	ready map[string]time.Time
-}
-
-func startCAPI(t *testing.T, kubeconfig string, delay time.Duration) *capi {
+// startKCM plays KCM and CAPZ on the real CRDs (testbed.StartKCM): the
+// ClusterTemplates of KCM 1.4.0, valid after a moment, Credentials ready
+// after a moment, KCM's admission webhook, and every ClusterDeployment set
+// Ready after readyDelay.
+func startKCM(t *testing.T, kubeconfig string, readyDelay time.Duration) (*testbed.KCM, *kube.Client) {
 	t.Helper()
-	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	k := testbed.StartKCM(t, kubeconfig, testbed.KCMOptions{TemplateDelay: 200 * time.Millisecond, CredentialDelay: 300 * time.Millisecond, ReadyDelay: readyDelay})
+	c, err := kube.New(kubeconfig, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &capi{dyn: dynamic.NewForConfigOrDie(rc), delay: delay, seen: map[string]time.Time{}, ready: map[string]time.Time{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			c.tick(ctx)
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return c
+	return k, c
 }
 
-func (c *capi) tick(ctx context.Context) {
-	res := c.dyn.Resource(gvrClusterDeployment)
-	l, err := res.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return
-	}
-	for _, u := range l.Items {
-		key := u.GetNamespace() + "/" + u.GetName()
-		c.mu.Lock()
-		first, ok := c.seen[key]
-		if !ok {
-			first = time.Now()
-			c.seen[key] = first
-		}
-		_, done := c.ready[key]
-		c.mu.Unlock()
-		if done || time.Since(first) < c.delay {
-			continue
-		}
-		conds := []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}
-		_ = unstructured.SetNestedSlice(u.Object, conds, "status", "conditions")
-		if _, err := res.Namespace(u.GetNamespace()).UpdateStatus(ctx, &u, metav1.UpdateOptions{}); err == nil {
-			c.mu.Lock()
-			c.ready[key] = time.Now()
-			c.mu.Unlock()
-		}
+// fastAdmission is the admission wait for tests.
+func fastAdmission() admission {
+	return admission{
+		Timeout: 20 * time.Second,
+		Wait:    kube.WaitOptions{Interval: 50 * time.Millisecond, Liveness: time.Second},
+		Backoff: wait.Backoff{Duration: 50 * time.Millisecond, Factor: 1.5, Steps: 8, Cap: 500 * time.Millisecond},
 	}
 }
 
@@ -215,8 +142,7 @@ func runGraph(t *testing.T, store *state.Store, parallelism int, nodes ...workfl
 // and Destroy removing the clusters and the service principal.
 func TestAzureChildren_Scheduler(t *testing.T) {
 	kapi := testbed.StartLocalKube(t)
-	kc := installCRDs(t, kapi.Kubeconfig)
-	ctl := startCAPI(t, kapi.Kubeconfig, time.Second)
+	kcm, kc := startKCM(t, kapi.Kubeconfig, time.Second)
 
 	cfg := testConfig(t, `azure_children:
   enabled: true
@@ -241,6 +167,7 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 	creds.newAzure = azureFakes(g, roles)
 	for _, n := range nodes[1:] {
 		n.(*AzureChild).wait = kube.WaitOptions{Interval: 100 * time.Millisecond, Liveness: time.Second}
+		n.(*AzureChild).admission = fastAdmission()
 	}
 	upstream := []workflow.Phase{
 		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-ab12cd34", "resource_group": "k0rdent-ab12cd34-rg"}},
@@ -360,10 +287,29 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 	if _, err := os.Stat(secretPath); !os.IsNotExist(err) {
 		t.Errorf("secret file after Destroy: %v, want it removed", err)
 	}
-	ctl.mu.Lock()
-	defer ctl.mu.Unlock()
-	if len(ctl.ready) != 3 {
-		t.Errorf("the controller set %d clusters Ready, want 3", len(ctl.ready))
+	if got := kcm.Ready(); len(got) != 3 {
+		t.Errorf("the controller set %v Ready, want the 3 children", got)
+	}
+	// Every ClusterDeployment passed KCM's admission the first time (the
+	// nodes waited for the template and the Credential) and its
+	// spec.config matched the real values schema.
+	if r := kcm.Refusals(); len(r) != 0 {
+		t.Errorf("KCM refused ClusterDeployments: %q", r)
+	}
+	if kcm.Checked() < 3 {
+		t.Errorf("%d spec.configs checked against the values schema, want at least 3", kcm.Checked())
+	}
+	for _, c := range children {
+		out := rf.Nodes[c].Outputs
+		if !strings.Contains(out[OutputAdmission], "template azure-standalone-cp-1-0-15 valid, credential azure-cluster-credential ready after") {
+			t.Errorf("%s: journalled admission output %q", c, out[OutputAdmission])
+		}
+		for _, w := range []string{`step="wait for clustertemplates.k0rdent.mirantis.com/kcm-system/azure-standalone-cp-1-0-15 status.valid" took=`,
+			`step="wait for credentials.k0rdent.mirantis.com/kcm-system/azure-cluster-credential status.ready" took=`} {
+			if !strings.Contains(readLog(t, store, rf, c), w) {
+				t.Errorf("%s log lacks %q", c, w)
+			}
+		}
 	}
 }
 
@@ -381,7 +327,7 @@ func readLog(t *testing.T, store *state.Store, rf *state.RunFile, node string) s
 // the secret created before the failure is kept 0600 and nowhere else.
 func TestAzureChildren_PermanentFailure(t *testing.T) {
 	kapi := testbed.StartLocalKube(t)
-	installCRDs(t, kapi.Kubeconfig)
+	startKCM(t, kapi.Kubeconfig, time.Second)
 	cfg := testConfig(t, "azure_children:\n  enabled: true\n  scope: resource_group\n  clusters:\n    - name: dev-1\n")
 	stateDir := t.TempDir()
 	store := state.NewStore(stateDir)
@@ -440,7 +386,7 @@ func TestAzureChildren_Plan(t *testing.T) {
 		t.Errorf("nodes = %v, want %s", names, want)
 	}
 	d := strings.Join(on[1].(workflow.Describer).Describe(nil), "\n")
-	if !strings.Contains(d, "apply ClusterDeployment kcm-system/a: template azure-standalone-cp-1-0-8, credential azure-cluster-credential, westus2") {
+	if !strings.Contains(d, "apply ClusterDeployment kcm-system/a: template azure-standalone-cp-1-0-15, credential azure-cluster-credential, westus2") {
 		t.Errorf("Describe(child) = %s", d)
 	}
 }

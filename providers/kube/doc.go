@@ -32,8 +32,9 @@
 // is in progress"; since k0rdent holds its state lock while it runs, no
 // other k0rdent operation can be in progress, so the pending revision is
 // marked failed (its description says so, and Result.Recovered names it)
-// and the upgrade proceeds. It does not use Helm's --wait: the cluster may
-// have no nodes yet, and readiness is judged by the Management object.
+// and the upgrade proceeds. It uses Helm's --wait only when Release.Wait
+// says so (KOF's Istio and operators charts): for KCM the cluster may have
+// no nodes yet, and readiness is judged by the Management object.
 //
 // The chart comes from Release.Chart: an OCI reference (oci://…, pulled with
 // Helm's registry client, credentials from Helm's registry config), the URL
