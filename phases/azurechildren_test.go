@@ -405,3 +405,116 @@ func TestAzureChild_ReadyTimeout(t *testing.T) {
 		}
 	}
 }
+
+// credentialObj is the Credential the azure-children node applies.
+func credentialObj(name string) *unstructured.Unstructured {
+	return obj("k0rdent.mirantis.com/v1beta1", "Credential", "kcm-system", name, map[string]any{
+		"spec": map[string]any{"identityRef": map[string]any{"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "AzureClusterIdentity", "name": "azure-cluster-identity", "namespace": "kcm-system"}},
+	})
+}
+
+// TestAzureChild_Admission plays KCM's admission rules against the child
+// node: a template KCM does not ship fails the precondition with the
+// templates that exist; a template not yet valid or a Credential not yet
+// ready is waited for (bounded: running out is transient and says what to
+// look at); a refusal naming them is retried with backoff until KCM takes
+// the object; any other refusal is permanent with KCM's message.
+func TestAzureChild_Admission(t *testing.T) {
+	kapi := testbed.StartLocalKube(t)
+	kcm := testbed.StartKCM(t, kapi.Kubeconfig, testbed.KCMOptions{TemplateDelay: 0, CredentialDelay: 1500 * time.Millisecond, ReadyDelay: time.Hour})
+	kc, err := kube.New(kapi.Kubeconfig, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	env := func(log *syncBuf) *workflow.Env {
+		return &workflow.Env{Node: "azure-children/x", Log: slog.New(slog.NewTextHandler(log, nil)),
+			Inputs: map[string]map[string]string{AzureChildrenName: {AzureOutputKubeconfig: kapi.Kubeconfig, AzureOutputSubscription: "sub-1", AzureOutputCredential: "kcm-system/azure-cluster-credential"}}}
+	}
+
+	t.Run("TemplateMissing", func(t *testing.T) {
+		cfg := testConfig(t, "azure_children:\n  enabled: true\n  clusters:\n    - name: old\n      template: azure-standalone-cp-1-0-8\n")
+		p := NewAzureChild(BuildContext{Config: cfg}, cfg.AzureChildren.Clusters[0])
+		var got error
+		for _, c := range p.Preconditions() {
+			if c.Name == "cluster template exists" {
+				got = c.Check(ctx, env(&syncBuf{}))
+			}
+		}
+		for _, w := range []string{"ClusterTemplate kcm-system/azure-standalone-cp-1-0-8 (azure_children.clusters[0].template) does not exist in KCM 1.4.0",
+			"the ClusterTemplates in kcm-system: azure-standalone-cp-1-0-15"} {
+			if got == nil || !strings.Contains(got.Error(), w) {
+				t.Errorf("precondition = %v, want it to say %q", got, w)
+			}
+		}
+	})
+
+	t.Run("CredentialNeverReady", func(t *testing.T) {
+		if err := kc.Apply(ctx, gvrCredential, credentialObj("never-ready")); err != nil {
+			t.Fatal(err)
+		}
+		a := fastAdmission()
+		a.Timeout = 300 * time.Millisecond
+		// The stand-in makes it ready after 1.5s: the wait runs out first.
+		log := &syncBuf{}
+		err := waitAdmissible(ctx, env(log), kc, a, "kcm-system", "azure-standalone-cp-1-0-15", "never-ready")
+		if err == nil || !workflow.IsTransient(err) || !strings.Contains(err.Error(), "Credential kcm-system/never-ready is not ready within 300ms") ||
+			!strings.Contains(err.Error(), "status.ready not set yet") {
+			t.Errorf("wait = %v (transient %v), want a transient error naming the Credential and what was seen", err, workflow.IsTransient(err))
+		}
+		if !strings.Contains(log.String(), `msg="step failed" step="wait for credentials.k0rdent.mirantis.com/kcm-system/never-ready status.ready"`) {
+			t.Errorf("node log lacks the failed wait step:\n%s", log)
+		}
+	})
+
+	t.Run("TransientRefusalRetried", func(t *testing.T) {
+		if err := kc.Apply(ctx, gvrCredential, credentialObj("slow")); err != nil {
+			t.Fatal(err)
+		}
+		cd := clusterDeployment("kcm-system", "eager", "azure-standalone-cp-1-0-15", "slow", "azure-cluster-identity", "sub-1", "westus2", 1, "Standard_A4_v2", 1, "Standard_A4_v2", 32, nil, nil)
+		ref := kube.ObjectRef{Group: gvrClusterDeployment.Group, Version: "v1beta1", Resource: "clusterdeployments", Namespace: "kcm-system", Name: "eager"}
+		log := &syncBuf{}
+		// Straight to the apply, without the wait: KCM refuses until the
+		// Credential is ready, and the backoff outlasts that.
+		a := fastAdmission()
+		a.Backoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 1.2, Steps: 20, Cap: 400 * time.Millisecond}
+		if err := applyAdmitted(ctx, env(log), kc, a, cd, ref); err != nil {
+			t.Fatalf("applyAdmitted: %v", err)
+		}
+		refused := 0
+		for _, r := range kcm.Refusals() {
+			if strings.Contains(r, "the ClusterDeployment is invalid: the Credential kcm-system/slow is not Ready") {
+				refused++
+			}
+		}
+		if refused == 0 || strings.Count(log.String(), "KCM refused the ClusterDeployment for now; retrying") != refused {
+			t.Errorf("%d refusals by KCM, log:\n%s\nwant at least one, each logged as a retry", refused, log)
+		}
+		if u, _ := kc.Get(ctx, ref); u == nil {
+			t.Error("the ClusterDeployment was not created after the retries")
+		}
+	})
+
+	t.Run("PermanentRefusal", func(t *testing.T) {
+		// A Credential whose identity kind the Azure provider does not take.
+		bad := credentialObj("wrong-kind")
+		unstructured.SetNestedField(bad.Object, "Secret", "spec", "identityRef", "kind")
+		if err := kc.Apply(ctx, gvrCredential, bad); err != nil {
+			t.Fatal(err)
+		}
+		if err := kc.WaitFor(ctx, credentialRef("kcm-system", "wrong-kind"), "ready", credentialReady, kube.WaitOptions{Timeout: 10 * time.Second, Interval: 50 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		before := len(kcm.Refusals())
+		cd := clusterDeployment("kcm-system", "wrong", "azure-standalone-cp-1-0-15", "wrong-kind", "azure-cluster-identity", "sub-1", "westus2", 1, "Standard_A4_v2", 1, "Standard_A4_v2", 32, nil, nil)
+		ref := kube.ObjectRef{Group: gvrClusterDeployment.Group, Version: "v1beta1", Resource: "clusterdeployments", Namespace: "kcm-system", Name: "wrong"}
+		err := applyAdmitted(ctx, env(&syncBuf{}), kc, fastAdmission(), cd, ref)
+		if err == nil || workflow.IsTransient(err) ||
+			!strings.Contains(err.Error(), "KCM refused clusterdeployments.k0rdent.mirantis.com/kcm-system/wrong: the ClusterDeployment is invalid: provider infrastructure-azure does not support ClusterIdentity Kind Secret") {
+			t.Errorf("applyAdmitted = %v (transient %v), want a permanent error with KCM's message", err, workflow.IsTransient(err))
+		}
+		if n := len(kcm.Refusals()) - before; n != 1 {
+			t.Errorf("%d attempts, want 1 (a permanent refusal is not retried)", n)
+		}
+	})
+}
