@@ -118,9 +118,11 @@ func azureChildrenEnabled(cfg *config.Config, flags RunFlags) (bool, string) {
 //
 // Inputs: the k0rdent node's kubeconfig; the terraform node's cluster_id
 // (the service principal is <cluster id>-cluster-deployment-sp, as the
-// bash tool named it) and resource_group (for azure_children.scope
-// resource_group). Run finds the subscription (azure.subscription_id, or
-// the only one the Azure login sees) and its tenant; makes the service
+// bash tool named it), resource_group (for azure_children.scope
+// resource_group) and subscription_id (the run's one subscription,
+// resolved by the terraform node: azure.subscription_id, else
+// ARM_SUBSCRIPTION_ID, else `az account show`). Run looks that
+// subscription up for its tenant; makes the service
 // principal exist with Contributor at the scope, through the Azure SDK,
 // retrying the directory's propagation delays (providers/azure); writes a
 // new client secret 0600 to secrets/azure/client-secret, and reuses the
@@ -373,7 +375,11 @@ func (p *AzureChildren) Run(ctx context.Context, env *workflow.Env) error {
 	step := stepper(env)
 	var sub azure.Subscription
 	if err := step("azure subscription", func() error {
-		sub, err = az.Subscription(ctx, p.cfg.Azure.SubscriptionID)
+		id, err := runSubscription(ctx, env, p.cfg)
+		if err != nil {
+			return err
+		}
+		sub, err = az.Subscription(ctx, id)
 		return err
 	}); err != nil {
 		return fmt.Errorf("%w (log in with az login, or check azure.subscription_id)", err)

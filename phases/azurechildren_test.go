@@ -163,6 +163,9 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 	}
 	g, roles := azuretest.NewGraph(), &azuretest.Roles{NotYet: 2}
 	g.SPNotYet = 1
+	// The login sees a second subscription: the node works in the one the
+	// terraform node resolved and journalled, not whichever it would list.
+	g.Subscriptions = append(g.Subscriptions, azure.Subscription{ID: "00000000-0000-0000-0000-0000000000ff", TenantID: "other-tenant", Name: "prod", State: "Enabled"})
 	creds := nodes[0].(*AzureChildren)
 	creds.newAzure = azureFakes(g, roles)
 	for _, n := range nodes[1:] {
@@ -170,7 +173,7 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 		n.(*AzureChild).admission = fastAdmission()
 	}
 	upstream := []workflow.Phase{
-		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-ab12cd34", "resource_group": "k0rdent-ab12cd34-rg"}},
+		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-ab12cd34", "resource_group": "k0rdent-ab12cd34-rg", TerraformOutputSubscription: azuretest.Subscription}},
 		&stub{name: K0rdentName, deps: []string{TerraformName}, outputs: map[string]string{K0rdentOutputKubeconfig: kapi.Kubeconfig}},
 	}
 	all := append(upstream, nodes...)
@@ -335,7 +338,7 @@ func TestAzureChildren_PermanentFailure(t *testing.T) {
 	g, roles := azuretest.NewGraph(), &azuretest.Roles{Forbid: true}
 	nodes[0].(*AzureChildren).newAzure = azureFakes(g, roles)
 	all := append([]workflow.Phase{
-		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-x", "resource_group": "k0rdent-x-rg"}},
+		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-x", "resource_group": "k0rdent-x-rg", TerraformOutputSubscription: azuretest.Subscription}},
 		&stub{name: K0rdentName, outputs: map[string]string{K0rdentOutputKubeconfig: kapi.Kubeconfig}},
 	}, nodes...)
 	rf, _, err := runGraph(t, store, 4, all...)

@@ -346,6 +346,11 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return err
 	}
+	// One subscription per run, journalled, handed to Terraform and (by
+	// the outputs) to the Azure SDK: phases/subscription.go.
+	if vars.SubscriptionID, err = terraformSubscription(ctx, env, p.cfg); err != nil {
+		return err
+	}
 	varsPath, err := tf.WriteVars(dir, vars)
 	if err != nil {
 		return err
