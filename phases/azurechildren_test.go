@@ -394,14 +394,15 @@ func TestAzureChildren_Plan(t *testing.T) {
 	}
 }
 
-// A child cluster's ready_timeout bounds its wait (the node's policy gives
-// the wait one more minute, so that the phase reports running out of it);
-// without one the wait is 30 minutes.
+// A child cluster's ready_timeout bounds its wait (the node's policy adds
+// the bounded admission wait, 8 minutes with its retries, and one more
+// minute, so that the phase reports running out of either); without one
+// the wait is 30 minutes.
 func TestAzureChild_ReadyTimeout(t *testing.T) {
 	for _, tt := range []struct {
 		set  config.Duration
 		want time.Duration
-	}{{0, 31 * time.Minute}, {config.Duration(45 * time.Minute), 46 * time.Minute}} {
+	}{{0, 39 * time.Minute}, {config.Duration(45 * time.Minute), 54 * time.Minute}} {
 		p := NewAzureChild(BuildContext{Config: config.Default()}, config.ChildCluster{Name: "dev", ReadyTimeout: tt.set})
 		if got := p.Policy().Timeout; got != tt.want {
 			t.Errorf("ready_timeout %s: policy timeout %s, want %s", tt.set, got, tt.want)

@@ -2,10 +2,13 @@ package phases
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/providers/azure"
+	tf "github.com/k0rdent/k0rdent-deploy/providers/terraform"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
@@ -62,4 +65,20 @@ func runSubscription(ctx context.Context, env *workflow.Env, cfg *config.Config)
 	}
 	env.Log.Info("azure subscription (the terraform node recorded none)", "id", sub.ID, "from", sub.Source)
 	return sub.ID, nil
+}
+
+// azurermPlanLine says which azurerm version a run of the embedded module
+// uses: the one locked in the Terraform directory's lock file, or, before
+// the first init, the newest matching the module's constraint, which that
+// init then locks.
+func azurermPlanLine(dir string) string {
+	lock := filepath.Join(dir, tf.LockFile)
+	locked, err := tf.LockedProviders(dir)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("azurerm provider: %v", err)
+	case locked[tf.AzurermSource].Version != "":
+		return fmt.Sprintf("azurerm provider %s, locked in %s (terraform init -upgrade there moves on)", locked[tf.AzurermSource].Version, lock)
+	}
+	return fmt.Sprintf("azurerm provider: the newest release matching %s at the first terraform init, then locked in %s", tf.AzurermConstraint, lock)
 }

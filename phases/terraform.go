@@ -517,6 +517,9 @@ func (p *Terraform) Describe(env *workflow.Env) []string {
 		fmt.Sprintf("resource group <cluster-id>-resgrp in %s; VNet %s, subnet %s; NSG allows UDP %s (WireGuard) and TCP 22 (SSH)",
 			c.Azure.Location, c.Network.VNetPrefix, c.Network.SubnetPrefix, port),
 	}
+	if c.Terraform.Module == "" {
+		lines = append(lines[:1], append([]string{azurermPlanLine(p.dirs.Terraform)}, lines[1:]...)...)
+	}
 	prio := c.Azure.VMPriority
 	if c.Azure.IsSpot() {
 		prio += ", eviction " + c.Azure.EvictionPolicy
