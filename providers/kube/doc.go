@@ -67,7 +67,7 @@
 // The tests run against a real etcd and kube-apiserver started on loopback
 // by internal/testbed (LaunchKube), built once by `make kube-bins`; they
 // skip with the reason when the binaries are absent. The test chart
-// (testdata/chart) holds a ConfigMap and a Management-shaped CRD; the tests
+// (testdata/chart) holds a ConfigMap and KCM v1.4.0's real Management CRD; the tests
 // play the KCM controller by creating the Management object and setting
 // its Ready condition.
 package kube
