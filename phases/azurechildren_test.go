@@ -22,20 +22,6 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
-// installCRDs installs the real CRDs of KCM v1.4.0 and CAPZ v1.21.0 (and
-// the Sveltos stand-in) from internal/testbed and returns a client.
-func installCRDs(t *testing.T, kubeconfig string) *kube.Client {
-	t.Helper()
-	if err := testbed.InstallCRDs(context.Background(), kubeconfig); err != nil {
-		t.Fatal(err)
-	}
-	c, err := kube.New(kubeconfig, kube.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // startKCM plays KCM and CAPZ on the real CRDs (testbed.StartKCM): the
 // ClusterTemplates of KCM 1.4.0, valid after a moment, Credentials ready
 // after a moment, KCM's admission webhook, and every ClusterDeployment set
