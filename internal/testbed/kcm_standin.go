@@ -355,7 +355,7 @@ func (k *KCM) createTemplates(ctx context.Context) error {
 			"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterTemplate",
 			"metadata": map[string]any{"name": name, "namespace": k.opts.Namespace},
 			"spec": map[string]any{"helm": map[string]any{"chartSpec": map[string]any{
-				"chart": chart + "-cp", "version": strings.ReplaceAll(version, "-", "."),
+				"chart": chart + "-cp", "version": strings.ReplaceAll(version, "-", "."), "interval": "10m",
 				"sourceRef": map[string]any{"kind": "HelmRepository", "name": "kcm-templates"},
 			}}},
 		}}
