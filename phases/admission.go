@@ -49,16 +49,20 @@ func defaultAdmission() admission {
 	return admission{
 		Timeout: 5 * time.Minute,
 		Wait:    kube.WaitOptions{Interval: 2 * time.Second, Liveness: 30 * time.Second},
-		Backoff: wait.Backoff{Duration: 2 * time.Second, Factor: 2, Jitter: 0.1, Steps: 6, Cap: 30 * time.Second},
+		// 2s, 4s, 8s, 16s between six attempts. No Cap: apimachinery's
+		// Backoff stops stepping once it reaches the cap.
+		Backoff: wait.Backoff{Duration: 2 * time.Second, Factor: 2, Jitter: 0.1, Steps: 5},
 	}
 }
 
 // total is the longest the admission steps can take: the wait and every
-// backoff step.
+// backoff step (with its jitter).
 func (a admission) total() time.Duration {
 	d, b := a.Timeout, a.Backoff
+	step := b.Duration
 	for i := 0; i < b.Steps; i++ {
-		d += b.Cap
+		d += step + time.Duration(float64(step)*b.Jitter)
+		step = time.Duration(float64(step) * b.Factor)
 	}
 	return d
 }

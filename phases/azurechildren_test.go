@@ -41,7 +41,7 @@ func fastAdmission() admission {
 	return admission{
 		Timeout: 20 * time.Second,
 		Wait:    kube.WaitOptions{Interval: 50 * time.Millisecond, Liveness: time.Second},
-		Backoff: wait.Backoff{Duration: 50 * time.Millisecond, Factor: 1.5, Steps: 8, Cap: 500 * time.Millisecond},
+		Backoff: wait.Backoff{Duration: 50 * time.Millisecond, Factor: 1.5, Steps: 8},
 	}
 }
 
@@ -381,17 +381,21 @@ func TestAzureChildren_Plan(t *testing.T) {
 }
 
 // A child cluster's ready_timeout bounds its wait (the node's policy adds
-// the bounded admission wait, 8 minutes with its retries, and one more
-// minute, so that the phase reports running out of either); without one
-// the wait is 30 minutes.
+// the bounded admission wait, 5 minutes and about a minute of retries, and
+// one more minute, so that the phase reports running out of either);
+// without one the wait is 30 minutes.
 func TestAzureChild_ReadyTimeout(t *testing.T) {
+	adm := defaultAdmission().total()
+	if adm < 6*time.Minute || adm > 6*time.Minute+10*time.Second {
+		t.Errorf("admission bound %s, want 5m of waiting and about 68s of retries", adm)
+	}
 	for _, tt := range []struct {
 		set  config.Duration
 		want time.Duration
-	}{{0, 39 * time.Minute}, {config.Duration(45 * time.Minute), 54 * time.Minute}} {
+	}{{0, 31 * time.Minute}, {config.Duration(45 * time.Minute), 46 * time.Minute}} {
 		p := NewAzureChild(BuildContext{Config: config.Default()}, config.ChildCluster{Name: "dev", ReadyTimeout: tt.set})
-		if got := p.Policy().Timeout; got != tt.want {
-			t.Errorf("ready_timeout %s: policy timeout %s, want %s", tt.set, got, tt.want)
+		if got := p.Policy().Timeout - adm; got != tt.want {
+			t.Errorf("ready_timeout %s: policy timeout %s, want %s plus the admission bound %s", tt.set, p.Policy().Timeout, tt.want, adm)
 		}
 	}
 }
@@ -467,7 +471,7 @@ func TestAzureChild_Admission(t *testing.T) {
 		// Straight to the apply, without the wait: KCM refuses until the
 		// Credential is ready, and the backoff outlasts that.
 		a := fastAdmission()
-		a.Backoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 1.2, Steps: 20, Cap: 400 * time.Millisecond}
+		a.Backoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 1.2, Steps: 20}
 		if err := applyAdmitted(ctx, env(log), kc, a, cd, ref); err != nil {
 			t.Fatalf("applyAdmitted: %v", err)
 		}
