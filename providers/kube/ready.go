@@ -206,9 +206,14 @@ type TimeoutError struct {
 	Object   ObjectRef
 	Waited   time.Duration
 	LastSeen string
+	// For is what was awaited (WaitFor's what); empty means Ready.
+	For string
 }
 
 func (e *TimeoutError) Error() string {
+	if e.For != "" {
+		return fmt.Sprintf("timed out after %s waiting for %s %s; last seen: %s", e.Waited.Round(time.Second), e.Object, e.For, e.LastSeen)
+	}
 	return fmt.Sprintf("timed out after %s waiting for %s to be Ready; last seen: %s", e.Waited.Round(time.Second), e.Object, e.LastSeen)
 }
 
@@ -328,7 +333,9 @@ func (c *Client) WaitFor(ctx context.Context, ref ObjectRef, what string, done f
 		pctx, cancel = context.WithTimeout(ctx, o.Timeout)
 	}
 	defer cancel()
-	err := wait.PollUntilContextCancel(pctx, o.Interval, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(pctx, o.Interval, true, func(context.Context) (bool, error) {
+		// The request gets ctx, not the bounded one, so that running out
+		// of the bound never becomes what was seen.
 		u, err := c.Get(ctx, ref)
 		var seen string
 		ok := false
@@ -359,5 +366,5 @@ func (c *Client) WaitFor(ctx context.Context, ref ObjectRef, what string, done f
 	if ctx.Err() != nil {
 		return fmt.Errorf("wait for %s %s (last seen: %s): %w", ref, what, lastSeen, context.Cause(ctx))
 	}
-	return &TimeoutError{Object: ref, Waited: time.Since(start), LastSeen: what + " not seen; last: " + lastSeen}
+	return &TimeoutError{Object: ref, Waited: time.Since(start), LastSeen: lastSeen, For: what}
 }
