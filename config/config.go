@@ -276,8 +276,9 @@ type KOF struct {
 	// --with-kof turns it on for one run, --with-kof=false off (the flag
 	// takes precedence). Default false.
 	Enabled bool `yaml:"enabled"`
-	// Version is the kof-operators and kof-mothership chart version.
-	// Default "1.1.0".
+	// Version is the KOF version: the version of the kof-operators and
+	// kof-mothership charts (up to 1.4) or of the umbrella kof chart (1.5);
+	// it picks the chart layout (KOFChartLayout). Default "1.1.0".
 	Version string `yaml:"version"`
 	// Istio is the kof-istio chart.
 	Istio KOFIstio `yaml:"istio"`
@@ -286,14 +287,16 @@ type KOF struct {
 	// Regional is the KOF regional cluster, an Azure child cluster.
 	Regional KOFRegional `yaml:"regional"`
 	// ChartsDir is a directory holding local copies of the charts
-	// (kof-istio, kof-operators, kof-mothership and azuredisk-csi-driver,
-	// each a chart directory or archive of that name) installed instead of
+	// (kof-istio, kof-operators, kof-mothership, or k0rdent-istio and kof,
+	// by kof.version, and azuredisk-csi-driver, each a chart directory or
+	// archive of that name) installed instead of
 	// pulling them (air-gapped installs, tests). Relative to the config
 	// file's directory. Default: empty, the charts are pulled.
 	ChartsDir string `yaml:"charts_dir,omitempty"`
 }
 
-// KOFIstio is the kof-istio chart.
+// KOFIstio is the Istio chart: kof-istio up to KOF 1.4, k0rdent-istio
+// from 1.5.
 type KOFIstio struct {
 	// Version default "1.1.0".
 	Version string `yaml:"version"`
@@ -326,7 +329,9 @@ type KOFRegional struct {
 	AdminEmail string `yaml:"admin_email"`
 	// Location default: azure.location.
 	Location string `yaml:"location"`
-	// Template is the ClusterTemplate. Default "azure-standalone-cp-1-0-8".
+	// Template is the ClusterTemplate. Default: the Azure standalone
+	// template of software.k0rdent.version (DefaultClusterTemplate; 1.4.0:
+	// azure-standalone-cp-1-0-15); required for a KCM version without one.
 	Template string `yaml:"template"`
 	// Credential is the k0rdent Credential; it must be
 	// azure_children.credential. Default: azure_children.credential.
@@ -380,7 +385,9 @@ type ChildCluster struct {
 	Name string `yaml:"name"`
 	// Location default: azure.location.
 	Location string `yaml:"location"`
-	// Template default "azure-standalone-cp-1-0-8".
+	// Template is the ClusterTemplate. Default: the Azure standalone
+	// template of software.k0rdent.version (DefaultClusterTemplate; 1.4.0:
+	// azure-standalone-cp-1-0-15); required for a KCM version without one.
 	Template string `yaml:"template"`
 	// ControlPlaneCount default 1.
 	ControlPlaneCount int `yaml:"cp_count"`
@@ -521,10 +528,13 @@ func (c *Config) SetDefaults() {
 	setStr(&ac.Credential, "azure-cluster-credential")
 	setStr(&ac.Identity, "azure-cluster-identity")
 	setStr(&ac.Namespace, "kcm-system")
+	// The ClusterTemplate follows the KCM version; for a version with no
+	// known default it stays empty and Validate says which key to set.
+	tmpl, _ := DefaultClusterTemplate(c.Software.K0rdent.Version)
 	for i := range ac.Clusters {
 		cc := &ac.Clusters[i]
 		setStr(&cc.Location, c.Azure.Location)
-		setStr(&cc.Template, defaultChildTemplate)
+		setStr(&cc.Template, tmpl)
 		setInt(&cc.ControlPlaneCount, 1)
 		setStr(&cc.ControlPlaneSize, defaultChildSize)
 		setInt(&cc.WorkerCount, 1)
@@ -541,7 +551,7 @@ func (c *Config) SetDefaults() {
 	setDur(&k.Mothership.RetryDelay, 30*time.Second)
 	r := &k.Regional
 	setStr(&r.Location, c.Azure.Location)
-	setStr(&r.Template, defaultChildTemplate)
+	setStr(&r.Template, tmpl)
 	setStr(&r.Credential, ac.Credential)
 	setStr(&r.ControlPlaneSize, defaultChildSize)
 	setStr(&r.WorkerSize, defaultChildSize)
@@ -564,8 +574,7 @@ const (
 )
 
 const (
-	defaultChildTemplate = "azure-standalone-cp-1-0-8"
-	defaultChildSize     = "Standard_A4_v2"
+	defaultChildSize = "Standard_A4_v2"
 )
 
 // IsSpot reports whether the VMs are spot VMs.

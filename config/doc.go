@@ -136,7 +136,7 @@
 //	  ssh_port: 22                          # TCP port the reachability check dials on each VM's WireGuard address
 //	kof:                                    # checked only when on (--with-kof[=false] if given, else kof.enabled)
 //	  enabled: false
-//	  version: 1.1.0                        # kof-operators and kof-mothership charts
+//	  version: 1.1.0                        # KOF version: 1.0-1.4 kof-istio/-operators/-mothership charts, 1.5 k0rdent-istio + kof
 //	  istio: {version: 1.1.0, namespace: istio-system}
 //	  mothership:
 //	    namespace: kof
@@ -149,7 +149,7 @@
 //	    domain: <required>                  # DNS domain
 //	    admin_email: <required>
 //	    location: <azure.location>
-//	    template: azure-standalone-cp-1-0-8
+//	    template: <by KCM version>       # 1.4.0: azure-standalone-cp-1-0-15; other versions: required
 //	    credential: <azure_children.credential>   # must equal it
 //	    cp_instance_size: Standard_A4_v2
 //	    worker_instance_size: Standard_A4_v2
@@ -163,7 +163,7 @@
 //	  clusters:                             # one graph node azure-children/<name> each; none: credentials only
 //	    - name: <required>                  # DNS label, unique, not kof.regional.cluster_name
 //	      location: <azure.location>
-//	      template: azure-standalone-cp-1-0-8
+//	      template: <by KCM version>       # 1.4.0: azure-standalone-cp-1-0-15; other versions: required
 //	      cp_count: 1
 //	      cp_instance_size: Standard_A4_v2
 //	      worker_count: 1

@@ -354,7 +354,7 @@ func (v *validator) azureChildren() {
 			}
 		}
 		v.location(p+".location", cc.Location, "set a location or azure.location")
-		v.required(p+".template", cc.Template, "name a ClusterTemplate")
+		v.required(p+".template", cc.Template, v.c.unknownTemplateFix(p+".template"))
 		if cc.ControlPlaneCount < 1 {
 			v.errorf(p+".cp_count", "must be at least 1, got %d", cc.ControlPlaneCount)
 		}
@@ -382,7 +382,11 @@ func (v *validator) azureChildren() {
 
 func (v *validator) kof(on Flags) {
 	k := v.c.KOF
-	v.match("kof.version", k.Version, reSemver, "a chart version like 1.1.0")
+	if v.match("kof.version", k.Version, reSemver, "a chart version like 1.1.0") {
+		if _, err := KOFChartLayout(k.Version); err != nil {
+			v.errorf("kof.version", "%v (set kof.version to one of them)", err)
+		}
+	}
 	v.match("kof.istio.version", k.Istio.Version, reSemver, "a chart version like 1.1.0")
 	v.match("kof.istio.namespace", k.Istio.Namespace, reDNSLabel, "a Kubernetes namespace name")
 	v.match("kof.mothership.namespace", k.Mothership.Namespace, reDNSLabel, "a Kubernetes namespace name")
@@ -414,7 +418,7 @@ func (v *validator) kof(on Flags) {
 		}
 	}
 	v.location("kof.regional.location", r.Location, "set kof.regional.location or azure.location")
-	v.required("kof.regional.template", r.Template, "name a ClusterTemplate")
+	v.required("kof.regional.template", r.Template, v.c.unknownTemplateFix("kof.regional.template"))
 	v.vmSize("kof.regional.cp_instance_size", r.ControlPlaneSize)
 	v.vmSize("kof.regional.worker_instance_size", r.WorkerSize)
 	if r.RootVolumeSizeGB < 1 {

@@ -118,9 +118,11 @@ func azureChildrenEnabled(cfg *config.Config, flags RunFlags) (bool, string) {
 //
 // Inputs: the k0rdent node's kubeconfig; the terraform node's cluster_id
 // (the service principal is <cluster id>-cluster-deployment-sp, as the
-// bash tool named it) and resource_group (for azure_children.scope
-// resource_group). Run finds the subscription (azure.subscription_id, or
-// the only one the Azure login sees) and its tenant; makes the service
+// bash tool named it), resource_group (for azure_children.scope
+// resource_group) and subscription_id (the run's one subscription,
+// resolved by the terraform node: azure.subscription_id, else
+// ARM_SUBSCRIPTION_ID, else `az account show`). Run looks that
+// subscription up for its tenant; makes the service
 // principal exist with Contributor at the scope, through the Azure SDK,
 // retrying the directory's propagation delays (providers/azure); writes a
 // new client secret 0600 to secrets/azure/client-secret, and reuses the
@@ -373,7 +375,11 @@ func (p *AzureChildren) Run(ctx context.Context, env *workflow.Env) error {
 	step := stepper(env)
 	var sub azure.Subscription
 	if err := step("azure subscription", func() error {
-		sub, err = az.Subscription(ctx, p.cfg.Azure.SubscriptionID)
+		id, err := runSubscription(ctx, env, p.cfg)
+		if err != nil {
+			return err
+		}
+		sub, err = az.Subscription(ctx, id)
 		return err
 	}); err != nil {
 		return fmt.Errorf("%w (log in with az login, or check azure.subscription_id)", err)
@@ -685,6 +691,7 @@ type AzureChild struct {
 
 	readyTimeout time.Duration
 	wait         kube.WaitOptions
+	admission    admission
 }
 
 var (
@@ -707,6 +714,7 @@ func NewAzureChild(bc BuildContext, cc config.ChildCluster) *AzureChild {
 		cfg: bc.Config, dirs: bc.Dirs, flags: bc.Flags, cluster: cc,
 		readyTimeout: timeout,
 		wait:         kube.WaitOptions{Interval: 10 * time.Second, Liveness: time.Minute},
+		admission:    defaultAdmission(),
 	}
 }
 
@@ -719,10 +727,21 @@ func (p *AzureChild) DependsOn() []string { return []string{AzureChildrenName} }
 // Enabled implements workflow.Enabler.
 func (p *AzureChild) Enabled() (bool, string) { return azureChildrenEnabled(p.cfg, p.flags) }
 
-// Policy implements workflow.Policer: the wait gets a minute more than its
-// own bound so that running out of it is reported by the phase.
+// Policy implements workflow.Policer: the waits get a minute more than
+// their own bounds (admission, then Ready) so that running out of one is
+// reported by the phase.
 func (p *AzureChild) Policy() workflow.Policy {
-	return workflow.Policy{Timeout: p.readyTimeout + time.Minute}
+	return workflow.Policy{Timeout: p.admission.total() + p.readyTimeout + time.Minute}
+}
+
+// templateKey is the config key naming this child's ClusterTemplate.
+func (p *AzureChild) templateKey() string {
+	for i, cc := range p.cfg.AzureChildren.Clusters {
+		if cc.Name == p.cluster.Name {
+			return fmt.Sprintf("azure_children.clusters[%d].template", i)
+		}
+	}
+	return "azure_children.clusters[].template"
 }
 
 func (p *AzureChild) ref() kube.ObjectRef {
@@ -737,6 +756,8 @@ func (p *AzureChild) Describe(env *workflow.Env) []string {
 		fmt.Sprintf("apply ClusterDeployment %s/%s: template %s, credential %s, %s, %d×%s control plane, %d×%s workers, %d GB root volumes",
 			p.cfg.AzureChildren.Namespace, cc.Name, cc.Template, p.cfg.AzureChildren.Credential, cc.Location,
 			cc.ControlPlaneCount, cc.ControlPlaneSize, cc.WorkerCount, cc.WorkerSize, cc.RootVolumeSizeGB),
+		fmt.Sprintf("first wait until ClusterTemplate %s is valid and Credential %s ready (KCM's admission), within %s",
+			cc.Template, p.cfg.AzureChildren.Credential, config.Duration(p.admission.Timeout)),
 		fmt.Sprintf("wait until it reports Ready, within %s", config.Duration(p.readyTimeout)),
 	}
 }
@@ -756,25 +777,36 @@ func (p *AzureChild) Preconditions() []workflow.Check {
 				}
 				return nil
 			},
-		})
+		},
+		clusterTemplateCheck(p.cfg, p.dirs, AzureChildrenName, AzureOutputKubeconfig, p.templateKey(), p.cfg.AzureChildren.Namespace, p.cluster.Template))
 }
 
-// clusterDeployment is the object for a child cluster.
+// clusterDeployment is the object for a child cluster. clusterAnnotations
+// go into spec.config.clusterAnnotations: the template puts them on the
+// cluster, where operators such as KOF's read them.
 func clusterDeployment(namespace, name, template, credential, identity, subscription, location string,
-	cpCount int, cpSize string, workerCount int, workerSize string, rootGB int, labels, annotations map[string]string) *unstructured.Unstructured {
+	cpCount int, cpSize string, workerCount int, workerSize string, rootGB int, labels, clusterAnnotations map[string]string) *unstructured.Unstructured {
+	cfg := map[string]any{
+		"clusterIdentity":    map[string]any{"name": identity, "namespace": namespace},
+		"location":           location,
+		"subscriptionID":     subscription,
+		"controlPlaneNumber": int64(cpCount),
+		"workersNumber":      int64(workerCount),
+		"controlPlane":       map[string]any{"vmSize": cpSize, "rootVolumeSize": int64(rootGB)},
+		"worker":             map[string]any{"vmSize": workerSize, "rootVolumeSize": int64(rootGB)},
+	}
+	if len(clusterAnnotations) > 0 {
+		a := map[string]any{}
+		for k, v := range clusterAnnotations {
+			a[k] = v
+		}
+		cfg["clusterAnnotations"] = a
+	}
 	fields := map[string]any{
 		"spec": map[string]any{
 			"template":   template,
 			"credential": credential,
-			"config": map[string]any{
-				"clusterIdentity":    map[string]any{"name": identity, "namespace": namespace},
-				"location":           location,
-				"subscriptionID":     subscription,
-				"controlPlaneNumber": int64(cpCount),
-				"workersNumber":      int64(workerCount),
-				"controlPlane":       map[string]any{"vmSize": cpSize, "rootVolumeSize": int64(rootGB)},
-				"worker":             map[string]any{"vmSize": workerSize, "rootVolumeSize": int64(rootGB)},
-			},
+			"config":     cfg,
 		},
 	}
 	if len(labels) > 0 {
@@ -783,13 +815,6 @@ func clusterDeployment(namespace, name, template, credential, identity, subscrip
 			l[k] = v
 		}
 		fields["labels"] = l
-	}
-	if len(annotations) > 0 {
-		a := map[string]any{}
-		for k, v := range annotations {
-			a[k] = v
-		}
-		fields["annotations"] = a
 	}
 	return obj("k0rdent.mirantis.com/v1beta1", "ClusterDeployment", namespace, name, fields)
 }
@@ -808,15 +833,19 @@ func (p *AzureChild) Run(ctx context.Context, env *workflow.Env) error {
 	ac, cc := p.cfg.AzureChildren, p.cluster
 	cd := clusterDeployment(ac.Namespace, cc.Name, cc.Template, ac.Credential, ac.Identity, sub, cc.Location,
 		cc.ControlPlaneCount, cc.ControlPlaneSize, cc.WorkerCount, cc.WorkerSize, cc.RootVolumeSizeGB, cc.Labels, nil)
-	return applyAndWait(ctx, env, c, cd, p.ref(), p.readyTimeout, p.wait, kc, AzureChildOutputClusterDeployment, cc.Location)
+	if err := waitAdmissible(ctx, env, c, p.admission, ac.Namespace, cc.Template, ac.Credential); err != nil {
+		return err
+	}
+	return applyAndWait(ctx, env, c, p.admission, cd, p.ref(), p.readyTimeout, p.wait, kc, AzureChildOutputClusterDeployment, cc.Location)
 }
 
-// applyAndWait applies a ClusterDeployment and waits for it to be Ready,
-// with errors that say where to look.
-func applyAndWait(ctx context.Context, env *workflow.Env, c *kube.Client, cd *unstructured.Unstructured, ref kube.ObjectRef,
+// applyAndWait applies a ClusterDeployment (retrying KCM's transient
+// admission refusals) and waits for it to be Ready, with errors that say
+// where to look.
+func applyAndWait(ctx context.Context, env *workflow.Env, c *kube.Client, a admission, cd *unstructured.Unstructured, ref kube.ObjectRef,
 	timeout time.Duration, wo kube.WaitOptions, kubeconfig, outputKey, location string) error {
 	step := stepper(env)
-	if err := step("apply "+ref.String(), func() error { return c.Apply(ctx, gvrClusterDeployment, cd) }); err != nil {
+	if err := step("apply "+ref.String(), func() error { return applyAdmitted(ctx, env, c, a, cd, ref) }); err != nil {
 		return err
 	}
 	env.SetOutput(outputKey, ref.Namespace+"/"+ref.Name)

@@ -7,16 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
@@ -27,108 +22,26 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
-var gvrCRD = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
-
-// installCRDs installs the minimal CRDs of testdata/crds (what KCM, CAPZ
-// and Sveltos would install) and waits until they are served.
-func installCRDs(t *testing.T, kubeconfig string) *kube.Client {
+// startKCM plays KCM and CAPZ on the real CRDs (testbed.StartKCM): the
+// ClusterTemplates of KCM 1.4.0, valid after a moment, Credentials ready
+// after a moment, KCM's admission webhook, and every ClusterDeployment set
+// Ready after readyDelay.
+func startKCM(t *testing.T, kubeconfig string, readyDelay time.Duration) (*testbed.KCM, *kube.Client) {
 	t.Helper()
+	k := testbed.StartKCM(t, kubeconfig, testbed.KCMOptions{TemplateDelay: 200 * time.Millisecond, CredentialDelay: 300 * time.Millisecond, ReadyDelay: readyDelay})
 	c, err := kube.New(kubeconfig, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "crds", "*.yaml"))
-	ctx := context.Background()
-	var gvrs []schema.GroupVersionResource
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(data, &m); err != nil {
-			t.Fatal(err)
-		}
-		u := &unstructured.Unstructured{Object: m}
-		if err := c.Apply(ctx, gvrCRD, u); err != nil {
-			t.Fatal(err)
-		}
-		spec := m["spec"].(map[string]any)
-		gvrs = append(gvrs, schema.GroupVersionResource{Group: spec["group"].(string), Version: "v1beta1", Resource: spec["names"].(map[string]any)["plural"].(string)})
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for _, gvr := range gvrs {
-		for {
-			ok, err := c.Served(ctx, gvr)
-			if ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not served after 30s: %v", gvr, err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	return c
+	return k, c
 }
 
-// capi plays KCM and CAPZ: every ClusterDeployment it sees is set Ready
-// after delay. stop ends it.
-type capi struct {
-	dyn   dynamic.Interface
-	delay time.Duration
-
-	mu    sync.Mutex
-	seen  map[string]time.Time
-	ready map[string]time.Time
-}
-
-func startCAPI(t *testing.T, kubeconfig string, delay time.Duration) *capi {
-	t.Helper()
-	rc, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &capi{dyn: dynamic.NewForConfigOrDie(rc), delay: delay, seen: map[string]time.Time{}, ready: map[string]time.Time{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			c.tick(ctx)
-			time.Sleep(50 * time.Millisecond)
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	return c
-}
-
-func (c *capi) tick(ctx context.Context) {
-	res := c.dyn.Resource(gvrClusterDeployment)
-	l, err := res.List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return
-	}
-	for _, u := range l.Items {
-		key := u.GetNamespace() + "/" + u.GetName()
-		c.mu.Lock()
-		first, ok := c.seen[key]
-		if !ok {
-			first = time.Now()
-			c.seen[key] = first
-		}
-		_, done := c.ready[key]
-		c.mu.Unlock()
-		if done || time.Since(first) < c.delay {
-			continue
-		}
-		conds := []any{map[string]any{"type": "Ready", "status": "True", "reason": "Succeeded", "message": "", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}
-		_ = unstructured.SetNestedSlice(u.Object, conds, "status", "conditions")
-		if _, err := res.Namespace(u.GetNamespace()).UpdateStatus(ctx, &u, metav1.UpdateOptions{}); err == nil {
-			c.mu.Lock()
-			c.ready[key] = time.Now()
-			c.mu.Unlock()
-		}
+// fastAdmission is the admission wait for tests.
+func fastAdmission() admission {
+	return admission{
+		Timeout: 20 * time.Second,
+		Wait:    kube.WaitOptions{Interval: 50 * time.Millisecond, Liveness: time.Second},
+		Backoff: wait.Backoff{Duration: 50 * time.Millisecond, Factor: 1.5, Steps: 8},
 	}
 }
 
@@ -215,8 +128,7 @@ func runGraph(t *testing.T, store *state.Store, parallelism int, nodes ...workfl
 // and Destroy removing the clusters and the service principal.
 func TestAzureChildren_Scheduler(t *testing.T) {
 	kapi := testbed.StartLocalKube(t)
-	kc := installCRDs(t, kapi.Kubeconfig)
-	ctl := startCAPI(t, kapi.Kubeconfig, time.Second)
+	kcm, kc := startKCM(t, kapi.Kubeconfig, time.Second)
 
 	cfg := testConfig(t, `azure_children:
   enabled: true
@@ -237,13 +149,17 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 	}
 	g, roles := azuretest.NewGraph(), &azuretest.Roles{NotYet: 2}
 	g.SPNotYet = 1
+	// The login sees a second subscription: the node works in the one the
+	// terraform node resolved and journalled, not whichever it would list.
+	g.Subscriptions = append(g.Subscriptions, azure.Subscription{ID: "00000000-0000-0000-0000-0000000000ff", TenantID: "other-tenant", Name: "prod", State: "Enabled"})
 	creds := nodes[0].(*AzureChildren)
 	creds.newAzure = azureFakes(g, roles)
 	for _, n := range nodes[1:] {
 		n.(*AzureChild).wait = kube.WaitOptions{Interval: 100 * time.Millisecond, Liveness: time.Second}
+		n.(*AzureChild).admission = fastAdmission()
 	}
 	upstream := []workflow.Phase{
-		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-ab12cd34", "resource_group": "k0rdent-ab12cd34-rg"}},
+		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-ab12cd34", "resource_group": "k0rdent-ab12cd34-rg", TerraformOutputSubscription: azuretest.Subscription}},
 		&stub{name: K0rdentName, deps: []string{TerraformName}, outputs: map[string]string{K0rdentOutputKubeconfig: kapi.Kubeconfig}},
 	}
 	all := append(upstream, nodes...)
@@ -360,10 +276,29 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 	if _, err := os.Stat(secretPath); !os.IsNotExist(err) {
 		t.Errorf("secret file after Destroy: %v, want it removed", err)
 	}
-	ctl.mu.Lock()
-	defer ctl.mu.Unlock()
-	if len(ctl.ready) != 3 {
-		t.Errorf("the controller set %d clusters Ready, want 3", len(ctl.ready))
+	if got := kcm.Ready(); len(got) != 3 {
+		t.Errorf("the controller set %v Ready, want the 3 children", got)
+	}
+	// Every ClusterDeployment passed KCM's admission the first time (the
+	// nodes waited for the template and the Credential) and its
+	// spec.config matched the real values schema.
+	if r := kcm.Refusals(); len(r) != 0 {
+		t.Errorf("KCM refused ClusterDeployments: %q", r)
+	}
+	if kcm.Checked() < 3 {
+		t.Errorf("%d spec.configs checked against the values schema, want at least 3", kcm.Checked())
+	}
+	for _, c := range children {
+		out := rf.Nodes[c].Outputs
+		if !strings.Contains(out[OutputAdmission], "template azure-standalone-cp-1-0-15 valid, credential azure-cluster-credential ready after") {
+			t.Errorf("%s: journalled admission output %q", c, out[OutputAdmission])
+		}
+		for _, w := range []string{`step="wait for clustertemplates.k0rdent.mirantis.com/kcm-system/azure-standalone-cp-1-0-15 status.valid" took=`,
+			`step="wait for credentials.k0rdent.mirantis.com/kcm-system/azure-cluster-credential status.ready" took=`} {
+			if !strings.Contains(readLog(t, store, rf, c), w) {
+				t.Errorf("%s log lacks %q", c, w)
+			}
+		}
 	}
 }
 
@@ -381,7 +316,7 @@ func readLog(t *testing.T, store *state.Store, rf *state.RunFile, node string) s
 // the secret created before the failure is kept 0600 and nowhere else.
 func TestAzureChildren_PermanentFailure(t *testing.T) {
 	kapi := testbed.StartLocalKube(t)
-	installCRDs(t, kapi.Kubeconfig)
+	startKCM(t, kapi.Kubeconfig, time.Second)
 	cfg := testConfig(t, "azure_children:\n  enabled: true\n  scope: resource_group\n  clusters:\n    - name: dev-1\n")
 	stateDir := t.TempDir()
 	store := state.NewStore(stateDir)
@@ -389,7 +324,7 @@ func TestAzureChildren_PermanentFailure(t *testing.T) {
 	g, roles := azuretest.NewGraph(), &azuretest.Roles{Forbid: true}
 	nodes[0].(*AzureChildren).newAzure = azureFakes(g, roles)
 	all := append([]workflow.Phase{
-		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-x", "resource_group": "k0rdent-x-rg"}},
+		&stub{name: TerraformName, outputs: map[string]string{TerraformOutputClusterID: "k0rdent-x", "resource_group": "k0rdent-x-rg", TerraformOutputSubscription: azuretest.Subscription}},
 		&stub{name: K0rdentName, outputs: map[string]string{K0rdentOutputKubeconfig: kapi.Kubeconfig}},
 	}, nodes...)
 	rf, _, err := runGraph(t, store, 4, all...)
@@ -440,22 +375,140 @@ func TestAzureChildren_Plan(t *testing.T) {
 		t.Errorf("nodes = %v, want %s", names, want)
 	}
 	d := strings.Join(on[1].(workflow.Describer).Describe(nil), "\n")
-	if !strings.Contains(d, "apply ClusterDeployment kcm-system/a: template azure-standalone-cp-1-0-8, credential azure-cluster-credential, westus2") {
+	if !strings.Contains(d, "apply ClusterDeployment kcm-system/a: template azure-standalone-cp-1-0-15, credential azure-cluster-credential, westus2") {
 		t.Errorf("Describe(child) = %s", d)
 	}
 }
 
-// A child cluster's ready_timeout bounds its wait (the node's policy gives
-// the wait one more minute, so that the phase reports running out of it);
+// A child cluster's ready_timeout bounds its wait (the node's policy adds
+// the bounded admission wait, 5 minutes and about a minute of retries, and
+// one more minute, so that the phase reports running out of either);
 // without one the wait is 30 minutes.
 func TestAzureChild_ReadyTimeout(t *testing.T) {
+	adm := defaultAdmission().total()
+	if adm < 6*time.Minute || adm > 6*time.Minute+10*time.Second {
+		t.Errorf("admission bound %s, want 5m of waiting and about 68s of retries", adm)
+	}
 	for _, tt := range []struct {
 		set  config.Duration
 		want time.Duration
 	}{{0, 31 * time.Minute}, {config.Duration(45 * time.Minute), 46 * time.Minute}} {
 		p := NewAzureChild(BuildContext{Config: config.Default()}, config.ChildCluster{Name: "dev", ReadyTimeout: tt.set})
-		if got := p.Policy().Timeout; got != tt.want {
-			t.Errorf("ready_timeout %s: policy timeout %s, want %s", tt.set, got, tt.want)
+		if got := p.Policy().Timeout - adm; got != tt.want {
+			t.Errorf("ready_timeout %s: policy timeout %s, want %s plus the admission bound %s", tt.set, p.Policy().Timeout, tt.want, adm)
 		}
 	}
+}
+
+// credentialObj is the Credential the azure-children node applies.
+func credentialObj(name string) *unstructured.Unstructured {
+	return obj("k0rdent.mirantis.com/v1beta1", "Credential", "kcm-system", name, map[string]any{
+		"spec": map[string]any{"identityRef": map[string]any{"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "AzureClusterIdentity", "name": "azure-cluster-identity", "namespace": "kcm-system"}},
+	})
+}
+
+// TestAzureChild_Admission plays KCM's admission rules against the child
+// node: a template KCM does not ship fails the precondition with the
+// templates that exist; a template not yet valid or a Credential not yet
+// ready is waited for (bounded: running out is transient and says what to
+// look at); a refusal naming them is retried with backoff until KCM takes
+// the object; any other refusal is permanent with KCM's message.
+func TestAzureChild_Admission(t *testing.T) {
+	kapi := testbed.StartLocalKube(t)
+	kcm := testbed.StartKCM(t, kapi.Kubeconfig, testbed.KCMOptions{TemplateDelay: 0, CredentialDelay: 1500 * time.Millisecond, ReadyDelay: time.Hour})
+	kc, err := kube.New(kapi.Kubeconfig, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	env := func(log *syncBuf) *workflow.Env {
+		return &workflow.Env{Node: "azure-children/x", Log: slog.New(slog.NewTextHandler(log, nil)),
+			Inputs: map[string]map[string]string{AzureChildrenName: {AzureOutputKubeconfig: kapi.Kubeconfig, AzureOutputSubscription: "sub-1", AzureOutputCredential: "kcm-system/azure-cluster-credential"}}}
+	}
+
+	t.Run("TemplateMissing", func(t *testing.T) {
+		cfg := testConfig(t, "azure_children:\n  enabled: true\n  clusters:\n    - name: old\n      template: azure-standalone-cp-1-0-8\n")
+		p := NewAzureChild(BuildContext{Config: cfg}, cfg.AzureChildren.Clusters[0])
+		var got error
+		for _, c := range p.Preconditions() {
+			if c.Name == "cluster template exists" {
+				got = c.Check(ctx, env(&syncBuf{}))
+			}
+		}
+		for _, w := range []string{"ClusterTemplate kcm-system/azure-standalone-cp-1-0-8 (azure_children.clusters[0].template) does not exist in KCM 1.4.0",
+			"the ClusterTemplates in kcm-system: azure-standalone-cp-1-0-15"} {
+			if got == nil || !strings.Contains(got.Error(), w) {
+				t.Errorf("precondition = %v, want it to say %q", got, w)
+			}
+		}
+	})
+
+	t.Run("CredentialNeverReady", func(t *testing.T) {
+		if err := kc.Apply(ctx, gvrCredential, credentialObj("never-ready")); err != nil {
+			t.Fatal(err)
+		}
+		a := fastAdmission()
+		a.Timeout = 300 * time.Millisecond
+		// The stand-in makes it ready after 1.5s: the wait runs out first.
+		log := &syncBuf{}
+		err := waitAdmissible(ctx, env(log), kc, a, "kcm-system", "azure-standalone-cp-1-0-15", "never-ready")
+		if err == nil || !workflow.IsTransient(err) || !strings.Contains(err.Error(), "Credential kcm-system/never-ready is not ready within 300ms") ||
+			!strings.Contains(err.Error(), "status.ready not set yet") {
+			t.Errorf("wait = %v (transient %v), want a transient error naming the Credential and what was seen", err, workflow.IsTransient(err))
+		}
+		if !strings.Contains(log.String(), `msg="step failed" step="wait for credentials.k0rdent.mirantis.com/kcm-system/never-ready status.ready"`) {
+			t.Errorf("node log lacks the failed wait step:\n%s", log)
+		}
+	})
+
+	t.Run("TransientRefusalRetried", func(t *testing.T) {
+		if err := kc.Apply(ctx, gvrCredential, credentialObj("slow")); err != nil {
+			t.Fatal(err)
+		}
+		cd := clusterDeployment("kcm-system", "eager", "azure-standalone-cp-1-0-15", "slow", "azure-cluster-identity", "sub-1", "westus2", 1, "Standard_A4_v2", 1, "Standard_A4_v2", 32, nil, nil)
+		ref := kube.ObjectRef{Group: gvrClusterDeployment.Group, Version: "v1beta1", Resource: "clusterdeployments", Namespace: "kcm-system", Name: "eager"}
+		log := &syncBuf{}
+		// Straight to the apply, without the wait: KCM refuses until the
+		// Credential is ready, and the backoff outlasts that.
+		a := fastAdmission()
+		a.Backoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 1.2, Steps: 20}
+		if err := applyAdmitted(ctx, env(log), kc, a, cd, ref); err != nil {
+			t.Fatalf("applyAdmitted: %v", err)
+		}
+		refused := 0
+		for _, r := range kcm.Refusals() {
+			if strings.Contains(r, "the ClusterDeployment is invalid: the Credential kcm-system/slow is not Ready") {
+				refused++
+			}
+		}
+		if refused == 0 || strings.Count(log.String(), "KCM refused the ClusterDeployment for now; retrying") != refused {
+			t.Errorf("%d refusals by KCM, log:\n%s\nwant at least one, each logged as a retry", refused, log)
+		}
+		if u, _ := kc.Get(ctx, ref); u == nil {
+			t.Error("the ClusterDeployment was not created after the retries")
+		}
+	})
+
+	t.Run("PermanentRefusal", func(t *testing.T) {
+		// A Credential whose identity kind the Azure provider does not take.
+		bad := credentialObj("wrong-kind")
+		unstructured.SetNestedField(bad.Object, "Secret", "spec", "identityRef", "kind")
+		if err := kc.Apply(ctx, gvrCredential, bad); err != nil {
+			t.Fatal(err)
+		}
+		if err := kc.WaitFor(ctx, credentialRef("kcm-system", "wrong-kind"), "ready", credentialReady, kube.WaitOptions{Timeout: 10 * time.Second, Interval: 50 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		before := len(kcm.Refusals())
+		cd := clusterDeployment("kcm-system", "wrong", "azure-standalone-cp-1-0-15", "wrong-kind", "azure-cluster-identity", "sub-1", "westus2", 1, "Standard_A4_v2", 1, "Standard_A4_v2", 32, nil, nil)
+		ref := kube.ObjectRef{Group: gvrClusterDeployment.Group, Version: "v1beta1", Resource: "clusterdeployments", Namespace: "kcm-system", Name: "wrong"}
+		err := applyAdmitted(ctx, env(&syncBuf{}), kc, fastAdmission(), cd, ref)
+		if err == nil || workflow.IsTransient(err) ||
+			!strings.Contains(err.Error(), "KCM refused clusterdeployments.k0rdent.mirantis.com/kcm-system/wrong: the ClusterDeployment is invalid: provider infrastructure-azure does not support ClusterIdentity Kind Secret") {
+			t.Errorf("applyAdmitted = %v (transient %v), want a permanent error with KCM's message", err, workflow.IsTransient(err))
+		}
+		if n := len(kcm.Refusals()) - before; n != 1 {
+			t.Errorf("%d attempts, want 1 (a permanent refusal is not retried)", n)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,17 +28,65 @@ const (
 	KOFOutputRegional     = "regional"      // <namespace>/<name> of the regional ClusterDeployment
 )
 
-// Release names, as the bash tool and the KOF docs install them.
+// Release names, as the bash tool and the KOF docs install them: up to KOF
+// 1.4 kof-istio, kof-operators, kof-mothership; from 1.5 k0rdent-istio
+// (from its own registry) and the umbrella chart kof.
 const (
 	kofIstioRelease      = "kof-istio"
 	kofOperatorsRelease  = "kof-operators"
 	kofMothershipRelease = "kof-mothership"
+	kofIstio15Release    = "k0rdent-istio"
+	kofUmbrellaRelease   = "kof"
 	azureDiskRelease     = "azuredisk-csi-driver"
 	azureDiskVersion     = "v1.30.0"
 	azureDiskRepo        = "https://raw.githubusercontent.com/kubernetes-sigs/azuredisk-csi-driver/master/charts/" + azureDiskVersion + "/azuredisk-csi-driver-" + azureDiskVersion + ".tgz"
 	kofRegistry          = "oci://ghcr.io/k0rdent/kof/charts/"
+	istioRegistry        = "oci://ghcr.io/k0rdent/istio/charts/"
 	kofStorageClass      = "managed-csi"
 )
+
+// kofChart is one chart of a KOF chart layout, in install order.
+type kofChart struct {
+	release, namespace, version string
+	// wait is Helm's --wait (Istio and the operators, as the KOF docs
+	// install them): the next chart's webhooks then find their pods.
+	wait bool
+	// retries is for the chart that races its own admission webhook.
+	retries int
+	values  map[string]any
+}
+
+// layout returns the charts of kof.version's layout (config.KOFChartLayout).
+func (p *KOF) layout() ([]kofChart, error) {
+	k := p.cfg.KOF
+	l, err := config.KOFChartLayout(k.Version)
+	if err != nil {
+		return nil, fmt.Errorf("kof.version: %w", err)
+	}
+	if l == config.KOFLayoutUmbrella {
+		return []kofChart{
+			{release: kofIstio15Release, namespace: k.Istio.Namespace, version: k.Istio.Version, wait: true},
+			// The umbrella chart holds the operators and the mothership:
+			// global values reach its subcharts, and its install races the
+			// Victoria Metrics webhook as kof-mothership's did.
+			{release: kofUmbrellaRelease, namespace: k.Mothership.Namespace, version: k.Version, retries: k.Mothership.InstallRetries, values: p.mothershipValues()},
+		}, nil
+	}
+	return []kofChart{
+		{release: kofIstioRelease, namespace: k.Istio.Namespace, version: k.Istio.Version, wait: true},
+		{release: kofOperatorsRelease, namespace: k.Mothership.Namespace, version: k.Version, wait: true},
+		{release: kofMothershipRelease, namespace: k.Mothership.Namespace, version: k.Version, retries: k.Mothership.InstallRetries, values: p.mothershipValues()},
+	}, nil
+}
+
+// mothershipRelease is the release Verify checks: the last chart of the
+// layout.
+func (p *KOF) mothershipRelease() string {
+	if l, _ := config.KOFChartLayout(p.cfg.KOF.Version); l == config.KOFLayoutUmbrella {
+		return kofUmbrellaRelease
+	}
+	return kofMothershipRelease
+}
 
 var gvrClusterProfile = schema.GroupVersionResource{Group: "config.projectsveltos.io", Version: "v1beta1", Resource: "clusterprofiles"}
 
@@ -67,28 +116,40 @@ func kofPlugin() Plugin {
 // Inputs: the k0rdent node's kubeconfig; with kof.regional.enabled, the
 // azure-children node's outputs (subscription, credential, client secret
 // path, cluster id). Preconditions check before anything is created: the
-// API answers; Sveltos's ClusterProfile CRD is served (the kof-istio chart
+// API answers; Sveltos's ClusterProfile CRD is served (the Istio chart
 // holds ClusterProfiles); the StorageClass KOF needs exists (a default one,
 // or kof.mothership.storage_class), or the Azure credentials are there to
 // install the Azure Disk CSI driver that provides it; with the regional
-// cluster, the Azure credentials are recorded.
+// cluster, the Azure credentials are recorded and kof.regional.template
+// exists in KCM (and is not invalid).
+//
+// The charts follow kof.version (config.KOFChartLayout): up to 1.4
+// kof-istio, kof-operators, kof-mothership (oci://ghcr.io/k0rdent/kof/charts/);
+// from 1.5 k0rdent-istio (oci://ghcr.io/k0rdent/istio/charts/) and the
+// umbrella chart kof, as the KOF docs install them. A version of neither
+// layout is refused by config validation, naming the known ones.
 //
 // Run, each step logged with its duration: the Azure Disk CSI driver
 // (only when no default StorageClass exists and storage_class is default:
 // the azure-cloud-provider Secret, the chart, a default StorageClass
-// managed-csi), the namespace kof labelled istio-injection=enabled,
-// kof-istio, kof-operators, kof-mothership (its chart ships the Victoria
-// Metrics operator with its own admission webhook, so the first install
-// often fails calling that webhook: such failures are retried
-// kof.mothership.install_retries times, kof.mothership.retry_delay apart),
-// then the regional ClusterDeployment (labels kof-cluster-role=regional,
-// istio-role=child; annotations with the domain and e-mail), waited Ready
-// within kof.regional.ready_timeout. Charts come from ghcr.io, or from
-// kof.charts_dir (air-gapped installs, tests).
+// managed-csi), the namespace kof labelled istio-injection=enabled, then
+// the layout's charts: Istio and the operators with Helm's wait (bounded,
+// 10m each), so that the mothership's webhooks find running pods; the
+// mothership (or the umbrella chart) ships the Victoria Metrics operator
+// with its own admission webhook, so its first install often fails calling
+// that webhook: such failures are retried kof.mothership.install_retries
+// times, kof.mothership.retry_delay apart. Then the regional
+// ClusterDeployment (labels kof-cluster-role=regional, istio-role=child;
+// the domain and e-mail in spec.config.clusterAnnotations, where the KOF
+// operator reads them), created once KCM's admission will take it
+// (template valid, Credential ready, waited for and retried as in
+// azure-children) and waited Ready within kof.regional.ready_timeout.
+// Charts come from ghcr.io, or from kof.charts_dir (air-gapped installs,
+// tests).
 //
-// Verify checks the mothership release is deployed and the regional
-// cluster Ready. Destroy deletes the regional cluster and uninstalls the
-// charts.
+// Verify checks the mothership (or umbrella) release is deployed and the
+// regional cluster Ready. Destroy deletes the regional cluster and
+// uninstalls the charts.
 type KOF struct {
 	cfg   *config.Config
 	dirs  Dirs
@@ -97,7 +158,18 @@ type KOF struct {
 	installer func(c *kube.Client) HelmInstaller // tests wrap the client
 	sleep     func(ctx context.Context, d time.Duration) error
 	wait      kube.WaitOptions
+	admission admission
 }
+
+// Annotations the KOF operator reads from a regional cluster, set through
+// the ClusterDeployment's spec.config.clusterAnnotations.
+const (
+	KOFAnnotationRegionalDomain = "k0rdent.mirantis.com/kof-regional-domain"
+	KOFAnnotationCertEmail      = "k0rdent.mirantis.com/kof-cert-email"
+)
+
+// kofHelmWait bounds Helm's wait for Istio and the operators.
+const kofHelmWait = 10 * time.Minute
 
 var (
 	_ workflow.Phase          = (*KOF)(nil)
@@ -116,6 +188,7 @@ func NewKOF(bc BuildContext) *KOF {
 		installer: func(c *kube.Client) HelmInstaller { return c },
 		sleep:     sleepCtx,
 		wait:      kube.WaitOptions{Interval: 30 * time.Second, Liveness: 2 * time.Minute},
+		admission: defaultAdmission(),
 	}
 }
 
@@ -158,7 +231,7 @@ func (p *KOF) Enabled() (bool, string) {
 // regional cluster's wait.
 func (p *KOF) Policy() workflow.Policy {
 	m := p.cfg.KOF.Mothership
-	return workflow.Policy{Timeout: 30*time.Minute + time.Duration(m.InstallRetries)*m.RetryDelay.D() + p.cfg.KOF.Regional.ReadyTimeout.D()}
+	return workflow.Policy{Timeout: 30*time.Minute + 2*kofHelmWait + time.Duration(m.InstallRetries)*m.RetryDelay.D() + p.admission.total() + p.cfg.KOF.Regional.ReadyTimeout.D()}
 }
 
 func (p *KOF) chart(name, version string) string {
@@ -168,8 +241,11 @@ func (p *KOF) chart(name, version string) string {
 		}
 		return absPath(filepath.Join(dir, name))
 	}
-	if name == azureDiskRelease {
+	switch name {
+	case azureDiskRelease:
 		return azureDiskRepo
+	case kofIstio15Release:
+		return istioRegistry + name
 	}
 	return kofRegistry + name
 }
@@ -191,14 +267,25 @@ func (p *KOF) Describe(env *workflow.Env) []string {
 	k := p.cfg.KOF
 	lines := []string{
 		"when no default StorageClass exists: the Azure Disk CSI driver " + azureDiskVersion + " and a default StorageClass " + kofStorageClass,
-		fmt.Sprintf("helm upgrade --install %s %s into %s", kofIstioRelease, k.Istio.Version, k.Istio.Namespace),
-		fmt.Sprintf("helm upgrade --install %s and %s %s into %s (istio-injection=enabled); up to %d retries %s apart over the webhook race",
-			kofOperatorsRelease, kofMothershipRelease, k.Version, k.Mothership.Namespace, k.Mothership.InstallRetries, k.Mothership.RetryDelay),
+	}
+	charts, err := p.layout()
+	if err != nil {
+		return append(lines, err.Error())
+	}
+	for _, ch := range charts {
+		line := fmt.Sprintf("helm upgrade --install %s %s %s into %s", ch.release, p.chart(ch.release, ch.version), ch.version, ch.namespace)
+		if ch.wait {
+			line += " --wait"
+		}
+		if ch.retries > 0 {
+			line += fmt.Sprintf("; up to %d retries %s apart over the webhook race", ch.retries, k.Mothership.RetryDelay)
+		}
+		lines = append(lines, line)
 	}
 	if p.regional() {
 		r := k.Regional
-		lines = append(lines, fmt.Sprintf("apply ClusterDeployment %s/%s (regional, %s, domain %s) and wait until Ready within %s",
-			p.cfg.AzureChildren.Namespace, p.regionalName(env), r.Location, r.Domain, r.ReadyTimeout))
+		lines = append(lines, fmt.Sprintf("apply ClusterDeployment %s/%s (regional, template %s, %s, domain %s) once the template is valid and Credential %s ready; wait until Ready within %s",
+			p.cfg.AzureChildren.Namespace, p.regionalName(env), r.Template, r.Location, r.Domain, r.Credential, r.ReadyTimeout))
 	}
 	return lines
 }
@@ -228,7 +315,7 @@ func (p *KOF) Preconditions() []workflow.Check {
 			Check: func(ctx context.Context, env *workflow.Env) error {
 				return p.azureInputs(env)
 			},
-		})
+		}, clusterTemplateCheck(p.cfg, p.dirs, K0rdentName, K0rdentOutputKubeconfig, "kof.regional.template", p.cfg.AzureChildren.Namespace, p.cfg.KOF.Regional.Template))
 	}
 	checks = append(checks, workflow.Check{
 		Name: "storage class",
@@ -311,6 +398,10 @@ func (p *KOF) Run(ctx context.Context, env *workflow.Env) error {
 	}
 	h := p.installer(c)
 	step := stepper(env)
+	charts, err := p.layout()
+	if err != nil {
+		return err
+	}
 
 	sc := k.Mothership.StorageClass
 	if sc == "default" {
@@ -339,17 +430,11 @@ func (p *KOF) Run(ctx context.Context, env *workflow.Env) error {
 	}); err != nil {
 		return err
 	}
-	charts := []struct {
-		release, namespace, version string
-		values                      map[string]any
-		retries                     int
-	}{
-		{kofIstioRelease, k.Istio.Namespace, k.Istio.Version, nil, 0},
-		{kofOperatorsRelease, k.Mothership.Namespace, k.Version, nil, 0},
-		{kofMothershipRelease, k.Mothership.Namespace, k.Version, p.mothershipValues(), k.Mothership.InstallRetries},
-	}
 	for _, ch := range charts {
-		r := kube.Release{Name: ch.release, Namespace: ch.namespace, Chart: p.chart(ch.release, ch.version), Version: ch.version, Values: ch.values}
+		r := kube.Release{Name: ch.release, Namespace: ch.namespace, Chart: p.chart(ch.release, ch.version), Version: ch.version, Values: ch.values, Wait: ch.wait}
+		if ch.wait {
+			r.Timeout = kofHelmWait
+		}
 		if err := step("helm "+ch.release, func() error {
 			_, err := p.install(ctx, env, h, r, ch.retries)
 			return err
@@ -361,7 +446,7 @@ func (p *KOF) Run(ctx context.Context, env *workflow.Env) error {
 			return err
 		}
 	}
-	env.SetOutput(KOFOutputMothership, k.Mothership.Namespace+"/"+kofMothershipRelease)
+	env.SetOutput(KOFOutputMothership, k.Mothership.Namespace+"/"+p.mothershipRelease())
 
 	if !p.regional() {
 		return nil
@@ -370,11 +455,18 @@ func (p *KOF) Run(ctx context.Context, env *workflow.Env) error {
 	ac := p.cfg.AzureChildren
 	sub, _ := env.Input(AzureChildrenName, AzureOutputSubscription)
 	name := p.regionalName(env)
+	// The KOF operator reads the domain and the e-mail from the
+	// cluster's annotations, which the template sets from
+	// spec.config.clusterAnnotations (metadata.annotations of the
+	// ClusterDeployment do not reach it).
 	cd := clusterDeployment(ac.Namespace, name, r.Template, r.Credential, ac.Identity, sub, r.Location,
 		1, r.ControlPlaneSize, 3, r.WorkerSize, r.RootVolumeSizeGB,
 		map[string]string{"k0rdent.mirantis.com/kof-cluster-role": "regional", "k0rdent.mirantis.com/istio-role": "child"},
-		map[string]string{"k0rdent.mirantis.com/kof-regional-domain": r.Domain, "k0rdent.mirantis.com/kof-cert-email": r.AdminEmail})
-	return applyAndWait(ctx, env, c, cd, p.regionalRef(env), r.ReadyTimeout.D(), p.wait, kc, KOFOutputRegional, r.Location)
+		map[string]string{KOFAnnotationRegionalDomain: r.Domain, KOFAnnotationCertEmail: r.AdminEmail})
+	if err := waitAdmissible(ctx, env, c, p.admission, ac.Namespace, r.Template, r.Credential); err != nil {
+		return err
+	}
+	return applyAndWait(ctx, env, c, p.admission, cd, p.regionalRef(env), r.ReadyTimeout.D(), p.wait, kc, KOFOutputRegional, r.Location)
 }
 
 func (p *KOF) regionalRef(env *workflow.Env) kube.ObjectRef {
@@ -438,7 +530,7 @@ func (p *KOF) Verify(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return err
 	}
-	info, err := c.Release(ctx, p.cfg.KOF.Mothership.Namespace, kofMothershipRelease)
+	info, err := c.Release(ctx, p.cfg.KOF.Mothership.Namespace, p.mothershipRelease())
 	if err != nil {
 		return err
 	}
@@ -470,9 +562,16 @@ func (p *KOF) Destroy(ctx context.Context, env *workflow.Env) error {
 			errs = append(errs, err)
 		}
 	}
-	k := p.cfg.KOF
-	for _, r := range [][2]string{{k.Mothership.Namespace, kofMothershipRelease}, {k.Mothership.Namespace, kofOperatorsRelease}, {k.Istio.Namespace, kofIstioRelease}, {"kube-system", azureDiskRelease}} {
-		if err := c.Uninstall(ctx, r[0], r[1]); err != nil && !errors.Is(err, kube.ErrNoRelease) {
+	charts, err := p.layout()
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	// The charts in reverse order, then the CSI driver (the stores'
+	// volumes use it).
+	slices.Reverse(charts)
+	charts = append(charts, kofChart{release: azureDiskRelease, namespace: "kube-system"})
+	for _, r := range charts {
+		if err := c.Uninstall(ctx, r.namespace, r.release); err != nil && !errors.Is(err, kube.ErrNoRelease) {
 			errs = append(errs, err)
 		}
 	}

@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
 	"github.com/k0rdent/k0rdent-deploy/providers/kube"
@@ -28,11 +31,15 @@ type webhookRacer struct {
 	mu       sync.Mutex
 	failLeft int
 	calls    map[string]int
+	order    []string        // releases in call order
+	waited   map[string]bool // release → installed with Helm's wait
 }
 
 func (w *webhookRacer) UpgradeOrInstall(ctx context.Context, r kube.Release) (kube.Result, error) {
 	w.mu.Lock()
 	w.calls[r.Name]++
+	w.order = append(w.order, r.Name)
+	w.waited[r.Name] = r.Wait
 	fail := r.Name == w.release && w.failLeft > 0
 	if fail {
 		w.failLeft--
@@ -66,18 +73,41 @@ func runPhase(ctx context.Context, p interface {
 }
 
 // TestKOF_API runs the kof phase against a real kube-apiserver with the
-// CRDs installed and local stand-in charts: the cross-requirements fail
-// before anything is created; then a run installs the Azure Disk CSI
-// driver (no default StorageClass), Istio, the operators and the
-// mothership (whose install fails twice with the webhook race and is
-// retried), and the regional ClusterDeployment, which the test sets Ready;
-// every step is in the node log with its duration.
+// real KCM CRDs, the KCM stand-in (its templates, Credential readiness and
+// admission webhook; it sets the regional cluster Ready) and local
+// stand-in charts, once per chart layout: KOF 1.1.0 (kof-istio,
+// kof-operators, kof-mothership) and KOF 1.5.0 (k0rdent-istio, kof). The
+// cross-requirements fail before anything is created; then a run installs
+// the Azure Disk CSI driver (no default StorageClass), Istio and the
+// operators with Helm's wait, the mothership (whose install fails twice
+// with the webhook race and is retried), and the regional
+// ClusterDeployment with the domain and e-mail in
+// spec.config.clusterAnnotations, admitted by KCM on the first try; every
+// step is in the node log with its duration.
 func TestKOF_API(t *testing.T) {
+	for _, tt := range []struct {
+		version    string
+		charts     []string // in install order
+		waited     []string // installed with Helm's wait
+		mothership string   // the release that races its webhook
+	}{
+		{"1.1.0", []string{kofIstioRelease, kofOperatorsRelease, kofMothershipRelease}, []string{kofIstioRelease, kofOperatorsRelease}, kofMothershipRelease},
+		{"1.5.0", []string{kofIstio15Release, kofUmbrellaRelease}, []string{kofIstio15Release}, kofUmbrellaRelease},
+	} {
+		t.Run("KOF"+tt.version, func(t *testing.T) {
+			testKOFLayout(t, tt.version, tt.charts, tt.waited, tt.mothership)
+		})
+	}
+}
+
+func testKOFLayout(t *testing.T, version string, wantCharts, wantWaited []string, mothership string) {
 	kapi := testbed.StartLocalKube(t)
-	kc := installCRDs(t, kapi.Kubeconfig)
-	startCAPI(t, kapi.Kubeconfig, 500*time.Millisecond)
-	// The azure-children node made kcm-system (KCM's namespace) exist.
-	if err := kc.Apply(context.Background(), gvrNamespace, obj("v1", "Namespace", "", "kcm-system", nil)); err != nil {
+	kcm, kc := startKCM(t, kapi.Kubeconfig, 500*time.Millisecond)
+	ctx := context.Background()
+	// What the azure-children node made: KCM's namespace holds its Credential.
+	if err := kc.Apply(ctx, gvrCredential, obj("k0rdent.mirantis.com/v1beta1", "Credential", "kcm-system", "azure-cluster-credential", map[string]any{
+		"spec": map[string]any{"identityRef": map[string]any{"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "AzureClusterIdentity", "name": "azure-cluster-identity", "namespace": "kcm-system"}},
+	})); err != nil {
 		t.Fatal(err)
 	}
 	charts, _ := filepath.Abs(filepath.Join("testdata", "kofcharts"))
@@ -85,6 +115,7 @@ func TestKOF_API(t *testing.T) {
   enabled: true
 kof:
   enabled: true
+  version: `+version+`
   charts_dir: `+charts+`
   mothership:
     install_retries: 3
@@ -95,11 +126,11 @@ kof:
     location: westeurope
     ready_timeout: 30s
 `)
-	ctx := context.Background()
 	newKOF := func() (*KOF, *webhookRacer) {
 		p := NewKOF(BuildContext{Config: cfg, Flags: RunFlags{}, Dirs: Dirs{Secrets: t.TempDir()}})
 		p.wait = kube.WaitOptions{Interval: 100 * time.Millisecond, Liveness: time.Second}
-		racer := &webhookRacer{release: kofMothershipRelease, failLeft: 2, calls: map[string]int{}}
+		p.admission = fastAdmission()
+		racer := &webhookRacer{release: mothership, failLeft: 2, calls: map[string]int{}, waited: map[string]bool{}}
 		p.installer = func(c *kube.Client) HelmInstaller { racer.next = c; return racer }
 		return p, racer
 	}
@@ -130,26 +161,60 @@ kof:
 	if err := runPhase(ctx, p, env); err != nil {
 		t.Fatalf("Run: %v\nlog:\n%s", err, log)
 	}
-	if racer.calls[kofMothershipRelease] != 3 || strings.Count(log.String(), "admission webhook not ready; retrying") != 2 {
-		t.Errorf("mothership installed %d times, %d retry lines; want 3 and 2\n%s", racer.calls[kofMothershipRelease], strings.Count(log.String(), "admission webhook not ready"), log)
+	if racer.calls[mothership] != 3 || strings.Count(log.String(), "admission webhook not ready; retrying") != 2 {
+		t.Errorf("%s installed %d times, %d retry lines; want 3 and 2\n%s", mothership, racer.calls[mothership], strings.Count(log.String(), "admission webhook not ready"), log)
 	}
-	for _, step := range []string{"default storage class", "azure disk csi driver", "namespace kof", "helm kof-istio", "helm kof-operators", "helm kof-mothership",
-		"apply clusterdeployments.k0rdent.mirantis.com/kcm-system/kof-regional-k0rdent-ab12-westeurope", "wait for clusterdeployments.k0rdent.mirantis.com/kcm-system/kof-regional-k0rdent-ab12-westeurope"} {
+	// The install order, each retried release once.
+	var order []string
+	for _, r := range racer.order {
+		if len(order) == 0 || order[len(order)-1] != r {
+			order = append(order, r)
+		}
+	}
+	if want := append([]string{azureDiskRelease}, wantCharts...); fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Errorf("charts installed in order %v, want %v", order, want)
+	}
+	for r, w := range racer.waited {
+		if want := slices.Contains(wantWaited, r); w != want {
+			t.Errorf("release %s installed with Helm's wait %v, want %v", r, w, want)
+		}
+	}
+	steps := []string{"default storage class", "azure disk csi driver", "namespace kof"}
+	for _, c := range wantCharts {
+		steps = append(steps, "helm "+c)
+	}
+	steps = append(steps, "wait for clustertemplates.k0rdent.mirantis.com/kcm-system/azure-standalone-cp-1-0-15 status.valid",
+		"wait for credentials.k0rdent.mirantis.com/kcm-system/azure-cluster-credential status.ready",
+		"apply clusterdeployments.k0rdent.mirantis.com/kcm-system/kof-regional-k0rdent-ab12-westeurope", "wait for clusterdeployments.k0rdent.mirantis.com/kcm-system/kof-regional-k0rdent-ab12-westeurope")
+	for _, step := range steps {
 		if !strings.Contains(log.String(), `msg="step done" step="`+step+`" took=`) {
 			t.Errorf("node log lacks step %q with its duration", step)
 		}
 	}
-	want := map[string]string{KOFOutputStorageClass: "managed-csi", KOFOutputMothership: "kof/kof-mothership",
+	out := env.Outputs()
+	if !strings.HasPrefix(out[OutputAdmission], "template azure-standalone-cp-1-0-15 valid, credential azure-cluster-credential ready after ") {
+		t.Errorf("admission output = %q", out[OutputAdmission])
+	}
+	delete(out, OutputAdmission)
+	want := map[string]string{KOFOutputStorageClass: "managed-csi", KOFOutputMothership: "kof/" + mothership,
 		KOFOutputRegional: "kcm-system/kof-regional-k0rdent-ab12-westeurope", AzureChildOutputLocation: "westeurope"}
-	if got := env.Outputs(); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("outputs = %v, want %v", got, want)
+	if fmt.Sprint(out) != fmt.Sprint(want) {
+		t.Errorf("outputs = %v, want %v", out, want)
 	}
 	if sc, _ := kc.DefaultStorageClass(ctx); sc != "managed-csi" {
 		t.Errorf("default StorageClass = %q, want managed-csi from the CSI step", sc)
 	}
 	cd, _ := kc.Get(ctx, p.regionalRef(env))
-	if cd.GetLabels()["k0rdent.mirantis.com/kof-cluster-role"] != "regional" || cd.GetAnnotations()["k0rdent.mirantis.com/kof-regional-domain"] != "kof.acme.internal" {
-		t.Errorf("regional ClusterDeployment labels %v annotations %v", cd.GetLabels(), cd.GetAnnotations())
+	ann, _, _ := unstructured.NestedStringMap(cd.Object, "spec", "config", "clusterAnnotations")
+	if cd.GetLabels()["k0rdent.mirantis.com/kof-cluster-role"] != "regional" ||
+		ann[KOFAnnotationRegionalDomain] != "kof.acme.internal" || ann[KOFAnnotationCertEmail] != "ops@acme.internal" {
+		t.Errorf("regional ClusterDeployment labels %v, spec.config.clusterAnnotations %v", cd.GetLabels(), ann)
+	}
+	if len(cd.GetAnnotations()) != 0 {
+		t.Errorf("regional ClusterDeployment metadata.annotations = %v, want none (KOF reads spec.config.clusterAnnotations)", cd.GetAnnotations())
+	}
+	if r := kcm.Refusals(); len(r) != 0 || kcm.Checked() == 0 {
+		t.Errorf("KCM admission: refusals %q, %d configs checked against the values schema", r, kcm.Checked())
 	}
 	if strings.Contains(log.String(), "sp-secret-value") || strings.Contains(fmt.Sprint(env.Outputs()), "sp-secret-value") {
 		t.Error("the node log or the outputs hold the client secret")
@@ -184,8 +249,42 @@ kof:
 	if u, _ := kc.Get(ctx, p.regionalRef(env)); u != nil {
 		t.Error("the regional ClusterDeployment is still there after Destroy")
 	}
-	if _, err := kc.Release(ctx, "kof", kofMothershipRelease); !errors.Is(err, kube.ErrNoRelease) {
-		t.Errorf("mothership release after Destroy: %v, want kube.ErrNoRelease", err)
+	for i, c := range wantCharts {
+		ns := "kof"
+		if i == 0 {
+			ns = "istio-system"
+		}
+		if _, err := kc.Release(ctx, ns, c); !errors.Is(err, kube.ErrNoRelease) {
+			t.Errorf("release %s/%s after Destroy: %v, want kube.ErrNoRelease", ns, c, err)
+		}
+	}
+}
+
+// The regional cluster's template is checked before anything is created:
+// a template KCM does not ship fails the precondition, naming it, the KCM
+// version and the templates there are.
+func TestKOF_RegionalTemplateMissing(t *testing.T) {
+	kapi := testbed.StartLocalKube(t)
+	startKCM(t, kapi.Kubeconfig, time.Second)
+	cfg := testConfig(t, "azure_children:\n  enabled: true\nkof:\n  enabled: true\n  regional: {domain: kof.acme.internal, admin_email: ops@acme.internal, template: azure-standalone-cp-1-0-8}\n")
+	p := NewKOF(BuildContext{Config: cfg, Flags: RunFlags{}, Dirs: Dirs{Secrets: t.TempDir()}})
+	racer := &webhookRacer{calls: map[string]int{}, waited: map[string]bool{}}
+	p.installer = func(c *kube.Client) HelmInstaller { racer.next = c; return racer }
+	azureOut := map[string]string{AzureOutputSubscription: "sub-1", AzureOutputTenant: "tenant-1", AzureOutputClientID: "client-1",
+		AzureOutputSecretPath: "/nonexistent", AzureOutputCredential: "kcm-system/azure-cluster-credential"}
+	err := runPhase(context.Background(), p, kofEnv(kapi.Kubeconfig, azureOut, &syncBuf{}))
+	var pe *workflow.PreconditionError
+	if !errors.As(err, &pe) || pe.Check != "cluster template exists" {
+		t.Fatalf("Run = %v, want the cluster template precondition", err)
+	}
+	for _, w := range []string{"ClusterTemplate kcm-system/azure-standalone-cp-1-0-8 (kof.regional.template) does not exist in KCM 1.4.0",
+		"the ClusterTemplates in kcm-system: azure-standalone-cp-1-0-15"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+	if len(racer.calls) != 0 {
+		t.Errorf("charts installed before the precondition failed: %v", racer.calls)
 	}
 }
 

@@ -354,6 +354,11 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return err
 	}
+	// One subscription per run, journalled, handed to Terraform and (by
+	// the outputs) to the Azure SDK: phases/subscription.go.
+	if vars.SubscriptionID, err = terraformSubscription(ctx, env, p.cfg); err != nil {
+		return err
+	}
 	adopting, err := adoption(dir)
 	if err != nil {
 		return err
@@ -381,7 +386,7 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 		return transientTerraform(err)
 	}
 	if adopting != nil {
-		n, err := p.adopt(ctx, env, t, dir, module, adopting)
+		n, err := p.adopt(ctx, env, t, dir, module, adopting, vars.SubscriptionID)
 		if err != nil {
 			return err
 		}
@@ -543,6 +548,9 @@ func (p *Terraform) Describe(env *workflow.Env) []string {
 		fmt.Sprintf("terraform init and apply of %s in %s", module, p.dirs.Terraform),
 		fmt.Sprintf("resource group <cluster-id>-resgrp in %s; VNet %s, subnet %s; NSG allows UDP %s (WireGuard) and TCP 22 (SSH)",
 			c.Azure.Location, c.Network.VNetPrefix, c.Network.SubnetPrefix, port),
+	}
+	if c.Terraform.Module == "" {
+		lines = append(lines[:1], append([]string{azurermPlanLine(p.dirs.Terraform)}, lines[1:]...)...)
 	}
 	prio := c.Azure.VMPriority
 	if c.Azure.IsSpot() {
@@ -748,8 +756,8 @@ func (e *AdoptionError) Unwrap() []error { return e.Problems }
 // adopt imports the legacy resources: import blocks, a saved plan that
 // must import and neither replace nor destroy anything, nor change
 // anything but tags, then its apply. It returns how many were imported.
-func (p *Terraform) adopt(ctx context.Context, env *workflow.Env, t *tf.Exec, dir string, module iofs.FS, a *tf.Adoption) (int, error) {
-	imports, err := tf.Imports(module, a, p.cfg.Azure.SubscriptionID)
+func (p *Terraform) adopt(ctx context.Context, env *workflow.Env, t *tf.Exec, dir string, module iofs.FS, a *tf.Adoption, subscription string) (int, error) {
+	imports, err := tf.Imports(module, a, subscription)
 	if err != nil {
 		return 0, err
 	}

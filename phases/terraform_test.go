@@ -211,6 +211,7 @@ func TestTerraform_Describe(t *testing.T) {
 	got := p.Describe(nil)
 	want := []string{
 		"terraform init and apply of the embedded Azure module in /s/terraform",
+		"azurerm provider: the newest release matching >= 4.60, < 5.0 at the first terraform init, then locked in /s/terraform/.terraform.lock.hcl",
 		"resource group <cluster-id>-resgrp in westus2; VNet 10.0.0.0/16, subnet 10.0.1.0/24; NSG allows UDP <the wireguard node's port> (WireGuard) and TCP 22 (SSH)",
 		"VM k0s-controller-1: controller, Standard_D2s_v5, zone 1, Spot, eviction Delete, image Debian:debian-12:12-gen2:latest",
 		"VM k0s-worker-1: worker, Standard_D2s_v5, zone 2, Spot, eviction Delete, image Debian:debian-12:12-gen2:latest",

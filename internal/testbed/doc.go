@@ -55,4 +55,23 @@
 // connections inside the namespaces. Handshakes: a WireGuard initiation
 // sent before the responder is up is retried only after about 5 s, so
 // reachability checks should retry for 15 s or more.
+//
+// # Kubernetes and KCM
+//
+// LaunchKube and StartLocalKube run a real etcd and kube-apiserver on
+// loopback (kube.go); StartKube runs them inside a VM's namespace.
+// InstallCRDs installs the real CRDs of KCM v1.4.0 (ClusterDeployment,
+// ClusterTemplate, Credential, Management) and CAPZ v1.21.0
+// (AzureClusterIdentity) from crds/, copied unchanged from the shared
+// fixtures (crds/README.md); Sveltos's ClusterProfile is a stand-in there,
+// the one CRD of which no real copy is available. StartKCM (kcm_standin.go)
+// plays KCM and CAPZ on top: the ClusterTemplates KCMTemplates(version)
+// lists, valid after a delay; Credentials ready after a delay (status.ready
+// and the CredentialReady condition, as KCM's controller sets them);
+// ClusterDeployments Ready after a delay; and KCM's ClusterDeployment
+// admission as a real ValidatingWebhookConfiguration served by the test
+// process, refusing with KCM's messages a ClusterDeployment whose template
+// is missing or not valid or whose Credential is not ready, and refusing
+// a spec.config that does not match the real values schema of
+// azure-standalone-cp (ValuesSchema, with santhosh-tekuri/jsonschema).
 package testbed

@@ -15,6 +15,11 @@
 //     subscription's tenant (for the AzureClusterIdentity) and, when the
 //     config names no subscription, the only one the identity sees.
 //
+// ResolveSubscription picks a run's one subscription: azure.subscription_id,
+// else ARM_SUBSCRIPTION_ID, else the Azure CLI's default (AzAccountShow runs
+// `az account show --query id --output tsv`), the order Terraform's azurerm
+// provider uses, so that Terraform and the SDK are handed the same id.
+//
 // Directory changes take time to reach ARM: a service principal created a
 // second ago is not yet known to the role assignment API (PrincipalNotFound)
 // and sometimes not even to Graph itself. Client retries exactly those
@@ -25,7 +30,11 @@
 // EnsureServicePrincipal is idempotent: the application is found by its
 // display name, the service principal by its appId, the role assignment has
 // a name derived from scope, principal and role (so a second create
-// answers 409 RoleAssignmentExists, which is success), and a client secret
+// answers 409 RoleAssignmentExists, which is success; ARM allows one
+// assignment per scope, principal and role, so the 409 may also mean one
+// made earlier under another name: the assignment is then looked up and
+// its real id recorded, so that DeleteServicePrincipal removes it), and a
+// client secret
 // is added only when the caller has none that the application still knows
 // (KeyID). The secret is returned to the caller and never logged; where it
 // is kept is the caller's business (the phase writes it 0600 under

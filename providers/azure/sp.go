@@ -188,6 +188,7 @@ func (c *Client) EnsureServicePrincipal(ctx context.Context, spec ServicePrincip
 		return sp, secret, err
 	}
 	name := roleAssignmentName(spec.Scope, gsp.ID, role)
+	raID := spec.Scope + "/providers/Microsoft.Authorization/roleAssignments/" + name
 	op := fmt.Sprintf("assign role %s to %s at %s", role, app.AppID, spec.Scope)
 	err = c.withRetry(ctx, op, func() error {
 		resp, err := rc.Create(ctx, spec.Scope, name, armauthorization.RoleAssignmentCreateParameters{
@@ -201,7 +202,18 @@ func (c *Client) EnsureServicePrincipal(ctx context.Context, spec ServicePrincip
 			err = fromSDK(op, err)
 			var ae *APIError
 			if errors.As(err, &ae) && ae.StatusCode == http.StatusConflict && ae.Code == "RoleAssignmentExists" {
-				c.log.Info("role assignment exists", "scope", spec.Scope)
+				// ARM allows one assignment per scope, principal and
+				// role: this one, or one made earlier under another name
+				// (another tool, by hand, a name scheme of an older
+				// k0rdent). Record the real one, so Destroy removes it.
+				id, ferr := c.findRoleAssignment(ctx, rc, spec.Scope, gsp.ID, roleDefinitionID(spec.SubscriptionID, role))
+				if ferr != nil {
+					return ferr
+				}
+				if id != "" {
+					raID = id
+				}
+				c.log.Info("role assignment exists", "scope", spec.Scope, "id", raID)
 				return nil
 			}
 			return err
@@ -218,8 +230,32 @@ func (c *Client) EnsureServicePrincipal(ctx context.Context, spec ServicePrincip
 		}
 		return sp, secret, err
 	}
-	sp.RoleAssignmentID = spec.Scope + "/providers/Microsoft.Authorization/roleAssignments/" + name
+	sp.RoleAssignmentID = raID
 	return sp, secret, nil
+}
+
+// findRoleAssignment returns the id of the assignment of role definition
+// roleDef to principal at exactly scope, or "" when there is none.
+func (c *Client) findRoleAssignment(ctx context.Context, rc *armauthorization.RoleAssignmentsClient, scope, principal, roleDef string) (string, error) {
+	op := "list role assignments at " + scope
+	pager := rc.NewListForScopePager(scope, &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: to.Ptr("principalId eq '" + principal + "'")})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return "", fromSDK(op, err)
+		}
+		for _, ra := range page.Value {
+			if ra == nil || ra.ID == nil || ra.Properties == nil {
+				continue
+			}
+			p := ra.Properties
+			if p.PrincipalID != nil && *p.PrincipalID == principal && p.RoleDefinitionID != nil && strings.EqualFold(*p.RoleDefinitionID, roleDef) &&
+				(p.Scope == nil || strings.EqualFold(strings.TrimPrefix(*p.Scope, "/"), strings.TrimPrefix(scope, "/"))) {
+				return *ra.ID, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // DeleteServicePrincipal deletes the role assignment (when its id is known)

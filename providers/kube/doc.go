@@ -32,8 +32,9 @@
 // is in progress"; since k0rdent holds its state lock while it runs, no
 // other k0rdent operation can be in progress, so the pending revision is
 // marked failed (its description says so, and Result.Recovered names it)
-// and the upgrade proceeds. It does not use Helm's --wait: the cluster may
-// have no nodes yet, and readiness is judged by the Management object.
+// and the upgrade proceeds. It uses Helm's --wait only when Release.Wait
+// says so (KOF's Istio and operators charts): for KCM the cluster may have
+// no nodes yet, and readiness is judged by the Management object.
 //
 // The chart comes from Release.Chart: an OCI reference (oci://…, pulled with
 // Helm's registry client, credentials from Helm's registry config), the URL
@@ -66,7 +67,7 @@
 // The tests run against a real etcd and kube-apiserver started on loopback
 // by internal/testbed (LaunchKube), built once by `make kube-bins`; they
 // skip with the reason when the binaries are absent. The test chart
-// (testdata/chart) holds a ConfigMap and a Management-shaped CRD; the tests
+// (testdata/chart) holds a ConfigMap and KCM v1.4.0's real Management CRD; the tests
 // play the KCM controller by creating the Management object and setting
 // its Ready condition.
 package kube

@@ -41,8 +41,14 @@ type Release struct {
 	// release's values (helm upgrade --reset-values): the config is the
 	// single source of them.
 	Values map[string]any
-	// Timeout bounds Helm's own waits (hooks); 0 means 5 minutes.
+	// Timeout bounds Helm's own waits (hooks, and Wait); 0 means 5
+	// minutes.
 	Timeout time.Duration
+	// Wait is helm --wait: the install or upgrade returns once the
+	// release's Deployments, StatefulSets, DaemonSets, Services and Pods
+	// are ready (what the KOF docs do for Istio and the operators, so that
+	// a later chart's webhooks find their pods running).
+	Wait bool
 }
 
 // ReleaseInfo is Helm's record of the latest revision of a release.
@@ -263,6 +269,7 @@ func (c *Client) UpgradeOrInstall(ctx context.Context, r Release) (Result, error
 		in.Replace = last != nil // an uninstalled release kept in history
 		in.Timeout = timeout
 		in.Version = r.Version
+		in.Wait = r.Wait
 		rel, err = in.RunWithContext(ctx, ch, valuesOrEmpty(r.Values))
 	} else {
 		c.log.Info("upgrading release", "release", r.Namespace+"/"+r.Name, "from_revision", last.Version, "from_status", last.Info.Status.String(), "chart", ch.Metadata.Name, "version", ch.Metadata.Version)
@@ -272,6 +279,7 @@ func (c *Client) UpgradeOrInstall(ctx context.Context, r Release) (Result, error
 		up.MaxHistory = 10
 		up.Timeout = timeout
 		up.Version = r.Version
+		up.Wait = r.Wait
 		rel, err = up.RunWithContext(ctx, r.Name, ch, valuesOrEmpty(r.Values))
 	}
 	if err != nil {

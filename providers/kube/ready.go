@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // ObjectRef names one object of any resource type.
@@ -205,9 +206,14 @@ type TimeoutError struct {
 	Object   ObjectRef
 	Waited   time.Duration
 	LastSeen string
+	// For is what was awaited (WaitFor's what); empty means Ready.
+	For string
 }
 
 func (e *TimeoutError) Error() string {
+	if e.For != "" {
+		return fmt.Sprintf("timed out after %s waiting for %s %s; last seen: %s", e.Waited.Round(time.Second), e.Object, e.For, e.LastSeen)
+	}
 	return fmt.Sprintf("timed out after %s waiting for %s to be Ready; last seen: %s", e.Waited.Round(time.Second), e.Object, e.LastSeen)
 }
 
@@ -303,4 +309,62 @@ func (c *Client) WaitReady(ctx context.Context, ref ObjectRef, o WaitOptions) er
 		case <-tick.C:
 		}
 	}
+}
+
+// WaitFor polls the object (k8s.io/apimachinery's wait, every Interval)
+// until done reports true for it, within Timeout. what names the awaited
+// state in the log and errors ("status.valid true"). done also returns
+// what it sees ("status.valid false: chart not found"); each change of it is
+// logged, and a "still waiting" line every Liveness. A missing object is
+// seen as "not found" and waited for. When Timeout runs out the result is a
+// *TimeoutError naming what was last seen; when ctx ends, its error.
+func (c *Client) WaitFor(ctx context.Context, ref ObjectRef, what string, done func(u *unstructured.Unstructured) (bool, string), o WaitOptions) error {
+	if o.Interval <= 0 {
+		o.Interval = 2 * time.Second
+	}
+	if o.Liveness <= 0 {
+		o.Liveness = 30 * time.Second
+	}
+	start := time.Now()
+	c.log.Info("waiting", "object", ref.String(), "for", what, "timeout", o.Timeout.String())
+	lastSeen, lastLog := "nothing yet", start
+	pctx, cancel := ctx, context.CancelFunc(func() {})
+	if o.Timeout > 0 {
+		pctx, cancel = context.WithTimeout(ctx, o.Timeout)
+	}
+	defer cancel()
+	err := wait.PollUntilContextCancel(pctx, o.Interval, true, func(context.Context) (bool, error) {
+		// The request gets ctx, not the bounded one, so that running out
+		// of the bound never becomes what was seen.
+		u, err := c.Get(ctx, ref)
+		var seen string
+		ok := false
+		switch {
+		case err != nil:
+			seen = "error: " + err.Error()
+		case u == nil:
+			seen = "not found"
+		default:
+			ok, seen = done(u)
+		}
+		if ok {
+			c.log.Info("done waiting", "object", ref.String(), "for", what, "seen", seen, "waited", since(start))
+			return true, nil
+		}
+		if seen != lastSeen {
+			c.log.Info("not yet", "object", ref.String(), "for", what, "seen", seen, "waited", since(start))
+			lastSeen, lastLog = seen, time.Now()
+		} else if time.Since(lastLog) >= o.Liveness {
+			c.log.Info("still waiting", "object", ref.String(), "for", what, "seen", seen, "waited", since(start))
+			lastLog = time.Now()
+		}
+		return false, nil
+	})
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("wait for %s %s (last seen: %s): %w", ref, what, lastSeen, context.Cause(ctx))
+	}
+	return &TimeoutError{Object: ref, Waited: time.Since(start), LastSeen: lastSeen, For: what}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	authfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
 
@@ -179,6 +180,8 @@ func (g *Graph) Do(req *http.Request) (*http.Response, error) {
 }
 
 // Roles is the SDK's fake RoleAssignmentsServer with a scripted Create.
+// Like ARM, it allows one assignment per scope, principal and role: a
+// second one under any name is 409 RoleAssignmentExists.
 type Roles struct {
 	mu       sync.Mutex
 	NotYet   int  // answer this many creates with PrincipalNotFound
@@ -187,6 +190,59 @@ type Roles struct {
 	Creates  int
 	Assigned map[string]string // name -> principal
 	Deleted  []string
+
+	what map[string]Assignment // name -> what it assigns
+}
+
+// Assignment is what a role assignment assigns.
+type Assignment struct {
+	Scope, Principal, RoleDefinitionID string
+}
+
+// Preassign records an assignment made outside k0rdent (an earlier tool,
+// by hand) under name.
+func (f *Roles) Preassign(name string, a Assignment) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Assigned == nil {
+		f.Assigned = map[string]string{}
+	}
+	if f.what == nil {
+		f.what = map[string]Assignment{}
+	}
+	f.Assigned[name] = a.Principal
+	f.what[name] = a
+}
+
+// Assignments returns a copy of the assignments by name.
+func (f *Roles) Assignments() map[string]Assignment {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := map[string]Assignment{}
+	for k, v := range f.what {
+		m[k] = v
+	}
+	return m
+}
+
+// Rename gives an assignment another name, as if another tool had made
+// it: ARM then answers a create of the same assignment under k0rdent's
+// name with 409 RoleAssignmentExists.
+func (f *Roles) Rename(old, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Assigned[name], f.what[name] = f.Assigned[old], f.what[old]
+	delete(f.Assigned, old)
+	delete(f.what, old)
+}
+
+func (f *Roles) existing(a Assignment) string {
+	for name, w := range f.what {
+		if strings.EqualFold(w.Scope, a.Scope) && w.Principal == a.Principal && strings.EqualFold(w.RoleDefinitionID, a.RoleDefinitionID) {
+			return name
+		}
+	}
+	return ""
 }
 
 func (f *Roles) Server() *authfake.RoleAssignmentsServer {
@@ -203,14 +259,20 @@ func (f *Roles) Server() *authfake.RoleAssignmentsServer {
 				f.NotYet--
 				errResp.SetResponseError(http.StatusBadRequest, "PrincipalNotFound")
 				return
-			case f.Assigned[name] != "":
+			}
+			a := Assignment{Scope: "/" + strings.TrimPrefix(scope, "/"), Principal: *params.Properties.PrincipalID, RoleDefinitionID: *params.Properties.RoleDefinitionID}
+			if f.Assigned[name] != "" || f.existing(a) != "" {
 				errResp.SetResponseError(http.StatusConflict, "RoleAssignmentExists")
 				return
 			}
 			if f.Assigned == nil {
 				f.Assigned = map[string]string{}
 			}
-			f.Assigned[name] = *params.Properties.PrincipalID
+			if f.what == nil {
+				f.what = map[string]Assignment{}
+			}
+			f.Assigned[name] = a.Principal
+			f.what[name] = a
 			id := scope + "/providers/Microsoft.Authorization/roleAssignments/" + name
 			resp.SetResponse(http.StatusCreated, armauthorization.RoleAssignmentsClientCreateResponse{RoleAssignment: armauthorization.RoleAssignment{ID: &id, Name: &name}}, nil)
 			return
@@ -224,8 +286,32 @@ func (f *Roles) Server() *authfake.RoleAssignmentsServer {
 				return
 			}
 			delete(f.Assigned, name)
+			delete(f.what, name)
 			f.Deleted = append(f.Deleted, id)
 			resp.SetResponse(http.StatusOK, armauthorization.RoleAssignmentsClientDeleteByIDResponse{}, nil)
+			return
+		},
+		// ListForScope answers atScope() and principalId eq '<id>'
+		// filters, or none, with the assignments at exactly scope.
+		NewListForScopePager: func(scope string, opts *armauthorization.RoleAssignmentsClientListForScopeOptions) (resp azfake.PagerResponder[armauthorization.RoleAssignmentsClientListForScopeResponse]) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			principal := ""
+			if opts != nil && opts.Filter != nil {
+				if _, after, ok := strings.Cut(*opts.Filter, "principalId eq '"); ok {
+					principal, _, _ = strings.Cut(after, "'")
+				}
+			}
+			var page armauthorization.RoleAssignmentListResult
+			for name, w := range f.what {
+				if !strings.EqualFold(w.Scope, "/"+strings.TrimPrefix(scope, "/")) || principal != "" && w.Principal != principal {
+					continue
+				}
+				id := w.Scope + "/providers/Microsoft.Authorization/roleAssignments/" + name
+				page.Value = append(page.Value, &armauthorization.RoleAssignment{ID: to.Ptr(id), Name: to.Ptr(name),
+					Properties: &armauthorization.RoleAssignmentProperties{Scope: to.Ptr(w.Scope), PrincipalID: to.Ptr(w.Principal), RoleDefinitionID: to.Ptr(w.RoleDefinitionID)}})
+			}
+			resp.AddPage(http.StatusOK, armauthorization.RoleAssignmentsClientListForScopeResponse{RoleAssignmentListResult: page}, nil)
 			return
 		},
 	}

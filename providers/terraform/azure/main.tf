@@ -10,9 +10,11 @@
 terraform {
   required_version = ">= 1.5.0"
   required_providers {
+    # 4.1: ed25519 admin_ssh_key; 4.60: subscription_id may be null.
+    # Keep equal to AzurermConstraint (lock.go).
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = "~> 4.0"
+      version = ">= 4.60, < 5.0"
     }
   }
 }
