@@ -59,7 +59,8 @@ type run struct {
 	work       context.Context // workers' parent; cancelled on stop
 	stopWork   context.CancelFunc
 	now        func() time.Time
-	rec        Recorder
+	j          *journal
+	starting   []pending // launched, waiting for their records to be durable
 	par        int
 	grace      time.Duration
 	destroy    bool
@@ -85,7 +86,7 @@ type run struct {
 func (s *Scheduler) newRun(ctx context.Context, prior map[string]NodeStatus, ds []decision, destroy bool) *run {
 	g := s.Graph
 	r := &run{
-		s: s, g: g, ctx: ctx, now: s.Now, rec: s.Recorder, par: s.Parallelism, grace: s.GracePeriod,
+		s: s, g: g, ctx: ctx, now: s.Now, par: s.Parallelism, grace: s.GracePeriod,
 		destroy: destroy, deps: g.deps, next: g.dependents, upWord: "dependency",
 		nodes: make([]node, g.Len()), queues: map[string]*intHeap{}, classRunning: map[string]int{},
 		results: make(chan result), wake: make(chan int), exit: make(chan struct{}),
@@ -96,9 +97,6 @@ func (s *Scheduler) newRun(ctx context.Context, prior map[string]NodeStatus, ds 
 	}
 	if r.now == nil {
 		r.now = time.Now
-	}
-	if r.rec == nil {
-		r.rec = RecorderFunc(func(Event) error { return nil })
 	}
 	if r.par <= 0 {
 		r.par = DefaultParallelism
@@ -132,6 +130,7 @@ func (s *Scheduler) newRun(ctx context.Context, prior map[string]NodeStatus, ds 
 func (r *run) run() (*Result, error) {
 	defer close(r.exit)
 	defer r.stopWork()
+	r.j = newJournal(r.s.Recorder)
 	r.start()
 	var tick <-chan time.Time
 	if r.s.Log != nil {
@@ -152,7 +151,10 @@ func (r *run) run() (*Result, error) {
 		if r.inflight == 0 && (r.stopped || r.retrying == 0) {
 			break
 		}
+		r.flush()
 		select {
+		case a := <-r.j.acks:
+			r.acked(a)
 		case res := <-r.results:
 			r.finish(res)
 		case i := <-r.wake:
@@ -172,6 +174,7 @@ func (r *run) run() (*Result, error) {
 			}
 		}
 	}
+	r.drain()
 	return r.result()
 }
 
@@ -414,18 +417,25 @@ func (r *run) set(i int, to State, attempt int, reason string, err error, dur ti
 	return r.record(i, ev)
 }
 
+// record queues ev for the journal writer and reports whether it was
+// queued: not after the Recorder failed. Durability comes later, with the
+// batch; startWhenDurable waits for it.
 func (r *run) record(i int, ev Event) bool {
 	if r.recErr != nil {
 		return false
 	}
 	ev.Node, ev.Time = r.nodes[i].name, r.now()
-	if err := r.rec.Record(ev); err != nil {
-		r.recErr = fmt.Errorf("record %s %s -> %s: %w", ev.Node, ev.From, ev.To, err)
-		r.stopped = true
-		r.stopWork()
-		return false
-	}
+	r.j.push(ev)
 	return true
+}
+
+// flush hands the queued events to the journal writer, or drops them
+// after a Recorder error.
+func (r *run) flush() {
+	if r.recErr != nil {
+		r.j.queued = r.j.queued[:0]
+	}
+	r.j.flush()
 }
 
 func (r *run) result() (*Result, error) {

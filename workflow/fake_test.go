@@ -197,3 +197,45 @@ func mustGraph(t testing.TB, phases ...Phase) *Graph {
 	}
 	return g
 }
+
+// batchRecorder is a memRecorder with the group-commit capability: a batch
+// becomes visible (durable) only as a whole, after gate (if set) lets it
+// through, and every batch's size is kept.
+type batchRecorder struct {
+	*memRecorder
+	gate    func(evs []Event) // optional: called before the batch is written
+	bmu     sync.Mutex
+	batches [][]Event
+}
+
+var _ BatchRecorder = (*batchRecorder)(nil)
+
+func (r *batchRecorder) RecordBatch(evs []Event) error {
+	if r.gate != nil {
+		r.gate(evs)
+	}
+	r.bmu.Lock()
+	r.batches = append(r.batches, slices.Clone(evs))
+	r.bmu.Unlock()
+	for _, ev := range evs {
+		if err := r.memRecorder.Record(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batchOf returns the index of the batch holding node's first event to
+// state to, or -1.
+func (r *batchRecorder) batchOf(node string, to State) int {
+	r.bmu.Lock()
+	defer r.bmu.Unlock()
+	for i, b := range r.batches {
+		for _, ev := range b {
+			if ev.Node == node && ev.To == to {
+				return i
+			}
+		}
+	}
+	return -1
+}

@@ -88,7 +88,11 @@ func TestScheduler_RandomGraphs(t *testing.T) {
 		selected, _ := sel.resolve(g)
 		plan := Plan(g, PlanOptions{Prior: prior, Selection: sel})
 		rec = newRecorder(t, prior)
-		s := &Scheduler{Graph: g, Recorder: rec, Parallelism: 1 + rng.IntN(4), FailFast: rng.IntN(4) == 0, Selection: sel}
+		var recorder Recorder = rec
+		if seed%2 == 1 { // half the graphs through group commit
+			recorder = &batchRecorder{memRecorder: rec}
+		}
+		s := &Scheduler{Graph: g, Recorder: recorder, Parallelism: 1 + rng.IntN(4), FailFast: rng.IntN(4) == 0, Selection: sel}
 		ctx, cancel := context.WithCancel(context.Background())
 		if rng.IntN(5) == 0 {
 			left := 1 + rng.IntN(2*n)

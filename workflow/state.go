@@ -91,9 +91,23 @@ func (e *IllegalTransitionError) Error() string {
 // Recorder makes events durable. Record must not return before the event is
 // durable: the scheduler starts Run only after `running` is recorded and
 // starts dependents only after `succeeded` is recorded. A Recorder error
-// stops all further dispatch. The scheduler calls Record from one goroutine.
+// stops all further dispatch. The scheduler calls Record from one goroutine
+// (its journal writer, not the coordinator), one event at a time, in the
+// order the coordinator decided them.
 type Recorder interface {
 	Record(ev Event) error
+}
+
+// BatchRecorder is the optional group-commit capability of a Recorder
+// (etcd's WAL and litestream batch the same way): RecordBatch makes every
+// event of evs durable, in order, typically with one write and one sync,
+// and must not return before they all are. On error any prefix of evs may
+// be durable; the scheduler then gives it nothing more. The scheduler
+// hands it the transitions that became due while the previous batch was
+// being written, from the same single goroutine as Record.
+type BatchRecorder interface {
+	Recorder
+	RecordBatch(evs []Event) error
 }
 
 // RecorderFunc adapts a function to Recorder.

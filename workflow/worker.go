@@ -11,8 +11,10 @@ import (
 	"time"
 )
 
-// launch records running (except for a verify) and hands the node to a
-// worker. Nothing starts unless its running record is durable.
+// launch records running (except for a verify), takes the node's slot and
+// hands it to a worker once every record queued so far is durable: nothing
+// starts unless its running record, and the records of its dependencies,
+// are durable.
 func (r *run) launch(i int) {
 	n := &r.nodes[i]
 	attempt := n.status.Attempt
@@ -42,7 +44,8 @@ func (r *run) launch(i int) {
 			env.Inputs[r.nodes[j].name] = maps.Clone(out)
 		}
 	}
-	go r.work1(i, n.kind, n.phase, n.policy.Timeout, env)
+	kind, p, timeout := n.kind, n.phase, n.policy.Timeout
+	r.startWhenDurable(i, func() { go r.work1(i, kind, p, timeout, env) })
 }
 
 // work1 runs one job in a worker goroutine: the phase itself runs in a
