@@ -106,7 +106,7 @@ func (j *journal) write() {
 		switch {
 		case failed:
 			a.err = fmt.Errorf("record %s %s -> %s: an earlier record failed", evs[0].Node, evs[0].From, evs[0].To)
-		case j.batch != nil && len(evs) > 1:
+		case j.batch != nil:
 			if err := j.batch.RecordBatch(evs); err != nil {
 				a.err = fmt.Errorf("record %d events (%s %s -> %s to %s %s -> %s): %w", len(evs),
 					evs[0].Node, evs[0].From, evs[0].To, evs[len(evs)-1].Node, evs[len(evs)-1].From, evs[len(evs)-1].To, err)
