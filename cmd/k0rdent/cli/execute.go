@@ -54,6 +54,36 @@ func (r *recorder) Record(ev workflow.Event) error {
 	return nil
 }
 
+// RecordBatch makes a batch of events durable with one write and one
+// fsync (the scheduler's group commit), then shows them.
+func (r *recorder) RecordBatch(evs []workflow.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("journal closed: the run was interrupted twice")
+	}
+	if r.killAt > r.count && r.killAt <= r.count+len(evs) {
+		// the test hook kills right after record killAt: write the batch
+		// up to it, then die
+		if r.run.RecordBatch(evs[:r.killAt-r.count]) == nil {
+			killSelf()
+		}
+	}
+	if err := r.run.RecordBatch(evs); err != nil {
+		return err
+	}
+	r.count += len(evs)
+	for _, ev := range evs {
+		if ev.To == workflow.Running {
+			r.running[ev.Node] = ev
+		} else {
+			delete(r.running, ev.Node)
+		}
+		r.progress.Event(ev)
+	}
+	return nil
+}
+
 // abort journals every running node cancelled and the run outcome
 // cancelled, then refuses further records. It is the flush of a second
 // interrupt; the caller exits right after.
