@@ -236,3 +236,73 @@ func BenchmarkDurableOverhead(b *testing.B) {
 	b.Run("disk", disk(false))
 	b.Run("disk+runtime", disk(true))
 }
+
+// BenchmarkDecode_RealisticState decides whether the fast decoder
+// (fastyaml.go) earns its keep: it decodes every document of a realistic
+// state directory, 300 runs of 30 records (transitions with outputs,
+// outcome), once with decodeHeaderBody/decodeRecordBody (fast path, yaml.v3
+// fallback) and once with yaml.v3 alone, and reports the cost per document
+// and per state. `runs` decodes two documents per run (header and last
+// record), `status` and `runs show` one run's documents.
+//
+//	go test -run '^$' -bench Decode_Realistic ./state
+func BenchmarkDecode_RealisticState(b *testing.B) {
+	const runs, records = 300, 30
+	var heads, recs [][]byte
+	for i := range runs {
+		h := testHeader(NewRunID(t0.Add(time.Duration(i) * time.Minute)))
+		doc, err := encodeHeader(h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, _ := parseDoc(doc, 0)
+		heads = append(heads, d.body)
+		for j := 1; j <= records; j++ {
+			rec := Record{Kind: KindTransition, Seq: uint64(j), Time: t0.Add(time.Duration(j) * time.Second),
+				Node: fmt.Sprintf("azure-children/cluster-%d", j/2), From: workflow.Pending, To: workflow.Running, Attempt: 1}
+			if j%2 == 0 {
+				rec.From, rec.To, rec.Duration = workflow.Running, workflow.Succeeded, 42*time.Second
+				rec.Outputs = map[string]string{"kubeconfig": "/state/secrets/kubeconfig", "resource_group": "rg-k0rdent-ab12"}
+			}
+			if j == records {
+				rec = Record{Kind: KindOutcome, Seq: uint64(j), Time: rec.Time, Outcome: OutcomeSucceeded, Flags: h.Flags}
+			}
+			doc, err := encodeRecord(rec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, _ := parseDoc(doc, 0)
+			recs = append(recs, d.body)
+		}
+	}
+	docs := float64(len(heads) + len(recs))
+	for _, tc := range []struct {
+		name   string
+		header func([]byte, *headerDoc) error
+		record func([]byte, *Record) error
+	}{
+		{"fast", decodeHeaderBody, decodeRecordBody},
+		{"yaml.v3", func(b []byte, h *headerDoc) error { return unmarshal(b, h) }, func(b []byte, r *Record) error { return unmarshal(b, r) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				for _, body := range heads {
+					var h headerDoc
+					if err := tc.header(body, &h); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, body := range recs {
+					var r Record
+					if err := tc.record(body, &r); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			per := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / docs
+			b.ReportMetric(per, "ns/doc")
+			b.ReportMetric(per*docs/1e6, "ms/state")
+			b.ReportMetric(per*2*10000/1e6, "ms/list-10000-runs")
+		})
+	}
+}
