@@ -49,13 +49,22 @@
 //
 // # Scheduler
 //
-// One coordinator goroutine owns all node state and is the only caller of
-// Recorder.Record; workers run phases and send results back on a channel.
+// One coordinator goroutine owns all node state and decides every event;
+// workers run phases and send results back on a channel. Events go to the
+// Recorder through a journal writer goroutine (the group commit, see
+// journal.go): the coordinator queues them without waiting, the writer
+// hands everything queued to the Recorder as one batch (RecordBatch when
+// the Recorder is a BatchRecorder: one write and one sync), and while a
+// batch is being written the coordinator keeps collecting results and
+// dispatching; what becomes due meanwhile goes in the next batch. The
+// Recorder is called from that one goroutine, one batch at a time.
 // A slot (Parallelism, and the node's class limit) is taken only when a
 // node is ready; the ready node with the smallest name goes first.
 //
 // Durability: `running` is recorded before the phase's checks and Run
-// start, and `succeeded` before any dependent starts. If Record fails,
+// start, and `succeeded` before any dependent starts: a launched job starts
+// only when every event queued before its launch is durable (the durable
+// watermark), and Run returns only when every event is durable. If Record fails,
 // nothing else is dispatched or recorded, running phases have their context
 // cancelled and are waited for (up to GracePeriod), and Run returns the
 // Recorder's error.
