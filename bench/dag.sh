@@ -54,7 +54,7 @@ run1() { # system dir -> nanoseconds
 		t1=$(now) ;;
 	xargs)
 		t0=$(now)
-		xargs -P4 -n1 sh -c 'exec "$0"' <"$dir/xargs.txt" >"$W/out" 2>&1 || { cat "$W/out" >&2; exit 1; }
+		xargs -P4 -n1 /bin/true <"$dir/xargs.txt" >"$W/out" 2>&1 || { cat "$W/out" >&2; exit 1; }
 		t1=$(now) ;;
 	esac
 	echo $((t1 - t0))

@@ -8,8 +8,8 @@ node after the first layer depending on two distinct random nodes of the
 layer before it, every node running /bin/true):
   k0rdent.yaml   command phases (the built-in phases are left out with --skip)
   Taskfile.yml   go-task tasks (run: once, so a shared dependency runs once)
-  xargs.txt      one /bin/true per node, for `xargs -P4` (the floor: the same
-                 processes, no graph, no journal)
+  xargs.txt      one node name per line, for `xargs -P4 -n1 /bin/true` (the
+                 floor: the same processes, no graph, no journal)
 """
 import os
 import random
@@ -45,8 +45,8 @@ def main():
             needed -= set(d)
         f.write("  default:\n    deps: [%s]\n" % ", ".join(sorted(needed | set(last))))
     with open(os.path.join(out, "xargs.txt"), "w") as f:
-        for _ in deps:
-            f.write("/bin/true\n")
+        for n in deps:
+            f.write(n + "\n")
 
 
 main()

@@ -64,7 +64,7 @@ for n in "${names[@]}"; do # each must work, start no child process
 	fi
 done
 if command -v strace >/dev/null; then
-	opened=$(strace -f -qq -e trace=openat -o /dev/stdout ${cmd[runs-20]} 2>/dev/null | grep -c '/runs/[0-9-]*\.yaml"' || true)
+	opened=$(strace -f -qq -e trace=openat -o /dev/stdout ${cmd[runs-20]} 2>/dev/null | grep -cE '/runs/[0-9]{8}-[0-9]{6}-[0-9a-f]{4}\.yaml"' || true)
 	echo "runs --limit 20 opened $opened of $RUNS run files"
 fi
 
