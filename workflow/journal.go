@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // journal is the scheduler's group commit. The coordinator queues events
@@ -42,9 +43,12 @@ type journalAck struct {
 // pending is a job launched but not started: it waits for the events
 // queued before its launch (up to seq) to become durable.
 type pending struct {
-	i   int
-	seq uint64
-	job func()
+	i       int
+	seq     uint64
+	kind    jobKind
+	phase   Phase
+	timeout time.Duration
+	env     *Env
 }
 
 func newJournal(rec Recorder) *journal {
@@ -127,14 +131,15 @@ func (j *journal) write() {
 	}
 }
 
-// startWhenDurable starts job (a worker for node i) once every event
+// startWhenDurable starts job p (a worker for node p.i) once every event
 // queued so far is durable; at once if they already are.
-func (r *run) startWhenDurable(i int, job func()) {
+func (r *run) startWhenDurable(p pending) {
 	if r.j.durable >= r.j.issued && r.recErr == nil {
-		job()
+		go r.work1(p.i, p.kind, p.phase, p.timeout, p.env)
 		return
 	}
-	r.starting = append(r.starting, pending{i: i, seq: r.j.issued, job: job})
+	p.seq = r.j.issued
+	r.starting = append(r.starting, p)
 }
 
 // acked takes a batch's answer: on error the run stops recording; then
@@ -162,10 +167,10 @@ func (r *run) acked(a journalAck) {
 	r.starting = r.starting[ready:]
 	for _, p := range now {
 		if r.recErr != nil || r.work.Err() != nil {
-			r.finish(result{i: p.i, kind: r.nodes[p.i].kind, err: context.Canceled})
+			r.finish(result{i: p.i, kind: p.kind, err: context.Canceled})
 			continue
 		}
-		p.job()
+		go r.work1(p.i, p.kind, p.phase, p.timeout, p.env)
 	}
 }
 

@@ -44,8 +44,7 @@ func (r *run) launch(i int) {
 			env.Inputs[r.nodes[j].name] = maps.Clone(out)
 		}
 	}
-	kind, p, timeout := n.kind, n.phase, n.policy.Timeout
-	r.startWhenDurable(i, func() { go r.work1(i, kind, p, timeout, env) })
+	r.startWhenDurable(pending{i: i, kind: n.kind, phase: n.phase, timeout: n.policy.Timeout, env: env})
 }
 
 // work1 runs one job in a worker goroutine: the phase itself runs in a
