@@ -20,7 +20,7 @@ PAIRS=${1:-10}
 TASK_VERSION=v3.54.0 # served by the module proxy (see go-partial.tsv)
 root=$(cd "$(dirname "$0")/.." && pwd)
 base=${BENCH_DIR:-/var/tmp}
-fstype=$(stat -f -c %T "$base")
+fstype=$(findmnt -n -o FSTYPE -T "$base" 2>/dev/null || stat -f -c %T "$base")
 if [ "$fstype" = tmpfs ]; then
 	echo "bench/dag.sh: $base is tmpfs; set BENCH_DIR to a directory on a real disk (ext4)" >&2
 	exit 2

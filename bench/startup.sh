@@ -20,7 +20,7 @@ ROUNDS=${1:-20}
 RUNS=${RUNS:-10000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 base=${BENCH_DIR:-/var/tmp}
-if [ "$(stat -f -c %T "$base")" = tmpfs ]; then
+if [ "$(findmnt -n -o FSTYPE -T "$base" 2>/dev/null || stat -f -c %T "$base")" = tmpfs ]; then
 	echo "bench/startup.sh: $base is tmpfs; set BENCH_DIR to a directory on a real disk" >&2
 	exit 2
 fi
