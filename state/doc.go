@@ -84,8 +84,15 @@
 // node is destroyed, or failed) and an outcome; it can be superseded like
 // any run. Listings mark it as a teardown.
 //
-// Every later document is one record, appended with a single write(2)
-// followed by fsync(2): the record is durable when Run.Record returns.
+// Every later document is one record. Records are appended one by one
+// (Run.Append) or in batches (Run.AppendBatch, Run.RecordBatch; the
+// scheduler still records one transition at a time): a batch is one or more whole documents, each with its own checksum and
+// seq, written with a single write(2) followed by one fsync(2); every
+// record of a batch is durable when the call returns. The format does not
+// mark batches: a reader sees the same stream of documents as if they had
+// been appended one by one, and a crash in the middle of a batch leaves a
+// valid prefix and a torn tail, repaired like any torn record (the whole
+// documents before the tear are kept).
 // Common fields: kind, seq, time (RFC 3339 UTC, nanoseconds; transitions
 // carry the engine's time, records without one get Store.Now, which also
 // dates the header). Kinds:

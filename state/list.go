@@ -60,12 +60,20 @@ const listChunk = 4096
 // last record is not an outcome or superseded record (unfinished, torn,
 // damaged) is read whole. Corruption between the header and the last
 // record is therefore not seen by List; Load (runs show, resume) sees it.
-func (s *Store) List() ([]RunInfo, error) {
+func (s *Store) List() ([]RunInfo, error) { return s.ListNewest(0) }
+
+// ListNewest is List limited to the newest n runs (n <= 0: all). It opens
+// only their files: run ids sort by time, so the directory listing alone
+// says which they are (`runs --limit N`).
+func (s *Store) ListNewest(n int) ([]RunInfo, error) {
 	ids, err := s.runIDs()
 	if err != nil {
 		return nil, err
 	}
 	slices.Reverse(ids)
+	if n > 0 && len(ids) > n {
+		ids = ids[:n]
+	}
 	out := make([]RunInfo, len(ids))
 	// Listing is system calls (open, pread, close) more than parsing:
 	// a few readers overlap them. Each writes only its own slots.

@@ -107,3 +107,37 @@ func TestStore_List(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestStore_ListNewest: the newest n runs, newest first, and only their
+// files are read: the older ones here are garbage, which List would
+// report.
+func TestStore_ListNewest(t *testing.T) {
+	s := lockedStore(t)
+	ids := []string{"20261125-100000-0001", "20261125-100100-0001", "20261125-100200-0001", "20261125-100300-0001"}
+	for _, id := range ids {
+		writeRun(t, s, id, happyEvents(), OutcomeSucceeded).Close()
+	}
+	for _, id := range ids[:2] {
+		if err := os.WriteFile(s.RunPath(id), []byte("not a run file"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	infos, err := s.ListNewest(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, in := range infos {
+		got = append(got, in.ID)
+		if in.Err != nil || in.Outcome != OutcomeSucceeded {
+			t.Errorf("%s: outcome %q err %v", in.ID, in.Outcome, in.Err)
+		}
+	}
+	if want := []string{ids[3], ids[2]}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ListNewest(2) = %v, want %v", got, want)
+	}
+	all, err := s.ListNewest(0)
+	if err != nil || len(all) != 4 || all[3].Err == nil {
+		t.Errorf("ListNewest(0): %d runs, oldest err %v, %v; want all 4 and the garbage reported", len(all), all[len(all)-1].Err, err)
+	}
+}

@@ -165,7 +165,11 @@ func (rf *RunFile) setHeader(h Header) {
 }
 
 // check validates rec against the replayed state without changing it.
-func (rf *RunFile) check(rec *Record) error {
+func (rf *RunFile) check(rec *Record) error { return rf.checkWith(rec, nil) }
+
+// checkWith is check for a record that follows, in the same batch, records
+// not applied yet: batch holds the node states those records leave.
+func (rf *RunFile) checkWith(rec *Record, batch map[string]workflow.State) error {
 	seq := rec.Seq
 	corrupt := func(format string, args ...any) error {
 		return &CorruptError{File: rf.file, Record: seq, Offset: rf.Size, Reason: fmt.Sprintf(format, args...)}
@@ -182,10 +186,16 @@ func (rf *RunFile) check(rec *Record) error {
 			return corrupt("node %s: unknown state in %q -> %q", rec.Node, rec.From, rec.To)
 		}
 		terr := &TransitionError{File: rf.file, Record: seq, Node: rec.Node, From: rec.From, To: rec.To}
-		if cur, ok := rf.Nodes[rec.Node]; ok {
-			terr.Actual = cur.State
-			if cur.State != rec.From {
-				terr.Reason = fmt.Sprintf("record says %s -> %s but the node is %s", rec.From, rec.To, cur.State)
+		cur, ok := rf.Nodes[rec.Node].State, false
+		if st, in := batch[rec.Node]; in {
+			cur, ok = st, true
+		} else {
+			_, ok = rf.Nodes[rec.Node]
+		}
+		if ok {
+			terr.Actual = cur
+			if cur != rec.From {
+				terr.Reason = fmt.Sprintf("record says %s -> %s but the node is %s", rec.From, rec.To, cur)
 				return terr
 			}
 		}

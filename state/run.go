@@ -14,7 +14,8 @@ import (
 )
 
 // Run is a run file open for appending. It implements workflow.Recorder.
-// Every append is one write plus fsync. runtime.yaml (Project(base, run),
+// Every append, of one record or of a batch (AppendBatch), is one write
+// plus fsync. runtime.yaml (Project(base, run),
 // where base is the runtime found when the run was created or opened) is
 // replaced when the run is created or resumed, at its outcome, and after a
 // Record that finishes a node that Projects, never by Append itself;
@@ -35,8 +36,6 @@ type Run struct {
 	// noRuntime turns off the live runtime.yaml update (benchmarks).
 	noRuntime bool
 }
-
-var _ workflow.Recorder = (*Run)(nil)
 
 // CreateRun creates the run file of a new run, atomically, with h as its
 // header, and points runtime.yaml at it. Zero fields are filled in: RunID
@@ -339,7 +338,34 @@ func (r *Run) Supersede(newID string) error {
 // validates the record against the replayed run, writes it with one write
 // and fsyncs. The convenience methods above all come here; migration uses
 // it directly to write records with their historical times.
-func (r *Run) Append(rec Record) error {
+func (r *Run) Append(rec Record) error { return r.AppendBatch([]Record{rec}) }
+
+// RecordBatch journals several node transitions as one batch
+// (workflow.BatchRecorder): one write and one fsync for all of them. It
+// returns once they are all durable; see AppendBatch for what an error
+// leaves.
+func (r *Run) RecordBatch(evs []workflow.Event) error {
+	recs := make([]Record, len(evs))
+	for i, ev := range evs {
+		recs[i] = Record{
+			Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
+			Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
+			Outputs: maps.Clone(ev.Outputs),
+		}
+	}
+	return r.AppendBatch(recs)
+}
+
+// AppendBatch journals records as one batch, the group commit: each gets
+// its Seq and is validated as Append does, against the run as the records
+// before it in the batch leave it; the documents are then written with one
+// write and one fsync, and runtime.yaml is updated once. The file format
+// is unchanged: a batch is several documents, each with its own checksum,
+// and a batch torn by a crash is repaired like a torn record (the torn
+// document is cut; the whole documents before it stay). When a record is
+// refused, the records before it are still written and the error names
+// the refused one; after a failed write or fsync the Run is poisoned.
+func (r *Run) AppendBatch(recs []Record) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.f == nil {
@@ -348,30 +374,59 @@ func (r *Run) Append(rec Record) error {
 	if r.err != nil {
 		return fmt.Errorf("append to run %s: an earlier write failed (%v); open the run again to repair it", r.ID(), r.err)
 	}
-	if r.rf.Outcome == OutcomeSuperseded {
-		return fmt.Errorf("append to run %s: superseded by run %s", r.ID(), r.rf.SupersededBy)
-	}
-	rec.Seq = r.rf.nextSeq()
-	if rec.Time.IsZero() {
-		rec.Time = r.s.now()
-	}
-	rec.Time = rec.Time.UTC()
-	if err := r.rf.check(&rec); err != nil {
-		var ce *CorruptError
-		if errors.As(err, &ce) {
-			return fmt.Errorf("run %s: refusing record %d: %s", r.ID(), rec.Seq, ce.Reason)
+	var (
+		refused error
+		data    []byte
+		nodes   map[string]workflow.State // node states the batch leaves
+		n       int
+	)
+	for n < len(recs) {
+		rec := &recs[n]
+		if r.rf.Outcome == OutcomeSuperseded || (n > 0 && recs[n-1].Kind == KindSuperseded) {
+			by := r.rf.SupersededBy
+			if n > 0 && recs[n-1].Kind == KindSuperseded {
+				by = recs[n-1].By
+			}
+			refused = fmt.Errorf("append to run %s: superseded by run %s", r.ID(), by)
+			break
 		}
-		return err
+		rec.Seq = r.rf.nextSeq() + uint64(n)
+		if rec.Time.IsZero() {
+			rec.Time = r.s.now()
+		}
+		rec.Time = rec.Time.UTC()
+		if err := r.rf.checkWith(rec, nodes); err != nil {
+			var ce *CorruptError
+			if errors.As(err, &ce) {
+				err = fmt.Errorf("run %s: refusing record %d: %s", r.ID(), rec.Seq, ce.Reason)
+			}
+			refused = err
+			break
+		}
+		if err := checkSecrets(rec); err != nil {
+			refused = fmt.Errorf("run %s: record %d: node %s: %w", r.ID(), rec.Seq, rec.Node, err)
+			break
+		}
+		if err := r.secrets.check(rec); err != nil {
+			refused = fmt.Errorf("run %s: record %d: node %s: %w", r.ID(), rec.Seq, rec.Node, err)
+			break
+		}
+		doc, err := encodeRecord(*rec)
+		if err != nil {
+			refused = err
+			break
+		}
+		data = append(data, doc...)
+		if rec.Kind == KindTransition {
+			if nodes == nil {
+				nodes = map[string]workflow.State{}
+			}
+			nodes[rec.Node] = rec.To
+		}
+		n++
 	}
-	if err := checkSecrets(&rec); err != nil {
-		return fmt.Errorf("run %s: record %d: node %s: %w", r.ID(), rec.Seq, rec.Node, err)
-	}
-	if err := r.secrets.check(&rec); err != nil {
-		return fmt.Errorf("run %s: record %d: node %s: %w", r.ID(), rec.Seq, rec.Node, err)
-	}
-	data, err := encodeRecord(rec)
-	if err != nil {
-		return err
+	if n == 0 {
+		return refused
 	}
 	if _, err := r.f.Write(data); err != nil {
 		r.err = err
@@ -381,9 +436,11 @@ func (r *Run) Append(rec Record) error {
 		r.err = err
 		return fmt.Errorf("append to run file %s: fsync: %w", r.path, err)
 	}
-	r.rf.apply(rec)
+	for _, rec := range recs[:n] {
+		r.rf.apply(rec)
+	}
 	r.rf.Size += int64(len(data))
-	return nil
+	return refused
 }
 
 // WriteRuntime replaces runtime.yaml with the projection of the run so

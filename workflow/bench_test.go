@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -87,15 +88,55 @@ func BenchmarkPlan(b *testing.B) {
 	}
 }
 
-// BenchmarkMakespan runs a layered graph of sleeping phases (5–20ms) with
+// BenchmarkMakespan runs layered graphs of sleeping phases (5–20ms) with
 // Parallelism no smaller than the graph's width (its largest set of
 // mutually independent nodes, bounded here by the node count), so that no
 // node ever waits for a slot, and reports makespan / critical path: the
 // ideal is 1, the goal at most 1.05. What is left is dispatch latency and
-// sleep overshoot.
+// sleep overshoot. One graph's figure moves with the machine's load (one
+// late wake-up on its critical path shows), so each iteration runs seven
+// graphs (fixed seeds) and the figure is the median of their ratios, each
+// ratio taken over all iterations.
 func BenchmarkMakespan(b *testing.B) {
+	const graphs = 7
+	type bench struct {
+		g        *Graph
+		critical time.Duration
+		total    time.Duration
+		n        int
+	}
+	var gs []*bench
+	for seed := range uint64(graphs) {
+		g, critical := sleepingGraph(b, seed)
+		gs = append(gs, &bench{g: g, critical: critical, n: g.Len()})
+	}
+	for b.Loop() {
+		for _, x := range gs {
+			s := &Scheduler{Graph: x.g, Parallelism: x.n}
+			start := time.Now()
+			if _, err := s.Run(context.Background(), nil); err != nil {
+				b.Fatal(err)
+			}
+			x.total += time.Since(start)
+		}
+	}
+	ratios := make([]float64, len(gs))
+	var critical time.Duration
+	for i, x := range gs {
+		ratios[i] = float64(x.total) / float64(b.N) / float64(x.critical)
+		critical += x.critical
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "makespan/critical")
+	b.ReportMetric(ratios[len(ratios)-1], "worst-graph")
+	b.ReportMetric(float64(critical.Milliseconds())/graphs, "critical-ms")
+}
+
+// sleepingGraph is a layered graph (4 wide, 6 deep, 1–2 dependencies on the
+// layer before) of phases sleeping 5–20ms, and its critical path.
+func sleepingGraph(tb testing.TB, seed uint64) (*Graph, time.Duration) {
 	const width, layers = 4, 6
-	rng := rand.New(rand.NewPCG(3, 4))
+	rng := rand.New(rand.NewPCG(3+seed, 4))
 	sleep := map[string]time.Duration{}
 	var phases []Phase
 	name := func(l, i int) string { return fmt.Sprintf("l%d-%d", l, i) }
@@ -113,18 +154,6 @@ func BenchmarkMakespan(b *testing.B) {
 			phases = append(phases, f)
 		}
 	}
-	g := mustGraph(b, phases...)
-	p := Plan(g, PlanOptions{History: sleep})
-	critical := p.CriticalDuration
-	var total time.Duration
-	for b.Loop() {
-		s := &Scheduler{Graph: g, Parallelism: len(phases)}
-		start := time.Now()
-		if _, err := s.Run(context.Background(), nil); err != nil {
-			b.Fatal(err)
-		}
-		total += time.Since(start)
-	}
-	b.ReportMetric(float64(total)/float64(b.N)/float64(critical), "makespan/critical")
-	b.ReportMetric(float64(critical.Milliseconds()), "critical-ms")
+	g := mustGraph(tb, phases...)
+	return g, Plan(g, PlanOptions{History: sleep}).CriticalDuration
 }

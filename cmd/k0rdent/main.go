@@ -6,6 +6,9 @@ import (
 	"os"
 
 	"github.com/k0rdent/k0rdent-deploy/cmd/k0rdent/cli"
+	// Before rig's sshconfig initialises: no ssh probing at start-up of
+	// commands that never use SSH (see package quietssh).
+	_ "github.com/k0rdent/k0rdent-deploy/internal/quietssh/restore"
 	"github.com/k0rdent/k0rdent-deploy/phases"
 )
 

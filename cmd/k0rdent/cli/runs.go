@@ -98,7 +98,7 @@ func toRunJSON(ri state.RunInfo) runJSON {
 }
 
 func (a *app) doRuns(o runsOptions) error {
-	infos, err := a.openStore(o.StateDir).List()
+	infos, err := a.openStore(o.StateDir).ListNewest(o.Limit) // reads only the newest files
 	if err != nil {
 		return err
 	}
