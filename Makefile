@@ -54,7 +54,7 @@ unit:
 	set -o pipefail; $(GO) test -count=1 -cover -json ./... | tee $(TESTJSON) | bin/testsummary
 
 race:
-	$(GO) test -count=1 -race ./workflow/... ./state/...
+	$(GO) test -count=1 -race ./workflow/... ./state/... ./deploy/...
 
 # go test fuzzes one target per invocation.
 # Every fuzz target in the repository (a test checks this list against the
