@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/k0rdent/k0rdent-deploy/phases"
@@ -173,22 +172,9 @@ func (d *Deployer) Reset(ctx context.Context, o ResetOptions) (*ResetResult, err
 		}
 		started.Takeover = prevHolder
 	}
-	if err := os.MkdirAll(d.Store.SecretsDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", d.Store.SecretsDir(), err)
-	}
-	rec, err := newRecorder(run, o.Event, d.now)
+	rec, err := d.startRecording(run, lock, o.Event, o.Abort, o.Started, started)
 	if err != nil {
 		return nil, err
-	}
-	if o.Abort != nil {
-		o.Abort(func(reason string) {
-			rec.abort(reason)
-			_ = run.Close()
-			_ = lock.Unlock()
-		})
-	}
-	if o.Started != nil {
-		o.Started(started)
 	}
 	prior := map[string]workflow.NodeStatus{}
 	for name, st := range existing {

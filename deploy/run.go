@@ -180,23 +180,9 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	started.RunID, started.Attempt, started.LogDir = run.ID(), run.Attempt(), d.Store.LogDir(run.ID())
 	started.Selection = j.sel.recorded()
-	if err := os.MkdirAll(d.Store.SecretsDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", d.Store.SecretsDir(), err)
-	}
-
-	rec, err := newRecorder(run, o.Event, d.now)
+	rec, err := d.startRecording(run, lock, o.Event, o.Abort, o.Started, started)
 	if err != nil {
 		return nil, err
-	}
-	if o.Abort != nil {
-		o.Abort(func(reason string) {
-			rec.abort(reason)
-			_ = run.Close()
-			_ = lock.Unlock()
-		})
-	}
-	if o.Started != nil {
-		o.Started(started)
 	}
 	ws := j.sel.workflow()
 	ws.Resume = j.resume != nil
@@ -272,4 +258,30 @@ func journalFlags(f phases.RunFlags, cfg *config.Config, failFast bool) map[stri
 	out := f.Journal(cfg)
 	out["fail_fast"] = failFast
 	return out
+}
+
+// startRecording prepares a run or teardown to schedule: the secrets
+// directory, the recorder, the caller's second-interrupt abort (journal
+// what runs as cancelled, close the run, release the lock) and the notice
+// that it started.
+func (d *Deployer) startRecording(run *state.Run, lock *state.Lock, event func(workflow.Event),
+	abort func(func(string)), notify func(Started), started Started) (*recorder, error) {
+	if err := os.MkdirAll(d.Store.SecretsDir(), 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", d.Store.SecretsDir(), err)
+	}
+	rec, err := newRecorder(run, event, d.now)
+	if err != nil {
+		return nil, err
+	}
+	if abort != nil {
+		abort(func(reason string) {
+			rec.abort(reason)
+			_ = run.Close()
+			_ = lock.Unlock()
+		})
+	}
+	if notify != nil {
+		notify(started)
+	}
+	return rec, nil
 }
