@@ -46,15 +46,9 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 		}
 		return p, err
 	}
-	lg, err := d.Load(o.Flags)
+	lg, err := d.loadChecked(o)
 	if err != nil {
 		return nil, err
-	}
-	if err := o.Selection.check(lg.Graph); err != nil {
-		return nil, err
-	}
-	if o.Resume && o.Fresh {
-		return nil, usagef("--resume and --fresh exclude each other; pick one")
 	}
 	rt, err := d.current()
 	if err != nil {

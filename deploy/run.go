@@ -76,15 +76,9 @@ type RunResult struct {
 // run from the start), judge the current run from the run files, migrate,
 // record, schedule, finish. A refusal before the lock writes nothing.
 func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
-	lg, err := d.Load(o.Flags)
+	lg, err := d.loadChecked(o)
 	if err != nil {
 		return nil, err
-	}
-	if err := o.Selection.check(lg.Graph); err != nil {
-		return nil, err
-	}
-	if o.Resume && o.Fresh {
-		return nil, usagef("--resume and --fresh exclude each other; pick one")
 	}
 	// Lock first, then judge: a live holder is reported as such whatever
 	// the flags. Refusals that the run files decide are made before the
@@ -284,4 +278,21 @@ func (d *Deployer) startRecording(run *state.Run, lock *state.Lock, event func(w
 		notify(started)
 	}
 	return rec, nil
+}
+
+// loadChecked loads the graph of o's flags and refuses a selection it does
+// not name and --resume with --fresh: what Run and Plan refuse alike
+// before they look at the state.
+func (d *Deployer) loadChecked(o RunOptions) (*Loaded, error) {
+	lg, err := d.Load(o.Flags)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Selection.check(lg.Graph); err != nil {
+		return nil, err
+	}
+	if o.Resume && o.Fresh {
+		return nil, usagef("--resume and --fresh exclude each other; pick one")
+	}
+	return lg, nil
 }
