@@ -173,8 +173,10 @@ timeouts:
 		t.Fatalf("resume: want exit 0\n%s", resume)
 	}
 	rf = p.currentRun()
-	if rf.Outcome != state.OutcomeSucceeded {
-		t.Errorf("resumed run outcome %q, want succeeded", rf.Outcome)
+	// The selection leaves k0s and k0rdent unrun: the run did not do
+	// everything, so it is partial, not succeeded.
+	if rf.Outcome != state.OutcomePartial {
+		t.Errorf("resumed run outcome %q, want partial (%s leaves k0s and k0rdent unrun)", rf.Outcome, skip)
 	}
 	ranAgain := map[string]bool{}
 	for _, rec := range rf.Records {

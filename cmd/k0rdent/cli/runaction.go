@@ -77,7 +77,9 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 		runID = s.RunID
 		a.started(s, "run")
 	}
+	handled := make(chan struct{}) // the second interrupt's handler has said what it did
 	ctx, stop := interruptContext(ctx, func(sig os.Signal) {
+		defer close(handled)
 		if abort != nil {
 			abort("interrupted twice (" + sig.String() + ")")
 		}
@@ -88,7 +90,13 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 	defer stop()
 	res, err := d.Run(ctx, ro)
 	prog.Close()
-	if res == nil || res.Aborted {
+	if res != nil && res.Aborted {
+		// The run ended because the handler aborted it: let the handler
+		// report and exit, rather than race it with this error.
+		<-handled
+		return shown(withCode(ExitInterrupted, err))
+	}
+	if res == nil {
 		return err
 	}
 	if err != nil {
