@@ -25,7 +25,8 @@ type Component struct {
 	// in a command phase's when key, e.g. "with_kof".
 	JournalKey string
 	// ConfigKey is the config key that decides when the flag is not
-	// given, e.g. "kof.enabled"; for messages and help.
+	// given, e.g. "kof.enabled"; for messages and help. Empty for a
+	// component the config cannot enable (only its flag does).
 	ConfigKey string
 	// Usage is the help text of the flag of run.
 	Usage string
@@ -33,7 +34,8 @@ type Component struct {
 	// <Name>; =false leaves it out. ...".
 	ResetUsage string
 	// Enabled is the config key's value: whether the config enables the
-	// component. Nil means the config never does (only the flag).
+	// component. Nil (with no ConfigKey) means the config never does:
+	// only the flag turns it on.
 	Enabled func(*config.Config) bool
 }
 
@@ -66,15 +68,10 @@ func (c Component) ResetHelp() string {
 	if c.ResetUsage != "" {
 		return c.ResetUsage
 	}
-	return "include " + c.Name + "; =false leaves it out. Given, it takes precedence over " + c.configKey() + " in the config"
-}
-
-// configKey is ConfigKey, or <name>.enabled for messages when none is set.
-func (c Component) configKey() string {
 	if c.ConfigKey == "" {
-		return c.Name + ".enabled"
+		return "include " + c.Name + "; =false leaves it out"
 	}
-	return c.ConfigKey
+	return "include " + c.Name + "; =false leaves it out. Given, it takes precedence over " + c.ConfigKey + " in the config"
 }
 
 // Decide decides whether the component is on for a run with flags under
@@ -82,9 +79,19 @@ func (c Component) configKey() string {
 // wins over the config key in both directions; not given, the config
 // decides.
 func (c Component) Decide(cfg *config.Config, flags RunFlags) config.Decision {
+	given := flags.Given(c.JournalKey)
+	if c.ConfigKey == "" && c.Enabled == nil {
+		switch {
+		case given == nil:
+			return config.Decision{Reason: "--" + c.Flag + " not set"}
+		case *given:
+			return config.Decision{On: true, ByFlag: true, Reason: "--" + c.Flag + " given"}
+		}
+		return config.Decision{ByFlag: true, Reason: "--" + c.Flag + "=false given"}
+	}
 	cfg = orEmpty(cfg)
 	conf := c.Enabled != nil && c.Enabled(cfg)
-	return cfg.DecideFlag(flags.Given(c.JournalKey), conf, "--"+c.Flag, c.configKey())
+	return cfg.DecideFlag(given, conf, "--"+c.Flag, c.ConfigKey)
 }
 
 // The built-in optional components.
