@@ -138,6 +138,15 @@ func (c *Config) Decide(run RunFlags, name string) Decision {
 		given, conf = run.WithAzureChildren, c.AzureChildren.Enabled
 	}
 	flag, key := FlagNames(name)
+	return c.DecideFlag(given, conf, flag, key)
+}
+
+// DecideFlag decides an optional component with command-line flag flag
+// ("--with-kof") given as given (nil: not given) and config key key
+// ("kof.enabled") set to conf: a given flag takes precedence over the key
+// in both directions; a flag not given leaves the decision to the key.
+// Decide uses it for the built-in components; phases.Component for any.
+func (c *Config) DecideFlag(given *bool, conf bool, flag, key string) Decision {
 	switch {
 	case given == nil:
 		return Decision{On: conf, Reason: fmt.Sprintf("%s not set and %s is %t", flag, key, conf)}

@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 
-	"github.com/k0rdent/k0rdent-deploy/phases"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -30,7 +29,7 @@ type NodeCheck struct {
 // journalled, so that it checks what was on. It takes no lock and
 // records nothing; the result lists rf's nodes in timeline order.
 func (d *Deployer) Check(ctx context.Context, rf *state.RunFile, parallelism int) ([]NodeCheck, error) {
-	lg, err := d.Load(phases.FromJournal(rf.Flags))
+	lg, err := d.Load(d.Registry.FromJournal(rf.Flags))
 	if err != nil {
 		return nil, err
 	}

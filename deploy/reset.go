@@ -151,7 +151,7 @@ func (d *Deployer) Reset(ctx context.Context, o ResetOptions) (*ResetResult, err
 			return nil, withCode(CodeUsage, ErrNotConfirmed)
 		}
 	}
-	h := d.header(phases.RunFlags.Journal(o.Flags, lg.Config), lg)
+	h := d.header(d.Registry.Journal(o.Flags, lg.Config), lg)
 	h.Teardown = true
 	if again, err := d.newRunID(); err == nil && again != id {
 		id = again

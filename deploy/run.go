@@ -122,7 +122,7 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	// Before any node runs again: end what a dead k0rdent left running.
 	ended := phases.EndProcessGroups(d.Store.LeftoverProcessGroups(j.unfinished, prevHolder), phases.DefaultGracePeriod)
-	flags := journalFlags(o.Flags, lg.Config, o.FailFast)
+	flags := d.journalFlags(o.Flags, lg.Config, o.FailFast)
 	var (
 		run     *state.Run
 		started = Started{Nodes: lg.Graph.Len(), SelectionChanged: j.selChanged, EndedGroups: ended}
@@ -246,10 +246,10 @@ func (d *Deployer) guessRunID(o RunOptions) (string, error) {
 
 // journalFlags are the run's flags as journalled in its header and in
 // resumed records: each optional component's effective value for this
-// run under cfg (the flag if given, else the config's enabled key), and
-// fail_fast.
-func journalFlags(f phases.RunFlags, cfg *config.Config, failFast bool) map[string]bool {
-	out := f.Journal(cfg)
+// run under cfg (the flag if given, else the config's enabled key), keyed
+// by the journal key its Registry declaration gives, and fail_fast.
+func (d *Deployer) journalFlags(f phases.RunFlags, cfg *config.Config, failFast bool) map[string]bool {
+	out := d.Registry.Journal(f, cfg)
 	out["fail_fast"] = failFast
 	return out
 }

@@ -90,7 +90,7 @@ func azureChildrenPlugin() Plugin {
 		Name:        AzureChildrenName,
 		Description: "an Azure service principal and the k0rdent Credential objects, then one ClusterDeployment per azure_children.clusters entry (azure-children/<name>), waited until Ready",
 		DependsOn:   []string{K0rdentName, TerraformName},
-		EnabledBy:   "--with-azure-children or azure_children.enabled",
+		EnabledBy:   AzureChildrenComponent.EnabledBy(),
 		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
 			creds := NewAzureChildren(bc)
 			nodes := []workflow.Phase{creds}
@@ -106,7 +106,7 @@ func azureChildrenPlugin() Plugin {
 // --with-azure-children or --with-azure-children=false when given, else
 // azure_children.enabled; the reason says which decided.
 func azureChildrenEnabled(cfg *config.Config, flags RunFlags) (bool, string) {
-	if d := flags.Decide(cfg, config.FlagWithAzureChildren); !d.On {
+	if d := AzureChildrenComponent.Decide(cfg, flags); !d.On {
 		return false, d.Reason
 	}
 	return true, ""

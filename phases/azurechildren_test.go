@@ -360,7 +360,7 @@ func TestAzureChildren_PermanentFailure(t *testing.T) {
 func TestAzureChildren_Plan(t *testing.T) {
 	cfg := testConfig(t, "azure_children:\n  clusters:\n    - name: a\n    - name: b\n")
 	off, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}})
-	on, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{WithAzureChildren: config.Bool(true)}})
+	on, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{config.FlagWithAzureChildren: true}})
 	var names []string
 	for i, n := range off {
 		names = append(names, n.Name()+fmt.Sprint(n.DependsOn()))

@@ -4,7 +4,9 @@ package phases
 // call returns a new registry that the caller may extend (see
 // examples/thirdparty). The built-in phases are listed in builtinPlugins,
 // one line each, in graph order; a phase lands there only when it is real,
-// never as a placeholder.
+// never as a placeholder. Its optional components (--with-kof,
+// --with-azure-children) are declared in builtinComponents, which every
+// registry has.
 func Builtin() *Registry {
 	r := NewRegistry()
 	proj := builtinProjections()

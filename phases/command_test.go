@@ -337,12 +337,12 @@ func TestCommand_Enabled(t *testing.T) {
 		{when: "always", wantOn: true},
 		{when: "never", wantReason: "when never"},
 		{when: "with_kof", wantReason: "when with_kof: --with-kof not set and kof.enabled is false"},
-		{when: "with_kof", flags: RunFlags{WithKOF: config.Bool(true)}, wantOn: true},
-		{when: "with_kof", flags: RunFlags{WithKOF: config.Bool(false)}, wantReason: "when with_kof: --with-kof=false given (kof.enabled is false too)"},
+		{when: "with_kof", flags: RunFlags{config.FlagWithKOF: true}, wantOn: true},
+		{when: "with_kof", flags: RunFlags{config.FlagWithKOF: false}, wantReason: "when with_kof: --with-kof=false given (kof.enabled is false too)"},
 		{when: "!with_kof", wantOn: true},
-		{when: "!with_kof", flags: RunFlags{WithKOF: config.Bool(true)}, wantReason: "when !with_kof: --with-kof given (kof.enabled is false in the config)"},
-		{when: "with_azure_children", flags: RunFlags{WithKOF: config.Bool(true)}, wantReason: "when with_azure_children: --with-azure-children not set and azure_children.enabled is false"},
-		{when: "with_azure_children", flags: RunFlags{WithAzureChildren: config.Bool(true)}, wantOn: true},
+		{when: "!with_kof", flags: RunFlags{config.FlagWithKOF: true}, wantReason: "when !with_kof: --with-kof given (kof.enabled is false in the config)"},
+		{when: "with_azure_children", flags: RunFlags{config.FlagWithKOF: true}, wantReason: "when with_azure_children: --with-azure-children not set and azure_children.enabled is false"},
+		{when: "with_azure_children", flags: RunFlags{config.FlagWithAzureChildren: true}, wantOn: true},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%s", tt.when, tt.wantReason), func(t *testing.T) {

@@ -11,9 +11,9 @@
 // programming errors found by the first run of the binary.
 //
 // A Factory receives a BuildContext (the typed *config.Config and the
-// RunFlags as given, nil where not given; RunFlags.Decide combines them with
-// the config: a given flag takes precedence over the config's enabled key in
-// both directions) and returns the nodes of its plugin: none, one, or
+// RunFlags as given: a map keyed by component journal key, absent where not
+// given; Component.Decide combines them with the config: a given flag takes
+// precedence over the config's enabled key in both directions) and returns the nodes of its plugin: none, one, or
 // several. A plugin named p may contribute the node p and nodes p/<suffix>
 // (azure-children contributes azure-children/<cluster> per child cluster);
 // any other name is an error, so that a plugin owns its part of the journal's
@@ -36,10 +36,26 @@
 // command phases together, in dependency order (workflow.TopoSort, the
 // module's one topological order).
 //
-// RunFlags.Journal is the effective value of each optional component's
-// flag, as run headers and resumed records keep it; FromJournal turns a
-// run's journalled flags back into given flags, so that a later command
-// (status --check) builds the graph that run had.
+// # Optional components
+//
+// An optional component (KOF, the Azure child clusters, or one a team adds)
+// is declared once, as a Component: its name, its command-line flag
+// (with-kof), the key its run header journals (with_kof), the config key
+// (kof.enabled) and the rule by which the config enables it. Everything
+// else derives from the declarations of Registry.Components: the CLI builds
+// the --with-x[=false] flags of run, validate and reset and their help;
+// deploy journals each component's effective value in the run header
+// (Registry.Journal) and a later command reads them back
+// (Registry.FromJournal: status --check builds the graph that run had); and
+// the plugin decides its nodes' enablement with Component.Decide (an
+// explicit flag wins over the config key in both directions; unset, the
+// config decides). Every registry has the built-in components
+// (KOFComponent, AzureChildrenComponent), since the config's sections and
+// command phases' when conditions name them; a team's binary adds its own
+// with Registry.RegisterComponent, and that one call is its --with-x flag
+// (a component without a config key is enabled by its flag alone). The
+// when conditions of command phases know the built-in flags only (the
+// config validates them).
 //
 // Builtin returns a new registry with the built-in k0rdent phases (empty
 // until they land with issues 5-7; it never holds placeholders). Teams add a

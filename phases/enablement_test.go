@@ -46,7 +46,7 @@ func TestKOF_EnabledFlagTakesPrecedence(t *testing.T) {
 	for _, tt := range enablementCases("--with-kof", "kof.enabled") {
 		t.Run(fmt.Sprintf("flag=%s/config=%t", givenName(tt.given), tt.conf), func(t *testing.T) {
 			cfg := testConfig(t, fmt.Sprintf("kof:\n  enabled: %t\n  regional:\n    enabled: false\n", tt.conf))
-			nodes, err := kofPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{WithKOF: tt.given}})
+			nodes, err := kofPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}.With(config.FlagWithKOF, tt.given)})
 			if err != nil || len(nodes) != 1 {
 				t.Fatalf("Factory = %v, %v", nodes, err)
 			}
@@ -65,7 +65,7 @@ func TestAzureChildren_EnabledFlagTakesPrecedence(t *testing.T) {
 	for _, tt := range enablementCases("--with-azure-children", "azure_children.enabled") {
 		t.Run(fmt.Sprintf("flag=%s/config=%t", givenName(tt.given), tt.conf), func(t *testing.T) {
 			cfg := testConfig(t, fmt.Sprintf("azure_children:\n  enabled: %t\n  clusters:\n    - name: a\n", tt.conf))
-			nodes, err := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{WithAzureChildren: tt.given}})
+			nodes, err := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}.With(config.FlagWithAzureChildren, tt.given)})
 			if err != nil || len(nodes) != 2 {
 				t.Fatalf("Factory = %v, %v", nodes, err)
 			}
@@ -87,8 +87,8 @@ func TestRegistry_Build_WhenFlagTakesPrecedence(t *testing.T) {
 		cond, section, flag, key string
 		set                      func(*RunFlags, *bool)
 	}{
-		{"with_kof", "kof", "--with-kof", "kof.enabled", func(f *RunFlags, v *bool) { f.WithKOF = v }},
-		{"with_azure_children", "azure_children", "--with-azure-children", "azure_children.enabled", func(f *RunFlags, v *bool) { f.WithAzureChildren = v }},
+		{"with_kof", "kof", "--with-kof", "kof.enabled", func(f *RunFlags, v *bool) { *f = f.With(config.FlagWithKOF, v) }},
+		{"with_azure_children", "azure_children", "--with-azure-children", "azure_children.enabled", func(f *RunFlags, v *bool) { *f = f.With(config.FlagWithAzureChildren, v) }},
 	} {
 		for _, tt := range enablementCases(comp.flag, comp.key) {
 			t.Run(fmt.Sprintf("%s/flag=%s/config=%t", comp.cond, givenName(tt.given), tt.conf), func(t *testing.T) {

@@ -103,7 +103,7 @@ func kofPlugin() Plugin {
 		Name:        KOFName,
 		Description: "KOF: the Azure Disk CSI driver when there is no default StorageClass, Istio, the KOF operators and mothership charts (Helm SDK, retried over the webhook race), then the regional cluster as a ClusterDeployment",
 		DependsOn:   []string{K0rdentName, AzureChildrenName},
-		EnabledBy:   "--with-kof or kof.enabled",
+		EnabledBy:   KOFComponent.EnabledBy(),
 		Factory: func(bc BuildContext) ([]workflow.Phase, error) {
 			return []workflow.Phase{NewKOF(bc)}, nil
 		},
@@ -221,7 +221,7 @@ func (p *KOF) DependsOn() []string {
 // when given, else kof.enabled; the reason says which decided, e.g.
 // "--with-kof=false given (kof.enabled is true in k0rdent.yaml)".
 func (p *KOF) Enabled() (bool, string) {
-	if d := p.flags.Decide(p.cfg, config.FlagWithKOF); !d.On {
+	if d := KOFComponent.Decide(p.cfg, p.flags); !d.On {
 		return false, d.Reason
 	}
 	return true, ""

@@ -15,58 +15,58 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
-// RunFlags are the flags of one `k0rdent run` that factories and command
-// phases may depend on, as the command line gave them. Each is a
-// tri-state: nil when the flag was not given, so that the config's enabled
-// key decides; otherwise the given value, which takes precedence over the
-// config in both directions. Decide and Effective combine them with the
-// config.
-type RunFlags struct {
-	// WithKOF is --with-kof; nil when not given (kof.enabled decides).
-	WithKOF *bool
-	// WithAzureChildren is --with-azure-children; nil when not given
-	// (azure_children.enabled decides).
-	WithAzureChildren *bool
+// RunFlags are the optional components' flags of one run, as the command
+// line gave them, keyed by the component's journal key (with_kof, …): a
+// key is absent when its flag was not given, so that the config's enabled
+// key decides; present, the given value takes precedence over the config
+// in both directions. Component.Decide combines them with the config.
+type RunFlags map[string]bool
+
+// Given is the flag of journal key as given: nil when not given.
+func (f RunFlags) Given(key string) *bool {
+	v, ok := f[key]
+	if !ok {
+		return nil
+	}
+	return &v
 }
 
-// Config returns the flags in the config package's terms.
+// With returns a copy of f with the flag of journal key given as v (nil:
+// not given).
+func (f RunFlags) With(key string, v *bool) RunFlags {
+	out := maps.Clone(f)
+	if out == nil {
+		out = RunFlags{}
+	}
+	delete(out, key)
+	if v != nil {
+		out[key] = *v
+	}
+	return out
+}
+
+// Config returns the built-in components' flags in the config package's
+// terms, for config validation.
 func (f RunFlags) Config() config.RunFlags {
-	return config.RunFlags{WithKOF: f.WithKOF, WithAzureChildren: f.WithAzureChildren}
+	return config.RunFlags{WithKOF: f.Given(config.FlagWithKOF), WithAzureChildren: f.Given(config.FlagWithAzureChildren)}
 }
 
-// Effective returns the components that are on for the run
+// Effective returns the built-in components that are on for the run
 // (config.Config.Effective). A nil cfg counts as every enabled key false.
 func (f RunFlags) Effective(cfg *config.Config) config.Flags {
 	return orEmpty(cfg).Effective(f.Config())
 }
 
-// Journal is the effective value of every optional component's flag for
-// a run under cfg, keyed by its journal name (config.FlagWithKOF, …), as
-// run headers and resumed records keep them.
-func (f RunFlags) Journal(cfg *config.Config) map[string]bool {
-	on := f.Effective(cfg)
-	return map[string]bool{config.FlagWithKOF: on.WithKOF, config.FlagWithAzureChildren: on.WithAzureChildren}
-}
-
-// FromJournal is the flags a run journalled, given as such (nil where the
-// run did not record one: the config decides), so that they reproduce
-// what was on whatever the config says now.
-func FromJournal(flags map[string]bool) RunFlags {
-	get := func(name string) *bool {
-		v, ok := flags[name]
-		if !ok {
-			return nil
-		}
-		return &v
-	}
-	return RunFlags{WithKOF: get(config.FlagWithKOF), WithAzureChildren: get(config.FlagWithAzureChildren)}
-}
-
-// Decide decides whether the component of the when flag name
+// Decide decides whether the built-in component of the when flag name
 // (config.FlagWithKOF, config.FlagWithAzureChildren) is on for the run and
-// says what decided (config.Config.Decide). A nil cfg counts as every
-// enabled key false.
+// says what decided (Component.Decide). A nil cfg counts as every enabled
+// key false; an unknown name is off.
 func (f RunFlags) Decide(cfg *config.Config, name string) config.Decision {
+	for _, c := range builtinComponents() {
+		if c.JournalKey == name {
+			return c.Decide(cfg, f)
+		}
+	}
 	return orEmpty(cfg).Decide(f.Config(), name)
 }
 
@@ -182,8 +182,9 @@ var rePluginName = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 // Registry maps plugin names to factories. The zero value is an empty
 // registry ready to use; it is safe for concurrent use.
 type Registry struct {
-	mu      sync.RWMutex
-	plugins map[string]Plugin // guarded by mu
+	mu         sync.RWMutex
+	plugins    map[string]Plugin // guarded by mu
+	components []Component       // guarded by mu; see RegisterComponent
 }
 
 // NewRegistry returns an empty registry.

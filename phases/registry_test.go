@@ -167,7 +167,7 @@ phases:
 	if !slices.Equal(names(got), want) {
 		t.Errorf("Build names = %q, want %q", names(got), want)
 	}
-	if seen.Config != cfg || seen.Flags != (RunFlags{}) || seen.Flags.Effective(cfg) != (config.Flags{WithKOF: true}) {
+	if seen.Config != cfg || len(seen.Flags) != 0 || seen.Flags.Effective(cfg) != (config.Flags{WithKOF: true}) {
 		t.Errorf("factory got %+v, want the config and the flags as given (none), effectively {WithKOF:true} (kof.enabled)", seen)
 	}
 
@@ -282,8 +282,8 @@ func TestRunFlags_When(t *testing.T) {
 		{cond: " always ", on: true},
 		{cond: "never", reason: "when never"},
 		{cond: "with_kof", reason: "when with_kof: --with-kof not set and kof.enabled is false"},
-		{cond: "!with_kof", flags: RunFlags{WithKOF: config.Bool(true)}, reason: "when !with_kof: --with-kof given (kof.enabled is false in the config)"},
-		{cond: "with_kof", flags: RunFlags{WithKOF: config.Bool(false)}, reason: "when with_kof: --with-kof=false given (kof.enabled is false too)"},
+		{cond: "!with_kof", flags: RunFlags{config.FlagWithKOF: true}, reason: "when !with_kof: --with-kof given (kof.enabled is false in the config)"},
+		{cond: "with_kof", flags: RunFlags{config.FlagWithKOF: false}, reason: "when with_kof: --with-kof=false given (kof.enabled is false too)"},
 		{cond: "!with_azure_children", on: true},
 		{cond: "with-kof", wantErr: true},
 		{cond: "with_kof && with_azure_children", wantErr: true},

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/k0rdent/k0rdent-deploy/phases"
 )
 
 // Global flag names. They are accepted both before the command
@@ -30,6 +32,30 @@ func optionalBool(c *ucli.Context, name string) *bool {
 	}
 	v := c.Bool(name)
 	return &v
+}
+
+// componentFlags are the --with-x[=false] flags of the registry's optional
+// components (phases.Component), in declaration order, each with the help
+// usage gives it. A flag not given leaves the decision to the config key
+// its DefaultText names.
+func (a *app) componentFlags(usage func(phases.Component) string) []ucli.Flag {
+	var out []ucli.Flag
+	for _, comp := range a.Registry.Components() {
+		out = append(out, &ucli.BoolFlag{Name: comp.Flag, DefaultText: comp.ConfigKey, Usage: usage(comp)})
+	}
+	return out
+}
+
+// readComponents reads the flags of componentFlags as given: a flag not
+// given is absent from the result.
+func (a *app) readComponents(c *ucli.Context) phases.RunFlags {
+	out := phases.RunFlags{}
+	for _, comp := range a.Registry.Components() {
+		if c.IsSet(comp.Flag) {
+			out[comp.JournalKey] = c.Bool(comp.Flag)
+		}
+	}
+	return out
 }
 
 // globalOptions is what every command gets from the global flags.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -24,11 +25,10 @@ const yesUsage = "do not ask: take the prompt's default answer (run: resume an u
 // resetOptions are the flags of `k0rdent reset`.
 type resetOptions struct {
 	globalOptions
-	Plan              bool
-	Yes               bool
-	WithKOF           *bool // nil: not given
-	WithAzureChildren *bool // nil: not given
-	Parallelism       int
+	Plan        bool
+	Yes         bool
+	Components  phases.RunFlags // the --with-x flags as given
+	Parallelism int
 }
 
 func (a *app) resetCommand() *ucli.Command {
@@ -41,13 +41,14 @@ func (a *app) resetCommand() *ucli.Command {
 			"that never ran are left alone. --plan lists what would be destroyed, node by\n" +
 			"node; on a terminal reset shows the same list and asks; elsewhere pass --yes.\n\n" +
 			examples(a.Name+" reset --plan", a.Name+" reset", a.Name+" reset --yes --with-kof"),
-		Flags: withGlobals(
-			&ucli.BoolFlag{Name: "plan", Usage: "list what would be destroyed, node by node, then stop (changes nothing)"},
-			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: yesUsage},
-			&ucli.BoolFlag{Name: "with-kof", DefaultText: "kof.enabled", Usage: "include KOF; =false leaves it out. Given, it takes precedence over kof.enabled in the config"},
-			&ucli.BoolFlag{Name: "with-azure-children", DefaultText: "azure_children.enabled", Usage: "include the Azure child clusters; =false leaves them out. Given, it takes precedence over azure_children.enabled in the config"},
-			&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: 4, Usage: "destroy at most `N` phases at once"},
-		),
+		Flags: withGlobals(slices.Concat(
+			[]ucli.Flag{
+				&ucli.BoolFlag{Name: "plan", Usage: "list what would be destroyed, node by node, then stop (changes nothing)"},
+				&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: yesUsage},
+			},
+			a.componentFlags(phases.Component.ResetHelp),
+			[]ucli.Flag{&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: 4, Usage: "destroy at most `N` phases at once"}},
+		)...),
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -56,15 +57,15 @@ func (a *app) resetCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			return a.doReset(c.Context, resetOptions{globalOptions: g, Plan: c.Bool("plan"), Yes: c.Bool("yes"), WithKOF: optionalBool(c, "with-kof"),
-				WithAzureChildren: optionalBool(c, "with-azure-children"), Parallelism: c.Int("parallelism")})
+			return a.doReset(c.Context, resetOptions{globalOptions: g, Plan: c.Bool("plan"), Yes: c.Bool("yes"), Components: a.readComponents(c),
+				Parallelism: c.Int("parallelism")})
 		},
 	}
 }
 
 func (a *app) doReset(ctx context.Context, o resetOptions) error {
 	d := a.deployer(o.globalOptions)
-	flags := phases.RunFlags{WithKOF: o.WithKOF, WithAzureChildren: o.WithAzureChildren}
+	flags := o.Components
 	if o.Plan {
 		p, err := d.ResetPlan(flags)
 		if err != nil {

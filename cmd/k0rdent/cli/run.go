@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"slices"
+
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/k0rdent/k0rdent-deploy/deploy"
@@ -19,10 +21,10 @@ type runOptions struct {
 	Yes    bool // answer prompts: resume
 	Force  bool // resume even though the config changed
 
-	// WithKOF and WithAzureChildren are nil when not given (the config's
-	// enabled key decides); given, they take precedence over it.
-	WithKOF           *bool
-	WithAzureChildren *bool
+	// Components are the optional components' --with-x flags as given
+	// (absent: the config's enabled key decides); given, they take
+	// precedence over it.
+	Components phases.RunFlags
 
 	Parallelism int
 	FailFast    bool
@@ -32,7 +34,7 @@ type runOptions struct {
 
 // runFlags are the optional-phase flags as given.
 func (o runOptions) runFlags() phases.RunFlags {
-	return phases.RunFlags{WithKOF: o.WithKOF, WithAzureChildren: o.WithAzureChildren}
+	return o.Components
 }
 
 // deployOptions are the options of deploy.Run and deploy.Plan.
@@ -83,24 +85,21 @@ func (a *app) runCommand() *ucli.Command {
 				a.Name+" run --from k0s --skip kof",
 				a.Name+" run --resume --replace k0s",
 			),
-		Flags: withGlobals(
+		Flags: withGlobals(slices.Concat([]ucli.Flag{
 			&ucli.BoolFlag{Name: "plan", Usage: "print what would run and why, then stop (changes nothing)"},
 			outputFlag("text", "json", "dot", "mermaid"),
 			&ucli.BoolFlag{Name: "resume", Usage: "resume the unfinished current run"},
 			&ucli.BoolFlag{Name: "fresh", Usage: "archive the unfinished current run (superseded) and start a new one"},
 			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: yesUsage},
 			&ucli.BoolFlag{Name: "force", Usage: "resume even if k0rdent.yaml changed since the run started"},
-			&ucli.BoolFlag{Name: "with-kof", DefaultText: "kof.enabled",
-				Usage: "deploy KOF (mothership, regional); =false skips it. Given, it takes precedence over kof.enabled in the config"},
-			&ucli.BoolFlag{Name: "with-azure-children", DefaultText: "azure_children.enabled",
-				Usage: "deploy the Azure child clusters; =false skips them. Given, it takes precedence over azure_children.enabled in the config"},
+		}, a.componentFlags(func(c phases.Component) string { return c.Usage }), []ucli.Flag{
 			&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: 4, Usage: "run at most `N` phases at once"},
 			&ucli.BoolFlag{Name: "fail-fast", Usage: "stop starting phases after the first failure"},
 			&ucli.StringSliceFlag{Name: "only", Usage: "run only these phases (`a,b`); others are reused or skipped"},
 			&ucli.StringSliceFlag{Name: "from", Usage: "run this phase (`x`) and everything after it"},
 			&ucli.StringSliceFlag{Name: "skip", Usage: "do not run these phases (`a,b`)"},
 			&ucli.StringSliceFlag{Name: "replace", Usage: "run these phases (`a,b`) again even if they succeeded (forces them on --resume too)"},
-		),
+		})...),
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -110,18 +109,17 @@ func (a *app) runCommand() *ucli.Command {
 				return err
 			}
 			o := runOptions{
-				globalOptions:     g,
-				Plan:              c.Bool("plan"),
-				Output:            out,
-				Resume:            c.Bool("resume"),
-				Fresh:             c.Bool("fresh"),
-				Yes:               c.Bool("yes"),
-				Force:             c.Bool("force"),
-				WithKOF:           optionalBool(c, "with-kof"),
-				WithAzureChildren: optionalBool(c, "with-azure-children"),
-				Parallelism:       c.Int("parallelism"),
-				FailFast:          c.Bool("fail-fast"),
-				Selection:         readSelection(c),
+				globalOptions: g,
+				Plan:          c.Bool("plan"),
+				Output:        out,
+				Resume:        c.Bool("resume"),
+				Fresh:         c.Bool("fresh"),
+				Yes:           c.Bool("yes"),
+				Force:         c.Bool("force"),
+				Components:    a.readComponents(c),
+				Parallelism:   c.Int("parallelism"),
+				FailFast:      c.Bool("fail-fast"),
+				Selection:     readSelection(c),
 			}
 			if o.Resume && o.Fresh {
 				return usageErrorf("--resume and --fresh exclude each other; pick one")

@@ -22,10 +22,7 @@ func (a *app) validateCommand() *ucli.Command {
 			"start, and exits 2 if there is one. --with-kof and --with-azure-children validate the\n" +
 			"sections they turn on, as for run.\n\n" +
 			examples(a.Name+" validate", a.Name+" validate --with-kof", a.Name+" --config prod.yaml validate"),
-		Flags: withGlobals(
-			&ucli.BoolFlag{Name: "with-kof", DefaultText: "kof.enabled", Usage: "validate as for run --with-kof"},
-			&ucli.BoolFlag{Name: "with-azure-children", DefaultText: "azure_children.enabled", Usage: "validate as for run --with-azure-children"},
-		),
+		Flags: withGlobals(a.componentFlags(func(c phases.Component) string { return "validate as for run --" + c.Flag })...),
 		Action: func(c *ucli.Context) error {
 			if c.Args().Present() {
 				return usageErrorf("validate takes no arguments, got %q (see %s validate --help)", c.Args().First(), a.Name)
@@ -34,7 +31,7 @@ func (a *app) validateCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			lg, err := a.loadGraph(g, phases.RunFlags{WithKOF: optionalBool(c, "with-kof"), WithAzureChildren: optionalBool(c, "with-azure-children")})
+			lg, err := a.loadGraph(g, a.readComponents(c))
 			if err != nil {
 				return err
 			}
