@@ -626,7 +626,7 @@ func encodeSynthRun(r synthRun, clusterID, path string, supersededAt time.Time) 
 		if err := rf.check(&rec); err != nil {
 			return nil, nil, fmt.Errorf("synthesize run %s: %w", r.ID, err)
 		}
-		if err := checkSecrets(&rec); err != nil {
+		if err := checkSecrets(&rec, rf.projections()); err != nil {
 			return nil, nil, fmt.Errorf("synthesize run %s: record %d: node %s: %w", r.ID, rec.Seq, rec.Node, err)
 		}
 		doc, err := encodeRecord(rec)

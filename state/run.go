@@ -403,7 +403,7 @@ func (r *Run) AppendBatch(recs []Record) error {
 			refused = err
 			break
 		}
-		if err := checkSecrets(rec); err != nil {
+		if err := checkSecrets(rec, r.rf.projections()); err != nil {
 			refused = fmt.Errorf("run %s: record %d: node %s: %w", r.ID(), rec.Seq, rec.Node, err)
 			break
 		}
@@ -488,7 +488,7 @@ func (r *Run) LogSink() workflow.LogSink { return r.s.LogSink(r.ID()) }
 // *workflow.RefusedError of the outputs (the scheduler fails the node). It
 // is a cheap guard, not a scanner; see secretLike and the package
 // documentation (Secrets).
-func checkSecrets(rec *Record) error {
+func checkSecrets(rec *Record, provides map[string]provider) error {
 	refuse := func(err error) error {
 		return &workflow.RefusedError{Field: workflow.RefusedOutputs, Err: err}
 	}
@@ -497,17 +497,26 @@ func checkSecrets(rec *Record) error {
 			return refuse(fmt.Errorf("%w: output %q %s; write it to a file under the secrets directory ($K0RDENT_SECRETS_DIR) and output its path", ErrSecret, k, why))
 		}
 	}
-	if rec.Kind == KindTransition && rec.Node == NodeWireGuard && rec.To == workflow.Succeeded {
-		if v, ok := rec.Outputs[OutputPeers]; ok {
-			if _, err := parsePeers(v); err != nil {
-				return refuse(fmt.Errorf("output %q: %w", OutputPeers, err))
-			}
+	if rec.Kind != KindTransition || rec.To != workflow.Succeeded {
+		return nil
+	}
+	// The facts runtime.yaml projects must parse: checked on the node and
+	// output key the run declares for them.
+	output := func(fact string) (string, string, bool) {
+		p, ok := provides[fact]
+		if !ok || p.node != rec.Node {
+			return "", "", false
+		}
+		v, ok := rec.Outputs[p.key]
+		return p.key, v, ok
+	}
+	if k, v, ok := output(FactWireGuardPeers); ok {
+		if _, err := parsePeers(v); err != nil {
+			return refuse(fmt.Errorf("output %q: %w", k, err))
 		}
 	}
-	if rec.Kind == KindTransition && rec.Node == NodeVPN && rec.To == workflow.Succeeded {
-		if v, ok := rec.Outputs[OutputVPNStatus]; ok && !validVPNStatus(v) {
-			return refuse(fmt.Errorf("output %q: %q, want connected, disconnected or unverified", OutputVPNStatus, v))
-		}
+	if k, v, ok := output(FactVPNStatus); ok && !validVPNStatus(v) {
+		return refuse(fmt.Errorf("output %q: %q, want connected, disconnected or unverified", k, v))
 	}
 	return nil
 }
