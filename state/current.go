@@ -165,38 +165,25 @@ func (s *Store) removeTemps() {
 // of that success. Nodes that never ran, or only ever were skipped, are absent.
 // A file's valid prefix counts even if the file is torn or corrupt.
 func (s *Store) Existing() (map[string]workflow.NodeStatus, error) {
-	ids, err := s.runIDs()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]workflow.NodeStatus{}
-	for _, id := range ids {
-		rf, err := s.Load(id)
-		if err != nil {
-			return nil, err
-		}
-		for name, st := range rf.Nodes {
-			ran := rf.timeline[name] != nil && rf.timeline[name].Attempts > 0
-			switch {
-			case rf.Header.Teardown:
-				if st.State == workflow.Succeeded {
-					delete(out, name)
-				}
-			case ran && st.State == workflow.Skipped:
+	return s.foldNodes(func(out map[string]workflow.NodeStatus, rf *RunFile, id, name string, st workflow.NodeStatus, ran bool) {
+		switch {
+		case rf.Header.Teardown:
+			if st.State == workflow.Succeeded {
 				delete(out, name)
-			case ran:
-				st.Outputs = maps.Clone(st.Outputs)
-				if prev, ok := out[name]; ok && st.State != workflow.Succeeded {
-					st.Outputs = prev.Outputs // what it last built is still the best known
-				}
-				if st.RunID == "" {
-					st.RunID = id
-				}
-				out[name] = st
 			}
+		case ran && st.State == workflow.Skipped:
+			delete(out, name)
+		case ran:
+			st.Outputs = maps.Clone(st.Outputs)
+			if prev, ok := out[name]; ok && st.State != workflow.Succeeded {
+				st.Outputs = prev.Outputs // what it last built is still the best known
+			}
+			if st.RunID == "" {
+				st.RunID = id
+			}
+			out[name] = st
 		}
-	}
-	return out, nil
+	})
 }
 
 // Probe reports, without taking the lock and without creating or writing

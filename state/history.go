@@ -9,9 +9,9 @@ import (
 )
 
 // LastKnown is what a new run that selects only some nodes (--only,
-// --from, --skip) starts from, and what a teardown destroys: each node's
-// latest Done state (succeeded with its outputs and the run it succeeded
-// in, or skipped) across every run file, oldest first.
+// --from, --skip) starts from: each node's latest Done state (succeeded
+// with its outputs and the run it succeeded in, or skipped) across every
+// run file, oldest first.
 //
 // A run in which the node went running without ending Done (failed,
 // cancelled, left running) forgets it: what it built is no longer known
@@ -20,6 +20,25 @@ import (
 // every node whose Destroy ran. A file's valid prefix counts even if the
 // file is torn or corrupt. Nodes in no Done state are absent.
 func (s *Store) LastKnown() (map[string]workflow.NodeStatus, error) {
+	return s.foldNodes(func(out map[string]workflow.NodeStatus, rf *RunFile, _, name string, st workflow.NodeStatus, ran bool) {
+		switch {
+		case rf.Header.Teardown:
+			if ran {
+				delete(out, name)
+			}
+		case st.State.Done():
+			st.Outputs = maps.Clone(st.Outputs)
+			out[name] = st
+		case ran:
+			delete(out, name)
+		}
+	})
+}
+
+// foldNodes folds every node of every run file, oldest first, into one
+// map with rule; ran says whether the node went running in that file.
+// A file's valid prefix counts even if the file is torn or corrupt.
+func (s *Store) foldNodes(rule func(out map[string]workflow.NodeStatus, rf *RunFile, id, name string, st workflow.NodeStatus, ran bool)) (map[string]workflow.NodeStatus, error) {
 	ids, err := s.runIDs()
 	if err != nil {
 		return nil, err
@@ -31,18 +50,7 @@ func (s *Store) LastKnown() (map[string]workflow.NodeStatus, error) {
 			return nil, err
 		}
 		for name, st := range rf.Nodes {
-			touched := rf.timeline[name] != nil && rf.timeline[name].Attempts > 0
-			switch {
-			case rf.Header.Teardown:
-				if touched {
-					delete(out, name)
-				}
-			case st.State.Done():
-				st.Outputs = maps.Clone(st.Outputs)
-				out[name] = st
-			case touched:
-				delete(out, name)
-			}
+			rule(out, rf, id, name, st, rf.timeline[name] != nil && rf.timeline[name].Attempts > 0)
 		}
 	}
 	return out, nil
