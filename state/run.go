@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,11 +26,22 @@ type Run struct {
 	s    *Store
 	path string
 
+	// wmu serialises the writes (sync) and Close; it is taken before mu
+	// and held across the write and the fsync, mu is not: staging goes on
+	// while a batch is being written.
+	wmu  sync.Mutex
 	mu   sync.Mutex // guards everything below
 	f    *os.File   // O_APPEND; nil after Close
-	rf   *RunFile
-	base *Runtime // runtime before this run (may contain this run's earlier effects)
-	err  error    // a failed write poisons the Run
+	rf   *RunFile   // the durable records, replayed
+	base *Runtime   // runtime before this run (may contain this run's earlier effects)
+	err  error      // a failed write poisons the Run
+	// The group commit: records checked and encoded but not yet applied
+	// to rf, because they are staged (pend) or being written by sync.
+	pend     []byte                    // the staged documents, in order
+	pendRecs []Record                  // the staged records
+	ahead    map[string]workflow.State // node states the unapplied records leave
+	aheadN   int                       // unapplied records (staged or being written)
+	aheadBy  string                    // an unapplied superseded record names this run
 	// secrets are the values of the files under secrets/, refused in
 	// records (see secretValues).
 	secrets *secretValues
@@ -253,36 +265,73 @@ func (r *Run) Attempt() int {
 	return r.rf.Attempt
 }
 
-// Record journals a node transition (workflow.Recorder). It assigns Seq
-// and, if ev.Time is zero, the time; it refuses a transition the node's
-// state does not allow (*TransitionError), and outputs that look like
-// secrets or texts that hold the content of a file under secrets/ (a
-// *workflow.RefusedError wrapping ErrSecret; nothing is written). It
-// returns once the record is durable.
+// Record journals a node transition (workflow.Recorder): Stage, then
+// Sync. It assigns Seq and, if ev.Time is zero, the time; it refuses a
+// transition the node's state does not allow (*TransitionError), and
+// outputs that look like secrets or texts that hold the content of a file
+// under secrets/ (a *workflow.RefusedError wrapping ErrSecret; nothing is
+// written). It returns once the record is durable.
 func (r *Run) Record(ev workflow.Event) error {
-	rec := Record{
+	if err := r.Stage(ev); err != nil {
+		return err
+	}
+	return r.Sync()
+}
+
+// Stage checks a node transition as Record does, refusing it the same way
+// (nothing is staged then), and queues it behind the records staged
+// before it without writing anything (workflow.GroupRecorder): the next
+// Sync, or any append, writes it. It does not wait for a write in
+// progress.
+func (r *Run) Stage(ev workflow.Event) error {
+	_, err := r.stage([]Record{transition(ev)})
+	return err
+}
+
+// StageProcessGroup stages a process record (workflow.ProcessStager), as
+// Stage stages a transition; RecordProcessGroup is it plus Sync.
+func (r *Run) StageProcessGroup(pg workflow.ProcessGroup) error {
+	_, err := r.stage([]Record{processRecord(pg)})
+	return err
+}
+
+// Sync makes every record staged before it durable, with one write and
+// one fsync for all of them (the group commit), and returns once they
+// are. When one of them finishes a node that Projects (succeeded, skipped,
+// failed), it then rewrites runtime.yaml: the only rewrites between a
+// run's start and its outcome. After a failed write or fsync the Run is
+// poisoned.
+func (r *Run) Sync() error {
+	recs, err := r.sync()
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if rec.Kind == KindTransition && (rec.To.Done() || rec.To == workflow.Failed) && r.Projects(rec.Node) {
+			return r.WriteRuntime()
+		}
+	}
+	return nil
+}
+
+func transition(ev workflow.Event) Record {
+	return Record{
 		Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
 		Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
 		Outputs: maps.Clone(ev.Outputs),
 	}
-	if err := r.Append(rec); err != nil {
-		return err
-	}
-	// A record that finishes a node that Projects (succeeded, skipped,
-	// failed) rewrites runtime.yaml: the only rewrites between a run's
-	// start and its outcome.
-	if (ev.To.Done() || ev.To == workflow.Failed) && r.Projects(ev.Node) {
-		return r.WriteRuntime()
-	}
-	return nil
+}
+
+func processRecord(pg workflow.ProcessGroup) Record {
+	return Record{Kind: KindProcess, Node: pg.Node, Attempt: pg.Attempt,
+		Process: &ProcessRecord{PGID: pg.PGID, LeaderStart: pg.LeaderStart, BootID: pg.BootID}}
 }
 
 // RecordProcessGroup journals that the running attempt of pg.Node started
 // process group pg (workflow.ProcessRecorder): a process record. It
 // returns once the record is durable.
 func (r *Run) RecordProcessGroup(pg workflow.ProcessGroup) error {
-	return r.Append(Record{Kind: KindProcess, Node: pg.Node, Attempt: pg.Attempt,
-		Process: &ProcessRecord{PGID: pg.PGID, LeaderStart: pg.LeaderStart, BootID: pg.BootID}})
+	return r.Append(processRecord(pg))
 }
 
 // Resumed journals that the run is resumed: its attempt and its flags from
@@ -341,61 +390,72 @@ func (r *Run) Supersede(newID string) error {
 func (r *Run) Append(rec Record) error { return r.AppendBatch([]Record{rec}) }
 
 // RecordBatch journals several node transitions as one batch
-// (workflow.BatchRecorder): one write and one fsync for all of them. It
-// returns once they are all durable; see AppendBatch for what an error
-// leaves.
+// (workflow.BatchRecorder): one write and one fsync for all of them, then
+// runtime.yaml as Sync rewrites it. It returns once they are all durable;
+// see AppendBatch for what an error leaves.
 func (r *Run) RecordBatch(evs []workflow.Event) error {
 	recs := make([]Record, len(evs))
 	for i, ev := range evs {
-		recs[i] = Record{
-			Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
-			Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
-			Outputs: maps.Clone(ev.Outputs),
-		}
+		recs[i] = transition(ev)
 	}
-	return r.AppendBatch(recs)
+	n, refused := r.stage(recs)
+	if n == 0 {
+		return refused
+	}
+	if err := r.Sync(); err != nil {
+		return err
+	}
+	return refused
 }
 
 // AppendBatch journals records as one batch, the group commit: each gets
 // its Seq and is validated as Append does, against the run as the records
-// before it in the batch leave it; the documents are then written with one
-// write and one fsync, and runtime.yaml is updated once. The file format
-// is unchanged: a batch is several documents, each with its own checksum,
-// and a batch torn by a crash is repaired like a torn record (the torn
-// document is cut; the whole documents before it stay). When a record is
-// refused, the records before it are still written and the error names
-// the refused one; after a failed write or fsync the Run is poisoned.
+// before it (durable, staged or earlier in the batch) leave it; the
+// documents are then written, together with any staged before them, with
+// one write and one fsync. The file format is unchanged: a batch is
+// several documents, each with its own checksum, and a batch torn by a
+// crash is repaired like a torn record (the torn document is cut; the
+// whole documents before it stay). When a record is refused, the records
+// before it are still written and the error names the refused one; after a
+// failed write or fsync the Run is poisoned.
 func (r *Run) AppendBatch(recs []Record) error {
+	n, refused := r.stage(recs)
+	if n == 0 {
+		return refused
+	}
+	if _, err := r.sync(); err != nil {
+		return err
+	}
+	return refused
+}
+
+// stage checks and encodes recs in order and queues them for the next
+// sync, stopping at the first one refused: it returns how many it staged
+// and the refusal. Seq and the transition checks count the records staged
+// or being written before them.
+func (r *Run) stage(recs []Record) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.f == nil {
-		return fmt.Errorf("append to run %s: closed", r.ID())
+		return 0, fmt.Errorf("append to run %s: closed", r.ID())
 	}
 	if r.err != nil {
-		return fmt.Errorf("append to run %s: an earlier write failed (%v); open the run again to repair it", r.ID(), r.err)
+		return 0, fmt.Errorf("append to run %s: an earlier write failed (%v); open the run again to repair it", r.ID(), r.err)
 	}
-	var (
-		refused error
-		data    []byte
-		nodes   map[string]workflow.State // node states the batch leaves
-		n       int
-	)
+	var refused error
+	n := 0
 	for n < len(recs) {
 		rec := &recs[n]
-		if r.rf.Outcome == OutcomeSuperseded || (n > 0 && recs[n-1].Kind == KindSuperseded) {
-			by := r.rf.SupersededBy
-			if n > 0 && recs[n-1].Kind == KindSuperseded {
-				by = recs[n-1].By
-			}
+		if by := cmp.Or(r.aheadBy, r.rf.SupersededBy); r.rf.Outcome == OutcomeSuperseded || r.aheadBy != "" {
 			refused = fmt.Errorf("append to run %s: superseded by run %s", r.ID(), by)
 			break
 		}
-		rec.Seq = r.rf.nextSeq() + uint64(n)
+		rec.Seq = r.rf.nextSeq() + uint64(r.aheadN)
 		if rec.Time.IsZero() {
 			rec.Time = r.s.now()
 		}
 		rec.Time = rec.Time.UTC()
-		if err := r.rf.checkWith(rec, nodes); err != nil {
+		if err := r.rf.checkWith(rec, r.ahead); err != nil {
 			var ce *CorruptError
 			if errors.As(err, &ce) {
 				err = fmt.Errorf("run %s: refusing record %d: %s", r.ID(), rec.Seq, ce.Reason)
@@ -416,31 +476,66 @@ func (r *Run) AppendBatch(recs []Record) error {
 			refused = err
 			break
 		}
-		data = append(data, doc...)
-		if rec.Kind == KindTransition {
-			if nodes == nil {
-				nodes = map[string]workflow.State{}
+		r.pend = append(r.pend, doc...)
+		r.pendRecs = append(r.pendRecs, *rec)
+		r.aheadN++
+		switch rec.Kind {
+		case KindTransition:
+			if r.ahead == nil {
+				r.ahead = map[string]workflow.State{}
 			}
-			nodes[rec.Node] = rec.To
+			r.ahead[rec.Node] = rec.To
+		case KindSuperseded:
+			r.aheadBy = rec.By
 		}
 		n++
 	}
-	if n == 0 {
-		return refused
+	return n, refused
+}
+
+// sync writes what is staged with one write and one fsync and applies it
+// to the replayed run; it returns the records it wrote. Staging goes on
+// while it writes (mu is not held across the write).
+func (r *Run) sync() ([]Record, error) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.mu.Lock()
+	if r.f == nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("append to run %s: closed", r.ID())
 	}
-	if _, err := r.f.Write(data); err != nil {
+	if r.err != nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("append to run %s: an earlier write failed (%v); open the run again to repair it", r.ID(), r.err)
+	}
+	f, data, recs := r.f, r.pend, r.pendRecs
+	r.pend, r.pendRecs = nil, nil
+	r.mu.Unlock()
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	_, werr := f.Write(data)
+	err := werr
+	if werr == nil {
+		err = f.Sync()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
 		r.err = err
-		return fmt.Errorf("append to run file %s: %w", r.path, err)
+		if werr != nil {
+			return nil, fmt.Errorf("append to run file %s: %w", r.path, err)
+		}
+		return nil, fmt.Errorf("append to run file %s: fsync: %w", r.path, err)
 	}
-	if err := r.f.Sync(); err != nil {
-		r.err = err
-		return fmt.Errorf("append to run file %s: fsync: %w", r.path, err)
-	}
-	for _, rec := range recs[:n] {
+	for _, rec := range recs {
 		r.rf.apply(rec)
 	}
 	r.rf.Size += int64(len(data))
-	return refused
+	if r.aheadN -= len(recs); r.aheadN == 0 {
+		r.ahead, r.aheadBy = nil, ""
+	}
+	return recs, nil
 }
 
 // WriteRuntime replaces runtime.yaml with the projection of the run so
@@ -465,6 +560,8 @@ func (r *Run) updateRuntime() error {
 // Close closes the run file. The run stays as it is: unfinished unless
 // Finish was called.
 func (r *Run) Close() error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.f == nil {

@@ -62,6 +62,7 @@ type run struct {
 	stopWork   context.CancelFunc
 	now        func() time.Time
 	rec        Recorder
+	j          journal // the group commit, with a GroupRecorder
 	par        int
 	grace      time.Duration
 	destroy    bool
@@ -137,6 +138,7 @@ func (s *Scheduler) newRun(ctx context.Context, prior map[string]NodeStatus, ds 
 func (r *run) run() (*Result, error) {
 	defer close(r.exit)
 	defer r.stopWork()
+	r.j.init(r.rec)
 	r.start()
 	var tick <-chan time.Time
 	if r.s.Log != nil {
@@ -157,7 +159,10 @@ func (r *run) run() (*Result, error) {
 		if r.inflight == 0 && (r.stopped || r.retrying == 0) {
 			break
 		}
+		r.flush()
 		select {
+		case err := <-r.acks():
+			r.synced(err)
 		case res := <-r.results:
 			r.finish(res)
 		case i := <-r.wake:
@@ -179,6 +184,7 @@ func (r *run) run() (*Result, error) {
 			}
 		}
 	}
+	r.drain()
 	return r.result()
 }
 
@@ -463,7 +469,7 @@ func (r *run) record(i int, ev Event) bool {
 	n := &r.nodes[i]
 	ev.Node, ev.Time = n.name, r.now()
 	for range 3 { // reason, error, then anything left is a failure
-		err := r.rec.Record(ev)
+		err := r.stage(ev)
 		if err == nil {
 			return true
 		}

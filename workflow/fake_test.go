@@ -197,3 +197,150 @@ func mustGraph(t testing.TB, phases ...Phase) *Graph {
 	}
 	return g
 }
+
+// groupRecorder gives a Recorder the group-commit capability: Stage hands
+// the event to the inner Recorder at once (its checks and refusals are
+// Stage's), and the event becomes durable, in the durable view, only when
+// a Sync takes it, as one batch. gate, if set, is called at the start of
+// every Sync with the batch it is about to make durable (a slow fsync).
+type groupRecorder struct {
+	inner   Recorder
+	gate    func(batch []Event)
+	syncErr func(batch []Event) error // optional: fail this Sync
+
+	mu      sync.Mutex
+	staged  []Event
+	pgs     []ProcessGroup // staged process groups
+	durable []Event
+	dpgs    []ProcessGroup // durable process groups
+	batches [][]Event
+	syncs   int
+}
+
+var (
+	_ GroupRecorder = (*groupRecorder)(nil)
+	_ ProcessStager = (*groupRecorder)(nil)
+)
+
+func (r *groupRecorder) Record(ev Event) error {
+	if err := r.Stage(ev); err != nil {
+		return err
+	}
+	return r.Sync()
+}
+
+func (r *groupRecorder) Stage(ev Event) error {
+	if err := r.inner.Record(ev); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.staged = append(r.staged, ev)
+	return nil
+}
+
+func (r *groupRecorder) StageProcessGroup(pg ProcessGroup) error {
+	if pr, ok := r.inner.(ProcessRecorder); ok {
+		if err := pr.RecordProcessGroup(pg); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pgs = append(r.pgs, pg)
+	return nil
+}
+
+func (r *groupRecorder) Sync() error {
+	r.mu.Lock()
+	batch, pgs := r.staged, r.pgs
+	r.staged, r.pgs = nil, nil
+	r.syncs++
+	r.mu.Unlock()
+	if r.gate != nil {
+		r.gate(batch)
+	}
+	if r.syncErr != nil {
+		if err := r.syncErr(batch); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.durable = append(r.durable, batch...)
+	r.dpgs = append(r.dpgs, pgs...)
+	if len(batch) > 0 {
+		r.batches = append(r.batches, batch)
+	}
+	return nil
+}
+
+// lastDurable returns the last durable state of node, or prior when
+// nothing of it is durable yet.
+func (r *groupRecorder) lastDurable(node string, prior State) State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.durable) - 1; i >= 0; i-- {
+		if r.durable[i].Node == node {
+			return r.durable[i].To
+		}
+	}
+	return prior
+}
+
+// isStaged reports whether node's event to state to is staged, not yet
+// durable.
+func (r *groupRecorder) isStaged(node string, to State) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, ev := range r.staged {
+		if ev.Node == node && ev.To == to {
+			return true
+		}
+	}
+	return false
+}
+
+// batchOf returns the index of the batch holding node's first event to
+// state to, or -1.
+func (r *groupRecorder) batchOf(node string, to State) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, b := range r.batches {
+		for _, ev := range b {
+			if ev.Node == node && ev.To == to {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// allDurable fails unless every staged event and process group is
+// durable: what the scheduler promises when Run returns.
+func (r *groupRecorder) allDurable(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.staged) > 0 || len(r.pgs) > 0 {
+		t.Errorf("Run returned with %d events and %d process groups staged, not durable: %v", len(r.staged), len(r.pgs), r.staged)
+	}
+}
+
+// recorderModes runs f once with the Recorder as it is and once through
+// a groupRecorder (the group commit), which f gets to check what is
+// durable.
+func recorderModes(t *testing.T, f func(t *testing.T, wrap func(Recorder) Recorder)) {
+	t.Run("Record", func(t *testing.T) { f(t, func(r Recorder) Recorder { return r }) })
+	t.Run("GroupCommit", func(t *testing.T) {
+		var gs []*groupRecorder
+		f(t, func(r Recorder) Recorder {
+			g := &groupRecorder{inner: r}
+			gs = append(gs, g)
+			return g
+		})
+		for _, g := range gs {
+			g.allDurable(t)
+		}
+	})
+}

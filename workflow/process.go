@@ -74,6 +74,16 @@ func (r *run) recordProcess(req procReq) {
 	switch {
 	case r.recErr != nil:
 		req.reply <- fmt.Errorf("journal process group %d of %s: %w", req.pg.PGID, req.pg.Node, r.recErr)
+	case r.j.ps != nil: // staged; answered once durable
+		if err := r.j.ps.StageProcessGroup(req.pg); err != nil {
+			r.recErr = fmt.Errorf("record process group %d of %s: %w", req.pg.PGID, req.pg.Node, err)
+			r.stopped = true
+			r.stopWork()
+			req.reply <- err
+			return
+		}
+		r.j.issued++
+		r.j.waiting = append(r.j.waiting, waiter{seq: r.j.issued, reply: req.reply})
 	case !ok:
 		req.reply <- nil
 	default:

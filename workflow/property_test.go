@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,9 +22,17 @@ func TestScheduler_RandomGraphs(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		n := 2 + rng.IntN(12)
 		var rec *memRecorder
+		prior := map[string]NodeStatus{}
+		var group *groupRecorder // half the graphs go through the group commit
+		// durable is what the run journalled durably of a node.
+		durable := func(node string) State {
+			if group != nil {
+				return group.lastDurable(node, cmp.Or(prior[node].State, Pending))
+			}
+			return rec.lastState(node)
+		}
 		var mu sync.Mutex
 		ran := map[string]bool{}
-		prior := map[string]NodeStatus{}
 		var phases []Phase
 		for i := range n {
 			f := ph(fmt.Sprintf("p%02d", i))
@@ -39,11 +48,11 @@ func TestScheduler_RandomGraphs(t *testing.T) {
 			fails, transient := rng.IntN(8) == 0, rng.IntN(6) == 0
 			f.policy = Policy{Retries: 1, Backoff: 1}
 			f.run = func(ctx context.Context, env *Env) error {
-				if got := rec.lastState(env.Node); got != Running {
+				if got := durable(env.Node); got != Running {
 					t.Errorf("seed %d: %s started while recorded %s", seed, env.Node, got)
 				}
 				for _, d := range f.deps {
-					if got := rec.lastState(d); !got.Done() {
+					if got := durable(d); !got.Done() {
 						t.Errorf("seed %d: %s started while dependency %s is recorded %s", seed, env.Node, d, got)
 					}
 				}
@@ -88,7 +97,13 @@ func TestScheduler_RandomGraphs(t *testing.T) {
 		selected, _ := sel.resolve(g)
 		plan := Plan(g, PlanOptions{Prior: prior, Selection: sel})
 		rec = newRecorder(t, prior)
-		s := &Scheduler{Graph: g, Recorder: rec, Parallelism: 1 + rng.IntN(4), FailFast: rng.IntN(4) == 0, Selection: sel}
+		var recorder Recorder = rec
+		group = nil
+		if seed%2 == 1 {
+			group = &groupRecorder{inner: rec}
+			recorder = group
+		}
+		s := &Scheduler{Graph: g, Recorder: recorder, Parallelism: 1 + rng.IntN(4), FailFast: rng.IntN(4) == 0, Selection: sel}
 		ctx, cancel := context.WithCancel(context.Background())
 		if rng.IntN(5) == 0 {
 			left := 1 + rng.IntN(2*n)
@@ -101,6 +116,9 @@ func TestScheduler_RandomGraphs(t *testing.T) {
 		}
 		res, err := s.Run(ctx, prior)
 		cancel()
+		if group != nil {
+			group.allDurable(t)
+		}
 		if (err == nil) != (res.Outcome == OutcomeSucceeded) {
 			t.Errorf("seed %d: outcome %s with error %v", seed, res.Outcome, err)
 		}

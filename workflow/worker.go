@@ -11,8 +11,10 @@ import (
 	"time"
 )
 
-// launch records running (except for a verify) and hands the node to a
-// worker. Nothing starts unless its running record is durable.
+// launch records running (except for a verify), takes the node's slot
+// and hands the node to a worker once every record staged so far is
+// durable (startWhenDurable): nothing starts unless its running record,
+// and the succeeded records of its dependencies, are durable.
 func (r *run) launch(i int) {
 	n := &r.nodes[i]
 	attempt := n.status.Attempt
@@ -45,7 +47,7 @@ func (r *run) launch(i int) {
 			env.Inputs[r.nodes[j].name] = maps.Clone(out)
 		}
 	}
-	go r.work1(i, n.kind, n.phase, n.policy.Timeout, env)
+	r.startWhenDurable(i, env)
 }
 
 // work1 runs one job in a worker goroutine: the phase itself runs in a
