@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -130,5 +131,84 @@ func TestRun_RecordBatch(t *testing.T) {
 	}
 	if n := r.Nodes(); n["a"].State != workflow.Running || n["b"].State != workflow.Succeeded {
 		t.Errorf("replayed in memory: a %s, b %s; want running, succeeded", n["a"].State, n["b"].State)
+	}
+}
+
+// TestRun_StageSync: Stage checks and refuses at once and writes nothing;
+// what is staged is checked against what is staged before it, gets
+// contiguous sequence numbers and reaches the file only with Sync, all in
+// one write; staging goes on while a Sync writes (Stage does not wait for
+// it), and what was staged during a Sync is written by the next one.
+func TestRun_StageSync(t *testing.T) {
+	s := lockedStore(t)
+	r := writeRun(t, s, "20261125-100000-0001", nil, "")
+	defer r.Close()
+	size := func() int64 {
+		fi, err := os.Stat(r.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	for _, e := range []workflow.Event{
+		ev(1, "a", workflow.Pending, workflow.Running),
+		ev(2, "b", workflow.Pending, workflow.Running),
+		ev(3, "a", workflow.Running, workflow.Succeeded),
+	} {
+		if err := r.Stage(e); err != nil {
+			t.Fatalf("Stage %s -> %s: %v", e.Node, e.To, err)
+		}
+	}
+	// Checked against what is staged: a is succeeded there, not pending.
+	var te *TransitionError
+	if err := r.Stage(ev(4, "a", workflow.Pending, workflow.Running)); !errors.As(err, &te) || te.Record != 4 {
+		t.Fatalf("Stage of a stale transition = %v, want a *TransitionError at record 4", err)
+	}
+	secret := ev(4, "b", workflow.Running, workflow.Succeeded)
+	secret.Outputs = map[string]string{"hub_private_key": "c2VjcmV0"}
+	var re *workflow.RefusedError
+	if err := r.Stage(secret); !errors.As(err, &re) || re.Field != workflow.RefusedOutputs {
+		t.Fatalf("Stage of a secret output = %v, want a *workflow.RefusedError of the outputs", err)
+	}
+	if got := size(); got != before {
+		t.Fatalf("the run file grew from %d to %d bytes before Sync", before, got)
+	}
+	if st := r.Nodes()["a"].State; st != "" {
+		t.Errorf("a is %s in the replayed run before Sync, want absent (staged is not durable)", st)
+	}
+	// A Sync in progress (held here by wmu, as during its write and
+	// fsync) does not stop staging.
+	r.wmu.Lock()
+	staged := make(chan error, 1)
+	go func() { staged <- r.Stage(ev(4, "b", workflow.Running, workflow.Succeeded)) }()
+	select {
+	case err := <-staged:
+		if err != nil {
+			t.Fatalf("Stage while a Sync writes: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stage waited for the Sync in progress")
+	}
+	r.wmu.Unlock()
+	if err := r.Sync(); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	rf, err := s.Load(r.ID())
+	if err != nil || rf.Err != nil {
+		t.Fatal(err, rf.Err)
+	}
+	var got []uint64
+	for _, rec := range rf.Records {
+		got = append(got, rec.Seq)
+	}
+	if want := []uint64{1, 2, 3, 4}; !slices.Equal(got, want) {
+		t.Errorf("seqs on disk = %v, want %v", got, want)
+	}
+	if a, b := rf.Nodes["a"].State, rf.Nodes["b"].State; a != workflow.Succeeded || b != workflow.Succeeded {
+		t.Errorf("a %s, b %s on disk; want succeeded, succeeded", a, b)
+	}
+	if err := r.Sync(); err != nil || size() != rf.Size {
+		t.Errorf("an empty Sync = %v and the file is %d bytes, want nil and %d (nothing written)", err, size(), rf.Size)
 	}
 }
