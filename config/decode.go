@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -193,7 +192,7 @@ func Parse(data []byte, filename string) (*Config, error) {
 	return c, nil
 }
 
-var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlErrLine = lazyRE(`^yaml: line (\d+): (.*)$`)
 
 type decoder struct {
 	file  string

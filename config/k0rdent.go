@@ -2,7 +2,6 @@ package config
 
 import (
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
@@ -14,8 +13,8 @@ const (
 )
 
 var (
-	reAPIVersion = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/v[0-9]+((alpha|beta)[0-9]+)?$`)
-	reObjectName = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
+	reAPIVersion = lazyRE(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/v[0-9]+((alpha|beta)[0-9]+)?$`)
+	reObjectName = lazyRE(`^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$`)
 )
 
 // k0rdent checks software.k0rdent beyond its version: where the chart

@@ -4,28 +4,27 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 )
 
 var (
-	reName        = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$`)
-	reDNSLabel    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	reDNSName     = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	reEmail       = regexp.MustCompile(`^[^@\s]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$`)
-	reLocation    = regexp.MustCompile(`^[a-z][a-z0-9]{2,}$`)
-	reVMSize      = regexp.MustCompile(`^(Standard|Basic)_[A-Za-z0-9_]+$`)
-	reUUID        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	reK0sVersion  = regexp.MustCompile(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?\+k0s\.\d+$`)
-	reSemver      = regexp.MustCompile(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
-	reUsername    = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	reKebab       = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-	reDependency  = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*(/[a-z0-9]+(-[a-z0-9]+)*)?$`)
-	reEnvKey      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	reSecretyName = regexp.MustCompile(`(?i)(password|passwd|secret|token|private_?key|api_?key|credential)`)
-	reLabelKey    = regexp.MustCompile(`^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
-	reLabelValue  = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$`)
+	reName        = lazyRE(`^[a-z]([a-z0-9-]{0,18}[a-z0-9])?$`)
+	reDNSLabel    = lazyRE(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	reDNSName     = lazyRE(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	reEmail       = lazyRE(`^[^@\s]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$`)
+	reLocation    = lazyRE(`^[a-z][a-z0-9]{2,}$`)
+	reVMSize      = lazyRE(`^(Standard|Basic)_[A-Za-z0-9_]+$`)
+	reUUID        = lazyRE(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	reK0sVersion  = lazyRE(`^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?\+k0s\.\d+$`)
+	reSemver      = lazyRE(`^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$`)
+	reUsername    = lazyRE(`^[a-z_][a-z0-9_-]{0,31}$`)
+	reKebab       = lazyRE(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	reDependency  = lazyRE(`^[a-z0-9]+(-[a-z0-9]+)*(/[a-z0-9]+(-[a-z0-9]+)*)?$`)
+	reEnvKey      = lazyRE(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	reSecretyName = lazyRE(`(?i)(password|passwd|secret|token|private_?key|api_?key|credential)`)
+	reLabelKey    = lazyRE(`^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$`)
+	reLabelValue  = lazyRE(`^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$`)
 )
 
 // maxGroup bounds cluster.controllers.count and cluster.workers.count.
@@ -104,7 +103,7 @@ func (v *validator) warnf(path, format string, args ...any) {
 }
 
 // match reports a problem when s does not match re.
-func (v *validator) match(path, s string, re *regexp.Regexp, want string) bool {
+func (v *validator) match(path, s string, re *lazyRegexp, want string) bool {
 	if !re.MatchString(s) {
 		v.errorf(path, "%q is not %s", s, want)
 		return false
@@ -184,7 +183,7 @@ func (v *validator) check(on Flags) {
 	v.phases()
 }
 
-var reIfname = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+var reIfname = lazyRE(`^[A-Za-z0-9_.-]{1,15}$`)
 
 func (v *validator) vpn() {
 	n := v.c.VPN

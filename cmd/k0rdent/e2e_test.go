@@ -233,7 +233,8 @@ func crashConfig(side string) string {
 }
 
 // TestRun_CrashAtEveryTransitionThenResume kills k0rdent with SIGKILL right
-// after each durable record (transition or process group) in turn, then resumes: every run
+// after each durable record (transition or process group) in turn (after
+// the batch that holds it, with the group commit), then resumes: every run
 // ends succeeded, every side effect happened, and only nodes in flight at
 // the kill ran twice.
 func TestRun_CrashAtEveryTransitionThenResume(t *testing.T) {
@@ -249,8 +250,10 @@ func TestRun_CrashAtEveryTransitionThenResume(t *testing.T) {
 				t.Fatalf("run with kill at %d: want death by SIGKILL:\n%s", n, r)
 			}
 			crashed := p.currentRun()
-			if len(crashed.Records) != n {
-				t.Fatalf("run file has %d records after the kill, want %d", len(crashed.Records), n)
+			// The kill comes right after the batch holding the n-th record is
+			// durable (group commit): records due with it are there too.
+			if len(crashed.Records) < n {
+				t.Fatalf("run file has %d records after the kill, want at least %d", len(crashed.Records), n)
 			}
 			var inFlight []string
 			for name, st := range crashed.Nodes {
