@@ -84,11 +84,18 @@
 // node is destroyed, or failed) and an outcome; it can be superseded like
 // any run. Listings mark it as a teardown.
 //
-// Every later document is one record. Records are appended one by one
-// (Run.Append) or in batches (Run.AppendBatch, Run.RecordBatch; the
-// scheduler still records one transition at a time): a batch is one or more whole documents, each with its own checksum and
-// seq, written with a single write(2) followed by one fsync(2); every
-// record of a batch is durable when the call returns. The format does not
+// Every later document is one record. Records are appended in batches,
+// the group commit: Run.Append (one record), Run.AppendBatch and
+// Run.RecordBatch (several), and Run.Stage/StageProcessGroup followed by
+// Run.Sync, which is how the scheduler records (workflow.GroupRecorder):
+// Stage checks a record against the run as the durable and the staged
+// records before it leave it, refuses it at once if it must (nothing is
+// staged then), and queues it; Sync writes everything staged. A batch is
+// one or more whole documents, each with its own checksum and seq, written
+// with a single write(2) followed by one fsync(2); every record of a batch
+// is durable when the call returns, and only then is it part of what
+// Run.Nodes and the projection see. Staging goes on while a batch is being
+// written; what is staged meanwhile goes with the next one. The format does not
 // mark batches: a reader sees the same stream of documents as if they had
 // been appended one by one, and a crash in the middle of a batch leaves a
 // valid prefix and a torn tail, repaired like any torn record (the whole

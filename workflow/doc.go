@@ -70,18 +70,32 @@
 //
 // One coordinator goroutine owns all node state and is the only caller of
 // Recorder.Record; workers run phases and send results back on a channel.
+// With a GroupRecorder (the group commit, journal.go) the coordinator
+// stages each event instead (Stage answers at once, a refusal included)
+// and one journal writer goroutine makes what is staged durable with one
+// Sync (one write and one fsync for the run file) while the coordinator
+// goes on collecting results and dispatching; what is staged meanwhile
+// goes with the next Sync. The coordinator keeps the durable watermark:
+// how many of the events it staged are durable.
 // A slot (Parallelism, and the node's class limit) is taken only when a
 // node is ready; the ready node with the smallest name goes first.
 //
 // Durability: `running` is recorded before the phase's checks and Run
-// start, and `succeeded` before any dependent starts. If Record fails,
-// nothing else is dispatched or recorded, running phases have their context
-// cancelled and are waited for (up to GracePeriod), and Run returns the
-// Recorder's error.
+// start, and `succeeded` before any dependent starts. With a
+// GroupRecorder a launched job holds its slot and starts only once every
+// event staged before its launch is durable (its own running record and
+// its dependencies' succeeded records among them), a process group record
+// is answered once durable, and Run returns only once everything staged
+// is durable, so the caller's outcome record follows them. If Record (or
+// Stage, or Sync) fails, nothing else is dispatched or recorded, running
+// phases have their context cancelled and are waited for (up to
+// GracePeriod), and Run returns the Recorder's error.
 //
 // Refusals: a Recorder may refuse an event for what a field holds (a
 // *RefusedError: the content of a secret in an output, reason or error),
-// having written nothing. That does not stop the run. A refused output
+// having written nothing; a GroupRecorder refuses in Stage, synchronously,
+// so a refusal is handled the same way with or without the group commit.
+// That does not stop the run. A refused output
 // fails the attempt (recorded running -> failed with the refusal as its
 // error, outputs dropped; dependents blocked); a refused reason or error
 // is recorded replaced by the refusal's message; a refused reuse (outputs

@@ -92,6 +92,7 @@ func (e *IllegalTransitionError) Error() string {
 // durable: the scheduler starts Run only after `running` is recorded and
 // starts dependents only after `succeeded` is recorded. A Recorder error
 // stops all further dispatch. The scheduler calls Record from one goroutine.
+// A Recorder that is also a GroupRecorder is staged and synced instead.
 type Recorder interface {
 	Record(ev Event) error
 }
