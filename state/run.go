@@ -42,6 +42,7 @@ type Run struct {
 	ahead    map[string]workflow.State // node states the unapplied records leave
 	aheadN   int                       // unapplied records (staged or being written)
 	aheadBy  string                    // an unapplied superseded record names this run
+	syncs    int                       // batches written (benchmarks)
 	// secrets are the values of the files under secrets/, refused in
 	// records (see secretValues).
 	secrets *secretValues
@@ -532,6 +533,7 @@ func (r *Run) sync() ([]Record, error) {
 		r.rf.apply(rec)
 	}
 	r.rf.Size += int64(len(data))
+	r.syncs++
 	if r.aheadN -= len(recs); r.aheadN == 0 {
 		r.ahead, r.aheadBy = nil, ""
 	}
