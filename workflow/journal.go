@@ -24,7 +24,10 @@ type GroupRecorder interface {
 
 // ProcessStager is the group-commit form of ProcessRecorder, for a
 // GroupRecorder: StageProcessGroup queues the record of a process group
-// as Stage queues an event, and the next Sync makes it durable.
+// as Stage queues an event, and the next Sync makes it durable; the phase
+// that started the group goes on once it is. A GroupRecorder that is a
+// ProcessRecorder but not a ProcessStager gets RecordProcessGroup from the
+// coordinator, possibly while a Sync is in progress.
 type ProcessStager interface {
 	StageProcessGroup(pg ProcessGroup) error
 }
