@@ -263,7 +263,7 @@ func (r *Run) Record(ev workflow.Event) error {
 	rec := Record{
 		Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
 		Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
-		Outputs: maps.Clone(ev.Outputs),
+		Outputs: maps.Clone(ev.Outputs), Digest: ev.Digest, OwnDigest: ev.OwnDigest,
 	}
 	if err := r.Append(rec); err != nil {
 		return err
@@ -350,7 +350,7 @@ func (r *Run) RecordBatch(evs []workflow.Event) error {
 		recs[i] = Record{
 			Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
 			Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
-			Outputs: maps.Clone(ev.Outputs),
+			Outputs: maps.Clone(ev.Outputs), Digest: ev.Digest, OwnDigest: ev.OwnDigest,
 		}
 	}
 	return r.AppendBatch(recs)
