@@ -130,3 +130,24 @@ func flatten(c *Config) map[string]string {
 	walk(&n, "")
 	return m
 }
+
+// Fields maps each leaf field path of c's canonical form under one of
+// paths (a path covers itself and everything below it: "kof" covers
+// kof.version and kof.mothership.namespace; "phases[2]" covers
+// phases[2].command) to its value. Lists of plain values are one field, as
+// in DiffKeys. A nil c has no fields.
+func Fields(c *Config, paths ...string) map[string]string {
+	if c == nil || len(paths) == 0 {
+		return map[string]string{}
+	}
+	out := map[string]string{}
+	for k, v := range flatten(c) {
+		for _, p := range paths {
+			if k == p || strings.HasPrefix(k, p+".") || strings.HasPrefix(k, p+"[") {
+				out[k] = v
+				break
+			}
+		}
+	}
+	return out
+}
