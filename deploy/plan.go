@@ -21,6 +21,11 @@ type Planned struct {
 	Plan  *workflow.PlanResult
 	// Resume is the run the plan resumes ("": a new run).
 	Resume string
+	// Summary counts the actions: "3 reuse, 2 run, 1 skip".
+	Summary string
+	// Diff lists the config keys changed since the last successful run
+	// and the nodes each one feeds (`run --plan --diff`).
+	Diff *Diff
 	// Legacy, when the state directory still holds the bash tool's files
 	// (which Run migrates first), says what was found and what run will
 	// do; the plan is then made against what the migration would write.
@@ -80,7 +85,7 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 	case o.Selection.narrows():
 		out.Title = "Plan: new run of the selected phases; the others keep their last known state"
 	default:
-		out.Title = "Plan: new run; every enabled phase runs (phases are idempotent)"
+		out.Title = "Plan: new run; a phase whose inputs did not change since its last success is reused after Verify"
 		if j.unfinished != nil {
 			out.Title += fmt.Sprintf("; run %s would be archived (superseded)", j.unfinished.Header.RunID)
 		}
@@ -89,8 +94,13 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
+	in, err := d.inputs(lg)
+	if err != nil {
+		return nil, err
+	}
 	out.Plan = workflow.Plan(lg.Graph, workflow.PlanOptions{Prior: j.prior, History: hist, Selection: ws,
-		RunID: out.Resume, SecretsDir: d.Store.SecretsDir()})
+		Inputs: in, RunID: out.Resume, SecretsDir: d.Store.SecretsDir()})
+	out.Summary, out.Diff = Summary(out.Plan), d.diff(lg, rt)
 	return out, nil
 }
 

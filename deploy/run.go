@@ -180,7 +180,12 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	ws := j.sel.workflow()
 	ws.Resume = j.resume != nil
+	in, err := d.inputs(lg)
+	if err != nil {
+		return nil, err
+	}
 	sched := &workflow.Scheduler{
+		Inputs:      in,
 		Graph:       lg.Graph,
 		RunID:       run.ID(),
 		SecretsDir:  d.Store.SecretsDir(),
