@@ -21,7 +21,7 @@ func TestRun_DigestsInSuccessRecords(t *testing.T) {
 	}
 	writeRun(t, s, "20261125-100000-aaaa", evs, OutcomeSucceeded)
 	reuse := workflow.Event{Time: at(100), Node: "terraform", From: workflow.Succeeded, To: workflow.Succeeded, Attempt: 1,
-		Reason: "unchanged since run 20261125-100000-aaaa, verified",
+		Reason:  "unchanged since run 20261125-100000-aaaa, verified",
 		Outputs: map[string]string{"resource_group": "rg-k0rdent-ab12"}, Digest: "sha256:full-terraform", OwnDigest: "sha256:own-terraform"}
 	run := writeRun(t, s, "20261125-110000-bbbb", []workflow.Event{reuse}, "")
 	run.Close()

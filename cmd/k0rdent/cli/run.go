@@ -14,6 +14,7 @@ type runOptions struct {
 	globalOptions
 
 	Plan   bool   // print the plan and stop
+	Diff   bool   // with Plan: list the config keys changed since the last successful run
 	Output string // plan format: text, json, dot, mermaid
 
 	Resume bool // resume the unfinished current run
@@ -84,9 +85,11 @@ func (a *app) runCommand() *ucli.Command {
 				a.Name+" run --only k0s,k0rdent",
 				a.Name+" run --from k0s --skip kof",
 				a.Name+" run --resume --replace k0s",
+				a.Name+" run --plan --diff",
 			),
 		Flags: withGlobals(slices.Concat([]ucli.Flag{
 			&ucli.BoolFlag{Name: "plan", Usage: "print what would run and why, then stop (changes nothing)"},
+			&ucli.BoolFlag{Name: "diff", Usage: "with --plan: list the config keys changed since the last successful run and the phases each feeds"},
 			outputFlag("text", "json", "dot", "mermaid"),
 			&ucli.BoolFlag{Name: "resume", Usage: "resume the unfinished current run"},
 			&ucli.BoolFlag{Name: "fresh", Usage: "archive the unfinished current run (superseded) and start a new one"},
@@ -111,6 +114,7 @@ func (a *app) runCommand() *ucli.Command {
 			o := runOptions{
 				globalOptions: g,
 				Plan:          c.Bool("plan"),
+				Diff:          c.Bool("diff"),
 				Output:        out,
 				Resume:        c.Bool("resume"),
 				Fresh:         c.Bool("fresh"),
@@ -126,6 +130,9 @@ func (a *app) runCommand() *ucli.Command {
 			}
 			if o.Parallelism < 1 {
 				return usageErrorf("--parallelism %d: want 1 or more", o.Parallelism)
+			}
+			if o.Diff && !o.Plan {
+				return usageErrorf("--diff needs --plan")
 			}
 			if out != "text" && !o.Plan {
 				return usageErrorf("-o %s needs --plan (a run prints text)", out)
