@@ -131,19 +131,33 @@ func flatten(c *Config) map[string]string {
 	return m
 }
 
-// Fields maps each leaf field path of c's canonical form under one of
-// paths (a path covers itself and everything below it: "kof" covers
-// kof.version and kof.mothership.namespace; "phases[2]" covers
-// phases[2].command) to its value. Lists of plain values are one field, as
-// in DiffKeys. A nil c has no fields.
-func Fields(c *Config, paths ...string) map[string]string {
-	if c == nil || len(paths) == 0 {
-		return map[string]string{}
+// Flat is a config's canonical form as leaf field paths and values (see
+// DiffKeys). Make it once with Flatten and select from it with Under:
+// flattening encodes the whole config.
+type Flat map[string]string
+
+// Flatten returns c's leaf field paths and values; a nil c has none.
+func Flatten(c *Config) Flat {
+	if c == nil {
+		return Flat{}
 	}
+	return Flat(flatten(c))
+}
+
+// Under returns the fields under one of paths (a path covers itself and
+// everything below it: "kof" covers kof.version and
+// kof.mothership.namespace; "phases[2]" covers phases[2].command). Lists
+// of plain values are one field, as in DiffKeys.
+func (f Flat) Under(paths ...string) map[string]string {
 	out := map[string]string{}
-	for k, v := range flatten(c) {
+	for _, p := range paths {
+		if v, ok := f[p]; ok {
+			out[p] = v
+		}
+	}
+	for k, v := range f {
 		for _, p := range paths {
-			if k == p || strings.HasPrefix(k, p+".") || strings.HasPrefix(k, p+"[") {
+			if strings.HasPrefix(k, p) && len(k) > len(p) && (k[len(p)] == '.' || k[len(p)] == '[') {
 				out[k] = v
 				break
 			}

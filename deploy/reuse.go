@@ -26,15 +26,20 @@ func (d *Deployer) inputs(lg *Loaded) (*workflow.Inputs, error) {
 	if err != nil {
 		return nil, withCode(CodeUsage, fmt.Errorf("digest the phases' inputs: %w", err))
 	}
-	cache := map[string]*config.Config{}
+	cache := map[string]*phases.Snapshot{}
+	var cur *phases.Snapshot
 	return &workflow.Inputs{Own: own, Explain: func(node string, last workflow.NodeStatus) []string {
 		old, ok := cache[last.RunID]
 		if !ok {
-			old, _ = d.runConfig(last.RunID)
+			c, _ := d.runConfig(last.RunID)
+			old = phases.NewSnapshot(c)
 			cache[last.RunID] = old
 		}
+		if cur == nil {
+			cur = phases.NewSnapshot(lg.Config)
+		}
 		p, _ := lg.Graph.Phase(node)
-		return phases.Changes(p, old, lg.Config)
+		return phases.Changes(p, old, cur)
 	}}, nil
 }
 

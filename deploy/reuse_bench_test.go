@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/k0rdent/k0rdent-deploy/phases"
@@ -43,11 +44,14 @@ func BenchmarkRun_DayTwo(b *testing.B) {
 	}
 	b.Run("First", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			run(filepath.Join(dir, "first", string(rune('a'+i%26)), filepath.Base(b.TempDir())))
+			run(filepath.Join(dir, "first", strconv.Itoa(i)))
 		}
 	})
 	template := filepath.Join(dir, "template")
 	run(template)
+	if err := os.MkdirAll(filepath.Join(dir, "second"), 0o755); err != nil {
+		b.Fatal(err)
+	}
 	b.Run("SecondNothingChanged", func(b *testing.B) {
 		i := 0
 		for b.Loop() {

@@ -49,17 +49,17 @@ type InputsDeclarer interface {
 	Inputs(cfg *config.Config) Inputs
 }
 
-// Digest is the own digest of a node with inputs in from cfg: "sha256:"
-// and the hex SHA-256 of the version, the config values under each
-// declared path (by the path's position and the value's path below it),
-// and each file's content digest.
-func Digest(cfg *config.Config, in Inputs) (string, error) {
+// Digest is the own digest of a node with inputs in from a config's
+// fields (config.Flatten): "sha256:" and the hex SHA-256 of the version,
+// the config values under each declared path (by the path's position and
+// the value's path below it), and each file's content digest.
+func Digest(flat config.Flat, in Inputs) (string, error) {
 	h := sha256.New()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s\n", len(s), s) }
 	field("k0rdent-phase-inputs/1")
 	field(in.Version)
 	for i, p := range in.Config {
-		fs := config.Fields(cfg, p)
+		fs := flat.Under(p)
 		field(fmt.Sprintf("config %d %d", i, len(fs)))
 		for _, k := range slices.Sorted(maps.Keys(fs)) {
 			field(strings.TrimPrefix(k, p))
@@ -99,13 +99,14 @@ func fileDigest(path string) (string, error) {
 // read from cfg (workflow.Inputs.Own).
 func Digests(g *workflow.Graph, cfg *config.Config) (map[string]string, error) {
 	out := map[string]string{}
+	flat := config.Flatten(cfg)
 	for _, name := range g.Names() {
 		p, _ := g.Phase(name)
 		d, ok := p.(InputsDeclarer)
 		if !ok {
 			continue
 		}
-		dg, err := Digest(cfg, d.Inputs(cfg))
+		dg, err := Digest(flat, d.Inputs(cfg))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -114,23 +115,37 @@ func Digests(g *workflow.Graph, cfg *config.Config) (map[string]string, error) {
 	return out, nil
 }
 
+// Snapshot is a config with its fields (config.Flatten), for Changes.
+type Snapshot struct {
+	Config *config.Config
+	Flat   config.Flat
+}
+
+// NewSnapshot flattens cfg once; nil gives nil.
+func NewSnapshot(cfg *config.Config) *Snapshot {
+	if cfg == nil {
+		return nil
+	}
+	return &Snapshot{Config: cfg, Flat: config.Flatten(cfg)}
+}
+
 // Changes says what changed in node p's declared config between old and
 // cur, one "path old → new" per field ("kof.version 1.1.0 → 1.2.0"; a
 // field only one side has shows "(none)"), sorted by path, values of more
 // than 40 bytes shortened. Files and versions are not compared: their
 // earlier content is not kept anywhere.
-func Changes(p workflow.Phase, old, cur *config.Config) []string {
+func Changes(p workflow.Phase, old, cur *Snapshot) []string {
 	d, ok := p.(InputsDeclarer)
 	if !ok || old == nil || cur == nil {
 		return nil
 	}
-	oi, ci := d.Inputs(old), d.Inputs(cur)
+	oi, ci := d.Inputs(old.Config), d.Inputs(cur.Config)
 	var out []string
 	for i, cp := range ci.Config {
-		cf := config.Fields(cur, cp)
+		cf := cur.Flat.Under(cp)
 		of := map[string]string{}
 		if i < len(oi.Config) {
-			for k, v := range config.Fields(old, oi.Config[i]) {
+			for k, v := range old.Flat.Under(oi.Config[i]) {
 				of[cp+strings.TrimPrefix(k, oi.Config[i])] = v
 			}
 		}
