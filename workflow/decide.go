@@ -105,7 +105,7 @@ func decide(g *Graph, prior map[string]NodeStatus, sel Selection, in *Inputs) []
 		}
 		if on, why := enabled(p); !on {
 			d.action, d.reason = ActionSkip, "disabled: "+why
-			if st.State == Succeeded {
+			if st.State == Succeeded && !reuse { // a new run carries nothing forward for it
 				d.reason += " (was succeeded" + inRun(st.RunID) + ")"
 			}
 			continue
