@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -98,8 +99,15 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Plan = workflow.Plan(lg.Graph, workflow.PlanOptions{Prior: j.prior, History: hist, Selection: ws,
-		Inputs: in, RunID: out.Resume, SecretsDir: d.Store.SecretsDir()})
+	po := workflow.PlanOptions{Prior: j.prior, History: hist, Selection: ws,
+		Inputs: in, RunID: out.Resume, SecretsDir: d.Store.SecretsDir()}
+	out.Plan = workflow.Plan(lg.Graph, po)
+	if o.Verify && j.resume == nil {
+		if po.Verified, err = d.verifyReusable(lg, j.prior, out.Plan, o.Parallelism); err != nil {
+			return nil, err
+		}
+		out.Plan = workflow.Plan(lg.Graph, po)
+	}
 	out.Summary, out.Diff = Summary(out.Plan), d.diff(lg, rt)
 	return out, nil
 }
@@ -134,4 +142,21 @@ func (d *Deployer) legacyPreview() (note string, pd *Deployer, cleanup func(), e
 	preview := *d
 	preview.Store, preview.preview = pv, true
 	return b.String() + "The plan below is of the migrated state:\n", &preview, cleanup, nil
+}
+
+// verifyReusable runs the Verify of each node plan would verify then
+// reuse, through the scheduler (Scheduler.Check: timeouts, panic
+// recovery), logging nowhere and recording nothing.
+func (d *Deployer) verifyReusable(lg *Loaded, prior map[string]workflow.NodeStatus, plan *workflow.PlanResult, parallelism int) (map[string]error, error) {
+	verify := map[string]workflow.NodeStatus{}
+	for _, n := range plan.Nodes {
+		if n.Action == workflow.ActionVerify {
+			verify[n.Name] = prior[n.Name]
+		}
+	}
+	if len(verify) == 0 {
+		return nil, nil
+	}
+	sched := &workflow.Scheduler{Graph: lg.Graph, SecretsDir: d.Store.SecretsDir(), Parallelism: parallelism, Log: d.logger(), Now: d.Now}
+	return sched.Check(context.Background(), verify)
 }

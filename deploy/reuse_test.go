@@ -117,6 +117,13 @@ func TestRun_DayTwoReuse(t *testing.T) {
 		if got, want := plan["infra"], "verify then reuse (unchanged since run "+first+")"; got != want {
 			t.Errorf("infra planned %q, want %q", got, want)
 		}
+		plan, p = e.planned(RunOptions{Verify: true})
+		if got, want := plan["infra"], "reuse (unchanged since run "+first+", verified)"; got != want {
+			t.Errorf("plan --verify: infra %q, want %q", got, want)
+		}
+		if p.Summary != "5 reuse, 1 run" {
+			t.Errorf("plan --verify summary %q, want 5 reuse, 1 run", p.Summary)
+		}
 		if got := e.ran(RunOptions{}); !slices.Equal(got, []string{"tunnel"}) {
 			t.Errorf("ran %v, want only the volatile tunnel", got)
 		}
@@ -165,6 +172,13 @@ func TestRun_DayTwoReuse(t *testing.T) {
 	t.Run("Drift", func(t *testing.T) {
 		e.write("gone", "")
 		defer os.Remove("gone")
+		plan, _ := e.planned(RunOptions{Verify: true})
+		if got := plan["infra"]; got != "run (drift: verify failed: file does not exist)" {
+			t.Errorf("plan --verify: infra %q, want run (drift: …)", got)
+		}
+		if got := plan["a"]; !strings.HasPrefix(got, "reuse (unchanged since run ") {
+			t.Errorf("plan --verify: a %q, want reuse", got)
+		}
 		if got := e.ran(RunOptions{}); !slices.Equal(got, []string{"infra", "tunnel"}) {
 			t.Errorf("ran %v, want infra (drift; same outputs after, so d is reused) and the tunnel", got)
 		}

@@ -25,6 +25,11 @@ type RunOptions struct {
 	Yes    bool // do not ask: resume an unfinished run
 	Force  bool // resume although the config changed
 
+	// Verify, for Plan of a new run: run the Verify of each node that
+	// would be reused (read-only, as status --check), so that the plan
+	// says reuse (verified) or run (drift) instead of verify then reuse.
+	Verify bool
+
 	// Decide is asked, with one line about the unfinished run, when
 	// neither Resume, Fresh nor Yes decides; true resumes. Nil refuses
 	// with a usage error naming both flags.

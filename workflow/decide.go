@@ -51,7 +51,7 @@ type decision struct {
 
 // decide plans every node (by index) from the prior states and the
 // selection, without running anything but Enabled and Volatile.
-func decide(g *Graph, prior map[string]NodeStatus, sel Selection, in *Inputs) []decision {
+func decide(g *Graph, prior map[string]NodeStatus, sel Selection, in *Inputs, verified map[string]error) []decision {
 	reuse := in != nil && !sel.Resume // a new run: reuse by inputs digest
 	selected, forced := sel.resolve(g)
 	ds := make([]decision, g.Len())
@@ -134,6 +134,15 @@ func decide(g *Graph, prior map[string]NodeStatus, sel Selection, in *Inputs) []
 			d.reason = "selected (was succeeded" + inRun(st.RunID) + ")"
 		case reuse && !volatile(p):
 			byDigest(d, g, i, prior, ds, in, invalidDep, uncertainDep, verifies)
+			if err, ok := verified[name]; ok && d.action == ActionVerify {
+				if err != nil {
+					d.action, d.invalidates, d.uncertain, d.root = ActionRun, true, false, ""
+					d.reason = "drift: verify failed: " + err.Error()
+				} else {
+					d.action, d.uncertain, d.root = ActionReuse, false, ""
+					d.reason += ", verified"
+				}
+			}
 		case invalidDep != "":
 			d.reason = fmt.Sprintf("dependency %s re-runs (was succeeded%s)", invalidDep, inRun(st.RunID))
 		case volatile(p):

@@ -19,6 +19,11 @@ type PlanOptions struct {
 	Selection Selection
 	// Inputs is the run's reuse by inputs digest (Scheduler.Inputs).
 	Inputs *Inputs
+	// Verified holds, for a new run with Inputs, the Verify result of
+	// nodes the caller verified (Scheduler.Check): an unchanged node that
+	// passed is planned reuse, one that failed runs (drift), and what
+	// depends on it is decided as the run would.
+	Verified map[string]error
 	// RunID and SecretsDir go into the Env given to Describe.
 	RunID      string
 	SecretsDir string
@@ -61,7 +66,7 @@ type PlanNode struct {
 // Run starts from; "decided at run time" marks the nodes that depend on the
 // outcome of a Verify.
 func Plan(g *Graph, opts PlanOptions) *PlanResult {
-	ds := decide(g, opts.Prior, opts.Selection, opts.Inputs)
+	ds := decide(g, opts.Prior, opts.Selection, opts.Inputs, opts.Verified)
 	res := &PlanResult{RunID: opts.RunID, Waves: g.Waves()}
 	nodes := make([]PlanNode, g.Len())
 	for i, p := range g.phases {

@@ -127,7 +127,7 @@ func (s *Scheduler) Run(ctx context.Context, prior map[string]NodeStatus) (*Resu
 	if err := validPrior(prior); err != nil {
 		return nil, err
 	}
-	r := s.newRun(ctx, prior, decide(s.Graph, prior, s.Selection, s.Inputs), false)
+	r := s.newRun(ctx, prior, decide(s.Graph, prior, s.Selection, s.Inputs, nil), false)
 	r.inputs = s.Inputs
 	return r.run()
 }
