@@ -205,3 +205,26 @@ func (e *env) runningReason(node string) string {
 	}
 	return why
 }
+
+// TestRun_DayTwoEnableComponent: enabling an optional component on a
+// succeeded deployment runs only what it enables (and the volatile
+// tunnel); everything else is reused after Verify.
+func TestRun_DayTwoEnableComponent(t *testing.T) {
+	e := newDayTwo(t)
+	e.write("k0rdent.yaml", strings.Replace(dayTwoConfig("B: one"), "phases:", "kof:\n  regional:\n    enabled: false\nphases:", 1)+`  - name: observe
+    command: [sh, -c, "echo observe ran >> side"]
+    depends_on: [c]
+    when: with_kof
+`)
+	if got := e.ran(RunOptions{}); slices.Contains(got, "observe") {
+		t.Fatalf("first run ran %v, want observe skipped", got)
+	}
+	with := phases.RunFlags{"with_kof": true}
+	plan, _ := e.planned(RunOptions{Flags: with})
+	if !strings.HasPrefix(plan["observe"], "run (enabled: was skipped") {
+		t.Errorf("observe planned %q, want run (enabled: was skipped …)", plan["observe"])
+	}
+	if got := e.ran(RunOptions{Flags: with}); !slices.Equal(got, []string{"observe", "tunnel"}) {
+		t.Errorf("ran %v, want only observe (enabled) and the tunnel", got)
+	}
+}
