@@ -448,6 +448,11 @@ type CommandPhase struct {
 	// Retries is how many more attempts the phase gets after a transient
 	// failure (the command exits 75, EX_TEMPFAIL). Default 0, at most 10.
 	Retries int `yaml:"retries"`
+	// Inputs names files (relative to the config file's directory) whose
+	// content, with command and env, decides whether a later run may reuse
+	// the phase's last success instead of running it again (day two). They
+	// are digested by content, never copied.
+	Inputs []string `yaml:"inputs,omitempty,flow"`
 }
 
 // Default returns the configuration a file with no keys would give, before

@@ -130,3 +130,38 @@ func flatten(c *Config) map[string]string {
 	walk(&n, "")
 	return m
 }
+
+// Flat is a config's canonical form as leaf field paths and values (see
+// DiffKeys). Make it once with Flatten and select from it with Under:
+// flattening encodes the whole config.
+type Flat map[string]string
+
+// Flatten returns c's leaf field paths and values; a nil c has none.
+func Flatten(c *Config) Flat {
+	if c == nil {
+		return Flat{}
+	}
+	return Flat(flatten(c))
+}
+
+// Under returns the fields under one of paths (a path covers itself and
+// everything below it: "kof" covers kof.version and
+// kof.mothership.namespace; "phases[2]" covers phases[2].command). Lists
+// of plain values are one field, as in DiffKeys.
+func (f Flat) Under(paths ...string) map[string]string {
+	out := map[string]string{}
+	for _, p := range paths {
+		if v, ok := f[p]; ok {
+			out[p] = v
+		}
+	}
+	for k, v := range f {
+		for _, p := range paths {
+			if strings.HasPrefix(k, p) && len(k) > len(p) && (k[len(p)] == '.' || k[len(p)] == '[') {
+				out[k] = v
+				break
+			}
+		}
+	}
+	return out
+}

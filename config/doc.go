@@ -187,6 +187,9 @@
 //	    when: always                        # always | never | with_kof | with_azure_children | !<flag>
 //	    timeout: 30m                        # per attempt
 //	    retries: 0                          # 0-10, after a transient failure (exit status 75)
+//	    inputs: []                          # files (relative to this file) whose content, with command
+//	                                        # and env, decides whether a new run reuses the phase's
+//	                                        # last success (day two); digested, never copied
 //
 // Whether a depends_on name exists, and whether a command phase's name
 // clashes with a built-in phase, is checked when the graph is built (the

@@ -8,6 +8,12 @@
 //     a fresh run that archives it.
 //   - Reset (reset.go): the teardown, planned node by node from what the
 //     journal says exists (ResetPlan), then run as a teardown run.
+//   - reuse.go: day two. A new run reuses what did not change: the phases'
+//     declared inputs (phases.InputsDeclarer) become the engine's digests
+//     (workflow.Inputs), a change is explained from the config copy each
+//     run keeps, and Plan lists the config keys changed since the last
+//     successful run with the nodes each feeds (Diff) and, with Verify,
+//     runs the Verify of what it would reuse.
 //   - Check (check.go): every Verify of the current run's succeeded nodes,
 //     through the workflow scheduler (timeouts, panic recovery, node logs).
 //

@@ -207,10 +207,11 @@ func (d *Deployer) judge(o RunOptions, lg *Loaded, rt *state.Runtime, mode judge
 		return nil, usagef("%s; pass --resume to continue it or --fresh to archive it and start a new run", Describe(un))
 	}
 	if !resume {
-		if o.Selection.narrows() {
-			if j.prior, err = d.Store.LastKnown(); err != nil {
-				return nil, err
-			}
+		// A new run starts from what earlier runs know: the nodes it does
+		// not select keep their state, and those it selects are reused when
+		// their inputs did not change (workflow.Inputs).
+		if j.prior, err = d.Store.LastKnown(); err != nil {
+			return nil, err
 		}
 		return j, nil
 	}

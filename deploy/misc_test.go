@@ -174,7 +174,7 @@ func TestRun_KilledThenResumed(t *testing.T) {
 func TestPlan_Titles(t *testing.T) {
 	e := newEnv(t, commandConfig)
 	p, err := e.deployer().Plan(RunOptions{})
-	if err != nil || !strings.Contains(p.Title, "new run; every enabled phase runs") {
+	if err != nil || !strings.Contains(p.Title, "new run; a phase whose inputs did not change") {
 		t.Errorf("first plan: %v %+v", err, p)
 	}
 	if _, err := e.deployer().Plan(RunOptions{Resume: true}); code(err) != CodeUsage || !strings.Contains(err.Error(), "no run yet") {

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -21,6 +22,11 @@ type Planned struct {
 	Plan  *workflow.PlanResult
 	// Resume is the run the plan resumes ("": a new run).
 	Resume string
+	// Summary counts the actions: "3 reuse, 2 run, 1 skip".
+	Summary string
+	// Diff lists the config keys changed since the last successful run
+	// and the nodes each one feeds (`run --plan --diff`).
+	Diff *Diff
 	// Legacy, when the state directory still holds the bash tool's files
 	// (which Run migrates first), says what was found and what run will
 	// do; the plan is then made against what the migration would write.
@@ -80,7 +86,7 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 	case o.Selection.narrows():
 		out.Title = "Plan: new run of the selected phases; the others keep their last known state"
 	default:
-		out.Title = "Plan: new run; every enabled phase runs (phases are idempotent)"
+		out.Title = "Plan: new run; a phase whose inputs did not change since its last success is reused after Verify"
 		if j.unfinished != nil {
 			out.Title += fmt.Sprintf("; run %s would be archived (superseded)", j.unfinished.Header.RunID)
 		}
@@ -89,8 +95,20 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.Plan = workflow.Plan(lg.Graph, workflow.PlanOptions{Prior: j.prior, History: hist, Selection: ws,
-		RunID: out.Resume, SecretsDir: d.Store.SecretsDir()})
+	in, err := d.inputs(lg)
+	if err != nil {
+		return nil, err
+	}
+	po := workflow.PlanOptions{Prior: j.prior, History: hist, Selection: ws,
+		Inputs: in, RunID: out.Resume, SecretsDir: d.Store.SecretsDir()}
+	out.Plan = workflow.Plan(lg.Graph, po)
+	if o.Verify && j.resume == nil {
+		if po.Verified, err = d.verifyReusable(lg, j.prior, out.Plan, o.Parallelism); err != nil {
+			return nil, err
+		}
+		out.Plan = workflow.Plan(lg.Graph, po)
+	}
+	out.Summary, out.Diff = Summary(out.Plan), d.diff(lg, rt)
 	return out, nil
 }
 
@@ -124,4 +142,21 @@ func (d *Deployer) legacyPreview() (note string, pd *Deployer, cleanup func(), e
 	preview := *d
 	preview.Store, preview.preview = pv, true
 	return b.String() + "The plan below is of the migrated state:\n", &preview, cleanup, nil
+}
+
+// verifyReusable runs the Verify of each node plan would verify then
+// reuse, through the scheduler (Scheduler.Check: timeouts, panic
+// recovery), logging nowhere and recording nothing.
+func (d *Deployer) verifyReusable(lg *Loaded, prior map[string]workflow.NodeStatus, plan *workflow.PlanResult, parallelism int) (map[string]error, error) {
+	verify := map[string]workflow.NodeStatus{}
+	for _, n := range plan.Nodes {
+		if n.Action == workflow.ActionVerify {
+			verify[n.Name] = prior[n.Name]
+		}
+	}
+	if len(verify) == 0 {
+		return nil, nil
+	}
+	sched := &workflow.Scheduler{Graph: lg.Graph, SecretsDir: d.Store.SecretsDir(), Parallelism: parallelism, Log: d.logger(), Now: d.Now}
+	return sched.Check(context.Background(), verify)
 }

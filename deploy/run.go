@@ -25,6 +25,11 @@ type RunOptions struct {
 	Yes    bool // do not ask: resume an unfinished run
 	Force  bool // resume although the config changed
 
+	// Verify, for Plan of a new run: run the Verify of each node that
+	// would be reused (read-only, as status --check), so that the plan
+	// says reuse (verified) or run (drift) instead of verify then reuse.
+	Verify bool
+
 	// Decide is asked, with one line about the unfinished run, when
 	// neither Resume, Fresh nor Yes decides; true resumes. Nil refuses
 	// with a usage error naming both flags.
@@ -180,7 +185,12 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	ws := j.sel.workflow()
 	ws.Resume = j.resume != nil
+	in, err := d.inputs(lg)
+	if err != nil {
+		return nil, err
+	}
 	sched := &workflow.Scheduler{
+		Inputs:      in,
 		Graph:       lg.Graph,
 		RunID:       run.ID(),
 		SecretsDir:  d.Store.SecretsDir(),

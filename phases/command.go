@@ -78,6 +78,9 @@ type CommandSpec struct {
 	// Dir is the working directory; "" means the current one. Build sets
 	// it to the config file's directory.
 	Dir string
+	// Inputs are files (relative to Dir) whose content is an input of the
+	// phase, with Command and Env (see Inputs).
+	Inputs []string
 	// GracePeriod is the time between SIGTERM and SIGKILL to the process
 	// group on cancellation or timeout; 0 means DefaultGracePeriod. Keep it
 	// below the scheduler's grace period.
@@ -122,6 +125,7 @@ func NewCommand(spec CommandSpec, cfg *config.Config, flags RunFlags) (*Command,
 	spec.Command = slices.Clone(spec.Command)
 	spec.DependsOn = slices.Clone(spec.DependsOn)
 	spec.Env = maps.Clone(spec.Env)
+	spec.Inputs = slices.Clone(spec.Inputs)
 	return &Command{spec: spec, enabled: enabled, reason: reason}, nil
 }
 

@@ -147,4 +147,18 @@
 //
 // Like every phase, a command phase must be idempotent: a crash between its
 // start and the journal's record of its success runs it again on resume.
+//
+// # Declared inputs (day two)
+//
+// A node that implements InputsDeclarer says what determines its work: the
+// config paths it reads, the version of its behaviour and the files it
+// reads (Inputs). Digest turns that into the node's own digest, which the
+// engine combines with its dependencies' outputs (workflow.Inputs): a new
+// run reuses the node while that digest is unchanged and its Verify
+// passes. Every built-in phase declares (inputs.go, with one behaviour
+// version constant per phase, to bump with a change of behaviour); a
+// command phase's inputs are its command, its env and the content of the
+// files it lists under `inputs:` (relative to the config file), by value,
+// so moving it in the phases: list changes nothing. A Go plugin that does
+// not declare runs on every run.
 package phases

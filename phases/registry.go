@@ -435,6 +435,7 @@ func commandSpec(p config.CommandPhase, dir string) CommandSpec {
 		Timeout:     p.Timeout.D(),
 		Retries:     p.Retries,
 		Description: p.Description,
+		Inputs:      p.Inputs,
 	}
 }
 

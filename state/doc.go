@@ -105,7 +105,13 @@
 // dates the header). Kinds:
 //
 //	transition     node, from, to, attempt, reason, error, duration (Go
-//	               duration string), outputs (map of strings; on succeeded)
+//	               duration string), outputs (map of strings; on succeeded),
+//	               digest and own_digest (on succeeded, "sha256:<hex>": the
+//	               inputs digest its outputs were built with, and the part
+//	               of it the node declares itself; see workflow.Inputs.
+//	               Secrets enter only these combined digests, never alone.
+//	               Absent in files written before digests: such a success
+//	               is never reused by a new run.)
 //	resumed        attempt (the run attempt: 2, 3, …), flags (from now on);
 //	               only, select_from, skip when the resume changed the
 //	               selection (RunFile.Selection: the header's, replaced by
@@ -169,7 +175,8 @@
 // by workflow.State.CanTransition. Anything else is a *TransitionError
 // naming the file, record and node, never silently accepted. A transition
 // to running clears outputs; a reuse (succeeded -> succeeded) without
-// outputs keeps those recorded earlier in the same file. RunID of a
+// outputs keeps those recorded earlier in the same file (a reuse with a
+// digest sets the digests; without, keeps them). RunID of a
 // succeeded node is the run of the file (events carry no run id, so a
 // node reused from an earlier run reads as succeeded in this one). Store.Load also gives the per-node timeline
 // (first start, last finish, summed duration, attempts), the outcome and
@@ -238,8 +245,8 @@
 // # What earlier runs know
 //
 // Store.LastKnown folds every run file, oldest first, into each node's
-// latest Done state (succeeded with outputs and the run it succeeded in,
-// or skipped): what a fresh --only/--from run reuses and what a teardown
+// latest Done state (succeeded with outputs, digests and the run it
+// succeeded in, or skipped): what a fresh --only/--from run reuses and what a teardown
 // destroys. A run in which the node went running without ending Done
 // forgets it, a node only blocked or cancelled before starting keeps its
 // state, and a teardown forgets the nodes whose Destroy ran.

@@ -351,7 +351,7 @@ func fastRecord(body []byte) (rec Record, ok bool) {
 	for _, e := range entries {
 		var s string
 		switch e.key {
-		case "kind", "node", "from", "to", "reason", "error", "outcome", "by":
+		case "kind", "node", "from", "to", "reason", "error", "outcome", "by", "digest", "own_digest":
 			if s, ok = fastString(e); !ok {
 				return rec, false
 			}
@@ -373,6 +373,10 @@ func fastRecord(body []byte) (rec Record, ok bool) {
 			rec.Outcome = Outcome(s)
 		case "by":
 			rec.By = s
+		case "digest":
+			rec.Digest = s
+		case "own_digest":
+			rec.OwnDigest = s
 		case "seq":
 			rec.Seq, ok = fastUint(e)
 		case "attempt":

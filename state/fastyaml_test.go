@@ -75,7 +75,8 @@ func TestFastDecode(t *testing.T) {
 	for _, s := range oddStrings {
 		for _, v := range []any{
 			Record{Kind: KindTransition, Seq: 7, Time: t0.Add(5), Node: s, From: workflow.State(s), Reason: s, Error: s,
-				Duration: 1500 * time.Millisecond, Outputs: map[string]string{"k": s, "peers": s}, FailedNodes: []string{s, "x"}},
+				Duration: 1500 * time.Millisecond, Outputs: map[string]string{"k": s, "peers": s}, FailedNodes: []string{s, "x"},
+				Digest: s, OwnDigest: s},
 			headerDoc{Kind: KindHeader, Header: Header{Format: 1, RunID: s, Created: t0, Operator: s, ConfigPath: s,
 				Flags: map[string]bool{"with_kof": true, "b": false}, Nodes: []string{s}, Migrated: true}},
 		} {

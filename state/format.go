@@ -110,6 +110,10 @@ type Record struct {
 	Error    string            `yaml:"error,omitempty"`
 	Duration time.Duration     `yaml:"duration,omitempty"`
 	Outputs  map[string]string `yaml:"outputs,omitempty"`
+	// succeeded: the inputs digest and own digest the outputs were built
+	// with (workflow.Inputs); absent in records written before digests.
+	Digest    string `yaml:"digest,omitempty"`
+	OwnDigest string `yaml:"own_digest,omitempty"`
 
 	// resumed, outcome, superseded: the run's flags from then on
 	Flags map[string]bool `yaml:"flags,omitempty"`
@@ -142,6 +146,7 @@ func (r *Record) Event() workflow.Event {
 	return workflow.Event{
 		Seq: r.Seq, Time: r.Time, Node: r.Node, From: r.From, To: r.To, Attempt: r.Attempt,
 		Reason: r.Reason, Error: r.Error, Duration: r.Duration, Outputs: r.Outputs,
+		Digest: r.Digest, OwnDigest: r.OwnDigest,
 	}
 }
 

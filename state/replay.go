@@ -252,6 +252,7 @@ func (rf *RunFile) apply(rec Record) {
 		switch rec.To {
 		case workflow.Running:
 			st.Started, st.Finished, st.Outputs, st.RunID = rec.Time, time.Time{}, nil, ""
+			st.Digest, st.OwnDigest = "", ""
 			tl.Attempts++
 			if tl.Started.IsZero() {
 				tl.Started = rec.Time
@@ -263,13 +264,16 @@ func (rf *RunFile) apply(rec Record) {
 			st.Finished = rec.Time
 			// A reuse (succeeded -> succeeded) without outputs keeps the
 			// outputs known from this file and decides nothing for Project.
+			if rec.From != workflow.Succeeded || rec.Digest != "" {
+				st.Digest, st.OwnDigest = rec.Digest, rec.OwnDigest
+			}
 			if rec.From != workflow.Succeeded || rec.Outputs != nil {
 				st.Outputs = maps.Clone(rec.Outputs)
 				rf.determining[rec.Node] = idx
 				rf.decidedFail[rec.Node] = idx
 			}
 		default:
-			st.Outputs, st.RunID = nil, ""
+			st.Outputs, st.RunID, st.Digest, st.OwnDigest = nil, "", "", ""
 			st.Finished = rec.Time
 			if rec.To == workflow.Skipped {
 				rf.determining[rec.Node] = idx

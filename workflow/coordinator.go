@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -39,6 +40,8 @@ type node struct {
 	ran     time.Duration
 	since   time.Time // when its current job started
 	mustRun bool      // planned to run, or queued to run: not reusable as is
+	own     string    // own digest (Inputs.Own); "" without Inputs
+	digest  string    // inputs digest, set when its dependencies are done
 
 	refused *RefusedError // the Recorder refused the outputs of its succeeded event
 }
@@ -66,10 +69,12 @@ type run struct {
 	par        int
 	grace      time.Duration
 	destroy    bool
-	check      bool             // Check: verify only, record nothing
-	checks     map[string]error // Check: each verified node's Verify error (nil: ok)
-	deps, next [][]int          // edges walked: dependencies / dependents (reversed for Destroy)
-	upWord     string           // "dependency", or "dependent" for Destroy
+	check      bool                  // Check: verify only, record nothing
+	checks     map[string]error      // Check: each verified node's Verify error (nil: ok)
+	deps, next [][]int               // edges walked: dependencies / dependents (reversed for Destroy)
+	inputs     *Inputs               // digests (Scheduler.Inputs); nil: none
+	prior      map[string]NodeStatus // read only
+	upWord     string                // "dependency", or "dependent" for Destroy
 
 	nodes        []node
 	classes      []string // sorted, every class in use ("" too)
@@ -92,7 +97,7 @@ func (s *Scheduler) newRun(ctx context.Context, prior map[string]NodeStatus, ds 
 	g := s.Graph
 	r := &run{
 		s: s, g: g, ctx: ctx, now: s.Now, rec: s.Recorder, par: s.Parallelism, grace: s.GracePeriod,
-		destroy: destroy, deps: g.deps, next: g.dependents, upWord: "dependency",
+		destroy: destroy, deps: g.deps, prior: prior, next: g.dependents, upWord: "dependency",
 		nodes: make([]node, g.Len()), queues: map[string]*intHeap{}, classRunning: map[string]int{},
 		results: make(chan result), wake: make(chan int), procs: make(chan procReq), exit: make(chan struct{}),
 		discard: slog.New(slog.DiscardHandler),
@@ -254,7 +259,19 @@ func (r *run) settle() {
 			}
 		}
 		action, reason := n.dec.action, n.dec.reason
-		if action == ActionDecide {
+		if r.inputs != nil && !r.destroy && !r.check {
+			n.own = r.inputs.Own[n.name]
+			n.digest = r.digestOf(i)
+		}
+		if action == ActionDecide && n.dec.byDigest {
+			action = ActionReuse
+			if _, ok := n.phase.(Verifier); ok {
+				action = ActionVerify
+			}
+			if n.digest != n.status.Digest {
+				action, reason = ActionRun, r.inputChange(i)
+			}
+		} else if action == ActionDecide {
 			action = ActionReuse
 			if _, ok := n.phase.(Verifier); ok {
 				action = ActionVerify
@@ -283,6 +300,9 @@ func (r *run) settle() {
 			reason := "reused"
 			if n.status.RunID != "" {
 				reason += " from run " + n.status.RunID
+			}
+			if n.dec.byDigest {
+				reason = "unchanged since run " + n.status.RunID + ", reused"
 			}
 			r.reuse(i, reason)
 		}
@@ -314,6 +334,43 @@ func (r *run) reuse(i int, reason string) {
 	}
 	n.reason, n.reran = why, true
 	r.enqueue(i, jobRun)
+}
+
+// digestOf is node i's inputs digest from its dependencies as they are
+// now (all done).
+func (r *run) digestOf(i int) string {
+	n := &r.nodes[i]
+	if n.own == "" {
+		return ""
+	}
+	parts := make([]digestPart, 0, len(r.g.deps[i]))
+	for _, j := range r.g.deps[i] {
+		m := &r.nodes[j]
+		parts = append(parts, digestPart{name: m.name, state: m.status.State, volatile: volatile(m.phase), outputs: m.status.Outputs})
+	}
+	return inputsDigest(n.own, parts)
+}
+
+// inputChange says which dependencies' outputs differ from those known
+// before the run, for a node decided at dispatch whose digest changed.
+func (r *run) inputChange(i int) string {
+	n := &r.nodes[i]
+	var items []string
+	for _, j := range r.g.deps[i] {
+		m := &r.nodes[j]
+		if volatile(m.phase) {
+			continue
+		}
+		if keys := changedKeys(r.prior[m.name].Outputs, m.status.Outputs); len(keys) > 0 {
+			items = append(items, "input from "+m.name+" changed: "+strings.Join(keys, ", "))
+		} else if r.prior[m.name].State != m.status.State {
+			items = append(items, "input from "+m.name+" changed: now "+string(m.status.State))
+		}
+	}
+	if len(items) == 0 {
+		return "input changed since run " + n.status.RunID
+	}
+	return strings.Join(items, "; ")
 }
 
 func (r *run) enqueue(i int, kind jobKind) {
@@ -443,6 +500,7 @@ func (r *run) set(i int, to State, attempt int, reason string, err error, dur ti
 	}
 	if to == Succeeded {
 		ev.Outputs = maps.Clone(n.status.Outputs)
+		ev.Digest, ev.OwnDigest = n.status.Digest, n.status.OwnDigest
 	}
 	if r.record(i, ev) {
 		return true

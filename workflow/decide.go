@@ -42,11 +42,17 @@ type decision struct {
 	unavailable bool
 	// stale: a not-selected node reused although this upstream re-runs.
 	stale string
+	// byDigest: decided at dispatch by its inputs digest (a new run with
+	// Inputs), once its dependencies' outputs are known.
+	byDigest bool
+	// changed: what changed in its inputs (PlanNode.Changed).
+	changed []string
 }
 
 // decide plans every node (by index) from the prior states and the
 // selection, without running anything but Enabled and Volatile.
-func decide(g *Graph, prior map[string]NodeStatus, sel Selection) []decision {
+func decide(g *Graph, prior map[string]NodeStatus, sel Selection, in *Inputs, verified map[string]error) []decision {
+	reuse := in != nil && !sel.Resume // a new run: reuse by inputs digest
 	selected, forced := sel.resolve(g)
 	ds := make([]decision, g.Len())
 	for _, i := range g.topo {
@@ -99,7 +105,7 @@ func decide(g *Graph, prior map[string]NodeStatus, sel Selection) []decision {
 		}
 		if on, why := enabled(p); !on {
 			d.action, d.reason = ActionSkip, "disabled: "+why
-			if st.State == Succeeded {
+			if st.State == Succeeded && !reuse { // a new run carries nothing forward for it
 				d.reason += " (was succeeded" + inRun(st.RunID) + ")"
 			}
 			continue
@@ -111,6 +117,8 @@ func decide(g *Graph, prior map[string]NodeStatus, sel Selection) []decision {
 		_, verifies := p.(Verifier)
 		d.action, d.invalidates = ActionRun, true
 		switch {
+		case reuse && st.State != Succeeded && st.State != Skipped:
+			d.reason = "never succeeded"
 		case st.State == Pending && st.Attempt == 0:
 			d.reason = reasonNew
 		case st.State == Skipped:
@@ -124,6 +132,17 @@ func decide(g *Graph, prior map[string]NodeStatus, sel Selection) []decision {
 			d.reason = "resumed: was " + string(st.State)
 		case forced[i]:
 			d.reason = "selected (was succeeded" + inRun(st.RunID) + ")"
+		case reuse && !volatile(p):
+			byDigest(d, g, i, prior, ds, in, invalidDep, uncertainDep, verifies)
+			if err, ok := verified[name]; ok && d.action == ActionVerify {
+				if err != nil {
+					d.action, d.invalidates, d.uncertain, d.root = ActionRun, true, false, ""
+					d.reason = "drift: verify failed: " + err.Error()
+				} else {
+					d.action, d.uncertain, d.root = ActionReuse, false, ""
+					d.reason += ", verified"
+				}
+			}
 		case invalidDep != "":
 			d.reason = fmt.Sprintf("dependency %s re-runs (was succeeded%s)", invalidDep, inRun(st.RunID))
 		case volatile(p):
@@ -147,6 +166,66 @@ func decide(g *Graph, prior map[string]NodeStatus, sel Selection) []decision {
 		}
 	}
 	return ds
+}
+
+// byDigest decides node i of a new run that succeeded before and is not
+// forced or volatile, by its inputs digest (see Inputs). invalidDep is a
+// dependency that runs, uncertainDep one decided by a Verify.
+func byDigest(d *decision, g *Graph, i int, prior map[string]NodeStatus, ds []decision, in *Inputs,
+	invalidDep, uncertainDep string, verifies bool) {
+	name := g.names[i]
+	st, own := prior[name], in.Own[name]
+	since := inRun(st.RunID)
+	switch {
+	case own == "":
+		d.reason = "declares no inputs: runs on every run"
+		return
+	case st.Digest == "" || st.OwnDigest == "":
+		d.reason = "no inputs digest recorded (succeeded" + since + ")"
+		return
+	case st.OwnDigest != own:
+		d.reason, d.changed = in.explain(name, st)
+		return
+	}
+	parts := make([]digestPart, 0, len(g.deps[i]))
+	var newer []string
+	for _, j := range g.deps[i] {
+		dn := g.names[j]
+		part := digestPart{name: dn, state: Succeeded, volatile: volatile(g.phases[j]), outputs: prior[dn].Outputs}
+		if ds[j].action == ActionSkip {
+			part.state = Skipped
+		} else if prior[dn].RunID > st.RunID {
+			newer = append(newer, dn)
+		}
+		parts = append(parts, part)
+	}
+	same := inputsDigest(own, parts) == st.Digest
+	switch {
+	case invalidDep != "" || (same && uncertainDep != ""):
+		root := invalidDep
+		if root == "" {
+			root = uncertainDep
+		}
+		d.action, d.invalidates, d.uncertain, d.root, d.byDigest = ActionDecide, false, true, root, true
+		d.reason = "reuse if the outputs of " + root + " are unchanged after it "
+		if invalidDep != "" {
+			d.reason += "runs"
+		} else {
+			d.reason += "is verified"
+		}
+		d.reason += ", else run"
+	case !same:
+		d.reason = "input changed since run " + st.RunID
+		if len(newer) > 0 {
+			d.reason = "input from " + strings.Join(newer, ", ") + " changed since run " + st.RunID
+		}
+	case verifies:
+		d.action, d.invalidates, d.uncertain, d.root, d.byDigest = ActionVerify, false, true, name, true
+		d.reason = "unchanged since run " + st.RunID
+	default:
+		d.action, d.invalidates, d.byDigest = ActionReuse, false, true
+		d.reason = "unchanged since run " + st.RunID
+	}
 }
 
 func enabled(p Phase) (bool, string) {

@@ -165,6 +165,23 @@
 //   - any node that runs for another reason than volatility re-runs the
 //     succeeded nodes downstream of it ("dependency x re-runs").
 //
+// # Day two: reuse by inputs digest
+//
+// With Scheduler.Inputs (PlanOptions.Inputs) every succeeded record
+// carries the node's inputs digest (Event.Digest: its own digest, given by
+// the caller from what the phase declares, combined with its
+// dependencies' outputs; a volatile dependency counts by name only) and
+// its own digest. A run that is not a resume starts from the nodes' last
+// known states and reuses a succeeded node whose digests are unchanged
+// after Verify ("unchanged since run X, verified"); it runs one that is
+// forced, volatile, declares nothing, has no recorded digest, or whose own
+// inputs changed ("changed: …", Inputs.Explain). A node downstream of one
+// that runs is decided at dispatch, when its dependencies' outputs are
+// known: reused if its digest is unchanged, else run ("input from x
+// changed: key"). A failed Verify there is "drift: verify failed: …".
+// PlanOptions.Verified lets a plan include Verify results the caller got
+// from Scheduler.Check. See Inputs.
+//
 // # Selection
 //
 // Scheduler.Selection (and PlanOptions.Selection) is --only/--from/--skip;

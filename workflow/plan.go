@@ -17,6 +17,13 @@ type PlanOptions struct {
 	// Selection is the --only/--from/--skip of the run. Validate it first
 	// (Selection.Validate): Plan ignores names that are not in the graph.
 	Selection Selection
+	// Inputs is the run's reuse by inputs digest (Scheduler.Inputs).
+	Inputs *Inputs
+	// Verified holds, for a new run with Inputs, the Verify result of
+	// nodes the caller verified (Scheduler.Check): an unchanged node that
+	// passed is planned reuse, one that failed runs (drift), and what
+	// depends on it is decided as the run would.
+	Verified map[string]error
 	// RunID and SecretsDir go into the Env given to Describe.
 	RunID      string
 	SecretsDir string
@@ -42,7 +49,11 @@ type PlanNode struct {
 	Action    Action
 	// Reason says why: "disabled: …", "succeeded in run X", "resumed: was
 	// failed", "not selected", "dependency x not selected and not completed".
-	Reason        string
+	Reason string
+	// Changed lists, for a node that runs because its own inputs changed,
+	// what changed ("kof.version 1.1.0 → 1.2.0"), or for one whose
+	// dependency's outputs changed, "input from k0s: kubeconfig".
+	Changed       []string
 	Preconditions []string // check names
 	Describe      []string
 	Expected      time.Duration // from History; 0 when unknown
@@ -55,14 +66,14 @@ type PlanNode struct {
 // Run starts from; "decided at run time" marks the nodes that depend on the
 // outcome of a Verify.
 func Plan(g *Graph, opts PlanOptions) *PlanResult {
-	ds := decide(g, opts.Prior, opts.Selection)
+	ds := decide(g, opts.Prior, opts.Selection, opts.Inputs, opts.Verified)
 	res := &PlanResult{RunID: opts.RunID, Waves: g.Waves()}
 	nodes := make([]PlanNode, g.Len())
 	for i, p := range g.phases {
 		name := g.names[i]
 		pn := PlanNode{
 			Name: name, Wave: g.level[i], DependsOn: g.namesOf(g.deps[i]),
-			Action: ds[i].action, Reason: ds[i].reason, Expected: opts.History[name],
+			Action: ds[i].action, Reason: ds[i].reason, Changed: ds[i].changed, Expected: opts.History[name],
 		}
 		if pc, ok := p.(Preconditioner); ok {
 			for _, c := range pc.Preconditions() {

@@ -137,6 +137,7 @@ type planNodeJSON struct {
 	DependsOn       []string `json:"depends_on"`
 	Action          Action   `json:"action"`
 	Reason          string   `json:"reason,omitempty"`
+	Changed         []string `json:"changed,omitempty"`
 	Preconditions   []string `json:"preconditions,omitempty"`
 	Describe        []string `json:"describe,omitempty"`
 	ExpectedSeconds float64  `json:"expected_seconds,omitempty"`
@@ -144,7 +145,8 @@ type planNodeJSON struct {
 }
 
 // WriteJSON writes the plan as one indented JSON object: run_id, waves,
-// nodes (name, wave from 0, depends_on, action, reason, preconditions,
+// nodes (name, wave from 0, depends_on, action, reason, changed,
+// preconditions,
 // describe, expected_seconds, critical), critical_path, critical_seconds.
 func (p *PlanResult) WriteJSON(w io.Writer) error {
 	out := planJSON{RunID: p.RunID, Waves: p.Waves, Critical: p.Critical, CriticalSeconds: p.CriticalDuration.Seconds()}
@@ -157,7 +159,7 @@ func (p *PlanResult) WriteJSON(w io.Writer) error {
 			deps = []string{}
 		}
 		out.Nodes = append(out.Nodes, planNodeJSON{
-			Name: n.Name, Wave: n.Wave, DependsOn: deps, Action: n.Action, Reason: n.Reason,
+			Name: n.Name, Wave: n.Wave, DependsOn: deps, Action: n.Action, Reason: n.Reason, Changed: n.Changed,
 			Preconditions: n.Preconditions, Describe: n.Describe, ExpectedSeconds: n.Expected.Seconds(), Critical: n.Critical,
 		})
 	}

@@ -33,6 +33,11 @@ type Scheduler struct {
 	FailFast bool
 	// Selection narrows the run (--only, --from, --skip). Zero: everything.
 	Selection Selection
+	// Inputs, when set, digests each node's inputs into its succeeded
+	// records and, on a run that is not a resume, reuses the nodes whose
+	// inputs did not change (see Inputs). Nil: no digests; a new run runs
+	// every selected node.
+	Inputs *Inputs
 	// GracePeriod is how long a cancelled or timed-out phase has to return
 	// before it is recorded cancelled (or failed) and abandoned; 0 means
 	// 10 seconds.
@@ -122,7 +127,8 @@ func (s *Scheduler) Run(ctx context.Context, prior map[string]NodeStatus) (*Resu
 	if err := validPrior(prior); err != nil {
 		return nil, err
 	}
-	r := s.newRun(ctx, prior, decide(s.Graph, prior, s.Selection), false)
+	r := s.newRun(ctx, prior, decide(s.Graph, prior, s.Selection, s.Inputs, nil), false)
+	r.inputs = s.Inputs
 	return r.run()
 }
 

@@ -76,6 +76,10 @@ type Event struct {
 	Error    string
 	Duration time.Duration     // of the attempt, on succeeded, failed and cancelled
 	Outputs  map[string]string // on succeeded (and reused succeeded)
+	// Digest and OwnDigest, on succeeded: the node's inputs digest and own
+	// digest (see Inputs) that its outputs were built with; "" when the
+	// node declares no inputs.
+	Digest, OwnDigest string
 }
 
 // IllegalTransitionError reports a transition CanTransition forbids.
@@ -116,7 +120,10 @@ type NodeStatus struct {
 	Error   string
 	Outputs map[string]string
 	// RunID is the run in which the node last succeeded (for "reuse (run X)").
-	RunID    string
-	Started  time.Time
-	Finished time.Time
+	RunID string
+	// Digest and OwnDigest are those of the node's last success (see
+	// Inputs); "" when unknown.
+	Digest, OwnDigest string
+	Started           time.Time
+	Finished          time.Time
 }

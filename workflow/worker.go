@@ -161,6 +161,9 @@ func (r *run) finish(res result) {
 			if n.status.RunID != "" {
 				reason += " from run " + n.status.RunID
 			}
+			if n.dec.byDigest {
+				reason = "unchanged since run " + n.status.RunID + ", verified"
+			}
 			r.reuse(i, reason)
 			r.settle()
 		case r.stopped: // fail-fast
@@ -168,6 +171,9 @@ func (r *run) finish(res result) {
 			n.fin = true
 		default:
 			n.reason, n.reran = "verify failed: "+res.err.Error(), true
+			if n.dec.byDigest {
+				n.reason = "drift: verify failed: " + res.err.Error()
+			}
 			r.enqueue(i, jobRun)
 		}
 		return
@@ -177,6 +183,7 @@ func (r *run) finish(res result) {
 	switch {
 	case res.err == nil:
 		n.status.Outputs, n.status.RunID, n.status.Error = res.outputs, r.s.RunID, ""
+		n.status.Digest, n.status.OwnDigest = n.digest, n.own
 		if r.set(i, Succeeded, attempt, "", nil, res.dur) {
 			n.status.Finished = r.now()
 			r.done(i)

@@ -276,6 +276,34 @@ timeouts:
 		t.Errorf("status --check after the run: want exit 0 (k0s and k0rdent verify against the API server)\n%s", check)
 	}
 
+	// Day two: a new run with nothing changed re-establishes the volatile
+	// VPN and reuses everything else once its Verify passed.
+	again := run(t, k0rdent(ctx, "--no-color", "run"))
+	outputs = append(outputs, again)
+	if again.code != 0 {
+		t.Fatalf("second run, nothing changed: want exit 0\n%s", again)
+	}
+	rf = p.currentRun()
+	ran := map[string]bool{}
+	for _, rec := range rf.Records {
+		if rec.To == workflow.Running {
+			ran[rec.Node] = true
+		}
+	}
+	if rf.Header.RunID == runID || rf.Outcome != state.OutcomeSucceeded {
+		t.Errorf("second run: %s %s, want a new run, succeeded", rf.Header.RunID, rf.Outcome)
+	}
+	for node, want := range map[string]bool{"wireguard": false, "terraform": false, "vpn": true, "k0s": false, "k0rdent": false} {
+		if ran[node] != want {
+			t.Errorf("second run: node %s ran = %v, want %v", node, ran[node], want)
+		}
+	}
+	for _, node := range []string{"wireguard", "terraform", "k0s", "k0rdent"} {
+		if st := rf.Nodes[node]; st.State != workflow.Succeeded || !strings.Contains(st.Reason, "unchanged since run "+runID+", verified") {
+			t.Errorf("second run: %s %s %q, want reused after Verify, unchanged since run %s", node, st.State, st.Reason, runID)
+		}
+	}
+
 	scanForSecrets(t, p.path("state"), outputs, len(vms), [2]string{"the API server's token", token})
 }
 

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"io"
+	"strings"
 
 	"github.com/k0rdent/k0rdent-deploy/deploy"
 )
@@ -15,6 +17,9 @@ func (a *app) plan(d *deploy.Deployer, o runOptions, ro deploy.RunOptions) error
 	}
 	switch o.Output {
 	case "json":
+		if o.Diff {
+			return writeJSON(a.Stdout, p.Diff)
+		}
 		return p.Plan.WriteJSON(a.Stdout)
 	case "dot":
 		return p.Plan.WriteDOT(a.Stdout)
@@ -26,5 +31,36 @@ func (a *app) plan(d *deploy.Deployer, o runOptions, ro deploy.RunOptions) error
 	}
 	fmt.Fprintln(a.Stdout, p.Title)
 	fmt.Fprintln(a.Stdout)
-	return p.Plan.WriteText(a.Stdout)
+	if err := p.Plan.WriteText(a.Stdout); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Stdout, "\nSummary: %s\n", p.Summary)
+	if o.Diff {
+		writeDiff(a.Stdout, p.Diff)
+	}
+	return nil
+}
+
+// writeDiff lists the config keys changed since the last successful run
+// and the phases each one feeds.
+func writeDiff(w io.Writer, d *deploy.Diff) {
+	switch {
+	case d.Since == "":
+		fmt.Fprintln(w, "\nNo successful run yet: nothing to compare the config with.")
+		return
+	case d.Unknown != "":
+		fmt.Fprintf(w, "\nChanged since run %s: unknown (%s).\n", d.Since, d.Unknown)
+		return
+	case len(d.Keys) == 0:
+		fmt.Fprintf(w, "\nNo config key changed since run %s.\n", d.Since)
+		return
+	}
+	fmt.Fprintf(w, "\nChanged since run %s:\n", d.Since)
+	for _, k := range d.Keys {
+		feeds := "no phase reads it"
+		if len(k.Nodes) > 0 {
+			feeds = strings.Join(k.Nodes, ", ")
+		}
+		fmt.Fprintf(w, "  %s → %s\n", k.Key, feeds)
+	}
 }

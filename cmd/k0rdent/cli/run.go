@@ -14,6 +14,8 @@ type runOptions struct {
 	globalOptions
 
 	Plan   bool   // print the plan and stop
+	Diff   bool   // with Plan: list the config keys changed since the last successful run
+	Verify bool   // with Plan: verify what would be reused
 	Output string // plan format: text, json, dot, mermaid
 
 	Resume bool // resume the unfinished current run
@@ -41,7 +43,7 @@ func (o runOptions) runFlags() phases.RunFlags {
 func (o runOptions) deployOptions() deploy.RunOptions {
 	return deploy.RunOptions{
 		Flags: o.runFlags(), Selection: o.Selection,
-		Resume: o.Resume, Fresh: o.Fresh, Yes: o.Yes, Force: o.Force,
+		Resume: o.Resume, Fresh: o.Fresh, Yes: o.Yes, Force: o.Force, Verify: o.Verify,
 		Parallelism: o.Parallelism, FailFast: o.FailFast,
 	}
 }
@@ -71,6 +73,10 @@ func (a *app) runCommand() *ucli.Command {
 			"change), and a run that leaves enabled phases unrun ends partial, never the last\n" +
 			"success. A resumed run does not run again what already succeeded in it; --replace\n" +
 			"names phases to run again anyway.\n\n" +
+			"A new run reuses a phase whose inputs (the config keys it reads, its version, its\n" +
+			"dependencies' outputs) did not change since its last success, once its Verify passes;\n" +
+			"--plan says why each phase runs or not, --plan --diff lists the changed config keys\n" +
+			"and the phases each feeds, --plan --verify runs the Verify checks first.\n\n" +
 			"--with-kof and --with-azure-children, when given, take precedence over kof.enabled\n" +
 			"and azure_children.enabled in both directions: --with-kof=false skips KOF although\n" +
 			"kof.enabled is true. Not given, the config decides.\n\n" +
@@ -84,9 +90,12 @@ func (a *app) runCommand() *ucli.Command {
 				a.Name+" run --only k0s,k0rdent",
 				a.Name+" run --from k0s --skip kof",
 				a.Name+" run --resume --replace k0s",
+				a.Name+" run --plan --diff",
 			),
 		Flags: withGlobals(slices.Concat([]ucli.Flag{
 			&ucli.BoolFlag{Name: "plan", Usage: "print what would run and why, then stop (changes nothing)"},
+			&ucli.BoolFlag{Name: "diff", Usage: "with --plan: list the config keys changed since the last successful run and the phases each feeds"},
+			&ucli.BoolFlag{Name: "verify", Usage: "with --plan: run the (read-only) Verify of each phase that would be reused, so the plan shows reuse or drift"},
 			outputFlag("text", "json", "dot", "mermaid"),
 			&ucli.BoolFlag{Name: "resume", Usage: "resume the unfinished current run"},
 			&ucli.BoolFlag{Name: "fresh", Usage: "archive the unfinished current run (superseded) and start a new one"},
@@ -111,6 +120,8 @@ func (a *app) runCommand() *ucli.Command {
 			o := runOptions{
 				globalOptions: g,
 				Plan:          c.Bool("plan"),
+				Diff:          c.Bool("diff"),
+				Verify:        c.Bool("verify"),
 				Output:        out,
 				Resume:        c.Bool("resume"),
 				Fresh:         c.Bool("fresh"),
@@ -126,6 +137,9 @@ func (a *app) runCommand() *ucli.Command {
 			}
 			if o.Parallelism < 1 {
 				return usageErrorf("--parallelism %d: want 1 or more", o.Parallelism)
+			}
+			if (o.Diff || o.Verify) && !o.Plan {
+				return usageErrorf("--diff and --verify need --plan")
 			}
 			if out != "text" && !o.Plan {
 				return usageErrorf("-o %s needs --plan (a run prints text)", out)
