@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/k0rdent/k0rdent-deploy/deploy"
@@ -15,7 +16,11 @@ func (a *app) plan(d *deploy.Deployer, o runOptions, ro deploy.RunOptions) error
 	}
 	switch o.Output {
 	case "json":
-		return p.Plan.WriteJSON(a.Stdout)
+		var b bytes.Buffer
+		if err := p.Plan.WriteJSON(&b); err != nil {
+			return err
+		}
+		return writeJSONObject(a.Stdout, b.Bytes())
 	case "dot":
 		return p.Plan.WriteDOT(a.Stdout)
 	case "mermaid":

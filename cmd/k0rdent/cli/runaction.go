@@ -67,7 +67,7 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 	}
 	ro.Decide = func(desc string) (bool, error) { return a.decideResume(desc) }
 	live := a.IsTerminal(a.Stdout) && !o.NoColor
-	prog := newProgress(a.Stdout, live, live, a.Now)
+	prog := newProgress(a.Stdout, a.progressOptions(live))
 	defer prog.Close()
 	ro.Event = prog.Event
 	var abort func(string)
@@ -78,13 +78,17 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 		a.started(s, "run")
 	}
 	handled := make(chan struct{}) // the second interrupt's handler has said what it did
-	ctx, stop := interruptContext(ctx, func(sig os.Signal) {
+	first := func(sig os.Signal) {
+		// The scheduler's grace period: deploy.Run leaves it at the default.
+		prog.Note(cancellingNote(sig, prog.Running(), workflow.DefaultGracePeriod))
+	}
+	ctx, stop := interruptContext(ctx, first, func(sig os.Signal) {
 		defer close(handled)
 		if abort != nil {
 			abort("interrupted twice (" + sig.String() + ")")
 		}
 		prog.Close()
-		fmt.Fprintf(a.Stderr, "\ninterrupted twice: run %s journalled cancelled; resume with: %s run --resume\n", runID, a.Name)
+		fmt.Fprintf(a.Stderr, "\ninterrupted twice: run %s journalled cancelled; resume with: %s\n", runID, a.resumeCommand(o))
 		a.Exit(ExitInterrupted)
 	})
 	defer stop()
@@ -102,7 +106,7 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	return a.report(d.Store, res)
+	return a.report(d.Store, res, o)
 }
 
 // started prints the first line of a run or teardown and its notices.
