@@ -111,10 +111,9 @@ type noticesJSON struct {
 // newErrorJSON describes err (exit code code) as a JSON error document.
 func newErrorJSON(err error, code int, notices []string) errorJSON {
 	doc := errorJSON{ExitCode: code, Message: err.Error(), Notices: notices}
-	var ce *config.Error
-	if errors.As(err, &ce) {
+	for _, ce := range configErrors(err) {
 		for _, p := range ce.Problems {
-			doc.Problems = append(doc.Problems, problemJSON{File: p.File, Line: p.Line, Field: p.Path, Message: p.Msg, Fix: fixOf(p.Msg)})
+			doc.Problems = append(doc.Problems, problemJSON{File: p.File, Line: p.Line, Field: p.Path, Message: p.Msg, Fix: parenthesised(p.Msg)})
 		}
 	}
 	doc.Fix = errorFix(err)
@@ -125,6 +124,52 @@ func newErrorJSON(err error, code int, notices []string) errorJSON {
 		doc.Fix = fmt.Sprintf("fix each of the %d problems (each says how)", len(doc.Problems))
 	}
 	return doc
+}
+
+// configErrors are the *config.Error in err's tree (Registry.Build joins
+// several), in order.
+func configErrors(err error) []*config.Error {
+	if ce, ok := err.(*config.Error); ok {
+		return []*config.Error{ce}
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		var out []*config.Error
+		for _, e := range u.Unwrap() {
+			out = append(out, configErrors(e)...)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		if e := u.Unwrap(); e != nil {
+			return configErrors(e)
+		}
+	}
+	return nil
+}
+
+// parenthesised is the trailing parenthesised part of a config problem,
+// which says how to fix it (config.Problem.Msg); "" when there is none.
+func parenthesised(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if !strings.HasSuffix(msg, ")") {
+		return ""
+	}
+	depth := 0
+	for i := len(msg) - 1; i >= 0; i-- {
+		switch msg[i] {
+		case ')':
+			depth++
+		case '(':
+			depth--
+		}
+		if depth == 0 {
+			if i > 0 && msg[i-1] == ' ' {
+				return strings.TrimSpace(msg[i+1 : len(msg)-1])
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // fixer is an error that says how to fix it.
@@ -142,8 +187,7 @@ func errorFix(err error) string {
 	if errors.As(err, &pe) && pe.Fix != "" {
 		return pe.Fix
 	}
-	var ce *config.Error
-	if errors.As(err, &ce) {
+	if len(configErrors(err)) > 0 {
 		return "" // per problem
 	}
 	msg := err.Error()
@@ -156,7 +200,8 @@ func errorFix(err error) string {
 // fixVerbs start the clause of a message that says what to do.
 var fixVerbs = []string{"pass", "run", "see", "use", "fix", "resume", "repair", "list", "start", "create", "remove",
 	"delete", "wait", "set", "upgrade", "inspect", "point", "pick", "select", "restore", "rename", "move", "add",
-	"give", "check", "install", "want", "did you mean"}
+	"give", "check", "install", "did you mean", "write", "quote", "drop", "make", "choose", "replace", "name", "keep",
+	"change", "omit", "leave", "enable", "turn", "define", "declare", "free", "lower", "raise", "unset", "export", "log in", "login"}
 
 // fixOf is the fix a one-line message carries by the CLI's convention:
 // in its trailing parenthesised part ("… (create one with `k0rdent
@@ -165,25 +210,11 @@ var fixVerbs = []string{"pass", "run", "see", "use", "fix", "resume", "repair", 
 // "" when it says none.
 func fixOf(msg string) string {
 	msg = strings.TrimSpace(msg)
-	if strings.HasSuffix(msg, ")") {
-		depth := 0
-		for i := len(msg) - 1; i >= 0; i-- {
-			switch msg[i] {
-			case ')':
-				depth++
-			case '(':
-				depth--
-			}
-			if depth == 0 {
-				if i > 0 && msg[i-1] == ' ' {
-					if fix := fixClauses(msg[i+1:len(msg)-1], 0); fix != "" {
-						return fix
-					}
-					msg = strings.TrimSpace(msg[:i])
-				}
-				break
-			}
+	if p := parenthesised(msg); p != "" {
+		if fix := fixClauses(p, 0); fix != "" {
+			return fix
 		}
+		msg = strings.TrimSpace(strings.TrimSuffix(msg, "("+p+")"))
 	}
 	return fixClauses(msg, 1)
 }

@@ -113,7 +113,11 @@ func (a *app) doReset(ctx context.Context, o resetOptions) error {
 	ro.Event = prog.Event
 	var abort func(string)
 	ro.Abort = func(f func(string)) { abort = f }
-	ro.Started = func(s deploy.Started) { a.started(s, "teardown") }
+	ro.Started = func(s deploy.Started) {
+		if o.Output != "json" {
+			a.started(s, "teardown")
+		}
+	}
 	first := func(sig os.Signal) {
 		prog.Note(cancellingNote(sig, prog.Running(), workflow.DefaultGracePeriod))
 	}
