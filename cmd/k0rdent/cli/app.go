@@ -59,6 +59,9 @@ type app struct {
 	Options
 	runIDs bool      // NewRunID was given; else state picks run ids
 	build  BuildInfo // what `version` prints; Version is its String()
+	// jsonError, set by Execute under -o json, writes the error document
+	// on the real stderr (for an exit that does not return to Execute).
+	jsonError func(err error, code int)
 }
 
 // NewApp builds the k0rdent command line.
@@ -202,8 +205,9 @@ func Execute(ua *ucli.App, args []string) int {
 	}
 	stderr, collected := a.Stderr, &lineCollector{}
 	a.Stderr, ua.ErrWriter = collected, collected
+	a.jsonError = func(err error, code int) { _ = writeJSON(stderr, newErrorJSON(err, code, collected.lines())) }
 	err := ua.Run(args)
-	a.Stderr, ua.ErrWriter = stderr, stderr
+	a.Stderr, ua.ErrWriter, a.jsonError = stderr, stderr, nil
 	code := ExitCode(err)
 	switch {
 	case err != nil:

@@ -126,7 +126,8 @@ func (a *app) doReset(ctx context.Context, o resetOptions) error {
 			abort("interrupted twice (" + sig.String() + ")")
 		}
 		prog.Close()
-		a.Exit(ExitInterrupted)
+		a.exitInterrupted(fmt.Errorf("interrupted twice (%s): teardown journalled cancelled; finish it with: %s",
+			sig, a.commandLine(o.globalOptions, "reset", o.Components)))
 	})
 	defer stop()
 	res, err := d.Reset(ctx, ro)

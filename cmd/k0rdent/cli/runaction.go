@@ -88,8 +88,7 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 			abort("interrupted twice (" + sig.String() + ")")
 		}
 		prog.Close()
-		fmt.Fprintf(a.Stderr, "\ninterrupted twice: run %s journalled cancelled; resume with: %s\n", runID, a.resumeCommand(o))
-		a.Exit(ExitInterrupted)
+		a.exitInterrupted(fmt.Errorf("interrupted twice: run %s journalled cancelled; resume with: %s", runID, a.resumeCommand(o)))
 	})
 	defer stop()
 	res, err := d.Run(ctx, ro)
@@ -107,6 +106,18 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 		return err
 	}
 	return a.report(d.Store, res, o)
+}
+
+// exitInterrupted reports err, the end of a run or teardown a second
+// interrupt cut short, and exits 130 at once: as text on stderr, or under
+// -o json as the error document (Execute would not get to write it).
+func (a *app) exitInterrupted(err error) {
+	if a.jsonError != nil {
+		a.jsonError(err, ExitInterrupted)
+	} else {
+		fmt.Fprintf(a.Stderr, "\n%v\n", err)
+	}
+	a.Exit(ExitInterrupted)
 }
 
 // started prints the first line of a run or teardown and its notices.
