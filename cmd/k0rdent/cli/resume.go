@@ -39,9 +39,15 @@ func (a *app) commandLine(g globalOptions, command string, components phases.Run
 // resumeCommand is the exact command that resumes the run o started: the
 // run's header keeps its selection (--only/--from/--skip), so --resume
 // alone reproduces it; --fail-fast and a non-default --parallelism are
-// restated, since they are this command line's, not the run's.
+// restated, since they are this command line's, not the run's, and
+// --force when this run needed it (the config changed since the run
+// started).
 func (a *app) resumeCommand(o runOptions) string {
-	return a.commandLine(o.globalOptions, "run", o.Components, append(a.runTuning(o), "--resume")...)
+	args := a.runTuning(o)
+	if o.Force {
+		args = append(args, "--force")
+	}
+	return a.commandLine(o.globalOptions, "run", o.Components, append(args, "--resume")...)
 }
 
 // restCommand is the command that runs what a partial run's selection
