@@ -99,6 +99,7 @@ func TestJSON_EveryDocument(t *testing.T) {
 		fixtureRuns(t)
 		check(e, []step{
 			{[]string{"version", "-o", "json"}, 0},
+			{[]string{"validate", "-o", "json"}, 0},
 			{[]string{"phases", "-o", "json"}, 0},
 			{[]string{"runs", "-o", "json"}, 0},
 			{[]string{"runs", "show", "latest", "-o", "json"}, 0},
@@ -170,6 +171,8 @@ func TestJSON_ErrorsOnStderr(t *testing.T) {
 			message: "read config k0rdent.yaml", fix: "create one with `k0rdent init`"},
 		{name: "ConfigProblem", config: badConfig, args: []string{"run", "--plan", "-o", "json"}, code: 2,
 			message: "cluster.controllers.count", fix: "write a whole number"},
+		{name: "ValidateConfigProblem", config: badConfig, args: []string{"validate", "-o", "json"}, code: 2,
+			message: "cluster.controllers.count", fix: "write a whole number"},
 		{name: "StateDirIsAFile", config: commandConfig, args: []string{"status", "-o", "json", "--state-dir", "k0rdent.yaml"}, code: 2,
 			message: "k0rdent.yaml", fix: "--state-dir"},
 	} {
@@ -200,7 +203,7 @@ func TestJSON_ErrorsOnStderr(t *testing.T) {
 				t.Errorf("got exit_code %d, message %q, fix %q; want %d, a message with %q, a fix with %q",
 					got.ExitCode, got.Message, got.Fix, tc.code, tc.message, tc.fix)
 			}
-			if tc.name == "ConfigProblem" && (len(got.Problems) != 1 || got.Problems[0].File != "k0rdent.yaml" ||
+			if strings.HasSuffix(tc.name, "ConfigProblem") && (len(got.Problems) != 1 || got.Problems[0].File != "k0rdent.yaml" ||
 				got.Problems[0].Line != 5 || got.Problems[0].Field != "cluster.controllers.count") {
 				t.Errorf("problems = %+v, want one at k0rdent.yaml:5 cluster.controllers.count", got.Problems)
 			}
