@@ -164,9 +164,19 @@ func ConfigError(err error) error {
 	if problems == 1 {
 		noun = "problem"
 	}
-	return fmt.Errorf("invalid config (%d %s):\n  %s", problems, noun,
-		strings.ReplaceAll(strings.Join(lines, "\n"), "\n", "\n  "))
+	return &configError{msg: fmt.Sprintf("invalid config (%d %s):\n  %s", problems, noun,
+		strings.ReplaceAll(strings.Join(lines, "\n"), "\n", "\n  ")), err: err}
 }
+
+// configError is ConfigError's: its own text, and the problems it lists
+// still reachable with errors.As (the CLI's -o json lists them).
+type configError struct {
+	msg string
+	err error
+}
+
+func (e *configError) Error() string { return e.msg }
+func (e *configError) Unwrap() error { return e.err }
 
 // flattenJoin lists the errors joined in err (errors.Join, recursively).
 func flattenJoin(err error) []error {

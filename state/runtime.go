@@ -75,32 +75,32 @@ type Runtime struct {
 type LegacyResources struct {
 	// SSHKey is the VMs' admin key (azure-resources/<id>-ssh-key),
 	// copied under secrets/.
-	SSHKey           string                  `yaml:"ssh_key,omitempty"`
-	ServicePrincipal *LegacyServicePrincipal `yaml:"service_principal,omitempty"`
-	KOF              *LegacyKOFInstall       `yaml:"kof,omitempty"`
+	SSHKey           string                  `yaml:"ssh_key,omitempty" json:"ssh_key,omitempty"`
+	ServicePrincipal *LegacyServicePrincipal `yaml:"service_principal,omitempty" json:"service_principal,omitempty"`
+	KOF              *LegacyKOFInstall       `yaml:"kof,omitempty" json:"kof,omitempty"`
 }
 
 // LegacyServicePrincipal is the Azure service principal the legacy tool's
 // setup_azure_children created (identifiers only; the secret stays in
 // CredentialsFile).
 type LegacyServicePrincipal struct {
-	Name            string `yaml:"name,omitempty"`
-	SubscriptionID  string `yaml:"subscription_id,omitempty"`
-	TenantID        string `yaml:"tenant_id,omitempty"`
-	ClientID        string `yaml:"client_id,omitempty"`
-	CredentialsFile string `yaml:"credentials_file,omitempty"`
+	Name            string `yaml:"name,omitempty" json:"name,omitempty"`
+	SubscriptionID  string `yaml:"subscription_id,omitempty" json:"subscription_id,omitempty"`
+	TenantID        string `yaml:"tenant_id,omitempty" json:"tenant_id,omitempty"`
+	ClientID        string `yaml:"client_id,omitempty" json:"client_id,omitempty"`
+	CredentialsFile string `yaml:"credentials_file,omitempty" json:"credentials_file,omitempty"`
 }
 
 // LegacyKOFInstall is the KOF installation of the legacy tool.
 type LegacyKOFInstall struct {
-	Mothership         bool   `yaml:"mothership,omitempty"`
-	MothershipVersion  string `yaml:"mothership_version,omitempty"`
-	Namespace          string `yaml:"namespace,omitempty"`
-	AzureCSI           bool   `yaml:"azure_csi,omitempty"`
-	RegionalCluster    string `yaml:"regional_cluster,omitempty"`
-	RegionalVersion    string `yaml:"regional_version,omitempty"`
-	RegionalDomain     string `yaml:"regional_domain,omitempty"`
-	RegionalKubeconfig string `yaml:"regional_kubeconfig,omitempty"` // under secrets/
+	Mothership         bool   `yaml:"mothership,omitempty" json:"mothership,omitempty"`
+	MothershipVersion  string `yaml:"mothership_version,omitempty" json:"mothership_version,omitempty"`
+	Namespace          string `yaml:"namespace,omitempty" json:"namespace,omitempty"`
+	AzureCSI           bool   `yaml:"azure_csi,omitempty" json:"azure_csi,omitempty"`
+	RegionalCluster    string `yaml:"regional_cluster,omitempty" json:"regional_cluster,omitempty"`
+	RegionalVersion    string `yaml:"regional_version,omitempty" json:"regional_version,omitempty"`
+	RegionalDomain     string `yaml:"regional_domain,omitempty" json:"regional_domain,omitempty"`
+	RegionalKubeconfig string `yaml:"regional_kubeconfig,omitempty" json:"regional_kubeconfig,omitempty"` // under secrets/
 }
 
 func (l *LegacyResources) clone() *LegacyResources {
@@ -126,9 +126,9 @@ func (l *LegacyResources) empty() bool {
 // WireGuard is the overlay network as far as runtime.yaml knows it. Private
 // keys live in secrets/ only.
 type WireGuard struct {
-	Port    int    `yaml:"port,omitempty"`
-	Network string `yaml:"network,omitempty"`
-	Peers   []Peer `yaml:"peers,omitempty"`
+	Port    int    `yaml:"port,omitempty" json:"port,omitempty"`
+	Network string `yaml:"network,omitempty" json:"network,omitempty"`
+	Peers   []Peer `yaml:"peers,omitempty" json:"peers,omitempty"`
 }
 
 // Peer is one WireGuard peer. The JSON names are those of the wireguard

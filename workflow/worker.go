@@ -203,7 +203,7 @@ func (r *run) finish(res result) {
 	case IsTransient(res.err) && n.tries < n.policy.Retries && !res.abandoned && !r.stopped:
 		n.tries++
 		wait := backoff(n.policy, n.tries)
-		reason := fmt.Sprintf("retry %d/%d in %s", n.tries, n.policy.Retries, wait)
+		reason := RetryReason(n.tries, n.policy.Retries, wait)
 		if r.set(i, Failed, attempt, reason, res.err, res.dur) {
 			n.reason = fmt.Sprintf("retry %d/%d", n.tries, n.policy.Retries)
 			r.retrying++

@@ -130,7 +130,9 @@ func (p *project) waitLog(node, want string) {
 // slowConfig has one phase that takes a while; ignoreTerm makes it (and
 // its children) ignore SIGTERM.
 func slowConfig(ignoreTerm bool) string {
-	script := "echo started; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 0.5; done"
+	// The log shows "2-started" only once the script runs (and after the
+	// trap): its argv line, logged before, spells "$((1+1))-started".
+	script := "echo $((1+1))-started; for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do sleep 0.5; done"
 	if ignoreTerm {
 		script = "trap '' TERM; " + script
 	}
@@ -163,7 +165,7 @@ func TestRun_SecondSignalExits130AfterFlushingJournal(t *testing.T) {
 	p := newProject(t, slowConfig(true)) // the phase ignores SIGTERM: only a second signal ends the run early
 	s := p.start("run")
 	s.waitLine(t, "slow running")
-	p.waitLog("slow", "started") // the trap is set
+	p.waitLog("slow", "2-started") // the trap is set
 	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +182,9 @@ func TestRun_SecondSignalExits130AfterFlushingJournal(t *testing.T) {
 	}
 	if !strings.Contains(s.stderr.String(), "interrupted twice") {
 		t.Errorf("stderr does not say it was interrupted twice:\n%s", s.stderr)
+	}
+	if want := "resume with: k0rdent -c " + p.path("k0rdent.yaml") + " run --resume"; !strings.Contains(s.stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, s.stderr)
 	}
 	rf := p.currentRun()
 	if rf.Outcome != state.OutcomeCancelled {
@@ -303,7 +308,7 @@ func TestRun_UnfinishedRunOutsideTerminalNeedsResumeOrFresh(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("failing run: want exit 1:\n%s", r)
 	}
-	for _, want := range []string{"FAILED boom", "kaput", "boom.log", "k0rdent run --resume"} {
+	for _, want := range []string{"FAILED boom", "kaput", "boom.log", "k0rdent -c " + p.path("k0rdent.yaml") + " run --resume"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("failure report lacks %q:\n%s", want, r.stderr)
 		}

@@ -48,6 +48,9 @@ type Options struct {
 	IsTerminal func(stream any) bool
 	// Exit ends the process on a second interrupt; nil means os.Exit.
 	Exit func(code int)
+	// Heartbeat is how long a running node may go without a line in the
+	// plain progress (piped, CI, NO_COLOR); 0 means DefaultHeartbeat.
+	Heartbeat time.Duration
 }
 
 // app is one CLI instance: Options with defaults applied. Commands are
@@ -56,6 +59,9 @@ type app struct {
 	Options
 	runIDs bool      // NewRunID was given; else state picks run ids
 	build  BuildInfo // what `version` prints; Version is its String()
+	// jsonError, set by Execute under -o json, writes the error document
+	// on the real stderr (for an exit that does not return to Execute).
+	jsonError func(err error, code int)
 }
 
 // NewApp builds the k0rdent command line.
@@ -133,8 +139,13 @@ func NewApp(opts Options) *ucli.App {
 		},
 	}
 	setUsageHandler(app.Commands, usage)
+	app.Metadata = map[string]any{metadataKey: a}
 	return app
 }
+
+// metadataKey is where NewApp leaves its app in ucli.App.Metadata, for
+// Execute.
+const metadataKey = "k0rdent.app"
 
 func setUsageHandler(cmds []*ucli.Command, h ucli.OnUsageErrorFunc) {
 	for _, c := range cmds {
@@ -177,12 +188,34 @@ func helpPath(c *ucli.Context) string {
 
 // Execute runs app with args (os.Args), prints the error if there is one
 // and has not been shown yet, and returns the process exit code.
-func Execute(app *ucli.App, args []string) int {
-	err := app.Run(interspersed(app, args))
-	if err != nil && !errors.Is(err, errShown) {
-		fmt.Fprintf(app.ErrWriter, "Error: %v\n", err)
+//
+// Under -o json, stderr gets one JSON document or nothing: on an error,
+// the exit code, the message, the fix and the config problems
+// (errorJSON), with whatever the command wrote on stderr as notices; on
+// success, those notices alone if there were any.
+func Execute(ua *ucli.App, args []string) int {
+	args = interspersed(ua, args)
+	a, _ := ua.Metadata[metadataKey].(*app)
+	if a == nil || !wantsJSON(args) {
+		err := ua.Run(args)
+		if err != nil && !errors.Is(err, errShown) {
+			fmt.Fprintf(ua.ErrWriter, "Error: %v\n", err)
+		}
+		return ExitCode(err)
 	}
-	return ExitCode(err)
+	stderr, collected := a.Stderr, &lineCollector{}
+	a.Stderr, ua.ErrWriter = collected, collected
+	a.jsonError = func(err error, code int) { _ = writeJSON(stderr, newErrorJSON(err, code, collected.lines())) }
+	err := ua.Run(args)
+	a.Stderr, ua.ErrWriter, a.jsonError = stderr, stderr, nil
+	code := ExitCode(err)
+	switch {
+	case err != nil:
+		_ = writeJSON(stderr, newErrorJSON(err, code, collected.lines()))
+	case len(collected.lines()) > 0:
+		_ = writeJSON(stderr, noticesJSON{Notices: collected.lines()})
+	}
+	return code
 }
 
 // errShown marks an error whose details were already printed (a failed run

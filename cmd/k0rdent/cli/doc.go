@@ -17,13 +17,32 @@
 //
 // Output: on a terminal, `run` keeps a live view (one line per running node
 // with its elapsed time, redrawn four times a second with ANSI escapes);
-// otherwise it prints one plain line per transition. Each node's own output
-// goes to its log file under the state directory.
+// otherwise (piped, CI, NO_COLOR) it prints one plain line per transition
+// and a heartbeat for each node still running at least every
+// Options.Heartbeat (DefaultHeartbeat, 30 s): `12:05:30 k0s running 5m30s`.
+// A failed attempt the scheduler will retry (workflow.Retry) is shown as
+// `k0s retry 1/3 in 4s: <error>`, in yellow live, never as `failed`. Each
+// node's own output goes to its log file under the state directory. An
+// interrupted or failed run ends with the exact command that resumes it,
+// a partial one with the command that runs the rest (resume.go): the
+// config as an absolute path, --state-dir when it is not beside it, the
+// --with-x, --fail-fast and --parallelism flags as given; the selection is
+// in the run's header, so --resume reproduces it.
 //
-// Signals: the first SIGINT or SIGTERM cancels the run (running phases get
-// the scheduler's grace period and are journalled `cancelled`, the run's
-// outcome is `cancelled`); a second one journals `cancelled` for whatever is
-// still running plus the outcome, then exits 130 at once.
+// JSON (output.go): every -o json document is one object whose first key
+// is "schema" (Schema, "k0rdent/v1"), with snake_case keys throughout.
+// Under -o json (read from the words, so that a usage error is JSON too)
+// stderr gets one object or nothing: the error (exit_code, message, fix,
+// config problems) with whatever the command wrote on stderr as notices,
+// or, on success, those notices alone. `reset -o json` never prompts: it
+// needs --plan or --yes.
+//
+// Signals: the first SIGINT or SIGTERM says what it does (`cancelling:
+// waiting up to 10s for 2 running phases; press Ctrl-C again to stop at
+// once`) and cancels the run (running phases get the scheduler's grace
+// period and are journalled `cancelled`, the run's outcome is
+// `cancelled`); a second one journals `cancelled` for whatever is still
+// running plus the outcome, then exits 130 at once.
 //
 // Run lifecycle (ARCHITECTURE §5) is not here: it is package deploy, once
 // (Plan, Run, Reset, Check). The run, reset and status commands read their

@@ -13,19 +13,22 @@ import (
 )
 
 // report prints the end of a run (summary, and per failed node its error,
-// log tail and how to resume) and maps its outcome to the exit code.
-func (a *app) report(store *state.Store, res *deploy.RunResult) error {
+// log tail and how to resume) and maps its outcome to the exit code. An
+// interrupted, failed or partial run ends with the exact command that
+// carries it on (resumeCommand, restCommand).
+func (a *app) report(store *state.Store, res *deploy.RunResult, o runOptions) error {
 	a.summary(res.RunID, res.Outcome, res.Result, res.Took)
 	switch res.Outcome {
 	case state.OutcomeSucceeded:
 		return nil
 	case state.OutcomePartial:
-		fmt.Fprintf(a.Stdout, "the selection left enabled phases unrun: the run is partial and does not count as a successful deployment; run them with: %s run\n", a.Name)
+		fmt.Fprintf(a.Stdout, "the selection left enabled phases unrun: the run is partial and does not count as a successful deployment; run them with:\n  %s\n", a.restCommand(o))
 		return nil
 	case state.OutcomeCancelled:
+		fmt.Fprintf(a.Stderr, "run %s interrupted; resume it with:\n  %s\n", res.RunID, a.resumeCommand(o))
 		return shown(withCode(ExitInterrupted, fmt.Errorf("run %s interrupted", res.RunID)))
 	}
-	a.failureReport(res.RunID, store, res.Graph, res.Result, res.Err)
+	a.failureReport(res.RunID, store, res.Graph, res.Result, res.Err, a.resumeCommand(o))
 	code := ExitPhaseFailed
 	if onlyPreconditions(res.Err) {
 		code = ExitPrecondition
@@ -90,7 +93,7 @@ func (a *app) summary(runID string, outcome state.Outcome, res *workflow.Result,
 
 // failureReport prints, per failed node: its error, the nodes it blocked,
 // the last lines of its log and the log's path; then how to resume.
-func (a *app) failureReport(runID string, store *state.Store, g *workflow.Graph, res *workflow.Result, runErr error) {
+func (a *app) failureReport(runID string, store *state.Store, g *workflow.Graph, res *workflow.Result, runErr error, resume string) {
 	w := a.Stderr
 	// Errors that are not a phase's own (a journal write refused, say)
 	// stopped the run too; say so first.
@@ -119,7 +122,7 @@ func (a *app) failureReport(runID string, store *state.Store, g *workflow.Graph,
 			fmt.Fprintf(w, "log: %s\n", path)
 		}
 	}
-	fmt.Fprintf(w, "\nfix the cause, then resume with: %s run --resume\n", a.Name)
+	fmt.Fprintf(w, "\nfix the cause, then resume with:\n  %s\n", resume)
 }
 
 // blockedBy lists the nodes blocked downstream of failed.

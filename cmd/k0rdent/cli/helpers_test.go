@@ -56,6 +56,7 @@ type env struct {
 	now        func() time.Time
 	runID      func(time.Time) string
 	exitCalled int
+	heartbeat  time.Duration // Options.Heartbeat; 0: the default
 }
 
 // newEnv makes a temporary project, changes into it (so that paths in
@@ -110,6 +111,7 @@ func (e *env) run(args ...string) result {
 		NewRunID:   e.runID,
 		IsTerminal: func(any) bool { return e.terminal },
 		Exit:       func(int) { e.exitCalled++ },
+		Heartbeat:  e.heartbeat,
 	}
 	code := cli.Execute(cli.NewApp(opts), append([]string{"k0rdent"}, args...))
 	return result{stdout: out.String(), stderr: errb.String(), code: code}

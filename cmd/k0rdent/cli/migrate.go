@@ -13,6 +13,7 @@ import (
 type migrateOptions struct {
 	globalOptions
 	DryRun bool
+	Output string
 }
 
 func (a *app) migrateCommand() *ucli.Command {
@@ -25,16 +26,20 @@ func (a *app) migrateCommand() *ucli.Command {
 			"state/legacy/, writes private keys to secrets/, synthesizes one run file per\n" +
 			"legacy run and seeds runtime.yaml. `run` does this by itself the first time it\n" +
 			"finds legacy files. It is idempotent and safe to interrupt.\n\n" +
-			examples(a.Name+" migrate --dry-run", a.Name+" migrate"),
+			examples(a.Name+" migrate --dry-run", a.Name+" migrate", a.Name+" migrate --dry-run -o json"),
 		Flags: withGlobals(
 			&ucli.BoolFlag{Name: "dry-run", Usage: "show what would be moved and written; change nothing"},
+			outputFlag("text", "json"),
 		),
 		Action: func(c *ucli.Context) error {
-			g, err := readGlobals(c)
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			g, out, err := readCommon(c, "text", "json")
 			if err != nil {
 				return err
 			}
-			return a.doMigrate(migrateOptions{globalOptions: g, DryRun: c.Bool("dry-run")})
+			return a.doMigrate(migrateOptions{globalOptions: g, DryRun: c.Bool("dry-run"), Output: out})
 		},
 	}
 }
@@ -56,11 +61,57 @@ func (a *app) doMigrate(o migrateOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.Output == "json" {
+		return writeJSON(a.Stdout, newMigrateJSON(rep, o.StateDir, projectRoot(o.globalOptions), o.DryRun))
+	}
 	if rep.Nothing {
 		fmt.Fprintf(a.Stdout, "nothing to migrate: no legacy files in %s or %s\n", o.StateDir, projectRoot(o.globalOptions))
 		return nil
 	}
 	return rep.WriteText(a.Stdout)
+}
+
+// migrateJSON is `migrate -o json`: what was (or, with dry_run, would
+// be) moved and written.
+type migrateJSON struct {
+	ProjectRoot string              `json:"project_root"`
+	StateDir    string              `json:"state_dir"`
+	DryRun      bool                `json:"dry_run"`
+	Nothing     bool                `json:"nothing"` // no legacy files: nothing was done
+	ClusterID   string              `json:"cluster_id,omitempty"`
+	Runs        []state.MigratedRun `json:"runs"`
+	Actions     []migrateActionJSON `json:"actions"`
+	Notes       []string            `json:"notes"`
+	SecretsLeft []string            `json:"secrets_left"`
+}
+
+type migrateActionJSON struct {
+	Kind      string `json:"kind"`
+	Path      string `json:"path"`
+	From      string `json:"from,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+	Unchanged bool   `json:"unchanged,omitempty"` // already done by an interrupted migration
+}
+
+func newMigrateJSON(rep *state.MigrationReport, stateDir, root string, dryRun bool) migrateJSON {
+	j := migrateJSON{ProjectRoot: root, StateDir: stateDir, DryRun: dryRun, Nothing: rep.Nothing, ClusterID: rep.ClusterID,
+		Runs: rep.Runs, Actions: []migrateActionJSON{}, Notes: rep.Notes, SecretsLeft: rep.SecretsLeft}
+	if rep.ProjectRoot != "" {
+		j.ProjectRoot = rep.ProjectRoot
+	}
+	if j.Runs == nil {
+		j.Runs = []state.MigratedRun{}
+	}
+	if j.Notes == nil {
+		j.Notes = []string{}
+	}
+	if j.SecretsLeft == nil {
+		j.SecretsLeft = []string{}
+	}
+	for _, act := range rep.Actions {
+		j.Actions = append(j.Actions, migrateActionJSON{Kind: act.Kind, Path: act.Path, From: act.From, Detail: act.Detail, Unchanged: act.Unchanged})
+	}
+	return j
 }
 
 // migrateIfLegacy migrates legacy files the first time they are found;

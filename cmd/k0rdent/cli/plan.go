@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -20,7 +21,11 @@ func (a *app) plan(d *deploy.Deployer, o runOptions, ro deploy.RunOptions) error
 		if o.Diff {
 			return writeJSON(a.Stdout, p.Diff)
 		}
-		return p.Plan.WriteJSON(a.Stdout)
+		var b bytes.Buffer
+		if err := p.Plan.WriteJSON(&b); err != nil {
+			return err
+		}
+		return writeJSONObject(a.Stdout, b.Bytes())
 	case "dot":
 		return p.Plan.WriteDOT(a.Stdout)
 	case "mermaid":

@@ -16,25 +16,65 @@ import (
 // the scheduler's coordinator goroutine, after the event is durable.
 type progress interface {
 	Event(ev workflow.Event)
+	// Note prints one line among the transitions (what an interrupt
+	// does, say).
+	Note(line string)
+	// Running is how many nodes are running now.
+	Running() int
 	// Close stops any redraw and leaves the terminal clean.
 	Close()
 }
 
-// newProgress picks the live view on a terminal and plain lines otherwise.
-func newProgress(w io.Writer, live bool, color bool, now func() time.Time) progress {
-	if live {
-		return newLiveView(w, color, now, 250*time.Millisecond)
+// DefaultHeartbeat is how often, at most, a running node goes without a
+// line in the plain progress (piped, as in CI, or with NO_COLOR): a log
+// that stays silent for minutes looks like a hang.
+const DefaultHeartbeat = 30 * time.Second
+
+// progressOptions choose and tune a progress display.
+type progressOptions struct {
+	live      bool // redraw running nodes in place (a terminal)
+	color     bool
+	now       func() time.Time
+	heartbeat time.Duration // plain: a line per running node at least this often
+}
+
+// progressOptions are the display options of this app; live on a
+// terminal without --no-color/NO_COLOR.
+func (a *app) progressOptions(live bool) progressOptions {
+	hb := a.Heartbeat
+	if hb <= 0 {
+		hb = DefaultHeartbeat
 	}
-	return &plainProgress{w: w}
+	return progressOptions{live: live, color: live, now: a.Now, heartbeat: hb}
+}
+
+// newProgress picks the live view on a terminal and plain lines otherwise.
+func newProgress(w io.Writer, o progressOptions) progress {
+	if o.live {
+		return newLiveView(w, o.color, o.now, 250*time.Millisecond)
+	}
+	return newPlainProgress(w, o.now, o.heartbeat)
 }
 
 // transitionLine is the one-line form of an event:
 //
 //	12:00:01 k0s running (attempt 1)
-//	12:00:09 k0s failed after 8s (attempt 1): exit status 1
+//	12:00:05 k0s retry 1/3 in 4s: connection refused
+//	12:00:09 k0s running (attempt 2)
+//	12:00:17 k0s failed after 8s (attempt 2): exit status 1
+//
+// A failed attempt the scheduler retries is a retry, not a failure.
 func transitionLine(ev workflow.Event) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s %s", ev.Time.Local().Format("15:04:05"), ev.Node, ev.To)
+	fmt.Fprintf(&b, "%s %s ", ev.Time.Local().Format("15:04:05"), ev.Node)
+	if try, of, wait, ok := workflow.Retry(ev); ok {
+		fmt.Fprintf(&b, "retry %d/%d in %s", try, of, roundDuration(wait))
+		if ev.Error != "" {
+			fmt.Fprintf(&b, ": %s", firstLine(ev.Error))
+		}
+		return b.String()
+	}
+	b.WriteString(string(ev.To))
 	if ev.Duration > 0 && (ev.To == workflow.Succeeded || ev.To == workflow.Failed || ev.To == workflow.Cancelled) {
 		fmt.Fprintf(&b, " after %s", roundDuration(ev.Duration))
 	}
@@ -50,13 +90,117 @@ func transitionLine(ev workflow.Event) string {
 	return b.String()
 }
 
-// plainProgress prints one line per transition, for logs and pipes.
-type plainProgress struct {
-	w io.Writer
+// eventColor is the colour of a transition line: a retry is yellow.
+func eventColor(ev workflow.Event) string {
+	if _, _, _, ok := workflow.Retry(ev); ok {
+		return ansiYellow
+	}
+	return stateColor(ev.To)
 }
 
-func (p *plainProgress) Event(ev workflow.Event) { fmt.Fprintln(p.w, transitionLine(ev)) }
-func (p *plainProgress) Close()                  {}
+// plainProgress prints one line per transition, for logs and pipes, and
+// a heartbeat line for each running node that has had none for the
+// heartbeat interval (`12:05:30 k0s running 5m30s`), as Terraform's
+// "Still creating... [10s elapsed]".
+type plainProgress struct {
+	w         io.Writer
+	now       func() time.Time
+	heartbeat time.Duration
+
+	mu      sync.Mutex // guards the fields below and every write to w
+	running map[string]*beat
+	closed  bool
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// beat is a running node: since when (monotonic clock, whatever Options.Now
+// says), which attempt, and when its last line was printed.
+type beat struct {
+	since, last time.Time
+	attempt     int
+}
+
+func newPlainProgress(w io.Writer, now func() time.Time, heartbeat time.Duration) *plainProgress {
+	p := &plainProgress{w: w, now: now, heartbeat: heartbeat, running: map[string]*beat{},
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go p.loop()
+	return p
+}
+
+func (p *plainProgress) loop() {
+	defer close(p.done)
+	// Check often enough that no node waits much longer than the
+	// interval, whenever it started.
+	t := time.NewTicker(max(p.heartbeat/5, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.beats()
+		}
+	}
+}
+
+// beats prints the heartbeat of each running node that is due.
+func (p *plainProgress) beats() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	now := time.Now()
+	for _, n := range slices.Sorted(maps.Keys(p.running)) {
+		b := p.running[n]
+		if now.Sub(b.last) < p.heartbeat {
+			continue
+		}
+		line := fmt.Sprintf("%s %s running %s", p.now().Local().Format("15:04:05"), n, elapsed(now.Sub(b.since)))
+		if b.attempt > 1 {
+			line += fmt.Sprintf(" (attempt %d)", b.attempt)
+		}
+		fmt.Fprintln(p.w, line)
+		b.last = now
+	}
+}
+
+func (p *plainProgress) Event(ev workflow.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ev.To == workflow.Running {
+		now := time.Now()
+		p.running[ev.Node] = &beat{since: now, last: now, attempt: ev.Attempt}
+	} else {
+		delete(p.running, ev.Node)
+	}
+	fmt.Fprintln(p.w, transitionLine(ev))
+}
+
+func (p *plainProgress) Note(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintln(p.w, line)
+}
+
+func (p *plainProgress) Running() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.running)
+}
+
+func (p *plainProgress) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	p.mu.Unlock()
+	close(p.stop)
+	<-p.done
+}
 
 // liveView keeps one line per running node, with its elapsed time, at the
 // bottom of the terminal and redraws it a few times a second with ANSI
@@ -148,9 +292,23 @@ func (v *liveView) Event(ev workflow.Event) {
 	}
 	v.clear()
 	if ev.To != workflow.Running {
-		fmt.Fprintln(v.w, v.paint(transitionLine(ev), stateColor(ev.To)))
+		fmt.Fprintln(v.w, v.paint(transitionLine(ev), eventColor(ev)))
 	}
 	v.redraw()
+}
+
+func (v *liveView) Note(line string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.clear()
+	fmt.Fprintln(v.w, line)
+	v.redraw()
+}
+
+func (v *liveView) Running() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.running)
 }
 
 func (v *liveView) Close() {
@@ -211,6 +369,15 @@ func roundDuration(d time.Duration) string {
 	default:
 		return d.Round(time.Second).String()
 	}
+}
+
+// elapsed is a heartbeat's running time: whole seconds (5m30s), or
+// milliseconds under a second.
+func elapsed(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func firstLine(s string) string {

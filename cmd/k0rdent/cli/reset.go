@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/deploy"
 	"github.com/k0rdent/k0rdent-deploy/phases"
 	"github.com/k0rdent/k0rdent-deploy/state"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
 // yesUsage is what --yes means on every command that asks: do not ask,
@@ -29,6 +31,7 @@ type resetOptions struct {
 	Yes         bool
 	Components  phases.RunFlags // the --with-x flags as given
 	Parallelism int
+	Output      string
 }
 
 func (a *app) resetCommand() *ucli.Command {
@@ -39,26 +42,35 @@ func (a *app) resetCommand() *ucli.Command {
 		Description: "Calls Destroy of every node the journal says exists (it ran and was not torn\n" +
 			"down since), dependents first, with the outputs each node last recorded. Nodes\n" +
 			"that never ran are left alone. --plan lists what would be destroyed, node by\n" +
-			"node; on a terminal reset shows the same list and asks; elsewhere pass --yes.\n\n" +
-			examples(a.Name+" reset --plan", a.Name+" reset", a.Name+" reset --yes --with-kof"),
+			"node; on a terminal reset shows the same list and asks; elsewhere pass --yes.\n" +
+			"-o json never asks: it needs --plan or --yes, and prints the plan or the\n" +
+			"teardown's outcome as one JSON document.\n\n" +
+			examples(a.Name+" reset --plan", a.Name+" reset", a.Name+" reset --yes --with-kof", a.Name+" reset --plan -o json", a.Name+" reset --yes -o json"),
 		Flags: withGlobals(slices.Concat(
 			[]ucli.Flag{
 				&ucli.BoolFlag{Name: "plan", Usage: "list what would be destroyed, node by node, then stop (changes nothing)"},
 				&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: yesUsage},
+				outputFlag("text", "json"),
 			},
 			a.componentFlags(phases.Component.ResetHelp),
-			[]ucli.Flag{&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: 4, Usage: "destroy at most `N` phases at once"}},
+			[]ucli.Flag{&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: defaultParallelism, Usage: "destroy at most `N` phases at once"}},
 		)...),
 		Action: func(c *ucli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			g, err := readGlobals(c)
+			g, out, err := readCommon(c, "text", "json")
 			if err != nil {
 				return err
 			}
-			return a.doReset(c.Context, resetOptions{globalOptions: g, Plan: c.Bool("plan"), Yes: c.Bool("yes"), Components: a.readComponents(c),
-				Parallelism: c.Int("parallelism")})
+			o := resetOptions{globalOptions: g, Plan: c.Bool("plan"), Yes: c.Bool("yes"), Components: a.readComponents(c),
+				Parallelism: c.Int("parallelism"), Output: out}
+			if out == "json" && !o.Plan && !o.Yes {
+				// A prompt would mix with the document, and a script
+				// cannot answer it: decide on the command line.
+				return usageErrorf("reset -o json does not ask: pass --yes to destroy, or --plan to see what would be destroyed")
+			}
+			return a.doReset(c.Context, o)
 		},
 	}
 }
@@ -70,6 +82,9 @@ func (a *app) doReset(ctx context.Context, o resetOptions) error {
 		p, err := d.ResetPlan(flags)
 		if err != nil {
 			return err
+		}
+		if o.Output == "json" {
+			return writeJSON(a.Stdout, newResetPlanJSON(p))
 		}
 		writeResetPlan(a.Stdout, p)
 		return nil
@@ -89,18 +104,30 @@ func (a *app) doReset(ctx context.Context, o resetOptions) error {
 			return strings.TrimSpace(line) == "yes", nil
 		}
 	}
-	prog := newProgress(a.Stdout, false, false, a.Now)
+	progOut := a.Stdout
+	if o.Output == "json" {
+		progOut = io.Discard // stdout is the one document written at the end
+	}
+	prog := newProgress(progOut, a.progressOptions(false))
 	defer prog.Close()
 	ro.Event = prog.Event
 	var abort func(string)
 	ro.Abort = func(f func(string)) { abort = f }
-	ro.Started = func(s deploy.Started) { a.started(s, "teardown") }
-	ctx, stop := interruptContext(ctx, func(sig os.Signal) {
+	ro.Started = func(s deploy.Started) {
+		if o.Output != "json" {
+			a.started(s, "teardown")
+		}
+	}
+	first := func(sig os.Signal) {
+		prog.Note(cancellingNote(sig, prog.Running(), workflow.DefaultGracePeriod))
+	}
+	ctx, stop := interruptContext(ctx, first, func(sig os.Signal) {
 		if abort != nil {
 			abort("interrupted twice (" + sig.String() + ")")
 		}
 		prog.Close()
-		a.Exit(ExitInterrupted)
+		a.exitInterrupted(fmt.Errorf("interrupted twice (%s): teardown journalled cancelled; finish it with: %s",
+			sig, a.commandLine(o.globalOptions, "reset", o.Components)))
 	})
 	defer stop()
 	res, err := d.Reset(ctx, ro)
@@ -111,14 +138,23 @@ func (a *app) doReset(ctx context.Context, o resetOptions) error {
 	if res == nil {
 		return err
 	}
-	fmt.Fprintf(a.Stdout, "reset %s (teardown %s)\n", res.Outcome, res.RunID)
+	if o.Output == "json" {
+		if werr := writeJSON(a.Stdout, newResetJSON(res)); werr != nil && err == nil {
+			err = werr
+		}
+	} else {
+		fmt.Fprintf(a.Stdout, "reset %s (teardown %s)\n", res.Outcome, res.RunID)
+	}
+	// What finishes an interrupted or failed teardown: reset again (it
+	// destroys what the journal says still exists).
+	again := a.commandLine(o.globalOptions, "reset", o.Components)
 	switch {
 	case err != nil:
 		return err
 	case res.Outcome == state.OutcomeCancelled:
-		return withCode(ExitInterrupted, fmt.Errorf("teardown %s interrupted", res.RunID))
+		return withCode(ExitInterrupted, fmt.Errorf("teardown %s interrupted; finish it with: %s", res.RunID, again))
 	case res.Err != nil:
-		return withCode(ExitPhaseFailed, fmt.Errorf("teardown %s: %w", res.RunID, res.Err))
+		return withCode(ExitPhaseFailed, fmt.Errorf("teardown %s: %w; fix the cause, then finish it with: %s", res.RunID, res.Err, again))
 	}
 	return nil
 }
@@ -147,4 +183,77 @@ func writeResetPlan(w io.Writer, p *deploy.ResetPlanResult) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", node.Node, node.Action, built)
 	}
 	tw.Flush()
+}
+
+// resetPlanJSON is `reset --plan -o json`.
+type resetPlanJSON struct {
+	// Unfinished is the deployment run the teardown would archive.
+	Unfinished string          `json:"unfinished_run,omitempty"`
+	Destroys   []string        `json:"destroys"` // in teardown order
+	Nodes      []resetNodeJSON `json:"nodes"`
+}
+
+type resetNodeJSON struct {
+	Node   string `json:"node"`
+	Action string `json:"action"`           // destroy, no teardown, nothing to destroy
+	RunID  string `json:"run_id,omitempty"` // the run that built it
+	State  string `json:"state,omitempty"`  // its state in that run
+}
+
+func newResetPlanJSON(p *deploy.ResetPlanResult) resetPlanJSON {
+	j := resetPlanJSON{Unfinished: p.Unfinished, Destroys: p.Destroys(), Nodes: []resetNodeJSON{}}
+	if j.Destroys == nil {
+		j.Destroys = []string{}
+	}
+	for _, n := range p.Nodes {
+		j.Nodes = append(j.Nodes, resetNodeJSON{Node: n.Node, Action: n.Action, RunID: n.RunID, State: string(n.State)})
+	}
+	return j
+}
+
+// resetJSON is `reset --yes -o json`: the teardown's outcome and what
+// happened to each node.
+type resetJSON struct {
+	RunID   string             `json:"run_id"`
+	Outcome string             `json:"outcome"`
+	Plan    resetPlanJSON      `json:"plan"`
+	Nodes   []resetOutcomeJSON `json:"nodes"`
+}
+
+type resetOutcomeJSON struct {
+	Node    string `json:"node"`
+	State   string `json:"state"`
+	Attempt int    `json:"attempt"`
+	Reason  string `json:"reason,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+func newResetJSON(res *deploy.ResetResult) resetJSON {
+	j := resetJSON{RunID: res.RunID, Outcome: outcomeText(res.Outcome), Nodes: []resetOutcomeJSON{}}
+	if res.Plan != nil {
+		j.Plan = newResetPlanJSON(res.Plan)
+	} else {
+		j.Plan = resetPlanJSON{Destroys: []string{}, Nodes: []resetNodeJSON{}}
+	}
+	if res.Result == nil {
+		return j
+	}
+	// In teardown order when the plan gives it, then any other node.
+	var order []string
+	for _, n := range j.Plan.Nodes {
+		order = append(order, n.Node)
+	}
+	for _, n := range slices.Sorted(maps.Keys(res.Result.Nodes)) {
+		if !slices.Contains(order, n) {
+			order = append(order, n)
+		}
+	}
+	for _, n := range order {
+		st, ok := res.Result.Nodes[n]
+		if !ok {
+			continue
+		}
+		j.Nodes = append(j.Nodes, resetOutcomeJSON{Node: n, State: string(st.State), Attempt: st.Attempt, Reason: st.Reason, Error: st.Error})
+	}
+	return j
 }

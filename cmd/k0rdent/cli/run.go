@@ -102,7 +102,7 @@ func (a *app) runCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: yesUsage},
 			&ucli.BoolFlag{Name: "force", Usage: "resume even if k0rdent.yaml changed since the run started"},
 		}, a.componentFlags(func(c phases.Component) string { return c.Usage }), []ucli.Flag{
-			&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: 4, Usage: "run at most `N` phases at once"},
+			&ucli.IntFlag{Name: "parallelism", Aliases: []string{"p"}, Value: defaultParallelism, Usage: "run at most `N` phases at once"},
 			&ucli.BoolFlag{Name: "fail-fast", Usage: "stop starting phases after the first failure"},
 			&ucli.StringSliceFlag{Name: "only", Usage: "run only these phases (`a,b`); others are reused or skipped"},
 			&ucli.StringSliceFlag{Name: "from", Usage: "run this phase (`x`) and everything after it"},
@@ -142,7 +142,7 @@ func (a *app) runCommand() *ucli.Command {
 				return usageErrorf("--diff and --verify need --plan")
 			}
 			if out != "text" && !o.Plan {
-				return usageErrorf("-o %s needs --plan (a run prints text)", out)
+				return usageErrorf("-o %s needs --plan: a run prints text (add --plan to print the plan as %s)", out, out)
 			}
 			return a.doRun(c.Context, o)
 		},

@@ -93,7 +93,7 @@ func TestRun_FailureReport(t *testing.T) {
 		"FAILED c (attempt 1): command phase c: exit status 3",
 		"blocked by it: d",
 		"last ", logPath, "  | c is broken",
-		"resume with: k0rdent run --resume",
+		"resume with:\n  k0rdent -c " + filepath.Join(e.dir, "k0rdent.yaml") + " run --resume\n",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("failure report lacks %q:\n%s", want, r.stderr)

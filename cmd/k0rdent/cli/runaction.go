@@ -67,7 +67,7 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 	}
 	ro.Decide = func(desc string) (bool, error) { return a.decideResume(desc) }
 	live := a.IsTerminal(a.Stdout) && !o.NoColor
-	prog := newProgress(a.Stdout, live, live, a.Now)
+	prog := newProgress(a.Stdout, a.progressOptions(live))
 	defer prog.Close()
 	ro.Event = prog.Event
 	var abort func(string)
@@ -78,14 +78,17 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 		a.started(s, "run")
 	}
 	handled := make(chan struct{}) // the second interrupt's handler has said what it did
-	ctx, stop := interruptContext(ctx, func(sig os.Signal) {
+	first := func(sig os.Signal) {
+		// The scheduler's grace period: deploy.Run leaves it at the default.
+		prog.Note(cancellingNote(sig, prog.Running(), workflow.DefaultGracePeriod))
+	}
+	ctx, stop := interruptContext(ctx, first, func(sig os.Signal) {
 		defer close(handled)
 		if abort != nil {
 			abort("interrupted twice (" + sig.String() + ")")
 		}
 		prog.Close()
-		fmt.Fprintf(a.Stderr, "\ninterrupted twice: run %s journalled cancelled; resume with: %s run --resume\n", runID, a.Name)
-		a.Exit(ExitInterrupted)
+		a.exitInterrupted(fmt.Errorf("interrupted twice: run %s journalled cancelled; resume with: %s", runID, a.resumeCommand(o)))
 	})
 	defer stop()
 	res, err := d.Run(ctx, ro)
@@ -102,7 +105,19 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 	if err != nil {
 		return err
 	}
-	return a.report(d.Store, res)
+	return a.report(d.Store, res, o)
+}
+
+// exitInterrupted reports err, the end of a run or teardown a second
+// interrupt cut short, and exits 130 at once: as text on stderr, or under
+// -o json as the error document (Execute would not get to write it).
+func (a *app) exitInterrupted(err error) {
+	if a.jsonError != nil {
+		a.jsonError(err, ExitInterrupted)
+	} else {
+		fmt.Fprintf(a.Stderr, "\n%v\n", err)
+	}
+	a.Exit(ExitInterrupted)
 }
 
 // started prints the first line of a run or teardown and its notices.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -102,9 +101,7 @@ func (a *app) versionCommand() *ucli.Command {
 			}
 			bi := a.build
 			if out == "json" {
-				enc := json.NewEncoder(a.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(bi)
+				return writeJSON(a.Stdout, bi)
 			}
 			fmt.Fprintf(a.Stdout, "%s %s\n", a.Name, bi.Version)
 			if bi.Revision != "" {
