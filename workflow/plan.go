@@ -85,7 +85,7 @@ func Plan(g *Graph, opts PlanOptions) *PlanResult {
 	}
 	// critical path: longest by expected duration, then by node count,
 	// among the nodes that will run.
-	path, total := criticalPath(g.topo, g.deps, func(i int) (time.Duration, bool) {
+	path, total := criticalPath(g.topo, g.deps, func(i int) string { return g.names[i] }, func(i int) (time.Duration, bool) {
 		return nodes[i].Expected, nodes[i].Action == ActionRun
 	})
 	res.CriticalDuration = total
