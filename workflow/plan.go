@@ -47,6 +47,9 @@ type PlanNode struct {
 	Describe      []string
 	Expected      time.Duration // from History; 0 when unknown
 	Critical      bool          // on the critical path
+	// LeftOut: the run's selection leaves the node out (--only, --from,
+	// --skip); the run does not touch it (Reason says what it keeps).
+	LeftOut bool
 }
 
 // Plan says what Scheduler.Run would do with g, without running anything:
@@ -63,6 +66,7 @@ func Plan(g *Graph, opts PlanOptions) *PlanResult {
 		pn := PlanNode{
 			Name: name, Wave: g.level[i], DependsOn: g.namesOf(g.deps[i]),
 			Action: ds[i].action, Reason: ds[i].reason, Expected: opts.History[name],
+			LeftOut: !ds[i].selected,
 		}
 		if pc, ok := p.(Preconditioner); ok {
 			for _, c := range pc.Preconditions() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/k0rdent/k0rdent-deploy/deploy"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
 // plan prints what `run` would do (deploy.Plan), without the lock and
@@ -24,7 +25,5 @@ func (a *app) plan(d *deploy.Deployer, o runOptions, ro deploy.RunOptions) error
 	if p.Legacy != "" {
 		fmt.Fprint(a.Stdout, p.Legacy)
 	}
-	fmt.Fprintln(a.Stdout, p.Title)
-	fmt.Fprintln(a.Stdout)
-	return p.Plan.WriteText(a.Stdout)
+	return p.Plan.WriteTextWith(a.Stdout, workflow.TextOptions{Title: p.Title})
 }
