@@ -867,8 +867,8 @@ func describeAdoption(a *tf.Adoption, cfg *config.Config) []string {
 		rg = a.ClusterID + "-resgrp"
 	}
 	vms := slices.Sorted(maps.Keys(a.VMs))
-	lines := []string{fmt.Sprintf("adopt the legacy deployment %s: terraform import blocks for resource group %s, %s-vnet, %s-subnet, %s-nsg and, for %d VMs (%s), each VM, its NIC and public IP; "+
-		"the plan must read \"N to import, 0 to add, 0 to destroy\" or the run stops before apply", a.ClusterID, rg, a.ClusterID, a.ClusterID, a.ClusterID, len(vms), strings.Join(vms, ", "))}
+	lines := []string{fmt.Sprintf("adopt the legacy deployment %s: terraform import blocks for resource group %s, %s-vnet, %s-subnet, %s-nsg and, for %s (%s), each VM, its NIC and public IP; "+
+		"the plan must read \"N to import, 0 to add, 0 to destroy\" or the run stops before apply", a.ClusterID, rg, a.ClusterID, a.ClusterID, a.ClusterID, plural(len(vms), "VM"), strings.Join(vms, ", "))}
 	var hosts []string
 	for _, h := range cfg.Hosts() {
 		hosts = append(hosts, h.Name)
