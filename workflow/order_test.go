@@ -3,6 +3,7 @@ package workflow
 import (
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -111,5 +112,32 @@ func TestCriticalPath_TiesAsThePlanPredicts(t *testing.T) {
 				t.Errorf("plan from this history: %q, want %q", p.Critical, tc.want)
 			}
 		})
+	}
+}
+
+// The drawing lists every dependency, the implied ones in parentheses.
+func TestGraph_WriteDrawing(t *testing.T) {
+	deps := map[string][]string{"b": {"a"}, "c": {"a", "b"}, "d": {"c", "a"}, "e": {"a"}}
+	var ps []Phase
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		ps = append(ps, ph(n, deps[n]...))
+	}
+	g, err := NewGraph(ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := g.WriteDrawing(&b, map[string]string{"e": "(--with-e)"}); err != nil {
+		t.Fatal(err)
+	}
+	want := `wave  phase  runs after
+1     a      -
+2     b      a
+2     e      a           (--with-e)
+3     c      b (a)
+4     d      c (a)
+`
+	if b.String() != want {
+		t.Errorf("drawing:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

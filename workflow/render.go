@@ -379,3 +379,67 @@ func mermaidText(s string) string {
 	r := strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;")
 	return r.Replace(s)
 }
+
+// WriteDrawing draws the graph as text, one line per node in wave order
+// (by name within a wave): its wave, its name, the nodes it runs after,
+// and notes[name] (e.g. the flag that enables it). Of the nodes it depends
+// on, those not implied by another of its dependencies come first (the
+// edges of the drawing: a chain reads as one); the implied ones follow in
+// parentheses, so that every DependsOn is shown and none is mistaken for
+// another. It is what the README shows of the built-in graph, rendered
+// from the code (TestREADME_GraphDrawing).
+func (g *Graph) WriteDrawing(w io.Writer, notes map[string]string) error {
+	// anc[i][j]: j is an ancestor of i.
+	anc := make([][]bool, len(g.names))
+	for _, i := range g.topo {
+		anc[i] = make([]bool, len(g.names))
+		for _, j := range g.deps[i] {
+			anc[i][j] = true
+			for k, a := range anc[j] {
+				if a {
+					anc[i][k] = true
+				}
+			}
+		}
+	}
+	type line struct{ wave, name, after, note string }
+	lines := []line{{"wave", "phase", "runs after", ""}}
+	for wi, wave := range g.waves {
+		for _, i := range wave {
+			var direct, implied []string
+			for _, j := range g.deps[i] {
+				viaOther := false
+				for _, k := range g.deps[i] {
+					if k != j && anc[k][j] {
+						viaOther = true
+						break
+					}
+				}
+				if viaOther {
+					implied = append(implied, g.names[j])
+				} else {
+					direct = append(direct, g.names[j])
+				}
+			}
+			after := "-"
+			if len(direct) > 0 {
+				after = strings.Join(direct, ", ")
+			}
+			if len(implied) > 0 {
+				after += " (" + strings.Join(implied, ", ") + ")"
+			}
+			lines = append(lines, line{strconv.Itoa(wi + 1), g.names[i], after, notes[g.names[i]]})
+		}
+	}
+	nameW, afterW := 0, 0
+	for _, l := range lines {
+		nameW = max(nameW, utf8.RuneCountInString(l.name))
+		afterW = max(afterW, utf8.RuneCountInString(l.after))
+	}
+	bw := bufio.NewWriter(w)
+	for _, l := range lines {
+		s := fmt.Sprintf("%-4s  %-*s  %-*s  %s", l.wave, nameW, l.name, afterW, l.after, l.note)
+		bw.WriteString(strings.TrimRight(s, " ") + "\n")
+	}
+	return bw.Flush()
+}

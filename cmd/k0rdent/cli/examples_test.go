@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/phases"
 )
 
@@ -156,5 +157,56 @@ func TestExamples_DemoGraph(t *testing.T) {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("the demo's phases run in the config's directory: %v", err)
 		}
+	}
+}
+
+// TestREADME_GraphDrawing: the README's drawing of the built-in graph is
+// the one workflow.Graph.WriteDrawing renders from the registered phases
+// (kof after azure-children, as `k0rdent phases` says). Rewrite it with
+// go test ./cmd/k0rdent/cli -run TestREADME_GraphDrawing -update.
+func TestREADME_GraphDrawing(t *testing.T) {
+	const begin, end = "<!-- graph: rendered from the code by TestREADME_GraphDrawing -->\n```\n", "```\n"
+	cfg, err := config.Parse(config.Templates()["minimal"], "k0rdent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := phases.Builtin()
+	g, err := reg.Graph(cfg, phases.RunFlags{}, phases.Dirs{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := map[string]string{}
+	for _, in := range reg.List(nil) {
+		if in.EnabledBy != "" {
+			notes[in.Name] = "optional: " + in.EnabledBy
+		}
+	}
+	var b strings.Builder
+	if err := g.WriteDrawing(&b, notes); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("..", "..", "..", "README.md")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	i := strings.Index(readme, begin)
+	if i < 0 {
+		t.Fatalf("README.md lacks the marker %q", begin)
+	}
+	i += len(begin)
+	j := strings.Index(readme[i:], end)
+	if j < 0 {
+		t.Fatal("README.md: the graph block is not closed")
+	}
+	if got := readme[i : i+j]; got != b.String() {
+		if *update {
+			if err := os.WriteFile(path, []byte(readme[:i]+b.String()+readme[i+j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("README.md's graph drawing differs from the code's (rewrite it with -update):\n got:\n%s\nwant:\n%s", got, b.String())
 	}
 }
