@@ -116,7 +116,10 @@ type Loaded struct {
 }
 
 // Load loads the config, validates it for flags, builds the phases and
-// the graph. Every problem is a CodeUsage error; warnings go to Notices.
+// the graph, and reports every problem of all four at once, in file order
+// (config.Check, then phases.Registry.Graph, which carries on from a config
+// with problems). Every problem is a CodeUsage error; warnings go to
+// Notices. `validate`, `run` and `run --plan` all start here.
 func (d *Deployer) Load(flags phases.RunFlags) (*Loaded, error) {
 	// One pass reports every problem: the config's fields, then the
 	// nodes and the graph built from it (even from a config with

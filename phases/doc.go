@@ -28,7 +28,14 @@
 // error naming the config field and the fix. All problems are reported at
 // once; the command-phase problems come as one *config.Error with field
 // paths and lines. The graph itself (dependencies, cycles) is checked by
-// workflow.NewGraph.
+// workflow.NewGraph. Registry.Graph does both for `validate`, `run` and
+// `run --plan` (deploy.Load), together with the problems config.Check
+// found: a clash, an unknown depends_on, every cycle and a bad field come
+// in one list in file order, each graph problem at the depends_on entry it
+// comes from. From a config with problems a factory may fail or panic; it
+// is then not reported and stands in the graph with its plugin's declared
+// dependencies, as a command phase with problems does, so that the rest of
+// the graph is still checked.
 //
 // Register takes a name and a factory; RegisterPlugin also takes what
 // `k0rdent phases` shows (description, dependencies, the flag that enables

@@ -325,7 +325,8 @@ func sameInfo(first Info, infos []Info, i int) bool {
 // names outside its plugin's name space, and command phases that clash with
 // a plugin's node or are invalid. The command-phase problems come as one
 // *config.Error (field paths such as phases[1].name), so callers treat them
-// as a config error. Dependencies and cycles are left to workflow.NewGraph.
+// as a config error, sorted by line. Dependencies and cycles are left to
+// workflow.NewGraph; Graph does both and reports their problems together.
 func (r *Registry) Build(cfg *config.Config, flags RunFlags, dirs Dirs) ([]workflow.Phase, error) {
 	if cfg == nil {
 		return nil, errors.New("build phases: no config (load k0rdent.yaml first)")
