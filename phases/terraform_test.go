@@ -131,8 +131,8 @@ func TestTerraform_Preconditions(t *testing.T) {
 	cfg := tfTestConfig(t, "cluster:\n  workers: {count: 2}\n")
 	p := newTerraform(BuildContext{Config: cfg, Dirs: Dirs{Terraform: t.TempDir()}})
 	checks := p.Preconditions()
-	if len(checks) != 1 || checks[0].Fix != "k0rdent run --from wireguard" {
-		t.Fatalf("checks = %+v", checks)
+	if len(checks) != 2 || checks[0].Fix != "k0rdent run --from wireguard" || checks[1].Name != TerraformCheckAzureLogin {
+		t.Fatalf("checks = %+v, want the wireguard outputs, then the azure login (TestTerraform_AzureLoginPrecondition)", checks)
 	}
 	tests := []struct {
 		name  string
