@@ -70,6 +70,66 @@ func (e *Error) Error() string {
 
 // Load reads and parses the config file at path; see Parse.
 func Load(path string) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// Check reads, parses and validates the config file at path for a run with
+// the given flags (Parse, then Config.Validate), and reports every problem
+// of both at once in one *Error sorted by line, with the warnings. Unlike
+// Load it returns the config even when it has problems, as long as the file
+// is a readable YAML mapping (a field that failed to decode keeps its
+// default), so that the caller can look for problems of its own in it (the
+// phase graph a run would build, see phases.Registry.Graph) and report them
+// together. Such a config is for finding problems only, never for a run.
+// A nil config comes with the error that made the file unreadable.
+func Check(path string, run RunFlags) (*Config, []Problem, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, perr := parse(data, path)
+	if c == nil {
+		return nil, nil, perr
+	}
+	var probs []Problem
+	flagged := map[string]bool{} // paths with a problem already
+	if perr != nil {
+		var e *Error
+		if !errors.As(perr, &e) {
+			return nil, nil, perr
+		}
+		probs = e.Problems
+		for _, p := range probs {
+			flagged[p.Path] = true
+		}
+	}
+	warnings, verr := c.validate(run, true)
+	if verr != nil {
+		var e *Error
+		if !errors.As(verr, &e) {
+			return nil, nil, verr
+		}
+		for _, p := range e.Problems {
+			if !flagged[p.Path] {
+				probs = append(probs, p)
+			}
+		}
+	}
+	if len(probs) > 0 {
+		sortProblems(probs)
+		return c, warnings, &Error{Problems: probs, Warnings: warnings}
+	}
+	c.warnings = warnings
+	return c, warnings, nil
+}
+
+// readFile reads the config file at path, refusing what is not a regular
+// file of at most MaxFileSize (CheckFile).
+func readFile(path string) ([]byte, error) {
 	if err := CheckFile(path); err != nil {
 		return nil, err
 	}
@@ -91,7 +151,7 @@ func Load(path string) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("read config %s: larger than %d MiB (a k0rdent.yaml is a few KiB: point --config at the deployment config)", path, MaxFileSize>>20)
 	}
-	return Parse(data, path)
+	return data, nil
 }
 
 // MaxFileSize is the largest config file Load reads: a k0rdent.yaml is a
@@ -149,6 +209,17 @@ func CheckFile(path string) error {
 // with kof.enabled: true parses without azure_children enabled, and
 // Validate decides.
 func Parse(data []byte, filename string) (*Config, error) {
+	c, err := parse(data, filename)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parse is Parse, except that on problems it returns the config decoded so
+// far beside the error, unless the file is not a readable YAML mapping
+// (see Check).
+func parse(data []byte, filename string) (*Config, error) {
 	c := preset()
 	c.file = filename
 	c.lines = map[string]int{}
@@ -186,7 +257,7 @@ func Parse(data []byte, filename string) (*Config, error) {
 			}
 		}
 		sortProblems(probs)
-		return nil, &Error{Problems: probs, Warnings: warnings}
+		return c, &Error{Problems: probs, Warnings: warnings}
 	}
 	c.warnings = warnings
 	return c, nil

@@ -116,28 +116,29 @@ type Loaded struct {
 }
 
 // Load loads the config, validates it for flags, builds the phases and
-// the graph. Every problem is a CodeUsage error; warnings go to Notices.
+// the graph, and reports every problem of all four at once, in file order
+// (config.Check, then phases.Registry.Graph, which carries on from a config
+// with problems). Every problem is a CodeUsage error; warnings go to
+// Notices. `validate`, `run` and `run --plan` all start here.
 func (d *Deployer) Load(flags phases.RunFlags) (*Loaded, error) {
-	cfg, err := config.Load(d.ConfigPath)
-	if err != nil {
+	// One pass reports every problem: the config's fields, then the
+	// nodes and the graph built from it (even from a config with
+	// problems), in file order.
+	cfg, warnings, err := config.Check(d.ConfigPath, flags.Config())
+	if cfg == nil {
 		return nil, withCode(CodeUsage, ConfigError(err))
 	}
-	warnings, err := cfg.Validate(flags.Config())
+	var known *config.Error
+	if err != nil && !errors.As(err, &known) {
+		return nil, withCode(CodeUsage, err)
+	}
+	s := d.Store
+	g, err := d.Registry.Graph(cfg, flags, phases.Dirs{State: s.Root(), Secrets: s.SecretsDir(), Terraform: s.TerraformDir()}, known)
 	if err != nil {
 		return nil, withCode(CodeUsage, ConfigError(err))
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(d.notices(), "warning: %s\n", w)
-	}
-	s := d.Store
-	ps, err := d.Registry.Build(cfg, flags, phases.Dirs{State: s.Root(), Secrets: s.SecretsDir(), Terraform: s.TerraformDir()})
-	if err != nil {
-		return nil, withCode(CodeUsage, ConfigError(err))
-	}
-	g, err := workflow.NewGraph(ps...)
-	if err != nil {
-		return nil, withCode(CodeUsage, fmt.Errorf("phase graph of %s (fix depends_on in its phases: section; in a cycle each phase depends on the next):\n  %s",
-			d.ConfigPath, strings.ReplaceAll(err.Error(), "\n", "\n  ")))
 	}
 	return &Loaded{Config: cfg, Flags: flags, Graph: g}, nil
 }

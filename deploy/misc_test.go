@@ -40,7 +40,7 @@ func TestLoad_BadConfig(t *testing.T) {
 	}{
 		{"Invalid", "azure:\n  location: westus2\nk0s:\n  controllers: -1\n", "invalid config"},
 		{"Unparsable", "azure: [\n", "k0rdent.yaml"},
-		{"Cycle", baseConfig + "phases:\n  - name: p\n    command: [true]\n    depends_on: [q]\n  - name: q\n    command: [true]\n    depends_on: [p]\n", "phase graph"},
+		{"Cycle", baseConfig + "phases:\n  - name: p\n    command: [true]\n    depends_on: [q]\n  - name: q\n    command: [true]\n    depends_on: [p]\n", "k0rdent.yaml:6: phases[0].depends_on[0]: cycle: p -> q -> p"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.cfg)

@@ -28,7 +28,14 @@
 // error naming the config field and the fix. All problems are reported at
 // once; the command-phase problems come as one *config.Error with field
 // paths and lines. The graph itself (dependencies, cycles) is checked by
-// workflow.NewGraph.
+// workflow.NewGraph. Registry.Graph does both for `validate`, `run` and
+// `run --plan` (deploy.Load), together with the problems config.Check
+// found: a clash, an unknown depends_on, every cycle and a bad field come
+// in one list in file order, each graph problem at the depends_on entry it
+// comes from. From a config with problems a factory may fail or panic; it
+// is then not reported and stands in the graph with its plugin's declared
+// dependencies, as a command phase with problems does, so that the rest of
+// the graph is still checked.
 //
 // Register takes a name and a factory; RegisterPlugin also takes what
 // `k0rdent phases` shows (description, dependencies, the flag that enables
@@ -92,7 +99,19 @@
 //	K0RDENT_ATTEMPT            the attempt, counting from 1 across retries and resumes
 //	K0RDENT_SECRETS_DIR        the 0700 directory for secrets (write them 0600)
 //	K0RDENT_OUTPUT             a file to write outputs to (see below)
-//	K0RDENT_INPUT_<DEP>_<KEY>  one per output of each dependency
+//	K0RDENT_INPUT_<DEP>_<KEY>  one per output of each phase in its depends_on
+//
+// Inputs flow from direct dependencies only, as they do for Go phases
+// (workflow.Env.Inputs): a phase that reads an output of a phase further
+// up lists that phase in depends_on too (examples/demo's package lists
+// fetch beside lint and render), as the built-in k0s lists wireguard and
+// terraform beside vpn. Why not every ancestor: depends_on is then the
+// whole contract of what a phase reads, visible in the config, in `k0rdent
+// phases` and in the plan; a new phase upstream cannot change a phase's
+// environment (or shadow a name in it) without an edit to that phase; and
+// what a resumed or partly selected run must hand a phase is exactly the
+// recorded outputs of the phases it names. Listing an ancestor adds no
+// wait and no run: the edge is already implied.
 //
 // In K0RDENT_INPUT_<DEP>_<KEY>, DEP and KEY are upper-cased and every
 // character other than an ASCII letter or digit becomes '_': the output

@@ -153,7 +153,7 @@ func (p *K0s) Describe(env *workflow.Env) []string {
 		bin = "upload the local k0s binary " + b + " (air-gapped)"
 	}
 	return []string{
-		fmt.Sprintf("write %s: %d controllers, %d workers by WireGuard IP, k0s %s", p.ConfigPath(), ctl, wrk, p.cfg.Software.K0s.Version),
+		fmt.Sprintf("write %s: %s, %s by WireGuard IP, k0s %s", p.ConfigPath(), plural(ctl, "controller"), plural(wrk, "worker"), p.cfg.Software.K0s.Version),
 		fmt.Sprintf("k0sctl apply over SSH as %s through the tunnel; %s", p.cfg.SSH.Username, bin),
 		fmt.Sprintf("save the admin kubeconfig to %s (0600), within %s (timeouts.k0s_install)", p.kubeconfigPath(env), p.cfg.Timeouts.K0sInstall),
 	}

@@ -121,7 +121,7 @@ func TestK0s_Capabilities(t *testing.T) {
 		t.Errorf("preconditions = %v, want %v", names, want)
 	}
 	desc := strings.Join(p.Describe(f.env), "\n")
-	for _, w := range []string{"1 controllers, 1 workers", "k0s v1.33.2+k0s.0", "the hosts download k0s", "within 7m"} {
+	for _, w := range []string{"1 controller, 1 worker", "k0s v1.33.2+k0s.0", "the hosts download k0s", "within 7m"} {
 		if !strings.Contains(desc, w) {
 			t.Errorf("Describe does not say %q:\n%s", w, desc)
 		}

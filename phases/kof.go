@@ -278,14 +278,15 @@ func (p *KOF) Describe(env *workflow.Env) []string {
 			line += " --wait"
 		}
 		if ch.retries > 0 {
-			line += fmt.Sprintf("; up to %d retries %s apart over the webhook race", ch.retries, k.Mothership.RetryDelay)
+			line += fmt.Sprintf("; up to %s %s apart over the webhook race", plural(ch.retries, "retry"), k.Mothership.RetryDelay)
 		}
 		lines = append(lines, line)
 	}
 	if p.regional() {
 		r := k.Regional
 		lines = append(lines, fmt.Sprintf("apply ClusterDeployment %s/%s (regional, template %s, %s, domain %s) once the template is valid and Credential %s ready; wait until Ready within %s",
-			p.cfg.AzureChildren.Namespace, p.regionalName(env), r.Template, r.Location, r.Domain, r.Credential, r.ReadyTimeout))
+			p.cfg.AzureChildren.Namespace, p.regionalName(env), orUnset(r.Template, "kof.regional.template"), orUnset(r.Location, "kof.regional.location"),
+			orUnset(r.Domain, "kof.regional.domain"), orUnset(r.Credential, "kof.regional.credential"), r.ReadyTimeout))
 	}
 	return lines
 }

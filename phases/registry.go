@@ -325,11 +325,70 @@ func sameInfo(first Info, infos []Info, i int) bool {
 // names outside its plugin's name space, and command phases that clash with
 // a plugin's node or are invalid. The command-phase problems come as one
 // *config.Error (field paths such as phases[1].name), so callers treat them
-// as a config error. Dependencies and cycles are left to workflow.NewGraph.
+// as a config error, sorted by line. Dependencies and cycles are left to
+// workflow.NewGraph; Graph does both and reports their problems together.
 func (r *Registry) Build(cfg *config.Config, flags RunFlags, dirs Dirs) ([]workflow.Phase, error) {
 	if cfg == nil {
 		return nil, errors.New("build phases: no config (load k0rdent.yaml first)")
 	}
+	b := r.build(cfg, flags, dirs, false)
+	if err := b.err(nil); err != nil {
+		return nil, err
+	}
+	return b.nodes, nil
+}
+
+// built is what build made: the nodes, and the problems found on the way.
+type built struct {
+	cfg   *config.Config
+	nodes []workflow.Phase
+	// stubs stand for the nodes that could not be built, so that the
+	// graph can still be checked (Graph); only with problems.
+	stubs []workflow.Phase
+	errs  []error          // a factory's own errors
+	probs []config.Problem // command phases' problems, at their field paths
+}
+
+// err joins b's errors and problems with the problems known before (nil:
+// none), the problems as one *config.Error sorted by line. A problem at a
+// field that already has one, or inside it, or around it (phases[0].command
+// and phases[0].command[0]), is left out: it says the same.
+func (b *built) err(known *config.Error) error {
+	var probs []config.Problem
+	if known != nil {
+		probs = slices.Clone(known.Problems)
+	}
+	for _, p := range b.probs {
+		if !slices.ContainsFunc(probs, func(q config.Problem) bool { return samePlace(p.Path, q.Path) }) {
+			probs = append(probs, p)
+		}
+	}
+	errs := slices.Clone(b.errs)
+	if len(probs) > 0 {
+		slices.SortStableFunc(probs, func(a, b config.Problem) int {
+			if a.Line != b.Line {
+				return a.Line - b.Line
+			}
+			return strings.Compare(a.Path, b.Path)
+		})
+		ce := &config.Error{Problems: probs}
+		if known != nil {
+			ce.Warnings = known.Warnings
+		}
+		errs = append(errs, ce)
+	}
+	return errors.Join(errs...)
+}
+
+func (b *built) problem(path, format string, args ...any) {
+	b.probs = append(b.probs, config.Problem{File: b.cfg.File(), Line: b.cfg.Line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// build is Build. lenient is for a config already known to have problems
+// (Graph): a factory that fails or panics on it is not reported (its
+// error would only echo the config's problems) but stands in the graph as
+// a stub with the plugin's declared dependencies.
+func (r *Registry) build(cfg *config.Config, flags RunFlags, dirs Dirs, lenient bool) *built {
 	r.mu.RLock()
 	plugins := make([]Plugin, 0, len(r.plugins))
 	for _, name := range sortedKeys(r.plugins) {
@@ -338,40 +397,38 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags, dirs Dirs) ([]workf
 	r.mu.RUnlock()
 
 	bc := BuildContext{Config: cfg, Flags: flags, Dirs: dirs}
-	var (
-		nodes []workflow.Phase
-		errs  []error
-		owner = map[string]string{} // node name -> plugin
-	)
+	b := &built{cfg: cfg}
+	owner := map[string]string{} // node name -> plugin
 	for _, p := range plugins {
-		got, err := p.Factory(bc)
+		got, err := runFactory(p, bc, lenient)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("phase plugin %s: %w", p.Name, err))
+			if lenient {
+				b.stubs = append(b.stubs, &graphStub{name: p.Name, deps: p.DependsOn})
+				owner[p.Name] = p.Name
+				continue
+			}
+			b.errs = append(b.errs, fmt.Errorf("phase plugin %s: %w", p.Name, err))
 			continue
 		}
 		for i, ph := range got {
 			if ph == nil {
-				errs = append(errs, fmt.Errorf("phase plugin %s: node %d is nil (a factory returns only real phases)", p.Name, i))
+				b.errs = append(b.errs, fmt.Errorf("phase plugin %s: node %d is nil (a factory returns only real phases)", p.Name, i))
 				continue
 			}
 			name := ph.Name()
 			if name != p.Name && !strings.HasPrefix(name, p.Name+"/") {
-				errs = append(errs, fmt.Errorf("phase plugin %s: node %q is outside the plugin's names (name it %q or %q)", p.Name, name, p.Name, p.Name+"/"+name))
+				b.errs = append(b.errs, fmt.Errorf("phase plugin %s: node %q is outside the plugin's names (name it %q or %q)", p.Name, name, p.Name, p.Name+"/"+name))
 				continue
 			}
 			if _, dup := owner[name]; dup {
-				errs = append(errs, fmt.Errorf("phase plugin %s: node %q returned twice", p.Name, name))
+				b.errs = append(b.errs, fmt.Errorf("phase plugin %s: node %q returned twice", p.Name, name))
 				continue
 			}
 			owner[name] = p.Name
-			nodes = append(nodes, ph)
+			b.nodes = append(b.nodes, ph)
 		}
 	}
 
-	var probs []config.Problem
-	problem := func(path, format string, args ...any) {
-		probs = append(probs, config.Problem{File: cfg.File(), Line: cfg.Line(path), Path: path, Msg: fmt.Sprintf(format, args...)})
-	}
 	taken := make([]string, len(plugins))
 	for i, p := range plugins {
 		taken[i] = p.Name
@@ -389,31 +446,55 @@ func (r *Registry) Build(cfg *config.Config, flags RunFlags, dirs Dirs) ([]workf
 			plugin = pluginOf(cp.Name) // its name space, even if unused now
 		}
 		if plugin != "" {
-			problem(path+".name", "%q clashes with the registered phase %q (rename the command phase, e.g. %q; registered: %s)",
+			b.problem(path+".name", "%q clashes with the registered phase %q (rename the command phase, e.g. %q; registered: %s)",
 				cp.Name, plugin, "my-"+cp.Name, strings.Join(taken, ", "))
 			continue
 		}
 		spec := commandSpec(cp, configDir)
 		if _, _, sp := spec.check(cfg, bc.Flags); len(sp) > 0 {
 			for _, p := range sp {
-				problem(path+"."+p.Field, "%s", p.Msg)
+				b.problem(path+"."+p.Field, "%s", p.Msg)
+			}
+			// Its dependents still find it, and its own dependencies
+			// are still checked.
+			if cp.Name != "" {
+				b.stubs = append(b.stubs, &graphStub{name: cp.Name, deps: cp.DependsOn})
 			}
 			continue
 		}
 		c, err := NewCommand(spec, cfg, bc.Flags)
 		if err != nil {
-			errs = append(errs, err) // unreachable: check passed
+			b.errs = append(b.errs, err) // unreachable: check passed
 			continue
 		}
-		nodes = append(nodes, c)
+		b.nodes = append(b.nodes, c)
 	}
-	if len(probs) > 0 {
-		errs = append(errs, &config.Error{Problems: probs})
+	return b
+}
+
+// runFactory calls p's factory; when lenient, a panic is returned as an
+// error (the config has problems the factory was not written for).
+func runFactory(p Plugin, bc BuildContext, lenient bool) (nodes []workflow.Phase, err error) {
+	if lenient {
+		defer func() {
+			if v := recover(); v != nil {
+				nodes, err = nil, fmt.Errorf("panic: %v", v)
+			}
+		}()
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	return p.Factory(bc)
+}
+
+// samePlace reports whether field paths a and b are one field, or one is
+// inside the other.
+func samePlace(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
 	}
-	return nodes, nil
+	inside := func(x, y string) bool {
+		return strings.HasPrefix(x, y) && (len(x) == len(y) || x[len(y)] == '.' || x[len(y)] == '[')
+	}
+	return inside(a, b) || inside(b, a)
 }
 
 // pluginOf is the plugin part of a node name: azure-children/eu-1 →

@@ -225,16 +225,17 @@ phases:
 		`phase plugin greedy: node "k0s" is outside the plugin's names (name it "greedy" or "greedy/k0s")`,
 		"phase plugin greedy: node 2 is nil (a factory returns only real phases)",
 		`phase plugin greedy: node "greedy" returned twice`,
-		`k0rdent.yaml:7: phases[1].name: "vpn" clashes with the registered phase "vpn" (rename the command phase, e.g. "my-vpn"; registered: broken, greedy, vpn)`,
-		// phases[2] was appended in code: the nearest line is that of phases.
+		// phases[2] and [3] were appended in code: the nearest line is
+		// that of phases, and the problems come in line order.
 		`k0rdent.yaml:4: phases[2].env.K0RDENT_RUN_ID: K0RDENT_* is reserved for the variables k0rdent sets (rename it)`,
 		`k0rdent.yaml:4: phases[3].name: "vpn/extra" clashes with the registered phase "vpn" (rename the command phase, e.g. "my-vpn/extra"; registered: broken, greedy, vpn)`,
+		`k0rdent.yaml:7: phases[1].name: "vpn" clashes with the registered phase "vpn" (rename the command phase, e.g. "my-vpn"; registered: broken, greedy, vpn)`,
 	}, "\n")
 	if err.Error() != want {
 		t.Errorf("Build error:\n got: %s\nwant: %s", err, want)
 	}
 	var cerr *config.Error
-	if !errors.As(err, &cerr) || len(cerr.Problems) != 3 || cerr.Problems[0].Path != "phases[1].name" {
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 3 || cerr.Problems[2].Path != "phases[1].name" {
 		t.Errorf("errors.As(*config.Error) = %+v, want the three command-phase problems", cerr)
 	}
 }

@@ -230,7 +230,7 @@ func wireguardInputs(env *workflow.Env, hosts []config.Host) (*wgInputs, error) 
 
 // Preconditions implements workflow.Preconditioner.
 func (p *Terraform) Preconditions() []workflow.Check {
-	return []workflow.Check{{
+	checks := []workflow.Check{{
 		Name: "wireguard outputs present",
 		Fix:  "k0rdent run --from wireguard",
 		Check: func(_ context.Context, env *workflow.Env) error {
@@ -238,7 +238,26 @@ func (p *Terraform) Preconditions() []workflow.Check {
 			return err
 		},
 	}}
+	if p.cfg.Terraform.Module == "" {
+		// The embedded module works in Azure: without a subscription
+		// (no login) nothing may start, not even terraform init.
+		checks = append(checks, workflow.Check{
+			Name: TerraformCheckAzureLogin,
+			Fix:  "az login (or set azure.subscription_id, or export ARM_SUBSCRIPTION_ID)",
+			Check: func(ctx context.Context, _ *workflow.Env) error {
+				_, err := resolveSubscription(ctx, p.cfg)
+				return err
+			},
+		})
+	}
+	return checks
 }
+
+// TerraformCheckAzureLogin is the name of the terraform node's
+// precondition that an Azure subscription resolves (azure.subscription_id,
+// ARM_SUBSCRIPTION_ID, or the Azure CLI's login), checked with the embedded
+// Azure module before anything starts.
+const TerraformCheckAzureLogin = "azure login"
 
 // terraformVars builds the module's variables from the config and the
 // wireguard node's outputs. It is pure: Run adds nothing to it.
@@ -867,8 +886,8 @@ func describeAdoption(a *tf.Adoption, cfg *config.Config) []string {
 		rg = a.ClusterID + "-resgrp"
 	}
 	vms := slices.Sorted(maps.Keys(a.VMs))
-	lines := []string{fmt.Sprintf("adopt the legacy deployment %s: terraform import blocks for resource group %s, %s-vnet, %s-subnet, %s-nsg and, for %d VMs (%s), each VM, its NIC and public IP; "+
-		"the plan must read \"N to import, 0 to add, 0 to destroy\" or the run stops before apply", a.ClusterID, rg, a.ClusterID, a.ClusterID, a.ClusterID, len(vms), strings.Join(vms, ", "))}
+	lines := []string{fmt.Sprintf("adopt the legacy deployment %s: terraform import blocks for resource group %s, %s-vnet, %s-subnet, %s-nsg and, for %s (%s), each VM, its NIC and public IP; "+
+		"the plan must read \"N to import, 0 to add, 0 to destroy\" or the run stops before apply", a.ClusterID, rg, a.ClusterID, a.ClusterID, a.ClusterID, plural(len(vms), "VM"), strings.Join(vms, ", "))}
 	var hosts []string
 	for _, h := range cfg.Hosts() {
 		hosts = append(hosts, h.Name)

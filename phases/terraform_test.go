@@ -131,8 +131,8 @@ func TestTerraform_Preconditions(t *testing.T) {
 	cfg := tfTestConfig(t, "cluster:\n  workers: {count: 2}\n")
 	p := newTerraform(BuildContext{Config: cfg, Dirs: Dirs{Terraform: t.TempDir()}})
 	checks := p.Preconditions()
-	if len(checks) != 1 || checks[0].Fix != "k0rdent run --from wireguard" {
-		t.Fatalf("checks = %+v", checks)
+	if len(checks) != 2 || checks[0].Fix != "k0rdent run --from wireguard" || checks[1].Name != TerraformCheckAzureLogin {
+		t.Fatalf("checks = %+v, want the wireguard outputs, then the azure login (TestTerraform_AzureLoginPrecondition)", checks)
 	}
 	tests := []struct {
 		name  string
@@ -542,5 +542,45 @@ func TestTerraform_ClusterID(t *testing.T) {
 				t.Errorf("second call: got %q, %v; want %q", again, err, id)
 			}
 		})
+	}
+}
+
+// TestTerraform_AzureLoginPrecondition: with the embedded Azure module the
+// terraform node does not start (not even init) until a subscription
+// resolves: a logged-out Azure CLI fails its "azure login" precondition
+// with the fix; ARM_SUBSCRIPTION_ID passes it; a module of one's own has
+// no such check. (examples/with-command-phases.yaml relies on it.)
+func TestTerraform_AzureLoginPrecondition(t *testing.T) {
+	bin := t.TempDir()
+	// A stand-in for the Azure CLI, logged out.
+	if err := os.WriteFile(filepath.Join(bin, "az"), []byte("#!/bin/sh\necho \"Please run 'az login' to setup account.\" >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	t.Setenv("ARM_SUBSCRIPTION_ID", "")
+	find := func(tf *Terraform) *workflow.Check {
+		for _, c := range tf.Preconditions() {
+			if c.Name == TerraformCheckAzureLogin {
+				return &c
+			}
+		}
+		return nil
+	}
+	cfg := tfTestConfig(t, "")
+	c := find(newTerraform(BuildContext{Config: cfg}))
+	if c == nil {
+		t.Fatal("no azure login precondition with the embedded module")
+	}
+	err := c.Check(context.Background(), &workflow.Env{})
+	if err == nil || !strings.Contains(err.Error(), "az login") || !strings.Contains(c.Fix, "az login") {
+		t.Errorf("logged out: %v (fix %q), want a failure naming az login", err, c.Fix)
+	}
+	t.Setenv("ARM_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000001")
+	if err := c.Check(context.Background(), &workflow.Env{}); err != nil {
+		t.Errorf("with ARM_SUBSCRIPTION_ID: %v", err)
+	}
+	cfg.Terraform.Module = "./my-module"
+	if c := find(newTerraform(BuildContext{Config: cfg})); c != nil {
+		t.Errorf("a module of one's own got the azure login check")
 	}
 }

@@ -159,7 +159,7 @@ func (v *VPN) Describe(env *workflow.Env) []string {
 		mode = "kernel WireGuard, else wireguard-go"
 	}
 	return []string{
-		fmt.Sprintf("bring up %s (%s) as the hub, with %d VM peers at <public ip>:<wireguard port>", v.cfg.Interface, mode, v.vms),
+		fmt.Sprintf("bring up %s (%s) as the hub, with %s at <public ip>:<wireguard port>", v.cfg.Interface, mode, plural(v.vms, "VM peer")),
 		"write the wg-quick file " + v.ConfigPath(),
 		fmt.Sprintf("check every VM within %s: a WireGuard handshake and TCP port %d on its WireGuard address", config.Duration(v.connect), v.cfg.SSHPort),
 	}

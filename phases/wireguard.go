@@ -278,11 +278,11 @@ func (w *WireGuard) Describe(env *workflow.Env) []string {
 	default:
 		lines = append(lines, fmt.Sprintf("listen port: random in %d-%d, chosen once", wireguard.MinRandomPort, wireguard.MaxRandomPort))
 	}
-	return append(lines, fmt.Sprintf("cloud-init: %d documents in %s (0600)", len(plan.Hosts), filepath.Join(s.Dir, wireguard.CloudInitDirName)))
+	return append(lines, fmt.Sprintf("cloud-init: %s in %s (0600)", plural(len(plan.Hosts), "document"), filepath.Join(s.Dir, wireguard.CloudInitDirName)))
 }
 
 func describePlan(plan wireguard.AddressPlan) string {
-	s := fmt.Sprintf("address plan: hub %s, %d hosts", plan.Hub.Address, len(plan.Hosts))
+	s := fmt.Sprintf("address plan: hub %s, %s", plan.Hub.Address, plural(len(plan.Hosts), "host"))
 	switch n := len(plan.Hosts); n {
 	case 0:
 	case 1:

@@ -603,7 +603,7 @@ func (r *run) critical() ([]string, time.Duration) {
 		order = slices.Clone(order)
 		slices.Reverse(order)
 	}
-	path, total := criticalPath(order, r.deps, func(i int) (time.Duration, bool) {
+	path, total := criticalPath(order, r.deps, func(i int) string { return r.g.names[i] }, func(i int) (time.Duration, bool) {
 		return r.nodes[i].ran, r.nodes[i].ran > 0
 	})
 	if path == nil {

@@ -55,9 +55,11 @@
 // (Kahn's, smallest index first among the ready: Graph's, and TopoSort for
 // lists that are not a Graph, such as a recorded run's nodes or the
 // registry's phase listing) and the critical path (the longest chain by
-// weight, passing through nodes that do not count, ties by node count:
-// the scheduler's Result by time run, Plan by expected duration, and
-// CriticalPath for a recorded run).
+// weight, passing through nodes that do not count; durations compared at
+// TieResolution (a tenth of a second, as a run shows them), ties by node
+// count, then by name: the scheduler's Result by time run, Plan by
+// expected duration, and CriticalPath for a recorded run, so that the path
+// a plan predicts is the one the run reports when durations tie).
 //
 // Scheduler.Check verifies instead of running: every node that succeeded
 // in the prior and has Verify is verified, in dependency order, with the
@@ -211,11 +213,17 @@
 // path: the longest chain, by expected duration, of the nodes that will
 // run. It starts from the same decisions as Run. Renderers:
 //
-//   - (*PlanResult).WriteText: for a terminal, wrapped to 100 columns.
+//   - (*PlanResult).WriteText / WriteTextWith: for a terminal, wrapped to
+//     100 columns: one header (title, summary, legend), then per wave one
+//     line per node built from named columns (planColumns/planRow: mark,
+//     ACTION, PHASE, EXPECTED, NOTE; a column is added there), the nodes a
+//     selection leaves out on one line, and the critical path.
 //   - (*PlanResult).WriteJSON: one object; field names are snake_case.
 //   - (*PlanResult).WriteDOT: Graphviz (`dot -Tsvg`).
 //   - (*PlanResult).WriteMermaid: a Mermaid flowchart.
 //
-// Golden files under testdata/ pin all four; regenerate them with
+// (*Graph).WriteDrawing draws a graph as text (the README's drawing of the
+// built-in graph is rendered with it). Golden files under testdata/ pin
+// the four plan renderers; regenerate them with
 // `go test ./workflow -run Golden -update`.
 package workflow

@@ -64,14 +64,18 @@ func Example() {
 	res, err := s.Run(context.Background(), nil)
 	fmt.Println("outcome:", res.Outcome, "error:", err)
 	// Output:
-	// Plan: 2 phases in 2 waves: 2 run
+	// Plan
+	// 2 phases in 2 waves: 2 run
+	// Legend: * on the critical path; EXPECTED is how long the phase took when it last succeeded (? never
+	// ran); under each phase, the checks made before it runs and what it will do.
 	//
+	//   ACTION PHASE  EXPECTED NOTE
 	// wave 1
-	// * run                 keys   ?       not run before
-	//                       - generate the hub key pair in /state/secrets (kept if present)
+	// * run    keys   ?        not run before
+	//          - generate the hub key pair in /state/secrets (kept if present)
 	//
 	// wave 2
-	// * run                 tunnel ?       not run before
+	// * run    tunnel ?        not run before
 	//
 	// critical path (no history): keys -> tunnel
 	// record: keys pending -> running map[]

@@ -86,33 +86,57 @@ func TopoSort(names []string, dependsOn func(name string) []string) []string {
 	return out
 }
 
+// TieResolution is the precision at which the critical path compares
+// durations: the tenth of a second a run shows them with ("2.1s"). Two
+// chains whose durations differ by less tie, so that the path a plan
+// predicts from equal (or no) history is the one a run of phases that took
+// "the same" time reports.
+const TieResolution = 100 * time.Millisecond
+
 // criticalPath is the longest chain of dependent nodes by weight, over
 // nodes in topological order (deps[i]: the dependencies of i). Only nodes
 // for which weight says counted are on the path; the others pass the
-// longest chain below them on to their dependents. Chains compare by
-// total weight, then by how many counted nodes they have, then the first
-// in order wins. It returns the path, dependencies first, and its weight;
-// a nil path when no node counted.
-func criticalPath(order []int, deps [][]int, weight func(i int) (d time.Duration, counted bool)) ([]int, time.Duration) {
+// longest chain below them on to their dependents. One rule decides, for
+// Plan, the scheduler and recorded runs alike: chains compare by total
+// weight with each weight rounded to TieResolution, then by how many
+// counted nodes they have, then by name (at each step the chain through
+// the smaller name wins, whatever order the nodes were given in). It
+// returns the path, dependencies first, and its weight (unrounded); a nil
+// path when no node counted.
+func criticalPath(order []int, deps [][]int, name func(i int) string, weight func(i int) (d time.Duration, counted bool)) ([]int, time.Duration) {
 	type chain struct {
-		d    time.Duration
+		d    time.Duration // rounded to TieResolution, for comparing
+		raw  time.Duration
 		n    int
 		prev int
 	}
-	longer := func(a, b chain) bool { return a.d > b.d || (a.d == b.d && a.n > b.n) }
+	// longer reports whether chain a (ending at node ai) beats chain b
+	// (ending at node bi).
+	longer := func(a chain, ai int, b chain, bi int) bool {
+		switch {
+		case a.d != b.d:
+			return a.d > b.d
+		case a.n != b.n:
+			return a.n > b.n
+		case bi < 0: // against no chain at all
+			return a.n > 0
+		}
+		return name(ai) < name(bi)
+	}
 	best := make([]chain, len(deps))
 	end := -1
 	for _, i := range order {
 		best[i].prev = -1
 		for _, j := range deps[i] {
-			if longer(best[j], best[i]) {
-				best[i] = chain{best[j].d, best[j].n, j}
+			if longer(best[j], j, best[i], best[i].prev) {
+				best[i] = chain{best[j].d, best[j].raw, best[j].n, j}
 			}
 		}
 		if d, ok := weight(i); ok {
-			best[i].d += d
+			best[i].d += d.Round(TieResolution)
+			best[i].raw += d
 			best[i].n++
-			if end < 0 || longer(best[i], best[end]) {
+			if end < 0 || longer(best[i], i, best[end], end) {
 				end = i
 			}
 		}
@@ -129,7 +153,7 @@ func criticalPath(order []int, deps [][]int, weight func(i int) (d time.Duration
 	for l, r := 0, len(path)-1; l < r; l, r = l+1, r-1 {
 		path[l], path[r] = path[r], path[l]
 	}
-	return path, best[end].d
+	return path, best[end].raw
 }
 
 // CriticalPath is the critical path of a recorded run: the longest chain
@@ -152,7 +176,7 @@ func CriticalPath(nodes []string, dependsOn func(name string) []string, duration
 			}
 		}
 	}
-	path, total := criticalPath(order, deps, func(i int) (time.Duration, bool) {
+	path, total := criticalPath(order, deps, func(i int) string { return names[i] }, func(i int) (time.Duration, bool) {
 		d := durations[names[i]]
 		return d, d > 0
 	})

@@ -1,7 +1,9 @@
 package workflow
 
 import (
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,5 +59,85 @@ func TestCriticalPath_OneImplementation(t *testing.T) {
 	}
 	if path, _ := CriticalPath(nil, nil, nil); path != nil {
 		t.Errorf("empty: %q", path)
+	}
+}
+
+// The plan of the demo graph (fetch; lint and render after it; package
+// after both) without history predicts the path the run then reports when
+// lint and render take what the run shows as the same time (2.1s): one
+// tie rule (TieResolution, then node count, then name), whatever order the
+// nodes come in.
+func TestCriticalPath_TiesAsThePlanPredicts(t *testing.T) {
+	deps := map[string][]string{"lint": {"fetch"}, "render": {"fetch"}, "package": {"lint", "render"}}
+	dependsOn := func(n string) []string { return deps[n] }
+	var ps []Phase
+	for _, n := range []string{"fetch", "lint", "render", "package"} {
+		ps = append(ps, ph(n, deps[n]...))
+	}
+	g, err := NewGraph(ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"fetch", "lint", "package"}
+	if p := Plan(g, PlanOptions{}); !slices.Equal(p.Critical, want) {
+		t.Fatalf("plan without history: %q, want %q", p.Critical, want)
+	}
+	for _, tc := range []struct {
+		name         string
+		lint, render time.Duration
+		want         []string
+	}{
+		{"RenderLongerByMilliseconds", 2080 * time.Millisecond, 2090 * time.Millisecond, want},
+		{"LintLongerByMilliseconds", 2090 * time.Millisecond, 2080 * time.Millisecond, want},
+		{"RenderLongerByATenth", 2 * time.Second, 2100 * time.Millisecond, []string{"fetch", "render", "package"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			durs := map[string]time.Duration{"fetch": 1100 * time.Millisecond, "lint": tc.lint, "render": tc.render, "package": 8 * time.Millisecond}
+			for _, order := range [][]string{{"fetch", "lint", "render", "package"}, {"package", "render", "lint", "fetch"}} {
+				path, total := CriticalPath(order, dependsOn, durs)
+				if !slices.Equal(path, tc.want) {
+					t.Errorf("order %q: %q, want %q", order, path, tc.want)
+				}
+				var sum time.Duration
+				for _, n := range tc.want {
+					sum += durs[n]
+				}
+				if total != sum {
+					t.Errorf("order %q: total %s, want the unrounded %s", order, total, sum)
+				}
+			}
+			hist := map[string]time.Duration{}
+			maps.Copy(hist, durs)
+			if p := Plan(g, PlanOptions{History: hist}); !slices.Equal(p.Critical, tc.want) {
+				t.Errorf("plan from this history: %q, want %q", p.Critical, tc.want)
+			}
+		})
+	}
+}
+
+// The drawing lists every dependency, the implied ones in parentheses.
+func TestGraph_WriteDrawing(t *testing.T) {
+	deps := map[string][]string{"b": {"a"}, "c": {"a", "b"}, "d": {"c", "a"}, "e": {"a"}}
+	var ps []Phase
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		ps = append(ps, ph(n, deps[n]...))
+	}
+	g, err := NewGraph(ps...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := g.WriteDrawing(&b, map[string]string{"e": "(--with-e)"}); err != nil {
+		t.Fatal(err)
+	}
+	want := `wave  phase  runs after
+1     a      -
+2     b      a
+2     e      a           (--with-e)
+3     c      b (a)
+4     d      c (a)
+`
+	if b.String() != want {
+		t.Errorf("drawing:\n%s\nwant:\n%s", b.String(), want)
 	}
 }

@@ -58,6 +58,9 @@ type PlanNode struct {
 	Describe      []string
 	Expected      time.Duration // from History; 0 when unknown
 	Critical      bool          // on the critical path
+	// LeftOut: the run's selection leaves the node out (--only, --from,
+	// --skip); the run does not touch it (Reason says what it keeps).
+	LeftOut bool
 }
 
 // Plan says what Scheduler.Run would do with g, without running anything:
@@ -74,6 +77,7 @@ func Plan(g *Graph, opts PlanOptions) *PlanResult {
 		pn := PlanNode{
 			Name: name, Wave: g.level[i], DependsOn: g.namesOf(g.deps[i]),
 			Action: ds[i].action, Reason: ds[i].reason, Changed: ds[i].changed, Expected: opts.History[name],
+			LeftOut: !ds[i].selected,
 		}
 		if pc, ok := p.(Preconditioner); ok {
 			for _, c := range pc.Preconditions() {
@@ -96,7 +100,7 @@ func Plan(g *Graph, opts PlanOptions) *PlanResult {
 	}
 	// critical path: longest by expected duration, then by node count,
 	// among the nodes that will run.
-	path, total := criticalPath(g.topo, g.deps, func(i int) (time.Duration, bool) {
+	path, total := criticalPath(g.topo, g.deps, func(i int) string { return g.names[i] }, func(i int) (time.Duration, bool) {
 		return nodes[i].Expected, nodes[i].Action == ActionRun
 	})
 	res.CriticalDuration = total

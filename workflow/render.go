@@ -14,18 +14,54 @@ import (
 // TextWidth is the width WriteText fits its lines in.
 const TextWidth = 100
 
-// WriteText writes the plan for a terminal: a summary line, then each wave
-// with one line per node (action, name, expected duration, reason) and its
-// check names and Describe lines under it, then the critical path. Long
-// text is wrapped to fit TextWidth columns (a word longer than a line is
-// cut). A "*" marks the nodes on the critical path.
-func (p *PlanResult) WriteText(w io.Writer) error {
+// TextOptions are the choices of WriteTextWith.
+type TextOptions struct {
+	// Title is the plan's first line (which run this is), e.g. "Plan: new
+	// run"; empty: "Plan", with the run id when there is one.
+	Title string
+}
+
+// WriteText writes the plan for a terminal; see WriteTextWith.
+func (p *PlanResult) WriteText(w io.Writer) error { return p.WriteTextWith(w, TextOptions{}) }
+
+// planColumns are the columns of a node's line, in order: a node's line is
+// its cells in these columns (planRow), so that a column is added in one
+// place. The last column, NOTE, is free text wrapped to the width left
+// (why the node runs, is skipped or reused).
+var planColumns = []string{"", "ACTION", "PHASE", "EXPECTED", "NOTE"}
+
+// planRow is one node's cells, in planColumns order.
+func planRow(n PlanNode) []string {
+	mark := " "
+	if n.Critical {
+		mark = "*"
+	}
+	return []string{mark, string(n.Action), n.Name, expected(n), n.Reason}
+}
+
+// WriteTextWith writes the plan for a terminal. One header: the title, a
+// summary (phases, waves, how many of each action) and a legend of the
+// columns. Then each wave with one line per node (see planColumns), its
+// check names and Describe lines under it; the nodes the selection leaves
+// out are not listed in their waves but together on one line (with their
+// note when it says more than "not selected"); then the critical path.
+// Long text is wrapped to fit TextWidth columns (a word longer than a line
+// is cut).
+func (p *PlanResult) WriteTextWith(w io.Writer, o TextOptions) error {
 	bw := bufio.NewWriter(w)
 	counts := map[Action]int{}
-	nameW := 4
+	var shown, leftOut []PlanNode
 	for _, n := range p.Nodes {
+		if n.LeftOut {
+			leftOut = append(leftOut, n)
+			continue
+		}
 		counts[n.Action]++
-		nameW = max(nameW, min(utf8.RuneCountInString(n.Name), 30))
+		shown = append(shown, n)
+	}
+	waves := map[int]bool{}
+	for _, n := range shown {
+		waves[n.Wave] = true
 	}
 	var parts []string
 	for _, a := range []Action{ActionRun, ActionVerify, ActionDecide, ActionReuse, ActionSkip, ActionBlocked} {
@@ -33,29 +69,79 @@ func (p *PlanResult) WriteText(w io.Writer) error {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
 		}
 	}
-	title := "Plan"
-	if p.RunID != "" {
-		title += " for run " + p.RunID
+	title := o.Title
+	if title == "" {
+		title = "Plan"
+		if p.RunID != "" {
+			title += " for run " + p.RunID
+		}
 	}
-	wrap(bw, "", fmt.Sprintf("%s: %d phases in %d waves: %s", title, len(p.Nodes), len(p.Waves), strings.Join(parts, ", ")))
-	indent := strings.Repeat(" ", 2+19+1)
-	wave := -1
-	for _, n := range p.Nodes {
+	wrap(bw, "", title)
+	summary := fmt.Sprintf("%s in %s", plural(len(shown), "phase"), plural(len(waves), "wave"))
+	if len(leftOut) > 0 {
+		summary = fmt.Sprintf("%d of %s selected, in %s", len(shown), plural(len(p.Nodes), "phase"), plural(len(waves), "wave"))
+	}
+	if len(parts) > 0 {
+		summary += ": " + strings.Join(parts, ", ")
+	}
+	wrap(bw, "", summary)
+	wrap(bw, "", "Legend: * on the critical path; EXPECTED is how long the phase took when it last "+
+		"succeeded (? never ran); under each phase, the checks made before it runs and what it will do.")
+
+	// Column widths: the widest cell, the NOTE column takes the rest.
+	rows := make([][]string, len(shown))
+	widths := make([]int, len(planColumns))
+	for c, h := range planColumns {
+		widths[c] = utf8.RuneCountInString(h)
+	}
+	for i, n := range shown {
+		rows[i] = planRow(n)
+		for c, cell := range rows[i][:len(planColumns)-1] {
+			widths[c] = max(widths[c], min(utf8.RuneCountInString(cell), 30))
+		}
+	}
+	cells := func(row []string) string {
+		var b strings.Builder
+		for c, cell := range row[:len(row)-1] {
+			fmt.Fprintf(&b, "%-*s ", widths[c], cell)
+		}
+		return b.String()
+	}
+	indent := strings.Repeat(" ", widths[0]+1+widths[1]+1)
+	if len(shown) > 0 {
+		bw.WriteString("\n")
+		wrap(bw, cells(planColumns), planColumns[len(planColumns)-1])
+	}
+	// Waves are numbered among those shown: the first one listed is
+	// wave 1 even when the selection leaves the graph's first ones out.
+	wave, number := -1, 0
+	for i, n := range shown {
 		if n.Wave != wave {
 			wave = n.Wave
-			fmt.Fprintf(bw, "\nwave %d\n", wave+1)
+			number++
+			if number > 1 {
+				bw.WriteString("\n")
+			}
+			fmt.Fprintf(bw, "wave %d\n", number)
 		}
-		mark := " "
-		if n.Critical {
-			mark = "*"
-		}
-		wrap(bw, fmt.Sprintf("%s %-19s %-*s %-7s ", mark, n.Action, nameW, n.Name, expected(n)), n.Reason)
+		wrap(bw, cells(rows[i]), rows[i][len(rows[i])-1])
 		for _, c := range n.Preconditions {
 			wrap(bw, indent+"check: ", c)
 		}
 		for _, d := range n.Describe {
 			wrap(bw, indent+"- ", d)
 		}
+	}
+	if len(leftOut) > 0 {
+		names := make([]string, len(leftOut))
+		for i, n := range leftOut {
+			names[i] = n.Name
+			if note := strings.TrimPrefix(strings.TrimPrefix(n.Reason, "not selected"), "; "); note != "" {
+				names[i] += " (" + note + ")"
+			}
+		}
+		bw.WriteString("\n")
+		wrap(bw, fmt.Sprintf("left out by the selection (%d): ", len(leftOut)), strings.Join(names, ", "))
 	}
 	bw.WriteString("\n")
 	if len(p.Critical) == 0 {
@@ -68,6 +154,14 @@ func (p *PlanResult) WriteText(w io.Writer) error {
 		wrap(bw, "", fmt.Sprintf("critical path (%s): %s", total, strings.Join(p.Critical, " -> ")))
 	}
 	return bw.Flush()
+}
+
+// plural is "1 phase", "2 phases".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // wrap writes prefix and text, wrapping text at word boundaries so that
@@ -286,4 +380,68 @@ func (p *PlanResult) criticalEdges() map[[2]string]bool {
 func mermaidText(s string) string {
 	r := strings.NewReplacer(`"`, "#quot;", "<", "#lt;", ">", "#gt;")
 	return r.Replace(s)
+}
+
+// WriteDrawing draws the graph as text, one line per node in wave order
+// (by name within a wave): its wave, its name, the nodes it runs after,
+// and notes[name] (e.g. the flag that enables it). Of the nodes it depends
+// on, those not implied by another of its dependencies come first (the
+// edges of the drawing: a chain reads as one); the implied ones follow in
+// parentheses, so that every DependsOn is shown and none is mistaken for
+// another. It is what the README shows of the built-in graph, rendered
+// from the code (TestREADME_GraphDrawing).
+func (g *Graph) WriteDrawing(w io.Writer, notes map[string]string) error {
+	// anc[i][j]: j is an ancestor of i.
+	anc := make([][]bool, len(g.names))
+	for _, i := range g.topo {
+		anc[i] = make([]bool, len(g.names))
+		for _, j := range g.deps[i] {
+			anc[i][j] = true
+			for k, a := range anc[j] {
+				if a {
+					anc[i][k] = true
+				}
+			}
+		}
+	}
+	type line struct{ wave, name, after, note string }
+	lines := []line{{"wave", "phase", "runs after", ""}}
+	for wi, wave := range g.waves {
+		for _, i := range wave {
+			var direct, implied []string
+			for _, j := range g.deps[i] {
+				viaOther := false
+				for _, k := range g.deps[i] {
+					if k != j && anc[k][j] {
+						viaOther = true
+						break
+					}
+				}
+				if viaOther {
+					implied = append(implied, g.names[j])
+				} else {
+					direct = append(direct, g.names[j])
+				}
+			}
+			after := "-"
+			if len(direct) > 0 {
+				after = strings.Join(direct, ", ")
+			}
+			if len(implied) > 0 {
+				after += " (" + strings.Join(implied, ", ") + ")"
+			}
+			lines = append(lines, line{strconv.Itoa(wi + 1), g.names[i], after, notes[g.names[i]]})
+		}
+	}
+	nameW, afterW := 0, 0
+	for _, l := range lines {
+		nameW = max(nameW, utf8.RuneCountInString(l.name))
+		afterW = max(afterW, utf8.RuneCountInString(l.after))
+	}
+	bw := bufio.NewWriter(w)
+	for _, l := range lines {
+		s := fmt.Sprintf("%-4s  %-*s  %-*s  %s", l.wave, nameW, l.name, afterW, l.after, l.note)
+		bw.WriteString(strings.TrimRight(s, " ") + "\n")
+	}
+	return bw.Flush()
 }

@@ -14,6 +14,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/k0rdent/k0rdent-deploy/cmd/k0rdent/cli"
+	"github.com/k0rdent/k0rdent-deploy/phases"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
@@ -288,6 +289,52 @@ func TestHelp_App(t *testing.T) {
 		}
 		if strings.Contains(r.stdout, "__complete") {
 			t.Errorf("k0rdent %v shows the hidden __complete:\n%s", args, r.stdout)
+		}
+	}
+}
+
+// TestValidate_EveryProblemAtOnce: a phase-name clash, a bad field, a
+// cycle and an unknown depends_on are reported together, in file order
+// with their lines, by validate, run --plan and run alike (exit 2, nothing
+// written). Before, the clash hid the graph's problems until it was fixed.
+func TestValidate_EveryProblemAtOnce(t *testing.T) {
+	e := newEnv(t, baseConfig+`phases:
+  - name: k0s
+    command: ["true"]
+  - name: a
+    command: ["true"]
+    depends_on: [b]
+    retries: 99
+  - name: b
+    command: ["true"]
+    depends_on: [a, setup]
+`)
+	e.registry = phases.Builtin()
+	want := []string{
+		`k0rdent.yaml:4: phases[0].name: "k0s" clashes with the registered phase "k0s"`,
+		`k0rdent.yaml:8: phases[1].depends_on[0]: cycle: a -> b -> a`,
+		`k0rdent.yaml:9: phases[1].retries: 99 is out of range`,
+		`k0rdent.yaml:12: phases[2].depends_on[1]: unknown phase "setup"`,
+	}
+	for _, args := range [][]string{{"validate"}, {"run", "--plan"}, {"run", "--yes"}} {
+		r := e.mustRun(cli.ExitUsage, args...)
+		if !strings.Contains(r.stderr, "invalid config (4 problems)") {
+			t.Errorf("%v: want 4 problems:\n%s", args, r)
+		}
+		last := -1
+		for _, w := range want {
+			i := strings.Index(r.stderr, w)
+			if i < 0 {
+				t.Errorf("%v: lacks %q:\n%s", args, w, r)
+				continue
+			}
+			if i < last {
+				t.Errorf("%v: %q is out of file order:\n%s", args, w, r)
+			}
+			last = i
+		}
+		if _, err := os.Stat("state"); err == nil {
+			t.Fatalf("%v created the state directory", args)
 		}
 	}
 }

@@ -117,9 +117,9 @@ func badInputCases() []badInputCase {
 
 		// Command phases.
 		{name: "phase_cycle", config: phase("  - name: a\n    command: [true]\n    depends_on: [c]\n  - name: b\n    command: [true]\n    depends_on: [a]\n  - name: c\n    command: [true]\n    depends_on: [b]\n"),
-			args: []string{"run"}, want: []string{"k0rdent.yaml", "cycle: a -> c -> b -> a", "fix depends_on", "each phase depends on the next"}},
+			args: []string{"run"}, want: []string{"k0rdent.yaml:6:", "phases[0].depends_on[0]", "cycle: a -> c -> b -> a", "each phase depends on the next", "remove one of these dependencies"}},
 		{name: "phase_unknown_dependency", config: phase("  - name: a\n    command: [true]\n    depends_on: [setup]\n"),
-			args: []string{"run"}, want: []string{"k0rdent.yaml", `phase "a" depends on unknown phase "setup"`, "known: a", "fix depends_on"}},
+			args: []string{"run"}, want: []string{"k0rdent.yaml:6:", "phases[0].depends_on[0]", `unknown phase "setup"`, "known: a", "fix the name or remove it"}},
 		{name: "phase_self_dependency", config: phase("  - name: a\n    command: [true]\n    depends_on: [a]\n"),
 			args: []string{"run"}, want: []string{"k0rdent.yaml:6:", "phases[0].depends_on[0]", `remove "a"`}},
 		{name: "phase_duplicate_name", config: phase("  - name: a\n    command: [true]\n  - name: a\n    command: [false]\n"),

@@ -28,7 +28,7 @@ func TestRun_PlanDayTwo(t *testing.T) {
 	first := e.current().Header.RunID
 
 	text := e.mustRun(0, "run", "--plan")
-	for _, want := range []string{"unchanged since run " + first, "Summary: 2 reuse"} {
+	for _, want := range []string{"unchanged since run " + first, "2 phases in 2 waves: 2 reuse"} {
 		if !strings.Contains(text.stdout, want) {
 			t.Errorf("plan with nothing changed lacks %q:\n%s", want, text.stdout)
 		}
@@ -39,7 +39,7 @@ func TestRun_PlanDayTwo(t *testing.T) {
 	for _, want := range []string{
 		"changed: phases[0].env.V 1 → 2",
 		"reuse if the outputs of a are unchanged after it runs, else run",
-		"Summary: 1 run, 1 decided at run time",
+		"2 phases in 2 waves: 1 run, 1 decided at run time",
 		"Changed since run " + first + ":\n  phases[0].env.V → a\n",
 	} {
 		if !strings.Contains(text.stdout, want) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/k0rdent/k0rdent-deploy/deploy"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
 // plan prints what `run` would do (deploy.Plan), without the lock and
@@ -34,12 +35,9 @@ func (a *app) plan(d *deploy.Deployer, o runOptions, ro deploy.RunOptions) error
 	if p.Legacy != "" {
 		fmt.Fprint(a.Stdout, p.Legacy)
 	}
-	fmt.Fprintln(a.Stdout, p.Title)
-	fmt.Fprintln(a.Stdout)
-	if err := p.Plan.WriteText(a.Stdout); err != nil {
+	if err := p.Plan.WriteTextWith(a.Stdout, workflow.TextOptions{Title: p.Title}); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.Stdout, "\nSummary: %s\n", p.Summary)
 	if o.Diff {
 		writeDiff(a.Stdout, p.Diff)
 	}
