@@ -87,6 +87,12 @@ type VPN struct {
 	dial func(ctx context.Context, addr string) error
 	// interval is the pause between reachability rounds.
 	interval time.Duration
+	// op is the operator on this machine (Dirs.Operator); sshConnect
+	// bounds each SSH connection to a VM, and shell opens them (tests
+	// replace it).
+	op         Operator
+	sshConnect time.Duration
+	shell      func(user, keyPath, knownHosts string, timeout time.Duration) (vmShell, error)
 }
 
 var (
@@ -111,7 +117,9 @@ func vpnPlugin() Plugin {
 			if err != nil {
 				return nil, fmt.Errorf("vpn: secrets directory: %w", err)
 			}
-			return []workflow.Phase{NewVPN(bc.Config, secrets, &wireguard.Device{})}, nil
+			v := NewVPN(bc.Config, secrets, &wireguard.Device{})
+			v.op = bc.Dirs.Operator
+			return []workflow.Phase{v}, nil
 		},
 	}
 }
@@ -134,6 +142,10 @@ func NewVPN(cfg *config.Config, secretsDir string, dev vpnDevice) *VPN {
 		now:        time.Now,
 		dial:       dialTCP,
 		interval:   time.Second,
+		sshConnect: cfg.Timeouts.SSHConnect.D(),
+		shell: func(user, keyPath, knownHosts string, timeout time.Duration) (vmShell, error) {
+			return newSSHShell(user, keyPath, knownHosts, timeout)
+		},
 	}
 }
 
@@ -158,11 +170,34 @@ func (v *VPN) Describe(env *workflow.Env) []string {
 	if mode == config.VPNModeAuto {
 		mode = "kernel WireGuard, else wireguard-go"
 	}
-	return []string{
+	lines := []string{
 		fmt.Sprintf("bring up %s (%s) as the hub, with %d VM peers at <public ip>:<wireguard port>", v.cfg.Interface, mode, v.vms),
 		"write the wg-quick file " + v.ConfigPath(),
 		fmt.Sprintf("check every VM within %s: a WireGuard handshake and TCP port %d on its WireGuard address", config.Duration(v.connect), v.cfg.SSHPort),
 	}
+	if v.op.Name != "" {
+		lines = append(lines, v.describeOperator(env))
+	}
+	return lines
+}
+
+// describeOperator says which operator the tunnel is for and what happens
+// to the VMs' peers.
+func (v *VPN) describeOperator(env *workflow.Env) string {
+	vms, hub, err := v.wireguardInputs(env)
+	if err != nil || v.isHub(hub.Addr()) {
+		return fmt.Sprintf("operator %s: the first operator (the hub of the VMs' cloud-init)", v.op.Name)
+	}
+	for _, k := range v.op.Known {
+		if k.Name == v.op.Name {
+			return fmt.Sprintf("operator %s at %s (own key in %s): a peer of every VM already, added again where missing (SSH to the public IPs)", v.op.Name, k.Address, v.op.Dir)
+		}
+	}
+	addr, err := wireguard.OperatorAddress(operatorPlan(hub, vms), v.op.Known)
+	if err != nil {
+		return "operator " + v.op.Name + ": " + err.Error()
+	}
+	return fmt.Sprintf("operator %s, new: address %s, own key in %s; added as a peer of every VM over SSH to their public IPs before the tunnel comes up", v.op.Name, addr, v.op.Dir)
 }
 
 // Preconditions: the wireguard keys and plan, and Terraform's public IPs
@@ -243,8 +278,10 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 	if len(vms) == 0 {
 		return nil, hub, fmt.Errorf("wireguard output %q has no VM", WireGuardOutputPeers)
 	}
-	if _, err := wireguard.NewKeyStore(v.secretsDir).Load(hubName); err != nil {
-		return nil, hub, fmt.Errorf("hub key: %w", err)
+	if v.isHub(hubAddr) {
+		if _, err := wireguard.NewKeyStore(v.secretsDir).Load(hubName); err != nil {
+			return nil, hub, fmt.Errorf("hub key: %w", err)
+		}
 	}
 	return vms, netip.PrefixFrom(hubAddr, np.Bits()), nil
 }
@@ -291,19 +328,97 @@ func terraformEndpoints(env *workflow.Env, vms []vpnPeer) (map[string]netip.Addr
 	return eps, nil
 }
 
-// deviceConfig builds the device from the inputs.
-func (v *VPN) deviceConfig(env *workflow.Env) (wireguard.DeviceConfig, []vpnPeer, error) {
+// isHub reports whether this machine's operator is the hub (hubAddr):
+// the single operator of old (no name), the first operator (none
+// recorded yet: it claims the hub), or the operator recorded at the hub's
+// address.
+func (v *VPN) isHub(hubAddr netip.Addr) bool {
+	if v.op.Name == "" || len(v.op.Known) == 0 {
+		return true
+	}
+	for _, k := range v.op.Known {
+		if k.Name == v.op.Name {
+			return k.Address == hubAddr
+		}
+	}
+	return false
+}
+
+// operatorPlan is the address plan the inputs give: the hub and the VMs.
+func operatorPlan(hub netip.Prefix, vms []vpnPeer) wireguard.AddressPlan {
+	plan := wireguard.AddressPlan{Network: hub.Masked(), Hub: wireguard.Peer{Name: wireguard.HubName, Role: wireguard.RoleHub, Address: hub.Addr()}}
+	for _, p := range vms {
+		if a, err := netip.ParseAddr(p.Address); err == nil {
+			plan.Hosts = append(plan.Hosts, wireguard.Peer{Name: p.Name, Role: p.Role, Address: a})
+		}
+	}
+	return plan
+}
+
+// self is the operator this machine's tunnel is for.
+type self struct {
+	hub    bool
+	op     wireguard.Operator // name, address, public key
+	key    wgtypes.Key        // its private key
+	runDir string             // the wg-quick file, pid file and log
+}
+
+// self resolves this machine's operator. The hub uses the hub's key under
+// secrets/ and its address; another operator its own key in its
+// directory (generated there once when create is set, else it must
+// exist) and its recorded address, or, new, the address
+// wireguard.OperatorAddress gives.
+func (v *VPN) self(env *workflow.Env, hub netip.Prefix, vms []vpnPeer, create bool) (self, error) {
+	if v.isHub(hub.Addr()) {
+		key, err := wireguard.NewKeyStore(v.secretsDir).Load(hubPeerName(env))
+		if err != nil {
+			return self{}, fmt.Errorf("hub key: %w", err)
+		}
+		return self{hub: true, key: key, runDir: v.runDir(),
+			op: wireguard.Operator{Name: v.op.Name, Address: hub.Addr(), PublicKey: key.PublicKey()}}, nil
+	}
+	if v.op.Dir == "" {
+		return self{}, fmt.Errorf("operator %s: no directory of its own for its key", v.op.Name)
+	}
+	ks := wireguard.NewKeyStore(v.op.Dir)
+	var key wgtypes.Key
+	var err error
+	if create {
+		key, _, err = ks.LoadOrGenerate(wireguard.OperatorKeyName)
+	} else {
+		key, err = ks.Load(wireguard.OperatorKeyName)
+	}
+	if err != nil {
+		return self{}, fmt.Errorf("operator %s: %w", v.op.Name, err)
+	}
+	s := self{key: key, runDir: filepath.Join(v.op.Dir, vpnSecretsSubdir), op: wireguard.Operator{Name: v.op.Name, PublicKey: key.PublicKey()}}
+	for _, k := range v.op.Known {
+		if k.Name == v.op.Name {
+			s.op.Address = k.Address
+		}
+	}
+	if !s.op.Address.IsValid() {
+		if s.op.Address, err = wireguard.OperatorAddress(operatorPlan(hub, vms), v.op.Known); err != nil {
+			return self{}, err
+		}
+	}
+	return s, nil
+}
+
+// deviceConfig builds the device from the inputs, for this machine's
+// operator (see self; create: its key may be generated).
+func (v *VPN) deviceConfig(env *workflow.Env, create bool) (wireguard.DeviceConfig, self, error) {
 	vms, hub, err := v.wireguardInputs(env)
 	if err != nil {
-		return wireguard.DeviceConfig{}, nil, err
+		return wireguard.DeviceConfig{}, self{}, err
 	}
 	eps, err := terraformEndpoints(env, vms)
 	if err != nil {
-		return wireguard.DeviceConfig{}, nil, err
+		return wireguard.DeviceConfig{}, self{}, err
 	}
-	key, err := wireguard.NewKeyStore(v.secretsDir).Load(hubPeerName(env))
+	me, err := v.self(env, hub, vms, create)
 	if err != nil {
-		return wireguard.DeviceConfig{}, nil, fmt.Errorf("hub key: %w", err)
+		return wireguard.DeviceConfig{}, self{}, err
 	}
 	iface := v.cfg.Interface
 	if kept, ok := env.Input(WireGuardName, WireGuardOutputInterface); ok && kept != "" {
@@ -313,31 +428,38 @@ func (v *VPN) deviceConfig(env *workflow.Env) (wireguard.DeviceConfig, []vpnPeer
 		Interface:   iface,
 		Mode:        v.cfg.Mode,
 		WireGuardGo: v.cfg.WireGuardGo,
-		PrivateKey:  key,
-		Address:     hub,
-		RunDir:      v.runDir(),
+		PrivateKey:  me.key,
+		Address:     netip.PrefixFrom(me.op.Address, hub.Bits()),
+		RunDir:      me.runDir,
 	}
 	for _, p := range vms {
 		pub, err := wgtypes.ParseKey(p.PublicKey)
 		if err != nil {
-			return wireguard.DeviceConfig{}, nil, fmt.Errorf("wireguard peer %s: public key: %w", p.Name, err)
+			return wireguard.DeviceConfig{}, self{}, fmt.Errorf("wireguard peer %s: public key: %w", p.Name, err)
 		}
 		cfg.Peers = append(cfg.Peers, wireguard.DevicePeer{
 			Name: p.Name, PublicKey: pub, Endpoint: eps[p.Name], Address: netip.MustParseAddr(p.Address),
 		})
 	}
-	return cfg, vms, nil
+	return cfg, me, nil
 }
 
 // Run brings the device up, writes the wg-quick file, and waits until
 // every VM answers through the tunnel: a handshake and a TCP connection to
 // the SSH port of its WireGuard address, retried until timeouts.vpn_connect.
 func (v *VPN) Run(ctx context.Context, env *workflow.Env) error {
-	cfg, _, err := v.deviceConfig(env)
+	cfg, me, err := v.deviceConfig(env, true)
 	if err != nil {
 		return err
 	}
-	quick := filepath.Join(v.runDir(), cfg.Interface+".conf") // wg-quick names the device after the file
+	var added []string
+	if !me.hub {
+		// The VMs learn the new operator's key before its tunnel comes up.
+		if added, err = v.addToVMs(ctx, env, me.op); err != nil {
+			return fmt.Errorf("operator %s (%s): make it a peer of every VM: %w", me.op.Name, me.op.Address, err)
+		}
+	}
+	quick := filepath.Join(me.runDir, cfg.Interface+".conf") // wg-quick names the device after the file
 	if err := wireguard.WriteQuickConfig(quick, cfg); err != nil {
 		return err
 	}
@@ -364,7 +486,43 @@ func (v *VPN) Run(ctx context.Context, env *workflow.Env) error {
 	for _, r := range results {
 		env.SetOutput(VPNOutputHandshake+r.name, r.handshake.UTC().Format(time.RFC3339))
 	}
+	if me.op.Name != "" {
+		env.SetOutput(VPNOutputOperatorName, me.op.Name)
+		env.SetOutput(VPNOutputOperatorAddress, me.op.Address.String())
+		env.SetOutput(VPNOutputOperatorPublicKey, me.op.PublicKey.String())
+		env.SetOutput(VPNOutputOperatorAddedTo, joinNames(added))
+	}
 	return nil
+}
+
+// addToVMs makes op a peer of every VM over SSH (syncOperatorPeer),
+// retrying until timeouts.vpn_connect runs out (a VM's sshd may still be
+// starting). It returns the VMs it was added to.
+func (v *VPN) addToVMs(ctx context.Context, env *workflow.Env, op wireguard.Operator) ([]string, error) {
+	a, err := readVMAccess(env.Inputs, v.cfg.SSHPort)
+	if err != nil {
+		return nil, err
+	}
+	sh, err := v.shell(a.user, a.keyPath, filepath.Join(v.op.Dir, "known_hosts"), v.sshConnect)
+	if err != nil {
+		return nil, err
+	}
+	env.Log.Info("adding the operator as a peer of every VM", "operator", op.Name, "address", op.Address, "public_key", op.PublicKey.String(), "vms", len(a.targets))
+	deadline := time.Now().Add(v.connect)
+	var all []string
+	for {
+		added, err := syncOperatorPeer(ctx, sh, a, op, true, env.Log)
+		all = append(all, added...)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return all, err
+		}
+		env.Log.Info("retrying", "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return all, ctx.Err()
+		case <-time.After(5 * v.interval):
+		}
+	}
 }
 
 // reach is what one reachability check of a VM saw.
@@ -477,7 +635,7 @@ func joinReach(rs []reach) string {
 // Verify checks, without changing anything, that the device exists and
 // every VM has a fresh handshake and answers on its SSH port.
 func (v *VPN) Verify(ctx context.Context, env *workflow.Env) error {
-	cfg, _, err := v.deviceConfig(env)
+	cfg, _, err := v.deviceConfig(env, false)
 	if err != nil {
 		return err
 	}
@@ -497,7 +655,11 @@ func (v *VPN) Destroy(ctx context.Context, env *workflow.Env) error {
 	if kept, ok := env.Input(WireGuardName, WireGuardOutputInterface); ok && kept != "" {
 		iface = kept // a migrated deployment's device
 	}
-	if err := v.dev.Down(ctx, iface, v.runDir()); err != nil {
+	runDir := v.runDir()
+	if _, hub, err := v.wireguardInputs(env); err == nil && !v.isHub(hub.Addr()) {
+		runDir = filepath.Join(v.op.Dir, vpnSecretsSubdir) // another operator's device
+	}
+	if err := v.dev.Down(ctx, iface, runDir); err != nil {
 		return fmt.Errorf("take down %s: %w", iface, err)
 	}
 	return nil
