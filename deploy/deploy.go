@@ -76,6 +76,10 @@ type Deployer struct {
 	Notices io.Writer
 	// Log is the scheduler's own debug log; nil discards.
 	Log *slog.Logger
+	// Operator is the name of the operator on this machine (user@host,
+	// or --operator): its WireGuard peer on the VMs (see Operators).
+	// Empty: the single operator of old, nothing journalled about it.
+	Operator string
 
 	preview bool // plans a migration's preview store: no legacy files to look for
 }
@@ -130,7 +134,11 @@ func (d *Deployer) Load(flags phases.RunFlags) (*Loaded, error) {
 		fmt.Fprintf(d.notices(), "warning: %s\n", w)
 	}
 	s := d.Store
-	ps, err := d.Registry.Build(cfg, flags, phases.Dirs{State: s.Root(), Secrets: s.SecretsDir(), Terraform: s.TerraformDir()})
+	op, err := d.operator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := d.Registry.Build(cfg, flags, phases.Dirs{State: s.Root(), Secrets: s.SecretsDir(), Terraform: s.TerraformDir(), Operator: op})
 	if err != nil {
 		return nil, withCode(CodeUsage, ConfigError(err))
 	}
