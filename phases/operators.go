@@ -226,7 +226,7 @@ func syncOperatorPeer(ctx context.Context, sh vmShell, a vmAccess, o wireguard.O
 		if err := ctx.Err(); err != nil {
 			return changed, err
 		}
-		out, err := sh.Run(ctx, t.ssh, wireguard.RemoteCommand(a.user, wireguard.ReadPeersScript, t.wgAddr.String()), nil)
+		out, err := sh.Run(ctx, t.ssh, wireguard.RemoteCommand(wireguard.ReadPeersScript, t.wgAddr.String()), nil)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: read its WireGuard peers: %w", t.name, err))
 			continue
@@ -237,7 +237,7 @@ func syncOperatorPeer(ctx context.Context, sh vmShell, a vmAccess, o wireguard.O
 			continue
 		}
 		set := func(action string, key wgtypes.Key, conf []byte) error {
-			_, err := sh.Run(ctx, t.ssh, wireguard.RemoteCommand(a.user, wireguard.SetPeerScript, t.wgAddr.String(), action, key.String(), o.Address.String()), conf)
+			_, err := sh.Run(ctx, t.ssh, wireguard.RemoteCommand(wireguard.SetPeerScript, t.wgAddr.String(), action, key.String(), o.Address.String()), conf)
 			return err
 		}
 		conf := vp.Conf

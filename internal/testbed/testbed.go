@@ -68,6 +68,10 @@ type Options struct {
 	// as k0rdent), who has passwordless sudo there, played by a second
 	// name for uid 0 so that no sudo is needed. Empty: only root.
 	AdminUser string
+	// SandboxDirs, with Sandbox, are the directories overlaid; nil means
+	// SandboxedDirs(). (/run overlaid hides the WireGuard UAPI sockets
+	// wireguard-go creates later: leave it out to run wg over SSH.)
+	SandboxDirs []string
 	// PublicSSH makes each VM's sshd listen on its public IP too, as an
 	// Azure VM's does (port 22 is open in its network security group):
 	// what adds an operator's peer reaches the VM without the tunnel.
@@ -86,12 +90,13 @@ type Testbed struct {
 	vms   []*vmState
 	procs []proc // every process started, for cleanup
 
-	sandbox  bool           // Options.Sandbox
-	admin    string         // Options.AdminUser
-	public   bool           // Options.PublicSSH
-	extraOps []string       // AddOperator's namespaces
-	stopBoot chan struct{}  // closed by cleanup: BootFromSecrets watchers stop
-	boots    sync.WaitGroup // the watchers
+	sandbox     bool           // Options.Sandbox
+	admin       string         // Options.AdminUser
+	public      bool           // Options.PublicSSH
+	sandboxDirs []string       // Options.SandboxDirs
+	extraOps    []string       // AddOperator's namespaces
+	stopBoot    chan struct{}  // closed by cleanup: BootFromSecrets watchers stop
+	boots       sync.WaitGroup // the watchers
 }
 
 type proc struct {
@@ -136,6 +141,10 @@ func New(t testing.TB, opts Options) *Testbed {
 		}
 		names[v.Name], seen[v.PublicIP] = true, true
 		tb.vms = append(tb.vms, &vmState{VM: v, index: i, netns: fmt.Sprintf("k0tb-%s-vm%d", tb.id, i), ifname: fmt.Sprintf("tb%sw%d", tb.id, i)})
+	}
+	tb.sandboxDirs = opts.SandboxDirs
+	if tb.sandboxDirs == nil {
+		tb.sandboxDirs = SandboxedDirs()
 	}
 	t.Cleanup(tb.cleanup)
 	if err := tb.setup(opts); err != nil {
@@ -428,7 +437,9 @@ func (tb *Testbed) StartWireGuard(vm string) error {
 
 // wgConfDir is where vm's wg-quick files are: what /etc/wireguard is on a
 // VM.
-func (tb *Testbed) wgConfDir(v *vmState) string { return filepath.Join(tb.dir, v.netns+"-etc-wireguard") }
+func (tb *Testbed) wgConfDir(v *vmState) string {
+	return filepath.Join(tb.dir, v.netns+"-etc-wireguard")
+}
 
 // WGConfPath is vm's wg-quick file (its /etc/wireguard/wg0.conf): written
 // from the cloud-init document by ConfigureVM, changed over SSH by what

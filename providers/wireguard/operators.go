@@ -179,19 +179,16 @@ fi
 `
 
 // RemoteCommand is the command line that runs script with args on a VM
-// as user: `sh -c <script> k0rdent-wg <args>`, under `sudo -n` unless user
-// is root. Every word is quoted for the remote shell.
-func RemoteCommand(user, script string, args ...string) string {
+// as root: `sh -c <script> k0rdent-wg <args>`, under `sudo -n` when the
+// login user is not root (Azure's admin user). Every word is quoted for
+// the remote shell.
+func RemoteCommand(script string, args ...string) string {
 	words := []string{"sh", "-c", script, "k0rdent-wg"}
 	words = append(words, args...)
 	for i, w := range words {
 		words[i] = shellQuote(w)
 	}
-	cmd := strings.Join(words, " ")
-	if user != "root" {
-		cmd = "sudo -n " + cmd
-	}
-	return cmd
+	return `$([ "$(id -u)" = 0 ] || echo sudo -n) ` + strings.Join(words, " ")
 }
 
 func shellQuote(s string) string {

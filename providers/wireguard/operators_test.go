@@ -2,6 +2,7 @@ package wireguard
 
 import (
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -135,16 +136,17 @@ func TestParseVMPeers(t *testing.T) {
 // TestRemoteCommand runs the quoted command line through a real sh: the
 // script receives its arguments intact.
 func TestRemoteCommand(t *testing.T) {
-	cmd := RemoteCommand("root", `printf '%s|' "$@"`, "a b", "it's", "x=y+/")
-	if strings.HasPrefix(cmd, "sudo") {
-		t.Errorf("root: %q has sudo", cmd)
-	}
+	cmd := RemoteCommand(`printf '%s|' "$@"`, "a b", "it's", "x=y+/")
 	out, err := exec.Command("sh", "-c", cmd).Output()
+	if os.Geteuid() != 0 {
+		// sudo -n comes first; whether it works here does not matter.
+		if !strings.Contains(cmd, "sudo -n") {
+			t.Errorf("%q: no sudo -n for a user other than root", cmd)
+		}
+		return
+	}
 	if err != nil || string(out) != "a b|it's|x=y+/|" {
 		t.Errorf("sh -c %q: %q, %v", cmd, out, err)
-	}
-	if c := RemoteCommand("k0rdent", "true"); !strings.HasPrefix(c, "sudo -n sh -c ") {
-		t.Errorf("admin user: %q, want sudo -n first", c)
 	}
 }
 
