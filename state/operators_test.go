@@ -2,6 +2,7 @@ package state
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,39 @@ func TestRun_OperatorRecordChecked(t *testing.T) {
 	}
 	if err := r.Append(Record{Kind: KindOperator}); err == nil {
 		t.Error("operator record without body: accepted")
+	}
+}
+
+// A deployment migrated from the bash tool has one operator: its hub
+// ("mylaptop"), listed as the legacy operator until the first operator's
+// vpn node claims the hub's address; the migrated run files still load.
+func TestStore_Operators_Migrated(t *testing.T) {
+	dir := filepath.Join(realFixtureDir, "v0.3.0-fresh")
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("real legacy fixtures not found: %v", err)
+	}
+	project := copyRealFixture(t, dir)
+	s := lockStateStore(t, project)
+	if _, err := s.Migrate(project, MigrateOptions{Now: fixedNow}); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	ops, err := s.Operators()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ops) != 1 || !ops[0].Legacy || ops[0].Name != "mylaptop" || ops[0].PublicKey == "" || ops[0].Address == "" {
+		t.Fatalf("migrated operators %+v, want the legacy hub mylaptop", ops)
+	}
+	ids, err := s.runIDs()
+	if err != nil || len(ids) == 0 {
+		t.Fatalf("run ids %v, %v", ids, err)
+	}
+	// The first operator's run claims it: same address and key, its own name.
+	claim := operatorOutputs("alice@a", ops[0].Address, ops[0].PublicKey)
+	r := writeRun(t, s, "29991125-100000-0001", vpnEvents(1, claim), OutcomeSucceeded)
+	r.Close()
+	got, err := s.Operators()
+	if err != nil || len(got) != 1 || got[0].Name != "alice@a" || got[0].Legacy || got[0].Address != ops[0].Address || got[0].PublicKey != ops[0].PublicKey {
+		t.Errorf("after the first operator's run: %+v, %v", got, err)
 	}
 }
