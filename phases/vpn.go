@@ -76,6 +76,24 @@ type vpnDevice interface {
 // Verify (on `status --check`) fails when the device is gone, or a VM's
 // handshake is missing or stale, or its SSH port does not answer. Destroy
 // (`k0rdent reset`) removes the device and stops its wireguard-go.
+//
+// One peer per operator (Dirs.Operator): the tunnel is this machine's
+// operator's. The first operator (none recorded yet, which includes a
+// deployment built or migrated before operators existed) is the hub: the
+// hub's key under secrets/ and its address, as above. Any other operator
+// uses its own key (generated once in its own directory, never under
+// secrets/), its recorded address or, new, wireguard.OperatorAddress, and
+// its device's files in <operator dir>/vpn. Before bringing its device up,
+// Run makes it a peer of every VM over SSH to the VMs' public IPs
+// (terraform's public_ips, vpn.ssh_port) as terraform's ssh_user with its
+// ssh_key_path, on the device and in the VM's wg-quick file; a VM that
+// has it already is left alone, and a VM's peer holding its address with
+// another key (a key it lost) is replaced. Host keys are trusted on first
+// use (known_hosts in the operator's directory). The outputs
+// operator.name, operator.address, operator.public_key and
+// operator.added_to journal it (state.Store.Operators lists them).
+// `k0rdent operators remove` takes a peer off the VMs the same way
+// (RemoveOperatorPeer).
 type VPN struct {
 	cfg        config.VPN
 	vms        int           // how many VMs the config has
