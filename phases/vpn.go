@@ -203,7 +203,7 @@ func (v *VPN) Describe(env *workflow.Env) []string {
 // to the VMs' peers.
 func (v *VPN) describeOperator(env *workflow.Env) string {
 	vms, hub, err := v.wireguardInputs(env)
-	if err != nil || v.isHub(hub.Addr()) {
+	if err != nil || v.isHub(env, hub.Addr()) {
 		return fmt.Sprintf("operator %s: the first operator (the hub of the VMs' cloud-init)", v.op.Name)
 	}
 	for _, k := range v.op.Known {
@@ -278,14 +278,13 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 		return nil, hub, fmt.Errorf("wireguard output %q: %w", WireGuardOutputNetwork, err)
 	}
 	var hubAddr netip.Addr
-	hubName := wireguard.HubName
 	for _, p := range peers {
 		a, err := netip.ParseAddr(p.Address)
 		if err != nil {
 			return nil, hub, fmt.Errorf("wireguard peer %s: address %q: %w", p.Name, p.Address, err)
 		}
 		if p.Role == wireguard.RoleHub {
-			hubAddr, hubName = a, p.Name // a migrated hub keeps its name
+			hubAddr = a
 			continue
 		}
 		vms = append(vms, p)
@@ -296,9 +295,9 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 	if len(vms) == 0 {
 		return nil, hub, fmt.Errorf("wireguard output %q has no VM", WireGuardOutputPeers)
 	}
-	if v.isHub(hubAddr) {
-		if _, err := wireguard.NewKeyStore(v.secretsDir).Load(hubName); err != nil {
-			return nil, hub, fmt.Errorf("hub key: %w", err)
+	if v.isHub(env, hubAddr) {
+		if _, _, err := v.hubKey(env); err != nil {
+			return nil, hub, err
 		}
 	}
 	return vms, netip.PrefixFrom(hubAddr, np.Bits()), nil
@@ -348,11 +347,16 @@ func terraformEndpoints(env *workflow.Env, vms []vpnPeer) (map[string]netip.Addr
 
 // isHub reports whether this machine's operator is the hub (hubAddr):
 // the single operator of old (no name), the first operator (none
-// recorded yet: it claims the hub), or the operator recorded at the hub's
-// address.
-func (v *VPN) isHub(hubAddr netip.Addr) bool {
-	if v.op.Name == "" || len(v.op.Known) == 0 {
+// recorded yet, and this machine holds the hub's key: it claims the hub),
+// or the operator recorded at the hub's address.
+func (v *VPN) isHub(env *workflow.Env, hubAddr netip.Addr) bool {
+	if v.op.Name == "" {
 		return true
+	}
+	if len(v.op.Known) == 0 {
+		// Nobody recorded yet: the hub is whoever holds its key.
+		_, _, err := v.hubKey(env)
+		return err == nil
 	}
 	for _, k := range v.op.Known {
 		if k.Name == v.op.Name {
@@ -373,6 +377,34 @@ func operatorPlan(hub netip.Prefix, vms []vpnPeer) wireguard.AddressPlan {
 	return plan
 }
 
+// hubKey is the hub's private key on this machine and the directory for
+// its device's files: the hub's key under secrets/ (a deployment from
+// before operators, or built without one) with secrets/vpn, else this
+// machine's operator key (its own directory) when it is the hub's (the
+// wireguard node's peers say which public key the hub has), with
+// <operator dir>/vpn, so that the wg-quick file, which holds the key,
+// stays on this machine too.
+func (v *VPN) hubKey(env *workflow.Env) (wgtypes.Key, string, error) {
+	ks := wireguard.NewKeyStore(v.secretsDir)
+	name := hubPeerName(env)
+	if ks.Exists(name) || v.op.Dir == "" {
+		k, err := ks.Load(name)
+		if err != nil {
+			return k, "", fmt.Errorf("hub key: %w", err)
+		}
+		return k, v.runDir(), nil
+	}
+	ko := wireguard.NewKeyStore(v.op.Dir)
+	k, err := ko.Load(wireguard.OperatorKeyName)
+	if err != nil {
+		return k, "", fmt.Errorf("hub key: neither %s nor this operator's %w", ks.Path(name), err)
+	}
+	if want, ok := hubPeerKey(env); ok && k.PublicKey() != want {
+		return wgtypes.Key{}, "", fmt.Errorf("hub key: this operator's key %s is not the hub's (another machine's operator is the hub)", ko.Path(wireguard.OperatorKeyName))
+	}
+	return k, filepath.Join(v.op.Dir, vpnSecretsSubdir), nil
+}
+
 // self is the operator this machine's tunnel is for.
 type self struct {
 	hub    bool
@@ -387,12 +419,12 @@ type self struct {
 // exist) and its recorded address, or, new, the address
 // wireguard.OperatorAddress gives.
 func (v *VPN) self(env *workflow.Env, hub netip.Prefix, vms []vpnPeer, create bool) (self, error) {
-	if v.isHub(hub.Addr()) {
-		key, err := wireguard.NewKeyStore(v.secretsDir).Load(hubPeerName(env))
+	if v.isHub(env, hub.Addr()) {
+		key, runDir, err := v.hubKey(env)
 		if err != nil {
-			return self{}, fmt.Errorf("hub key: %w", err)
+			return self{}, err
 		}
-		return self{hub: true, key: key, runDir: v.runDir(),
+		return self{hub: true, key: key, runDir: runDir,
 			op: wireguard.Operator{Name: v.op.Name, Address: hub.Addr(), PublicKey: key.PublicKey()}}, nil
 	}
 	if v.op.Dir == "" {
@@ -674,8 +706,10 @@ func (v *VPN) Destroy(ctx context.Context, env *workflow.Env) error {
 		iface = kept // a migrated deployment's device
 	}
 	runDir := v.runDir()
-	if _, hub, err := v.wireguardInputs(env); err == nil && !v.isHub(hub.Addr()) {
-		runDir = filepath.Join(v.op.Dir, vpnSecretsSubdir) // another operator's device
+	if vms, hub, err := v.wireguardInputs(env); err == nil {
+		if me, err := v.self(env, hub, vms, false); err == nil {
+			runDir = me.runDir // the device of this machine's operator
+		}
 	}
 	if err := v.dev.Down(ctx, iface, runDir); err != nil {
 		return fmt.Errorf("take down %s: %w", iface, err)
@@ -736,6 +770,21 @@ func vpnReachable(dev vpnDevice, now func() time.Time) workflow.Check {
 			return nil
 		},
 	}
+}
+
+// hubPeerKey is the public key of the wireguard output's hub peer.
+func hubPeerKey(env *workflow.Env) (wgtypes.Key, bool) {
+	raw, _ := env.Input(WireGuardName, WireGuardOutputPeers)
+	var peers []vpnPeer
+	if json.Unmarshal([]byte(raw), &peers) == nil {
+		for _, p := range peers {
+			if p.Role == wireguard.RoleHub {
+				k, err := wgtypes.ParseKey(p.PublicKey)
+				return k, err == nil
+			}
+		}
+	}
+	return wgtypes.Key{}, false
 }
 
 // hubPeerName is the name of the wireguard output's hub peer: "operator",
