@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
 	"github.com/k0rdent/k0rdent-deploy/state"
+	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
 // fakeVMs plays the VMs' side of the operator peer scripts: each VM (by
@@ -232,5 +234,118 @@ func TestVPN_OperatorOutputsAreTheJournals(t *testing.T) {
 		if got != want {
 			t.Errorf("vpn output %q, state reads %q", got, want)
 		}
+	}
+}
+
+// TestWireGuard_HubKeyStaysWithTheFirstOperator: on a new deployment the
+// hub's key is the first operator's own key, generated in its directory,
+// never under the shared secrets. Another operator, with only the shared
+// state (no hub key anywhere on its machine), renders byte-identical
+// cloud-init documents from the hub's recorded public key, generates no
+// hub key, and Verify passes for it.
+func TestWireGuard_HubKeyStaysWithTheFirstOperator(t *testing.T) {
+	cfg := wgTestConfig(t, "")
+	store := state.NewStore(t.TempDir())
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := wgTestNode(t, cfg, store)
+	a.op = Operator{Name: "alice@a", Dir: dirA}
+	envA := &workflow.Env{Node: WireGuardName, SecretsDir: store.SecretsDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := a.Run(context.Background(), envA); err != nil {
+		t.Fatal(err)
+	}
+	keyA, err := wireguard.NewKeyStore(dirA).Load(wireguard.OperatorKeyName)
+	if err != nil {
+		t.Fatalf("the first operator's key in its directory: %v", err)
+	}
+	ks := wireguard.NewKeyStore(store.SecretsDir())
+	if ks.Exists(wireguard.HubName) {
+		t.Errorf("a hub key under the shared secrets: %s", ks.Path(wireguard.HubName))
+	}
+	outA := envA.Outputs()
+	if !strings.Contains(outA[WireGuardOutputPeers], keyA.PublicKey().String()) {
+		t.Errorf("peers %s do not name the first operator's key as the hub's", outA[WireGuardOutputPeers])
+	}
+	docs := map[string][]byte{}
+	for k, path := range outA {
+		if strings.HasPrefix(k, WireGuardOutputCloudInit) {
+			docs[k], _ = os.ReadFile(path)
+		}
+	}
+
+	for name, setup := range map[string]func(*WireGuard, *workflow.Env){
+		"Recorded": func(_ *WireGuard, env *workflow.Env) { env.Recorded = outA },
+		"Known": func(w *WireGuard, _ *workflow.Env) {
+			w.op.Known = []wireguard.Operator{{Name: "alice@a", Address: netip.MustParseAddr("192.168.100.1"), PublicKey: keyA.PublicKey()}}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := wgTestNode(t, cfg, store)
+			b.op = Operator{Name: "bob@b", Dir: dirB}
+			envB := &workflow.Env{Node: WireGuardName, SecretsDir: store.SecretsDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			setup(b, envB)
+			if err := b.Run(context.Background(), envB); err != nil {
+				t.Fatal(err)
+			}
+			if wireguard.NewKeyStore(dirB).Exists(wireguard.OperatorKeyName) || ks.Exists(wireguard.HubName) {
+				t.Error("another operator's wireguard run generated a hub key")
+			}
+			outB := envB.Outputs()
+			if outB[WireGuardOutputPeers] != outA[WireGuardOutputPeers] {
+				t.Errorf("peers differ:\n%s\n%s", outB[WireGuardOutputPeers], outA[WireGuardOutputPeers])
+			}
+			for k, want := range docs {
+				if got, _ := os.ReadFile(outB[k]); string(got) != string(want) {
+					t.Errorf("%s differs when rendered by another operator", k)
+				}
+			}
+			envB.Recorded = outA
+			if err := b.Verify(context.Background(), envB); err != nil {
+				t.Errorf("Verify by another operator: %v", err)
+			}
+		})
+	}
+}
+
+// TestVPN_HubKeyInTheOperatorsDirectory: the first operator's tunnel uses
+// its own key and keeps the wg-quick file (which holds it) in its own
+// directory; a machine whose key is not the hub's is not the hub.
+func TestVPN_HubKeyInTheOperatorsDirectory(t *testing.T) {
+	f := newVPNFixture(t)
+	dir := t.TempDir()
+	// The hub's key moves from secrets/ to the operator's directory.
+	ks := wireguard.NewKeyStore(dir)
+	if err := os.MkdirAll(ks.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(wireguard.NewKeyStore(f.secrets).Path(wireguard.HubName), ks.Path(wireguard.OperatorKeyName)); err != nil {
+		t.Fatal(err)
+	}
+	var up wireguard.DeviceConfig
+	dev := &fakeDevice{
+		up: func(_ context.Context, cfg wireguard.DeviceConfig) (wireguard.DeviceInfo, error) {
+			up = cfg
+			return wireguard.DeviceInfo{}, nil
+		},
+		status: f.status(time.Second),
+	}
+	v := f.phase(dev, time.Second)
+	v.op = Operator{Name: "alice@a", Dir: dir}
+	v.shell = func(string, string, string, time.Duration) (vmShell, error) { panic("the hub needs no SSH") }
+	env := f.env()
+	if err := v.Run(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	if up.PrivateKey != f.hub || up.RunDir != filepath.Join(dir, "vpn") || env.Outputs()[VPNOutputOperatorAddress] != "127.0.0.1" {
+		t.Errorf("device run dir %s, hub key %v, outputs %v", up.RunDir, up.PrivateKey == f.hub, env.Outputs())
+	}
+	// Another machine's key: not the hub (it would be added over SSH).
+	other := t.TempDir()
+	if _, _, err := wireguard.NewKeyStore(other).LoadOrGenerate(wireguard.OperatorKeyName); err != nil {
+		t.Fatal(err)
+	}
+	w := f.phase(dev, time.Second)
+	w.op = Operator{Name: "bob@b", Dir: other}
+	if _, hub, err := w.wireguardInputs(f.env()); err != nil || w.isHub(f.env(), hub.Addr()) {
+		t.Errorf("a machine without the hub's key: inputs %v, hub %v", err, w.isHub(f.env(), hub.Addr()))
 	}
 }
