@@ -91,10 +91,8 @@ timeouts:
     command: [sh, -c, "test -f probe-ok || { echo probe-ok missing; exit 1; }"]
     depends_on: [vpn]
 `, filepath.Join(keyDir, "id"), iface, tfSection))
-	secrets := p.path("state", "secrets")
-	downOperatorDevice(t, tb, iface, secrets)
-
 	homeA, homeB, runB := t.TempDir(), t.TempDir(), t.TempDir()
+	downOperatorDevice(t, tb, iface, filepath.Join(homeA, "k0rdent", "k0rdent"))
 	k0rdentA := operatorCLI(tb, p, "K0RDENT_OPERATOR=alice@a", "XDG_CONFIG_HOME="+homeA)
 	// B: its own namespace, and its own /run/wireguard.
 	k0rdentB := func(ctx context.Context, args ...string) *exec.Cmd {
@@ -120,8 +118,16 @@ timeouts:
 	if r1.code != 1 {
 		t.Fatalf("A's run: want exit 1 (probe fails)\n%s", r1)
 	}
+	// A's key (the hub's) is in A's home, not in the shared state.
+	keyA, err := wireguard.NewKeyStore(filepath.Join(homeA, "k0rdent", "k0rdent")).Load(wireguard.OperatorKeyName)
+	if err != nil {
+		t.Fatalf("A's key in A's home: %v", err)
+	}
+	if ks := wireguard.NewKeyStore(p.path("state", "secrets")); ks.Exists(wireguard.HubName) {
+		t.Errorf("a hub key in the shared state: %s", ks.Path(wireguard.HubName))
+	}
 	vpnA := p.currentRun().Nodes["vpn"].Outputs
-	if vpnA["operator.name"] != "alice@a" || vpnA["operator.address"] != "192.168.100.1" || vpnA["operator.added_to"] != "" {
+	if vpnA["operator.name"] != "alice@a" || vpnA["operator.address"] != "192.168.100.1" || vpnA["operator.added_to"] != "" || vpnA["operator.public_key"] != keyA.PublicKey().String() {
 		t.Fatalf("A's vpn outputs: %v, want alice@a at the hub's address, added to no VM (the VMs' cloud-init has it)", vpnA)
 	}
 
@@ -223,19 +229,20 @@ timeouts:
 		outputs = append(outputs, r)
 	}
 
-	// B's private key is on B's machine only.
-	secret := []byte(keyB.String())
-	filepath.WalkDir(p.path("state"), func(path string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if data, _ := os.ReadFile(path); bytes.Contains(data, secret) {
-				t.Errorf("%s holds B's private key", path)
+	// Each operator's private key is on its machine only.
+	for who, key := range map[string]string{"A": keyA.String(), "B": keyB.String()} {
+		filepath.WalkDir(p.path("state"), func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if data, _ := os.ReadFile(path); bytes.Contains(data, []byte(key)) {
+					t.Errorf("%s holds %s's private key", path, who)
+				}
 			}
-		}
-		return nil
-	})
-	for i, o := range outputs {
-		if strings.Contains(o.stdout+o.stderr, keyB.String()) {
-			t.Errorf("output of command %d holds B's private key", i+1)
+			return nil
+		})
+		for i, o := range outputs {
+			if strings.Contains(o.stdout+o.stderr, key) {
+				t.Errorf("output of command %d holds %s's private key", i+1, who)
+			}
 		}
 	}
 }
