@@ -79,8 +79,12 @@ type vpnDevice interface {
 //
 // One peer per operator (Dirs.Operator): the tunnel is this machine's
 // operator's. The first operator (none recorded yet, which includes a
-// deployment built or migrated before operators existed) is the hub: the
-// hub's key under secrets/ and its address, as above. Any other operator
+// deployment built or migrated before operators existed) is the hub, with
+// the hub's address and the hub's key: under secrets/ (with the device's
+// files in secrets/vpn, as above) in a deployment from before operators,
+// else the first operator's own key in its own directory (with the
+// device's files in <operator dir>/vpn), which the wireguard node made
+// the hub's when the deployment was new. Any other operator
 // uses its own key (generated once in its own directory, never under
 // secrets/), its recorded address or, new, wireguard.OperatorAddress, and
 // its device's files in <operator dir>/vpn. Before bringing its device up,

@@ -59,6 +59,12 @@ func wireguardPlugin() Plugin {
 // deployment; Verify passes on such a state as long as it matches the
 // recorded peers (cloud-init documents are rendered on the next run: the
 // VMs were built from the legacy tool's).
+//
+// The hub's private key is never needed here, only its public key
+// (hubPublic): a new deployment's hub key is the first operator's own key,
+// generated in its own directory (Dirs.Operator), never under the shared
+// secrets; another operator re-running this node takes the hub's public
+// key from the journal and renders the same documents.
 type WireGuard struct {
 	network    string
 	port       int // network.wireguard_port; 0: random, chosen once

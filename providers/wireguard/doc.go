@@ -68,8 +68,11 @@
 //
 // Each operator machine (or CI runner) is a WireGuard peer of every VM of
 // its own (Operator: name, address, public key). The first operator is
-// the hub above: the VMs' cloud-init knows it. Every other one keeps its
-// private key on its own machine, in OperatorDir(metadata.name):
+// the hub above: the VMs' cloud-init knows it. Its key is HubName's under
+// secrets/ only in a deployment built before operators existed (or
+// migrated from the bash tool); a new deployment's hub key is the first
+// operator's own key. Every operator keeps its private key on its own
+// machine, in OperatorDir(metadata.name):
 // $K0RDENT_OPERATOR_DIR, else <os.UserConfigDir>/k0rdent/<name>
 // (~/.config/k0rdent/<name>), as KeyStore lays it out
 // (wireguard/operator.key, 0600 in 0700 directories; its device's files go
