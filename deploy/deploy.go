@@ -76,6 +76,10 @@ type Deployer struct {
 	Notices io.Writer
 	// Log is the scheduler's own debug log; nil discards.
 	Log *slog.Logger
+	// Operator is the name of the operator on this machine (user@host,
+	// or --operator): its WireGuard peer on the VMs (see Operators).
+	// Empty: the single operator of old, nothing journalled about it.
+	Operator string
 
 	preview bool // plans a migration's preview store: no legacy files to look for
 }
@@ -133,7 +137,11 @@ func (d *Deployer) Load(flags phases.RunFlags) (*Loaded, error) {
 		return nil, withCode(CodeUsage, err)
 	}
 	s := d.Store
-	g, err := d.Registry.Graph(cfg, flags, phases.Dirs{State: s.Root(), Secrets: s.SecretsDir(), Terraform: s.TerraformDir()}, known)
+	op, err := d.operator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g, err := d.Registry.Graph(cfg, flags, phases.Dirs{State: s.Root(), Secrets: s.SecretsDir(), Terraform: s.TerraformDir(), Operator: op}, known)
 	if err != nil {
 		return nil, withCode(CodeUsage, ConfigError(err))
 	}

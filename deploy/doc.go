@@ -16,6 +16,11 @@
 //     runs the Verify of what it would reuse.
 //   - Check (check.go): every Verify of the current run's succeeded nodes,
 //     through the workflow scheduler (timeouts, panic recovery, node logs).
+//   - RemoveOperator (operators.go): `operators remove`: under the lock,
+//     an operator's WireGuard peer taken off every VM, then an operator
+//     record in the current run. Load hands the phases this machine's
+//     operator (Deployer.Operator, its own directory, the operators the
+//     journals record: phases.Operator), which the vpn node's tunnel is for.
 //
 // Each action follows the same steps: take the lock (Run, Reset), judge the
 // current run from the run files (never from runtime.yaml alone: it is a

@@ -127,6 +127,11 @@ type Dirs struct {
 	Secrets string
 	// Terraform is Terraform's working directory (module, tfvars, local state).
 	Terraform string
+	// Operator is who runs k0rdent on this machine, with its own directory
+	// (outside the state) and the operators the journals know; the vpn
+	// node uses it (see Operator). The zero value: the single operator
+	// of old, the hub, with nothing journalled about it.
+	Operator Operator
 }
 
 // Factory builds the nodes of one plugin. A plugin named p may return the

@@ -76,6 +76,28 @@ type vpnDevice interface {
 // Verify (on `status --check`) fails when the device is gone, or a VM's
 // handshake is missing or stale, or its SSH port does not answer. Destroy
 // (`k0rdent reset`) removes the device and stops its wireguard-go.
+//
+// One peer per operator (Dirs.Operator): the tunnel is this machine's
+// operator's. The first operator (none recorded yet, which includes a
+// deployment built or migrated before operators existed) is the hub, with
+// the hub's address and the hub's key: under secrets/ (with the device's
+// files in secrets/vpn, as above) in a deployment from before operators,
+// else the first operator's own key in its own directory (with the
+// device's files in <operator dir>/vpn), which the wireguard node made
+// the hub's when the deployment was new. Any other operator
+// uses its own key (generated once in its own directory, never under
+// secrets/), its recorded address or, new, wireguard.OperatorAddress, and
+// its device's files in <operator dir>/vpn. Before bringing its device up,
+// Run makes it a peer of every VM over SSH to the VMs' public IPs
+// (terraform's public_ips, vpn.ssh_port) as terraform's ssh_user with its
+// ssh_key_path, on the device and in the VM's wg-quick file; a VM that
+// has it already is left alone, and a VM's peer holding its address with
+// another key (a key it lost) is replaced. Host keys are trusted on first
+// use (known_hosts in the operator's directory). The outputs
+// operator.name, operator.address, operator.public_key and
+// operator.added_to journal it (state.Store.Operators lists them).
+// `k0rdent operators remove` takes a peer off the VMs the same way
+// (RemoveOperatorPeer).
 type VPN struct {
 	cfg        config.VPN
 	vms        int           // how many VMs the config has
@@ -87,6 +109,12 @@ type VPN struct {
 	dial func(ctx context.Context, addr string) error
 	// interval is the pause between reachability rounds.
 	interval time.Duration
+	// op is the operator on this machine (Dirs.Operator); sshConnect
+	// bounds each SSH connection to a VM, and shell opens them (tests
+	// replace it).
+	op         Operator
+	sshConnect time.Duration
+	shell      func(user, keyPath, knownHosts string, timeout time.Duration) (vmShell, error)
 }
 
 var (
@@ -111,7 +139,9 @@ func vpnPlugin() Plugin {
 			if err != nil {
 				return nil, fmt.Errorf("vpn: secrets directory: %w", err)
 			}
-			return []workflow.Phase{NewVPN(bc.Config, secrets, &wireguard.Device{})}, nil
+			v := NewVPN(bc.Config, secrets, &wireguard.Device{})
+			v.op = bc.Dirs.Operator
+			return []workflow.Phase{v}, nil
 		},
 	}
 }
@@ -134,6 +164,10 @@ func NewVPN(cfg *config.Config, secretsDir string, dev vpnDevice) *VPN {
 		now:        time.Now,
 		dial:       dialTCP,
 		interval:   time.Second,
+		sshConnect: cfg.Timeouts.SSHConnect.D(),
+		shell: func(user, keyPath, knownHosts string, timeout time.Duration) (vmShell, error) {
+			return newSSHShell(user, keyPath, knownHosts, timeout)
+		},
 	}
 }
 
@@ -158,11 +192,34 @@ func (v *VPN) Describe(env *workflow.Env) []string {
 	if mode == config.VPNModeAuto {
 		mode = "kernel WireGuard, else wireguard-go"
 	}
-	return []string{
+	lines := []string{
 		fmt.Sprintf("bring up %s (%s) as the hub, with %s at <public ip>:<wireguard port>", v.cfg.Interface, mode, plural(v.vms, "VM peer")),
 		"write the wg-quick file " + v.ConfigPath(),
 		fmt.Sprintf("check every VM within %s: a WireGuard handshake and TCP port %d on its WireGuard address", config.Duration(v.connect), v.cfg.SSHPort),
 	}
+	if v.op.Name != "" {
+		lines = append(lines, v.describeOperator(env))
+	}
+	return lines
+}
+
+// describeOperator says which operator the tunnel is for and what happens
+// to the VMs' peers.
+func (v *VPN) describeOperator(env *workflow.Env) string {
+	vms, hub, err := v.wireguardInputs(env)
+	if err != nil || v.isHub(env, hub.Addr()) {
+		return fmt.Sprintf("operator %s: the first operator (the hub of the VMs' cloud-init)", v.op.Name)
+	}
+	for _, k := range v.op.Known {
+		if k.Name == v.op.Name {
+			return fmt.Sprintf("operator %s at %s (own key in %s): a peer of every VM already, added again where missing (SSH to the public IPs)", v.op.Name, k.Address, v.op.Dir)
+		}
+	}
+	addr, err := wireguard.OperatorAddress(operatorPlan(hub, vms), v.op.Known)
+	if err != nil {
+		return "operator " + v.op.Name + ": " + err.Error()
+	}
+	return fmt.Sprintf("operator %s, new: address %s, own key in %s; added as a peer of every VM over SSH to their public IPs before the tunnel comes up", v.op.Name, addr, v.op.Dir)
 }
 
 // Preconditions: the wireguard keys and plan, and Terraform's public IPs
@@ -225,14 +282,13 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 		return nil, hub, fmt.Errorf("wireguard output %q: %w", WireGuardOutputNetwork, err)
 	}
 	var hubAddr netip.Addr
-	hubName := wireguard.HubName
 	for _, p := range peers {
 		a, err := netip.ParseAddr(p.Address)
 		if err != nil {
 			return nil, hub, fmt.Errorf("wireguard peer %s: address %q: %w", p.Name, p.Address, err)
 		}
 		if p.Role == wireguard.RoleHub {
-			hubAddr, hubName = a, p.Name // a migrated hub keeps its name
+			hubAddr = a
 			continue
 		}
 		vms = append(vms, p)
@@ -243,8 +299,10 @@ func (v *VPN) wireguardInputs(env *workflow.Env) (vms []vpnPeer, hub netip.Prefi
 	if len(vms) == 0 {
 		return nil, hub, fmt.Errorf("wireguard output %q has no VM", WireGuardOutputPeers)
 	}
-	if _, err := wireguard.NewKeyStore(v.secretsDir).Load(hubName); err != nil {
-		return nil, hub, fmt.Errorf("hub key: %w", err)
+	if v.isHub(env, hubAddr) {
+		if _, _, err := v.hubKey(env); err != nil {
+			return nil, hub, err
+		}
 	}
 	return vms, netip.PrefixFrom(hubAddr, np.Bits()), nil
 }
@@ -291,19 +349,130 @@ func terraformEndpoints(env *workflow.Env, vms []vpnPeer) (map[string]netip.Addr
 	return eps, nil
 }
 
-// deviceConfig builds the device from the inputs.
-func (v *VPN) deviceConfig(env *workflow.Env) (wireguard.DeviceConfig, []vpnPeer, error) {
+// isHub reports whether this machine's operator is the hub (hubAddr):
+// the single operator of old (no name), the first operator (none
+// recorded yet, and this machine holds the hub's key: it claims the hub),
+// or the operator recorded at the hub's address.
+func (v *VPN) isHub(env *workflow.Env, hubAddr netip.Addr) bool {
+	if v.op.Name == "" {
+		return true
+	}
+	if len(v.op.Known) == 0 {
+		// Nobody recorded yet: the hub is whoever holds its key.
+		_, _, err := v.hubKey(env)
+		return err == nil
+	}
+	for _, k := range v.op.Known {
+		if k.Name == v.op.Name {
+			return k.Address == hubAddr
+		}
+	}
+	return false
+}
+
+// operatorPlan is the address plan the inputs give: the hub and the VMs.
+func operatorPlan(hub netip.Prefix, vms []vpnPeer) wireguard.AddressPlan {
+	plan := wireguard.AddressPlan{Network: hub.Masked(), Hub: wireguard.Peer{Name: wireguard.HubName, Role: wireguard.RoleHub, Address: hub.Addr()}}
+	for _, p := range vms {
+		if a, err := netip.ParseAddr(p.Address); err == nil {
+			plan.Hosts = append(plan.Hosts, wireguard.Peer{Name: p.Name, Role: p.Role, Address: a})
+		}
+	}
+	return plan
+}
+
+// hubKey is the hub's private key on this machine and the directory for
+// its device's files: the hub's key under secrets/ (a deployment from
+// before operators, or built without one) with secrets/vpn, else this
+// machine's operator key (its own directory) when it is the hub's (the
+// wireguard node's peers say which public key the hub has), with
+// <operator dir>/vpn, so that the wg-quick file, which holds the key,
+// stays on this machine too.
+func (v *VPN) hubKey(env *workflow.Env) (wgtypes.Key, string, error) {
+	ks := wireguard.NewKeyStore(v.secretsDir)
+	name := hubPeerName(env)
+	if ks.Exists(name) || v.op.Dir == "" {
+		k, err := ks.Load(name)
+		if err != nil {
+			return k, "", fmt.Errorf("hub key: %w", err)
+		}
+		return k, v.runDir(), nil
+	}
+	ko := wireguard.NewKeyStore(v.op.Dir)
+	k, err := ko.Load(wireguard.OperatorKeyName)
+	if err != nil {
+		return k, "", fmt.Errorf("hub key: neither %s nor this operator's %w", ks.Path(name), err)
+	}
+	if want, ok := hubPeerKey(env); ok && k.PublicKey() != want {
+		return wgtypes.Key{}, "", fmt.Errorf("hub key: this operator's key %s is not the hub's (another machine's operator is the hub)", ko.Path(wireguard.OperatorKeyName))
+	}
+	return k, filepath.Join(v.op.Dir, vpnSecretsSubdir), nil
+}
+
+// self is the operator this machine's tunnel is for.
+type self struct {
+	hub    bool
+	op     wireguard.Operator // name, address, public key
+	key    wgtypes.Key        // its private key
+	runDir string             // the wg-quick file, pid file and log
+}
+
+// self resolves this machine's operator. The hub uses the hub's key under
+// secrets/ and its address; another operator its own key in its
+// directory (generated there once when create is set, else it must
+// exist) and its recorded address, or, new, the address
+// wireguard.OperatorAddress gives.
+func (v *VPN) self(env *workflow.Env, hub netip.Prefix, vms []vpnPeer, create bool) (self, error) {
+	if v.isHub(env, hub.Addr()) {
+		key, runDir, err := v.hubKey(env)
+		if err != nil {
+			return self{}, err
+		}
+		return self{hub: true, key: key, runDir: runDir,
+			op: wireguard.Operator{Name: v.op.Name, Address: hub.Addr(), PublicKey: key.PublicKey()}}, nil
+	}
+	if v.op.Dir == "" {
+		return self{}, fmt.Errorf("operator %s: no directory of its own for its key", v.op.Name)
+	}
+	ks := wireguard.NewKeyStore(v.op.Dir)
+	var key wgtypes.Key
+	var err error
+	if create {
+		key, _, err = ks.LoadOrGenerate(wireguard.OperatorKeyName)
+	} else {
+		key, err = ks.Load(wireguard.OperatorKeyName)
+	}
+	if err != nil {
+		return self{}, fmt.Errorf("operator %s: %w", v.op.Name, err)
+	}
+	s := self{key: key, runDir: filepath.Join(v.op.Dir, vpnSecretsSubdir), op: wireguard.Operator{Name: v.op.Name, PublicKey: key.PublicKey()}}
+	for _, k := range v.op.Known {
+		if k.Name == v.op.Name {
+			s.op.Address = k.Address
+		}
+	}
+	if !s.op.Address.IsValid() {
+		if s.op.Address, err = wireguard.OperatorAddress(operatorPlan(hub, vms), v.op.Known); err != nil {
+			return self{}, err
+		}
+	}
+	return s, nil
+}
+
+// deviceConfig builds the device from the inputs, for this machine's
+// operator (see self; create: its key may be generated).
+func (v *VPN) deviceConfig(env *workflow.Env, create bool) (wireguard.DeviceConfig, self, error) {
 	vms, hub, err := v.wireguardInputs(env)
 	if err != nil {
-		return wireguard.DeviceConfig{}, nil, err
+		return wireguard.DeviceConfig{}, self{}, err
 	}
 	eps, err := terraformEndpoints(env, vms)
 	if err != nil {
-		return wireguard.DeviceConfig{}, nil, err
+		return wireguard.DeviceConfig{}, self{}, err
 	}
-	key, err := wireguard.NewKeyStore(v.secretsDir).Load(hubPeerName(env))
+	me, err := v.self(env, hub, vms, create)
 	if err != nil {
-		return wireguard.DeviceConfig{}, nil, fmt.Errorf("hub key: %w", err)
+		return wireguard.DeviceConfig{}, self{}, err
 	}
 	iface := v.cfg.Interface
 	if kept, ok := env.Input(WireGuardName, WireGuardOutputInterface); ok && kept != "" {
@@ -313,31 +482,38 @@ func (v *VPN) deviceConfig(env *workflow.Env) (wireguard.DeviceConfig, []vpnPeer
 		Interface:   iface,
 		Mode:        v.cfg.Mode,
 		WireGuardGo: v.cfg.WireGuardGo,
-		PrivateKey:  key,
-		Address:     hub,
-		RunDir:      v.runDir(),
+		PrivateKey:  me.key,
+		Address:     netip.PrefixFrom(me.op.Address, hub.Bits()),
+		RunDir:      me.runDir,
 	}
 	for _, p := range vms {
 		pub, err := wgtypes.ParseKey(p.PublicKey)
 		if err != nil {
-			return wireguard.DeviceConfig{}, nil, fmt.Errorf("wireguard peer %s: public key: %w", p.Name, err)
+			return wireguard.DeviceConfig{}, self{}, fmt.Errorf("wireguard peer %s: public key: %w", p.Name, err)
 		}
 		cfg.Peers = append(cfg.Peers, wireguard.DevicePeer{
 			Name: p.Name, PublicKey: pub, Endpoint: eps[p.Name], Address: netip.MustParseAddr(p.Address),
 		})
 	}
-	return cfg, vms, nil
+	return cfg, me, nil
 }
 
 // Run brings the device up, writes the wg-quick file, and waits until
 // every VM answers through the tunnel: a handshake and a TCP connection to
 // the SSH port of its WireGuard address, retried until timeouts.vpn_connect.
 func (v *VPN) Run(ctx context.Context, env *workflow.Env) error {
-	cfg, _, err := v.deviceConfig(env)
+	cfg, me, err := v.deviceConfig(env, true)
 	if err != nil {
 		return err
 	}
-	quick := filepath.Join(v.runDir(), cfg.Interface+".conf") // wg-quick names the device after the file
+	var added []string
+	if !me.hub {
+		// The VMs learn the new operator's key before its tunnel comes up.
+		if added, err = v.addToVMs(ctx, env, me.op); err != nil {
+			return fmt.Errorf("operator %s (%s): make it a peer of every VM: %w", me.op.Name, me.op.Address, err)
+		}
+	}
+	quick := filepath.Join(me.runDir, cfg.Interface+".conf") // wg-quick names the device after the file
 	if err := wireguard.WriteQuickConfig(quick, cfg); err != nil {
 		return err
 	}
@@ -364,7 +540,43 @@ func (v *VPN) Run(ctx context.Context, env *workflow.Env) error {
 	for _, r := range results {
 		env.SetOutput(VPNOutputHandshake+r.name, r.handshake.UTC().Format(time.RFC3339))
 	}
+	if me.op.Name != "" {
+		env.SetOutput(VPNOutputOperatorName, me.op.Name)
+		env.SetOutput(VPNOutputOperatorAddress, me.op.Address.String())
+		env.SetOutput(VPNOutputOperatorPublicKey, me.op.PublicKey.String())
+		env.SetOutput(VPNOutputOperatorAddedTo, joinNames(added))
+	}
 	return nil
+}
+
+// addToVMs makes op a peer of every VM over SSH (syncOperatorPeer),
+// retrying until timeouts.vpn_connect runs out (a VM's sshd may still be
+// starting). It returns the VMs it was added to.
+func (v *VPN) addToVMs(ctx context.Context, env *workflow.Env, op wireguard.Operator) ([]string, error) {
+	a, err := readVMAccess(env.Inputs, v.cfg.SSHPort)
+	if err != nil {
+		return nil, err
+	}
+	sh, err := v.shell(a.user, a.keyPath, filepath.Join(v.op.Dir, "known_hosts"), v.sshConnect)
+	if err != nil {
+		return nil, err
+	}
+	env.Log.Info("adding the operator as a peer of every VM", "operator", op.Name, "address", op.Address, "public_key", op.PublicKey.String(), "vms", len(a.targets))
+	deadline := time.Now().Add(v.connect)
+	var all []string
+	for {
+		added, err := syncOperatorPeer(ctx, sh, a, op, true, env.Log)
+		all = append(all, added...)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return all, err
+		}
+		env.Log.Info("retrying", "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return all, ctx.Err()
+		case <-time.After(5 * v.interval):
+		}
+	}
 }
 
 // reach is what one reachability check of a VM saw.
@@ -477,7 +689,7 @@ func joinReach(rs []reach) string {
 // Verify checks, without changing anything, that the device exists and
 // every VM has a fresh handshake and answers on its SSH port.
 func (v *VPN) Verify(ctx context.Context, env *workflow.Env) error {
-	cfg, _, err := v.deviceConfig(env)
+	cfg, _, err := v.deviceConfig(env, false)
 	if err != nil {
 		return err
 	}
@@ -497,7 +709,13 @@ func (v *VPN) Destroy(ctx context.Context, env *workflow.Env) error {
 	if kept, ok := env.Input(WireGuardName, WireGuardOutputInterface); ok && kept != "" {
 		iface = kept // a migrated deployment's device
 	}
-	if err := v.dev.Down(ctx, iface, v.runDir()); err != nil {
+	runDir := v.runDir()
+	if vms, hub, err := v.wireguardInputs(env); err == nil {
+		if me, err := v.self(env, hub, vms, false); err == nil {
+			runDir = me.runDir // the device of this machine's operator
+		}
+	}
+	if err := v.dev.Down(ctx, iface, runDir); err != nil {
 		return fmt.Errorf("take down %s: %w", iface, err)
 	}
 	return nil
@@ -556,6 +774,21 @@ func vpnReachable(dev vpnDevice, now func() time.Time) workflow.Check {
 			return nil
 		},
 	}
+}
+
+// hubPeerKey is the public key of the wireguard output's hub peer.
+func hubPeerKey(env *workflow.Env) (wgtypes.Key, bool) {
+	raw, _ := env.Input(WireGuardName, WireGuardOutputPeers)
+	var peers []vpnPeer
+	if json.Unmarshal([]byte(raw), &peers) == nil {
+		for _, p := range peers {
+			if p.Role == wireguard.RoleHub {
+				k, err := wgtypes.ParseKey(p.PublicKey)
+				return k, err == nil
+			}
+		}
+	}
+	return wgtypes.Key{}, false
 }
 
 // hubPeerName is the name of the wireguard output's hub peer: "operator",

@@ -59,12 +59,19 @@ func wireguardPlugin() Plugin {
 // deployment; Verify passes on such a state as long as it matches the
 // recorded peers (cloud-init documents are rendered on the next run: the
 // VMs were built from the legacy tool's).
+//
+// The hub's private key is never needed here, only its public key
+// (hubPublic): a new deployment's hub key is the first operator's own key,
+// generated in its own directory (Dirs.Operator), never under the shared
+// secrets; another operator re-running this node takes the hub's public
+// key from the journal and renders the same documents.
 type WireGuard struct {
 	network    string
 	port       int // network.wireguard_port; 0: random, chosen once
 	hosts      []wireguard.Host
 	secretsDir string // from BuildContext.Dirs; Env.SecretsDir when empty
 	intN       func(int) int
+	op         Operator // from BuildContext.Dirs: where a new hub's key is kept
 }
 
 var (
@@ -79,6 +86,7 @@ func newWireGuard(bc BuildContext) *WireGuard {
 		network:    bc.Config.Network.WireGuardNetwork,
 		port:       bc.Config.Network.WireGuardPort,
 		secretsDir: bc.Dirs.Secrets,
+		op:         bc.Dirs.Operator,
 	}
 	for _, h := range bc.Config.Hosts() {
 		// config.Host roles are the provider's: "controller", "worker".
@@ -163,7 +171,17 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		k, created, err := s.LoadOrGenerate(p.Name)
+		var (
+			k       wgtypes.Key
+			created bool
+			from    string
+		)
+		if p.Role == wireguard.RoleHub {
+			public[p.Name], created, from, err = w.hubPublic(s, p, env, true)
+		} else {
+			k, created, err = s.LoadOrGenerate(p.Name)
+			keys[p.Name], public[p.Name], from = k, k.PublicKey(), s.Path(p.Name)
+		}
 		if err != nil {
 			return err
 		}
@@ -172,8 +190,7 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 		} else {
 			reused++
 		}
-		keys[p.Name], public[p.Name] = k, k.PublicKey()
-		env.Log.Info("wireguard peer", "name", p.Name, "role", p.Role, "address", p.Address, "public_key", public[p.Name].String(), "generated", created)
+		env.Log.Info("wireguard peer", "name", p.Name, "role", p.Role, "address", p.Address, "public_key", public[p.Name].String(), "generated", created, "key", from)
 	}
 	port, created, err := s.ListenPort(w.port)
 	if err != nil {
@@ -213,9 +230,62 @@ func (w *WireGuard) Run(ctx context.Context, env *workflow.Env) error {
 	if st != nil && st.Interface != "" {
 		env.SetOutput(WireGuardOutputInterface, st.Interface)
 	}
-	env.Log.Info("wireguard ready", "peers", len(keys), "keys_generated", generated, "keys_reused", reused,
+	env.Log.Info("wireguard ready", "peers", len(public), "keys_generated", generated, "keys_reused", reused,
 		"cloud_init_dir", filepath.Join(s.Dir, wireguard.CloudInitDirName))
 	return nil
+}
+
+// hubPublic is the hub's public key: all the VMs' cloud-init needs of the
+// first operator. In order: the hub's key under secrets/ (a deployment
+// from before operators, or built without one: Dirs.Operator empty); the
+// public key the journal records for the hub (this node's recorded peers,
+// or the operator recorded at the hub's address), so that another
+// operator re-running this phase renders the same documents without the
+// hub's private key; else, a new deployment, the key of this machine's
+// operator in its own directory (generated there when create is set),
+// never under the shared secrets; without an operator directory, the
+// hub's key under secrets/ as before (generated when create is set).
+// from says where the key came from.
+func (w *WireGuard) hubPublic(s *wireguard.KeyStore, hubPeer wireguard.Peer, env *workflow.Env, create bool) (pub wgtypes.Key, created bool, from string, err error) {
+	hub := hubPeer.Name
+	if s.Exists(hub) {
+		k, err := s.Load(hub)
+		return k.PublicKey(), false, s.Path(hub), err
+	}
+	if env != nil {
+		var peers []wgPeer
+		if json.Unmarshal([]byte(env.Recorded[WireGuardOutputPeers]), &peers) == nil {
+			for _, p := range peers {
+				if p.Role == wireguard.RoleHub && p.Name == hub {
+					if k, err := wgtypes.ParseKey(p.PublicKey); err == nil {
+						return k, false, "the journal (recorded peers)", nil
+					}
+				}
+			}
+		}
+	}
+	for _, k := range w.op.Known {
+		if k.Address == hubPeer.Address { // the first operator
+			return k.PublicKey, false, "the journal (operator " + k.Name + ")", nil
+		}
+	}
+	if w.op.Dir != "" {
+		ks := wireguard.NewKeyStore(w.op.Dir)
+		var k wgtypes.Key
+		if create {
+			k, created, err = ks.LoadOrGenerate(wireguard.OperatorKeyName)
+		} else {
+			k, err = ks.Load(wireguard.OperatorKeyName)
+		}
+		return k.PublicKey(), created, ks.Path(wireguard.OperatorKeyName), err
+	}
+	var k wgtypes.Key
+	if create {
+		k, created, err = s.LoadOrGenerate(hub)
+	} else {
+		k, err = s.Load(hub)
+	}
+	return k.PublicKey(), created, s.Path(hub), err
 }
 
 // wgPeer is one element of the peers output (state.Peer's JSON form).
@@ -258,7 +328,19 @@ func (w *WireGuard) Describe(env *workflow.Env) []string {
 	}
 	var reuse, generate int
 	for _, p := range plan.Peers() {
-		if s.Exists(p.Name) || (st == nil && p.Name == wireguard.HubName && s.Exists(legacyHubName)) {
+		if p.Role == wireguard.RoleHub && (st == nil && p.Name == wireguard.HubName && s.Exists(legacyHubName)) {
+			reuse++
+			continue
+		}
+		if p.Role == wireguard.RoleHub {
+			if _, _, _, err := w.hubPublic(s, p, env, false); err == nil {
+				reuse++
+			} else {
+				generate++
+			}
+			continue
+		}
+		if s.Exists(p.Name) {
 			reuse++
 		} else {
 			generate++
@@ -311,6 +393,15 @@ func (w *WireGuard) Verify(ctx context.Context, env *workflow.Env) error {
 	var errs []error
 	public := map[string]wgtypes.Key{}
 	for _, p := range plan.Peers() {
+		if p.Role == wireguard.RoleHub {
+			pub, _, _, err := w.hubPublic(s, p, env, false)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			public[p.Name] = pub
+			continue
+		}
 		k, err := s.Load(p.Name)
 		if err != nil {
 			errs = append(errs, err)

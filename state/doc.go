@@ -128,6 +128,11 @@
 //	               A later k0rdent that holds the lock ends what is left
 //	               of these groups before it runs their nodes again
 //	               (Store.LeftoverProcessGroups); they change no state
+//	operator       operator: {action: removed, name, address, public_key,
+//	               by}: `k0rdent operators remove` took that operator's
+//	               peer off every VM (by: who did). Appended, under the
+//	               lock, to the current run file, also after its outcome;
+//	               it changes no node, no outcome and no selection
 //
 // An outcome does not end the file: a resumed run appends a resumed record
 // and more transitions after a failed or cancelled outcome. The latest
@@ -256,6 +261,24 @@
 // that last touched it; nodes that never ran or were skipped are absent.
 // Store.History(n) gives each node's median succeeded attempt duration in
 // the newest n deployment runs, for the plan's expected durations.
+//
+// # Operators
+//
+// Each operator machine (or CI runner) is its own WireGuard peer of every
+// VM (providers/wireguard: its key stays on that machine, never here).
+// A node journals the operator whose tunnel it brought up with its
+// succeeded record's outputs operator.name, operator.address,
+// operator.public_key and operator.added_to (the VMs it was added to in
+// that attempt); an operator record removes one. Store.Operators folds
+// every run file, oldest first: an operator appears with the first record
+// naming it (added_by: that run; a new address or key counts as new),
+// its last handshake is the newest handshake.<vm> output of its latest
+// record, an operator record removes it, and a teardown forgets them all
+// (the VMs went with it). A deployment with no operator recorded (built
+// or migrated before operators existed) lists its single hub peer, from
+// the wireguard node's peers, as the legacy operator; the first operator
+// whose vpn node runs claims the hub's address and key. Operators are not
+// part of runtime.yaml.
 //
 // # Secrets
 //

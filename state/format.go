@@ -31,7 +31,8 @@ const (
 	KindSuperseded   Kind = "superseded"
 	KindLockTakeover Kind = "lock-takeover"
 	KindOutcome      Kind = "outcome"
-	KindProcess      Kind = "process" // a process group a running attempt started
+	KindProcess      Kind = "process"  // a process group a running attempt started
+	KindOperator     Kind = "operator" // an operator peer removed from the VMs (operators remove)
 )
 
 // Outcome is how a run ended. The empty outcome means unfinished.
@@ -131,6 +132,8 @@ type Record struct {
 	Previous *Holder `yaml:"previous,omitempty"`
 	// process (with node and attempt)
 	Process *ProcessRecord `yaml:"process,omitempty"`
+	// operator
+	Operator *OperatorRecord `yaml:"operator,omitempty"`
 }
 
 // ProcessRecord is the process group of a process record: what a later

@@ -229,6 +229,10 @@ func (rf *RunFile) checkWith(rec *Record, batch map[string]workflow.State) error
 			return corrupt("process record of node %q attempt %d, which is not running (it is %s, attempt %d)",
 				rec.Node, rec.Attempt, cur.State, cur.Attempt)
 		}
+	case KindOperator:
+		if o := rec.Operator; o == nil || o.Action != OperatorRemoved || o.Name == "" {
+			return corrupt("operator record without action removed and a name")
+		}
 	default:
 		return corrupt("unknown record kind %q", rec.Kind)
 	}

@@ -104,8 +104,7 @@ timeouts:
 	if err := os.Rename(filepath.Join(keyDir, "id_ed25519"), filepath.Join(sshDir, "id_ed25519")); err != nil {
 		t.Fatal(err)
 	}
-	secrets := p.path("state", "secrets")
-	downOperatorDevice(t, tb, iface, secrets)
+	downOperatorDevice(t, tb, iface, p.operatorDir())
 
 	home := t.TempDir() // k0sctl's own log and cache
 	var outputs []result

@@ -82,10 +82,11 @@ timeouts:
     command: [sh, -c, "test -f probe-ok || { echo probe-ok missing; exit 1; }"]
     depends_on: [vpn]
 `, iface, tfSection))
-	secrets := p.path("state", "secrets")
 	// The operator's device outlives k0rdent by design; take it down
-	// before the testbed deletes the namespaces.
-	downOperatorDevice(t, tb, iface, secrets)
+	// before the testbed deletes the namespaces. Its files (the wg-quick
+	// file holds its key) are in the operator's own directory.
+	opDir := p.operatorDir()
+	downOperatorDevice(t, tb, iface, opDir)
 
 	var outputs []result // every captured stdout and stderr, scanned at the end
 	k0rdent := operatorCLI(tb, p)
@@ -128,7 +129,7 @@ timeouts:
 		}
 	}
 	vpnOut := rf.Nodes["vpn"].Outputs
-	if vpnOut["status"] != "connected" || vpnOut["interface"] != iface || vpnOut["config_path"] != filepath.Join(secrets, "vpn", iface+".conf") {
+	if vpnOut["status"] != "connected" || vpnOut["interface"] != iface || vpnOut["config_path"] != filepath.Join(opDir, "vpn", iface+".conf") {
 		t.Errorf("vpn outputs %v", vpnOut)
 	}
 	if fi, err := os.Stat(vpnOut["config_path"]); err != nil || fi.Mode().Perm() != 0o600 {
@@ -201,7 +202,7 @@ timeouts:
 
 	// Teardown: reset destroys vpn first (its dependents first): the
 	// device and its wireguard-go are gone, and runtime.yaml says so.
-	pidFile := filepath.Join(secrets, "vpn", iface+".pid")
+	pidFile := filepath.Join(opDir, "vpn", iface+".pid")
 	pidData, err := os.ReadFile(pidFile)
 	if err != nil {
 		t.Fatalf("wireguard-go pid file: %v", err)
@@ -230,11 +231,12 @@ timeouts:
 
 // downOperatorDevice takes the operator's WireGuard device down when the
 // test ends: it outlives k0rdent by design, and must go before the testbed
-// deletes the namespaces.
-func downOperatorDevice(t *testing.T, tb *testbed.Testbed, iface, secrets string) {
+// deletes the namespaces. dir holds its files in vpn/ (the operator's own
+// directory).
+func downOperatorDevice(t *testing.T, tb *testbed.Testbed, iface, dir string) {
 	t.Cleanup(func() {
 		d := &wireguard.Device{Wrap: []string{"ip", "netns", "exec", tb.OperatorNetns()}}
-		if err := d.Down(context.Background(), iface, filepath.Join(secrets, "vpn")); err != nil {
+		if err := d.Down(context.Background(), iface, filepath.Join(dir, "vpn")); err != nil {
 			t.Logf("take the operator device down: %v", err)
 		}
 	})
@@ -331,8 +333,9 @@ func checkRuntime(t *testing.T, p *project, iface string) {
 	}
 }
 
-// scanForSecrets fails if any private key (every WireGuard key under
-// secrets/wireguard: the hub's and one per VM of nVMs; the SSH private key
+// scanForSecrets fails if any private key (every WireGuard key: one per VM
+// of nVMs under secrets/wireguard, and the hub's, the first operator's own
+// key, in its directory beside the state directory; the SSH private key
 // the terraform phase generated) or any of extra (more secrets, by name)
 // appears in a file of the state directory outside secrets/ and
 // terraform/, or in a captured output.
@@ -341,6 +344,11 @@ func scanForSecrets(t *testing.T, stateDir string, outputs []result, nVMs int, e
 	type secret struct{ what, value string }
 	var secrets []secret
 	keys, err := filepath.Glob(filepath.Join(stateDir, "secrets", "wireguard", "*.key"))
+	own, _ := filepath.Glob(filepath.Join(filepath.Dir(stateDir), ".config", "k0rdent", "*", "wireguard", "*.key"))
+	if len(keys) != nVMs || len(own) != 1 {
+		t.Errorf("wireguard keys: %d under secrets/, want %d (the VMs'); %d in the operator's directory, want 1 (the hub's)", len(keys), nVMs, len(own))
+	}
+	keys = append(keys, own...)
 	if err != nil || len(keys) != 1+nVMs {
 		t.Fatalf("wireguard keys: %v (%d files), want %d", err, len(keys), 1+nVMs)
 	}

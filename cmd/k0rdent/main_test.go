@@ -70,8 +70,16 @@ func (p *project) cmdWith(bin string, args ...string) *exec.Cmd {
 		}
 		c.Env = append(c.Env, kv)
 	}
+	// The operator's own directory (its WireGuard key: see
+	// providers/wireguard.OperatorDir) is the project's, never the
+	// machine's ~/.config.
+	c.Env = append(c.Env, "XDG_CONFIG_HOME="+p.path(".config"))
 	return c
 }
+
+// operatorDir is the operator's own directory of a project's k0rdent
+// (metadata.name k0rdent): its WireGuard key, its device's files.
+func (p *project) operatorDir() string { return p.path(".config", "k0rdent", "k0rdent") }
 
 // result is a finished process.
 type result struct {

@@ -31,10 +31,21 @@
 // booting after `terraform apply`, so that a single `k0rdent run` can go
 // from wireguard through terraform to vpn.
 //
+// ConfigureVM also writes the document's wg-quick file where the VM keeps
+// it (WGConfPath, under Dir; the VM's sshd gives its sessions
+// K0RDENT_WG_CONF_DIR, so that what edits it over SSH never touches the
+// machine's /etc/wireguard), and RebootWireGuard restarts the VM's
+// WireGuard from that file, as a reboot would. Options.PublicSSH makes
+// sshd listen on the VM's public IP too (Azure's security group opens
+// port 22), and AddOperator adds another operator namespace on the
+// underlay (198.51.100.2, …), for tests of several operator machines.
+//
 // Options.Sandbox runs each VM's sshd in its own mount namespace with
 // overlays over /etc, /usr/local/bin, /var/lib and /run (sandbox.go), so a
 // tool that installs software over SSH (k0sctl) writes into the testbed's
 // directory, never onto the machine; SandboxPath says where a VM's file is.
+// Options.SandboxDirs narrows the overlays (an overlay over /run hides the
+// WireGuard sockets wireguard-go creates after it).
 //
 // Names: every testbed has an id of 8 hex digits (4 from a hash of
 // t.Name(), 4 random). Namespaces are k0tb-<id>-op and k0tb-<id>-vm<i>;

@@ -61,7 +61,7 @@ func (tb *Testbed) SandboxPath(vm, path string) (hostPath string, ok bool) {
 		return path, false
 	}
 	clean := filepath.Clean(path)
-	for _, d := range SandboxedDirs() {
+	for _, d := range tb.sandboxDirs {
 		if clean == d || strings.HasPrefix(clean, d+"/") {
 			return filepath.Join(tb.sandboxDir(v), "upper", upperName(d), strings.TrimPrefix(clean, d)), true
 		}
@@ -77,7 +77,7 @@ func (tb *Testbed) sshdArgv(v *vmState, sshd []string) []string {
 	root := tb.sandboxDir(v)
 	var script strings.Builder
 	script.WriteString("set -e\n")
-	for _, d := range SandboxedDirs() {
+	for _, d := range tb.sandboxDirs {
 		n := upperName(d)
 		up, work := filepath.Join(root, "upper", n), filepath.Join(root, "work", n)
 		if err := os.MkdirAll(up, 0o755); err != nil {

@@ -68,6 +68,14 @@ type Options struct {
 	// as k0rdent), who has passwordless sudo there, played by a second
 	// name for uid 0 so that no sudo is needed. Empty: only root.
 	AdminUser string
+	// SandboxDirs, with Sandbox, are the directories overlaid; nil means
+	// SandboxedDirs(). (/run overlaid hides the WireGuard UAPI sockets
+	// wireguard-go creates later: leave it out to run wg over SSH.)
+	SandboxDirs []string
+	// PublicSSH makes each VM's sshd listen on its public IP too, as an
+	// Azure VM's does (port 22 is open in its network security group):
+	// what adds an operator's peer reaches the VM without the tunnel.
+	PublicSSH bool
 }
 
 // Testbed is a running set of namespaces. Its methods are safe for
@@ -82,10 +90,13 @@ type Testbed struct {
 	vms   []*vmState
 	procs []proc // every process started, for cleanup
 
-	sandbox  bool           // Options.Sandbox
-	admin    string         // Options.AdminUser
-	stopBoot chan struct{}  // closed by cleanup: BootFromSecrets watchers stop
-	boots    sync.WaitGroup // the watchers
+	sandbox     bool           // Options.Sandbox
+	admin       string         // Options.AdminUser
+	public      bool           // Options.PublicSSH
+	sandboxDirs []string       // Options.SandboxDirs
+	extraOps    []string       // AddOperator's namespaces
+	stopBoot    chan struct{}  // closed by cleanup: BootFromSecrets watchers stop
+	boots       sync.WaitGroup // the watchers
 }
 
 type proc struct {
@@ -113,7 +124,7 @@ func New(t testing.TB, opts Options) *Testbed {
 	if opts.Sandbox {
 		requireSandbox(t)
 	}
-	tb := &Testbed{t: t, id: newID(t.Name()), dir: t.TempDir(), sandbox: opts.Sandbox, admin: opts.AdminUser, stopBoot: make(chan struct{})}
+	tb := &Testbed{t: t, id: newID(t.Name()), dir: t.TempDir(), sandbox: opts.Sandbox, admin: opts.AdminUser, public: opts.PublicSSH, stopBoot: make(chan struct{})}
 	tb.op = "k0tb-" + tb.id + "-op"
 	seen := map[string]bool{OperatorIP: true}
 	names := map[string]bool{}
@@ -130,6 +141,10 @@ func New(t testing.TB, opts Options) *Testbed {
 		}
 		names[v.Name], seen[v.PublicIP] = true, true
 		tb.vms = append(tb.vms, &vmState{VM: v, index: i, netns: fmt.Sprintf("k0tb-%s-vm%d", tb.id, i), ifname: fmt.Sprintf("tb%sw%d", tb.id, i)})
+	}
+	tb.sandboxDirs = opts.SandboxDirs
+	if tb.sandboxDirs == nil {
+		tb.sandboxDirs = SandboxedDirs()
 	}
 	t.Cleanup(tb.cleanup)
 	if err := tb.setup(opts); err != nil {
@@ -361,6 +376,14 @@ func (tb *Testbed) ConfigureVM(vm string, cloudInit []byte) error {
 		return fmt.Errorf("testbed VM %s: wg0.conf has no Address", vm)
 	}
 	v.doc = cloudInit
+	// cloud-init writes the wg-quick file; the VM's is under Dir (the
+	// VM's sshd tells its sessions where: K0RDENT_WG_CONF_DIR).
+	if err := os.MkdirAll(tb.wgConfDir(v), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(tb.WGConfPath(vm), q.Marshal(), 0o600); err != nil {
+		return err
+	}
 	tb.stopWG(v)
 	if err := tb.startWG(v, q); err != nil {
 		return err
@@ -409,6 +432,39 @@ func (tb *Testbed) StartWireGuard(vm string) error {
 	if err != nil {
 		return err
 	}
+	return tb.startWG(v, q)
+}
+
+// wgConfDir is where vm's wg-quick files are: what /etc/wireguard is on a
+// VM.
+func (tb *Testbed) wgConfDir(v *vmState) string {
+	return filepath.Join(tb.dir, v.netns+"-etc-wireguard")
+}
+
+// WGConfPath is vm's wg-quick file (its /etc/wireguard/wg0.conf): written
+// from the cloud-init document by ConfigureVM, changed over SSH by what
+// manages the VM's peers (K0RDENT_WG_CONF_DIR in its sessions).
+func (tb *Testbed) WGConfPath(vm string) string {
+	v := tb.vm(vm)
+	return filepath.Join(tb.wgConfDir(v), v.ifname+".conf")
+}
+
+// RebootWireGuard restarts vm's WireGuard from its wg-quick file, as
+// `systemctl enable wg-quick@wg0` does at boot: what was changed on the
+// device alone is gone, what is in the file comes back.
+func (tb *Testbed) RebootWireGuard(vm string) error {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	v := tb.vm(vm)
+	data, err := os.ReadFile(tb.WGConfPath(vm))
+	if err != nil {
+		return fmt.Errorf("testbed VM %s: %w", vm, err)
+	}
+	q, err := wireguard.ParseWGQuick(data)
+	if err != nil {
+		return fmt.Errorf("testbed VM %s: %s: %w", vm, tb.WGConfPath(vm), err)
+	}
+	tb.stopWG(v)
 	return tb.startWG(v, q)
 }
 
@@ -501,9 +557,15 @@ func (tb *Testbed) startSSHD(v *vmState, addr netip.Addr) error {
 			return fmt.Errorf("ssh-keygen: %v: %s", err, out)
 		}
 	}
+	publicListen := "# no public ListenAddress (Options.PublicSSH)"
+	if tb.public {
+		publicListen = "ListenAddress " + v.PublicIP
+	}
 	cfg := strings.Join([]string{
 		"Port " + strconv.Itoa(SSHPort),
 		"ListenAddress " + addr.String(),
+		publicListen,
+		"SetEnv K0RDENT_WG_CONF_DIR=" + tb.wgConfDir(v),
 		"HostKey " + hostKey,
 		"AuthorizedKeysFile " + filepath.Join(tb.dir, "authorized_keys"),
 		"PidFile none",
@@ -573,7 +635,7 @@ func (tb *Testbed) cleanup() {
 	wg.Wait()
 	// Anything else still in the namespaces (a device the code under test
 	// left up, a command a test started) goes too.
-	namespaces := []string{tb.op}
+	namespaces := append([]string{tb.op}, tb.extraOps...)
 	for _, v := range tb.vms {
 		namespaces = append(namespaces, v.netns)
 	}
@@ -592,7 +654,39 @@ func (tb *Testbed) cleanup() {
 	for _, v := range tb.vms {
 		exec.Command("ip", "netns", "del", v.netns).Run()
 	}
+	for _, ns := range tb.extraOps {
+		exec.Command("ip", "netns", "del", ns).Run()
+	}
 	exec.Command("ip", "netns", "del", tb.op).Run()
+}
+
+// AddOperator adds one more operator machine: a namespace on the underlay
+// at 198.51.100.<2+n> (n counting AddOperator calls from 0), joined to
+// the bridge like the VMs. It returns the namespace's name (for `ip netns
+// exec`); cleanup stops what runs in it and deletes it.
+func (tb *Testbed) AddOperator() (string, error) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	n := len(tb.extraOps) + 1
+	if n > 7 {
+		return "", errors.New("testbed: at most 7 more operators (198.51.100.2-8)")
+	}
+	ns := fmt.Sprintf("k0tb-%s-op%d", tb.id, n)
+	o, p := fmt.Sprintf("tb%sp%d", tb.id, n), fmt.Sprintf("tb%sq%d", tb.id, n)
+	tb.extraOps = append(tb.extraOps, ns)
+	for _, s := range [][]string{
+		{"netns", "add", ns},
+		{"-n", ns, "link", "set", "lo", "up"},
+		{"-n", tb.op, "link", "add", o, "type", "veth", "peer", "name", p, "netns", ns},
+		{"-n", tb.op, "link", "set", o, "master", "tb" + tb.id + "br", "up"},
+		{"-n", ns, "addr", "add", fmt.Sprintf("198.51.100.%d/24", 1+n), "dev", p},
+		{"-n", ns, "link", "set", p, "up"},
+	} {
+		if err := tb.ip(s...); err != nil {
+			return "", err
+		}
+	}
+	return ns, nil
 }
 
 // dumpLogs logs the tail of every log file, for a failed test.

@@ -64,6 +64,36 @@
 // both ways (Marshal, ParseWGQuick, and SetConf for `wg setconf`, which
 // does not know Address).
 //
+// # Operators
+//
+// Each operator machine (or CI runner) is a WireGuard peer of every VM of
+// its own (Operator: name, address, public key). The first operator is
+// the hub above: the VMs' cloud-init knows it. Its key is HubName's under
+// secrets/ only in a deployment built before operators existed (or
+// migrated from the bash tool); a new deployment's hub key is the first
+// operator's own key. Every operator keeps its private key on its own
+// machine, in OperatorDir(metadata.name):
+// $K0RDENT_OPERATOR_DIR, else <os.UserConfigDir>/k0rdent/<name>
+// (~/.config/k0rdent/<name>), as KeyStore lays it out
+// (wireguard/operator.key, 0600 in 0700 directories; its device's files go
+// to vpn/ there). Not the state directory: the team shares that (a blob
+// container), and a private key must stay with the tunnel it opens. Not
+// beside the config either: that is usually committed. OperatorAddress
+// gives a new operator the highest free address of the network (the VMs
+// grow up from the bottom, operators down from the top), a function of
+// the plan and the recorded operators only.
+//
+// The VMs are changed over SSH by two small scripts (RemoteCommand:
+// sh -c, under sudo -n unless the login user is root): ReadPeersScript
+// finds the VM's WireGuard interface by its WireGuard address and prints
+// its peers and its wg-quick file ($K0RDENT_WG_CONF_DIR or /etc/wireguard,
+// <interface>.conf); SetPeerScript adds or removes one peer on the device
+// (`wg set`, and the peer's /32 route) and replaces the wg-quick file with
+// the one on stdin, atomically, so the change survives a reboot. The file
+// is edited here, not on the VM: AddPeerSection appends a [Peer] section
+// (with a "# operator <name>" comment), RemovePeerSection removes one with
+// the comment lines above it; every other byte is kept.
+//
 // Errors never quote key material: a bad line in a wg-quick file is named
 // by its number and key, not its value.
 package wireguard

@@ -131,6 +131,7 @@ func NewApp(opts Options) *ucli.App {
 			a.phasesCommand(),
 			a.migrateCommand(),
 			a.resetCommand(),
+			a.operatorsCommand(),
 			a.validateCommand(),
 			a.versionCommand(),
 			a.completionCommand(),

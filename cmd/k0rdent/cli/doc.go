@@ -53,6 +53,13 @@
 // thing on every command that has it: do not ask, take the prompt's
 // default answer (yesUsage).
 //
+// Operators (operators.go): every operator machine is its own WireGuard
+// peer of the VMs; --operator (K0RDENT_OPERATOR, default user@host) names
+// it. `operators` lists them from the journals (-o json: name, address,
+// public_key, added_by_run, last_handshake, you); `operators remove NAME`
+// takes one off every VM (deploy.RemoveOperator) and refuses the last one
+// and yourself without --force.
+//
 // Journal clock: the store gets Options.Now (Store.Now), so the header and
 // the resumed, outcome, superseded and lock-takeover records are pinned in
 // tests as the transitions are. Run headers carry the graph's edges, so

@@ -10,6 +10,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/k0rdent/k0rdent-deploy/phases"
+	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
 )
 
 // Global flag names. They are accepted both before the command
@@ -21,6 +22,7 @@ const (
 	flagLogLevel = "log-level"
 	flagNoColor  = "no-color"
 	flagOutput   = "output"
+	flagOperator = "operator"
 )
 
 // optionalBool reads a bool flag as a tri-state: nil when the command line
@@ -64,6 +66,9 @@ type globalOptions struct {
 	StateDir   string
 	LogLevel   slog.Level
 	NoColor    bool
+	// Operator is this machine's operator (--operator, K0RDENT_OPERATOR,
+	// else user@host): its own WireGuard peer of the VMs.
+	Operator string
 }
 
 // globalFlags returns fresh global flag definitions. urfave/cli flags carry
@@ -94,6 +99,8 @@ func globalFlags(withEnv bool) []ucli.Flag {
 		// (no-color.org), which a bool flag's env parsing would reject.
 		&ucli.BoolFlag{Name: flagNoColor, Category: "global",
 			Usage: "no colours or live redraw (also NO_COLOR)"},
+		&ucli.StringFlag{Name: flagOperator, Category: "global", DefaultText: "user@host",
+			EnvVars: env("K0RDENT_OPERATOR"), Usage: "operator `NAME`: this machine's own WireGuard peer of the VMs"},
 	}
 }
 
@@ -137,6 +144,12 @@ func readGlobals(c *ucli.Context) (globalOptions, error) {
 		ConfigPath: lookupGlobal(c, flagConfig),
 		StateDir:   lookupGlobal(c, flagStateDir),
 		NoColor:    lookupGlobalBool(c, flagNoColor),
+		Operator:   lookupGlobal(c, flagOperator),
+	}
+	if g.Operator == "" {
+		g.Operator = wireguard.DefaultOperatorName()
+	} else if !wireguard.ValidOperatorName(g.Operator) {
+		return g, usageErrorf("--operator %q: want letters, digits, '.', '_', '@' and '-' (at most 64), e.g. alice@laptop", g.Operator)
 	}
 	if v, ok := os.LookupEnv("NO_COLOR"); ok && v != "" {
 		g.NoColor = true

@@ -66,6 +66,9 @@ func newEnv(t *testing.T, config string) *env {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	t.Setenv("NO_COLOR", "")
+	// The operator's own directory (providers/wireguard.OperatorDir) is
+	// the test's, never the machine's ~/.config.
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, ".config"))
 	for _, k := range []string{"K0RDENT_CONFIG", "K0RDENT_STATE_DIR", "K0RDENT_TEST_KILL_AT"} {
 		t.Setenv(k, "")
 		os.Unsetenv(k)

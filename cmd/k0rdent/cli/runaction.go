@@ -27,6 +27,7 @@ func (a *app) deployer(g globalOptions) *deploy.Deployer {
 		Now:        a.Now,
 		Notices:    a.Stderr,
 		Log:        a.newLogger(g.LogLevel),
+		Operator:   g.Operator,
 	}
 	if a.runIDs {
 		d.NewRunID = a.NewRunID
