@@ -201,3 +201,12 @@ func (s *Store) PreviewMigration(projectRoot, dir string) (*Store, error) {
 	}
 	return pv, nil
 }
+
+// InspectLegacy is InspectLegacy of this store's directory: nil when the
+// store is not a local directory (the legacy tool's files are local).
+func (s *Store) InspectLegacy(projectRoot string) (*LegacyInspection, error) {
+	if s.local == nil {
+		return nil, nil
+	}
+	return InspectLegacy(projectRoot, s.local.Root())
+}
