@@ -383,6 +383,9 @@ func (b *LocalBackend) RepairJournal(_ context.Context, id string, size int64) (
 	}
 	path := b.RunPath(id)
 	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return "", fmt.Errorf("%w: run %s (%s)", ErrNotFound, id, path)
+	}
 	if err != nil {
 		return "", fmt.Errorf("repair %s: %w", path, err)
 	}
