@@ -299,7 +299,7 @@ func tfSchedule(t *testing.T, store *state.Store, nodes ...workflow.Phase) *work
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.Local().SecretsPath(), Recorder: run, LogSink: run.LogSink()}
+	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.LocalBackend().SecretsPath(), Recorder: run, LogSink: run.LogSink()}
 	res, err := s.Run(context.Background(), nil)
 	if err != nil {
 		t.Fatalf("run %s: %v", run.ID(), err)
@@ -320,7 +320,7 @@ func TestTerraform_RealApply(t *testing.T) {
 
 	store := state.NewStore(t.TempDir())
 	cfg := tfTestConfig(t, "metadata:\n  owner: tester\ncluster:\n  workers: {count: 2, zones: [1, 2]}\n"+tfYAML)
-	bc := BuildContext{Config: cfg, Dirs: Dirs{K0s: filepath.Join(store.Local().Root(), K0sWorkDir), Secrets: store.Local().SecretsPath(), Terraform: store.Local().TerraformDir()}}
+	bc := BuildContext{Config: cfg, Dirs: Dirs{K0s: filepath.Join(store.LocalBackend().Root(), K0sWorkDir), Secrets: store.LocalBackend().SecretsPath(), Terraform: store.LocalBackend().TerraformDir()}}
 	nodes := func() []workflow.Phase { return []workflow.Phase{newWireGuard(bc), newTerraform(bc)} }
 
 	res := tfSchedule(t, store, nodes()...)
@@ -346,13 +346,13 @@ func TestTerraform_RealApply(t *testing.T) {
 	if !strings.HasPrefix(clusterID, "k0rdent-") || len(clusterID) != len("k0rdent-")+8 || out[tf.OutputResourceGroup] != clusterID+"-resgrp" {
 		t.Errorf("cluster_id %q, resource_group %q", clusterID, out[tf.OutputResourceGroup])
 	}
-	if out[TerraformOutputSSHUser] != "k0rdent" || out[TerraformOutputSSHKeyPath] != filepath.Join(store.Local().SecretsPath(), "ssh", "id_ed25519") {
+	if out[TerraformOutputSSHUser] != "k0rdent" || out[TerraformOutputSSHKeyPath] != filepath.Join(store.LocalBackend().SecretsPath(), "ssh", "id_ed25519") {
 		t.Errorf("ssh_user %q, ssh_key_path %q", out[TerraformOutputSSHUser], out[TerraformOutputSSHKeyPath])
 	}
 	for path, want := range map[string]os.FileMode{
-		store.Local().TerraformDir():                                     0o700 | os.ModeDir,
-		filepath.Join(store.Local().TerraformDir(), "terraform.tfstate"): 0o600,
-		filepath.Join(store.Local().TerraformDir(), tf.VarsFile):         0o600,
+		store.LocalBackend().TerraformDir():                                     0o700 | os.ModeDir,
+		filepath.Join(store.LocalBackend().TerraformDir(), "terraform.tfstate"): 0o600,
+		filepath.Join(store.LocalBackend().TerraformDir(), tf.VarsFile):         0o600,
 	} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode() != want {
 			t.Errorf("%s: mode %v, %v; want %v", path, fi.Mode(), err, want)
@@ -360,7 +360,7 @@ func TestTerraform_RealApply(t *testing.T) {
 	}
 
 	// Terraform's own output is in the node log.
-	logs, _ := filepath.Glob(filepath.Join(store.Local().RunsDir(), "*", TerraformName+".log"))
+	logs, _ := filepath.Glob(filepath.Join(store.LocalBackend().RunsDir(), "*", TerraformName+".log"))
 	if len(logs) != 1 {
 		t.Fatalf("terraform node logs: %v", logs)
 	}
@@ -383,7 +383,7 @@ func TestTerraform_RealApply(t *testing.T) {
 		t.Errorf("second run: %s, outputs %v, want the first run's", res2.Outcome, res2.Nodes[TerraformName].Outputs)
 	}
 	bin := tftest.Binary(t)
-	exec, err := tf.New(tf.Options{Dir: store.Local().TerraformDir(), Binary: bin})
+	exec, err := tf.New(tf.Options{Dir: store.LocalBackend().TerraformDir(), Binary: bin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestTerraform_RealApply(t *testing.T) {
 
 	// Verify, as status --check calls it.
 	p := newTerraform(bc)
-	env := &workflow.Env{Node: TerraformName, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard, SecretsDir: store.Local().SecretsPath(), Recorded: out}
+	env := &workflow.Env{Node: TerraformName, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard, SecretsDir: store.LocalBackend().SecretsPath(), Recorded: out}
 	if err := p.Verify(context.Background(), env); err != nil {
 		t.Errorf("Verify right after apply: %v", err)
 	}
@@ -410,7 +410,7 @@ func TestTerraform_RealApply(t *testing.T) {
 	// No secret reached the run files or logs: the cloud-init documents
 	// are referenced by path only, and the private keys never leave secrets/.
 	secrets := secretMarkers(t, store)
-	filepath.WalkDir(filepath.Join(store.Local().Root(), "runs"), func(path string, d os.DirEntry, err error) error {
+	filepath.WalkDir(filepath.Join(store.LocalBackend().Root(), "runs"), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -445,7 +445,7 @@ func TestTerraform_RealApply(t *testing.T) {
 func secretMarkers(t *testing.T, store *state.Store) []string {
 	t.Helper()
 	var out []string
-	filepath.WalkDir(store.Local().SecretsPath(), func(path string, d os.DirEntry, err error) error {
+	filepath.WalkDir(store.LocalBackend().SecretsPath(), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(path, ".pub") || strings.HasSuffix(path, "listen-port") {
 			return err
 		}

@@ -56,9 +56,9 @@ func OpenStore(b Backend) *Store {
 // Backend is the backend the store is kept by.
 func (s *Store) Backend() Backend { return s.b }
 
-// Local is the local state directory's backend, or nil when the store is
+// LocalBackend is the local state directory's backend, or nil when the store is
 // kept elsewhere. Its paths are for this package and tests only.
-func (s *Store) Local() *LocalBackend { return s.local }
+func (s *Store) LocalBackend() *LocalBackend { return s.local }
 
 // Location names the store for messages (the state directory; a URL).
 func (s *Store) Location() string { return s.b.Location() }
