@@ -238,6 +238,9 @@ func (r *Run) Record(ev workflow.Event) error {
 		Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
 		Outputs: maps.Clone(ev.Outputs),
 	}
+	if err := r.saveSecrets(ev); err != nil {
+		return err
+	}
 	if err := r.Append(rec); err != nil {
 		return err
 	}
@@ -246,6 +249,23 @@ func (r *Run) Record(ev workflow.Event) error {
 	// start and its outcome.
 	if (ev.To.Done() || ev.To == workflow.Failed) && r.Projects(ev.Node) {
 		return r.WriteRuntime()
+	}
+	return nil
+}
+
+// saveSecrets makes the secrets a node wrote durable in the store
+// (Backend.SaveSecrets: nothing to do locally) before its success is
+// journalled, so that a success record never names a secret the store
+// does not keep.
+func (r *Run) saveSecrets(evs ...workflow.Event) error {
+	for _, ev := range evs {
+		if ev.To != workflow.Succeeded {
+			continue
+		}
+		if err := r.s.SaveSecrets(); err != nil {
+			return fmt.Errorf("run %s: node %s: keep its secrets: %w", r.ID(), ev.Node, err)
+		}
+		return nil
 	}
 	return nil
 }
@@ -318,6 +338,9 @@ func (r *Run) Append(rec Record) error { return r.AppendBatch([]Record{rec}) }
 // returns once they are all durable; see AppendBatch for what an error
 // leaves.
 func (r *Run) RecordBatch(evs []workflow.Event) error {
+	if err := r.saveSecrets(evs...); err != nil {
+		return err
+	}
 	recs := make([]Record, len(evs))
 	for i, ev := range evs {
 		recs[i] = Record{
