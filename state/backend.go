@@ -12,6 +12,9 @@ package state
 // when a caller needs it, and then say here what changed and why.
 //
 //	2026-12-03  first version.
+//	2026-12-03  doc only: Store calls SaveSecrets before it journals each
+//	            node's success (Run.Record), so it should put back only
+//	            what changed.
 //
 // The contract, shared by every implementation and checked by
 // state/backendtest.Run (run it on a new implementation):
@@ -126,6 +129,8 @@ type Backend interface {
 	SecretsDir(ctx context.Context) (string, error)
 	// SaveSecrets puts back what changed in the materialised directory:
 	// new and changed files become secrets, removed files are deleted.
+	// Store calls it before it journals a node's success, so that no
+	// success record names a secret the store does not keep.
 	SaveSecrets(ctx context.Context) error
 
 	// WorkDir returns a local directory for the phase files named name
