@@ -283,16 +283,6 @@ func (e *LegacyReappearedError) Error() string {
 		strings.Join(e.Files, ", "))
 }
 
-// localRoot is the local state directory, which the legacy migration
-// reads and writes in place (the bash tool's files are local); another
-// backend gets its state from a local directory pushed to it.
-func (s *Store) localRoot(what string) (string, error) {
-	if s.local == nil {
-		return "", fmt.Errorf("%s: the state at %s is not a local directory: migrate the legacy files into a local --state-dir first, then move it", what, s.Location())
-	}
-	return s.local.Root(), nil
-}
-
 // Migrate moves the legacy tool's files found in projectRoot and the store
 // into the store's legacy/ directory, writes their WireGuard private keys
 // to secrets/, synthesizes one migrated run file per legacy run and seeds
@@ -303,10 +293,12 @@ func (s *Store) Migrate(projectRoot string, opts MigrateOptions) (*MigrationRepo
 	if now == nil {
 		now = time.Now
 	}
-	root, err := s.localRoot("migrate")
-	if err != nil {
-		return nil, err
+	if s.local == nil {
+		// The legacy tool's files are local: they are migrated into a
+		// local state directory, which is then moved to another store.
+		return &MigrationReport{ProjectRoot: projectRoot, StateDir: s.Location(), DryRun: opts.DryRun, Nothing: true}, nil
 	}
+	root := s.local.Root()
 	set, err := DetectLegacy(projectRoot, root)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
