@@ -14,7 +14,8 @@ package state
 //	2026-12-03  first version.
 //	2026-12-03  doc only: Store calls SaveSecrets before it journals each
 //	            node's success (Run.Record), so it should put back only
-//	            what changed.
+//	            what changed. SecretsDir and WorkDir: the directory may not
+//	            exist yet; WorkDir's names are one path element.
 //
 // The contract, shared by every implementation and checked by
 // state/backendtest.Run (run it on a new implementation):
@@ -125,7 +126,10 @@ type Backend interface {
 	// 0600, directories 0700) on local disk, for tools and phases that
 	// need paths, and returns dir. Files written or removed there are put
 	// back by SaveSecrets; Close removes a temporary copy. The local
-	// backend returns its own secrets directory (nothing to copy).
+	// backend returns its own secrets directory (nothing to copy). The
+	// directory may not exist while there is no secret: its first writer
+	// creates it 0700. It is called at plan time too, so it writes nothing
+	// to the store.
 	SecretsDir(ctx context.Context) (string, error)
 	// SaveSecrets puts back what changed in the materialised directory:
 	// new and changed files become secrets, removed files are deleted.
@@ -136,7 +140,11 @@ type Backend interface {
 	// WorkDir returns a local directory for the phase files named name
 	// ("terraform": Terraform's working directory; k0sctl's config), with
 	// what SaveWorkDir put back last time restored into it. The local
-	// backend returns the directory in the state directory itself.
+	// backend returns the directory in the state directory itself. name
+	// is one path element and none of the state directory's own entries
+	// (runs, secrets, legacy, lock, runtime.yaml). The directory may not
+	// exist yet: the phase creates it (0700). Like SecretsDir it is called
+	// at plan time and writes nothing to the store.
 	WorkDir(ctx context.Context, name string) (string, error)
 	// SaveWorkDir puts back the content of work dir name so that it
 	// outlives this process (nothing to do locally).
