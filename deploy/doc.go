@@ -27,6 +27,12 @@
 // projection), migrate legacy state, build the graph from the phase
 // registry, record, schedule, finish.
 //
+// The phases' directories (secrets, the Terraform and k0s work dirs) and
+// the cluster id come from the state store (Deployer.dirs, in Load), never
+// from a path of the state directory, and what the phases leave there is
+// put back through the store after the scheduler returns (saveStore), so a
+// store that is not a local directory stands behind the same code.
+//
 // deploy owns no flags, prompts or rendering: the command line (cmd/k0rdent)
 // parses flags into the options structs here, answers the Decide callback
 // (a terminal prompt) and renders what the actions return. Errors carry an

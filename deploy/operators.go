@@ -86,7 +86,7 @@ func (d *Deployer) RemoveOperator(ctx context.Context, name string, force bool) 
 	}
 	cur, err := d.Store.Current()
 	if err != nil || cur == nil || cur.CurrentRunID == "" {
-		return nil, usagef("no run in %s: nothing to remove an operator from", d.Store.Root())
+		return nil, usagef("no run in %s: nothing to remove an operator from", d.Store.Location())
 	}
 	lock, prev, err := d.lock(cur.CurrentRunID)
 	if err != nil {

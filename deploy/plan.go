@@ -6,8 +6,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/k0rdent/k0rdent-deploy/state"
-
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
@@ -100,7 +98,7 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 		return nil, err
 	}
 	po := workflow.PlanOptions{Prior: j.prior, History: hist, Selection: ws,
-		Inputs: in, RunID: out.Resume, SecretsDir: d.Store.SecretsDir()}
+		Inputs: in, RunID: out.Resume, SecretsDir: lg.Dirs.Secrets}
 	out.Plan = workflow.Plan(lg.Graph, po)
 	if o.Verify && j.resume == nil {
 		if po.Verified, err = d.verifyReusable(lg, j.prior, out.Plan, o.Parallelism); err != nil {
@@ -121,7 +119,7 @@ func (d *Deployer) legacyPreview() (note string, pd *Deployer, cleanup func(), e
 	if d.preview {
 		return "", nil, cleanup, nil
 	}
-	info, err := state.InspectLegacy(d.projectRoot(), d.Store.Root())
+	info, err := d.Store.InspectLegacy(d.projectRoot())
 	if err != nil || info == nil {
 		return "", nil, cleanup, err
 	}
@@ -157,6 +155,6 @@ func (d *Deployer) verifyReusable(lg *Loaded, prior map[string]workflow.NodeStat
 	if len(verify) == 0 {
 		return nil, nil
 	}
-	sched := &workflow.Scheduler{Graph: lg.Graph, SecretsDir: d.Store.SecretsDir(), Parallelism: parallelism, Log: d.logger(), Now: d.Now}
+	sched := &workflow.Scheduler{Graph: lg.Graph, SecretsDir: lg.Dirs.Secrets, Parallelism: parallelism, Log: d.logger(), Now: d.Now}
 	return sched.Check(context.Background(), verify)
 }

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -49,11 +48,11 @@ func (d *Deployer) runConfig(id string) (*config.Config, error) {
 	if id == "" {
 		return nil, state.ErrNotFound
 	}
-	path := d.Store.RunFilePath(id, runConfigName)
-	if _, err := os.Stat(path); err != nil {
+	data, err := d.Store.ReadRunFile(id, runConfigName)
+	if err != nil {
 		return nil, err
 	}
-	return config.Load(path)
+	return config.Parse(data, id+"/"+runConfigName)
 }
 
 // DiffKey is one config field that changed since the last successful run

@@ -99,7 +99,7 @@ func TestDigest_BuiltinDeclarations(t *testing.T) {
 	if got := Changes(kof, NewSnapshot(old), NewSnapshot(cur)); !slices.Equal(got, []string{"kof.version 1.1.0 → 1.2.0"}) {
 		t.Errorf("Changes = %q", got)
 	}
-	ps, err := Builtin().Build(cur, nil, Dirs{State: t.TempDir(), Secrets: t.TempDir(), Terraform: t.TempDir()})
+	ps, err := Builtin().Build(cur, nil, Dirs{Secrets: t.TempDir(), Terraform: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -246,10 +246,11 @@ func TestVPN_OperatorOutputsAreTheJournals(t *testing.T) {
 func TestWireGuard_HubKeyStaysWithTheFirstOperator(t *testing.T) {
 	cfg := wgTestConfig(t, "")
 	store := state.NewStore(t.TempDir())
+	secrets := store.LocalBackend().SecretsPath()
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := wgTestNode(t, cfg, store)
 	a.op = Operator{Name: "alice@a", Dir: dirA}
-	envA := &workflow.Env{Node: WireGuardName, SecretsDir: store.SecretsDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	envA := &workflow.Env{Node: WireGuardName, SecretsDir: secrets, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if err := a.Run(context.Background(), envA); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func TestWireGuard_HubKeyStaysWithTheFirstOperator(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the first operator's key in its directory: %v", err)
 	}
-	ks := wireguard.NewKeyStore(store.SecretsDir())
+	ks := wireguard.NewKeyStore(secrets)
 	if ks.Exists(wireguard.HubName) {
 		t.Errorf("a hub key under the shared secrets: %s", ks.Path(wireguard.HubName))
 	}
@@ -281,7 +282,7 @@ func TestWireGuard_HubKeyStaysWithTheFirstOperator(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			b := wgTestNode(t, cfg, store)
 			b.op = Operator{Name: "bob@b", Dir: dirB}
-			envB := &workflow.Env{Node: WireGuardName, SecretsDir: store.SecretsDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			envB := &workflow.Env{Node: WireGuardName, SecretsDir: secrets, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			setup(b, envB)
 			if err := b.Run(context.Background(), envB); err != nil {
 				t.Fatal(err)

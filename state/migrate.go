@@ -293,11 +293,17 @@ func (s *Store) Migrate(projectRoot string, opts MigrateOptions) (*MigrationRepo
 	if now == nil {
 		now = time.Now
 	}
-	set, err := DetectLegacy(projectRoot, s.root)
+	if s.local == nil {
+		// The legacy tool's files are local: they are migrated into a
+		// local state directory, which is then moved to another store.
+		return &MigrationReport{ProjectRoot: projectRoot, StateDir: s.Location(), DryRun: opts.DryRun, Nothing: true}, nil
+	}
+	root := s.local.Root()
+	set, err := DetectLegacy(projectRoot, root)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	rep := &MigrationReport{ProjectRoot: projectRoot, StateDir: s.root, DryRun: opts.DryRun}
+	rep := &MigrationReport{ProjectRoot: projectRoot, StateDir: root, DryRun: opts.DryRun}
 	if set != nil {
 		rep.ProjectRoot, rep.StateDir = set.ProjectRoot, set.StateDir
 	}

@@ -96,7 +96,7 @@ func TestStore_Operators(t *testing.T) {
 	if err != nil || infos[len(infos)-1].Outcome != OutcomeSucceeded {
 		t.Errorf("List after the operator record: %+v, %v", infos, err)
 	}
-	data, _ := os.ReadFile(s.RunPath("20261125-100200-0001"))
+	data, _ := os.ReadFile(s.LocalBackend().RunPath("20261125-100200-0001"))
 	if !strings.Contains(string(data), "kind: operator\n") || !strings.Contains(string(data), "action: removed") {
 		t.Errorf("run file has no operator record:\n%s", data)
 	}

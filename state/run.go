@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -24,14 +23,14 @@ import (
 // for use by several goroutines.
 type Run struct {
 	s    *Store
-	path string
+	path string // the journal's name in messages (its path locally)
 
 	// wmu serialises the writes (sync) and Close; it is taken before mu
 	// and held across the write and the fsync, mu is not: staging goes on
 	// while a batch is being written.
 	wmu  sync.Mutex
 	mu   sync.Mutex // guards everything below
-	f    *os.File   // O_APPEND; nil after Close
+	f    Journal    // nil after Close
 	rf   *RunFile   // the durable records, replayed
 	base *Runtime   // runtime before this run (may contain this run's earlier effects)
 	err  error      // a failed write poisons the Run
@@ -82,28 +81,24 @@ func (s *Store) CreateRun(h Header) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create run %s: %w", h.RunID, err)
 	}
-	if err := os.MkdirAll(s.RunsDir(), 0o755); err != nil {
-		return nil, fmt.Errorf("create run %s: %w", h.RunID, err)
-	}
-	path := s.RunPath(h.RunID)
-	if _, err := os.Lstat(path); err == nil {
-		return nil, fmt.Errorf("create run: %s already exists; run ids are never reused", path)
-	}
+	path := s.journalName(h.RunID)
 	data, err := encodeHeader(h)
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(path, data, 0o644); err != nil {
-		return nil, fmt.Errorf("create run: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := s.b.CreateJournal(s.ctx(), h.RunID, data)
 	if err != nil {
-		return nil, fmt.Errorf("create run: %w", err)
+		return nil, err
 	}
 	rf := &RunFile{file: path}
 	rf.setHeader(h)
 	rf.Size = int64(len(data))
-	r := &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(s.SecretsDir())}
+	secretsDir, err := s.SecretsDir()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create run %s: %w", h.RunID, err)
+	}
+	r := &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(secretsDir)}
 	if err := r.updateRuntime(); err != nil {
 		f.Close()
 		return nil, err
@@ -131,9 +126,9 @@ func (s *Store) OpenRun(id string) (*Run, error) {
 	if rf.Outcome == OutcomeSuperseded {
 		return nil, fmt.Errorf("open run %s: it was superseded by run %s and cannot be resumed", id, rf.SupersededBy)
 	}
-	path := s.RunPath(id)
+	path := s.journalName(id)
 	if rf.Torn {
-		if err := repair(path, rf.Size); err != nil {
+		if _, err := s.b.RepairJournal(s.ctx(), id, rf.Size); err != nil {
 			return nil, err
 		}
 		rf.Torn = false
@@ -142,41 +137,19 @@ func (s *Store) OpenRun(id string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open run %s: %w", id, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	secretsDir, err := s.SecretsDir()
 	if err != nil {
 		return nil, fmt.Errorf("open run %s: %w", id, err)
 	}
-	return &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(s.SecretsDir())}, nil
-}
-
-// repair keeps a copy of path as path.broken[.N] and truncates path to size.
-func repair(path string, size int64) error {
-	data, err := os.ReadFile(path)
+	f, err := s.b.OpenJournal(s.ctx(), id)
 	if err != nil {
-		return fmt.Errorf("repair %s: %w", path, err)
+		return nil, err
 	}
-	broken := path + ".broken"
-	for i := 2; ; i++ {
-		if _, err := os.Lstat(broken); os.IsNotExist(err) {
-			break
-		}
-		broken = fmt.Sprintf("%s.broken.%d", path, i)
+	if f.Size() != rf.Size {
+		f.Close()
+		return nil, fmt.Errorf("open run %s: it is %d bytes, not the %d just read: another writer? (the store lock should prevent this)", id, f.Size(), rf.Size)
 	}
-	if err := WriteFileAtomic(broken, data, 0o644); err != nil {
-		return fmt.Errorf("repair %s: keep copy: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("repair %s: %w", path, err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		return fmt.Errorf("repair %s: truncate to %d bytes: %w", path, size, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("repair %s: fsync: %w", path, err)
-	}
-	return nil
+	return &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(secretsDir)}, nil
 }
 
 // StartFresh creates a new run. If runtime.yaml names a current run that
@@ -285,6 +258,9 @@ func (r *Run) Record(ev workflow.Event) error {
 // Sync, or any append, writes it. It does not wait for a write in
 // progress.
 func (r *Run) Stage(ev workflow.Event) error {
+	if err := r.saveSecrets(ev); err != nil {
+		return err
+	}
 	_, err := r.stage([]Record{transition(ev)})
 	return err
 }
@@ -326,6 +302,23 @@ func transition(ev workflow.Event) Record {
 func processRecord(pg workflow.ProcessGroup) Record {
 	return Record{Kind: KindProcess, Node: pg.Node, Attempt: pg.Attempt,
 		Process: &ProcessRecord{PGID: pg.PGID, LeaderStart: pg.LeaderStart, BootID: pg.BootID}}
+}
+
+// saveSecrets makes the secrets a node wrote durable in the store
+// (Backend.SaveSecrets: nothing to do locally) before its success is
+// journalled, so that a success record never names a secret the store
+// does not keep.
+func (r *Run) saveSecrets(evs ...workflow.Event) error {
+	for _, ev := range evs {
+		if ev.To != workflow.Succeeded {
+			continue
+		}
+		if err := r.s.SaveSecrets(); err != nil {
+			return fmt.Errorf("run %s: node %s: keep its secrets: %w", r.ID(), ev.Node, err)
+		}
+		return nil
+	}
+	return nil
 }
 
 // RecordProcessGroup journals that the running attempt of pg.Node started
@@ -395,6 +388,9 @@ func (r *Run) Append(rec Record) error { return r.AppendBatch([]Record{rec}) }
 // runtime.yaml as Sync rewrites it. It returns once they are all durable;
 // see AppendBatch for what an error leaves.
 func (r *Run) RecordBatch(evs []workflow.Event) error {
+	if err := r.saveSecrets(evs...); err != nil {
+		return err
+	}
 	recs := make([]Record, len(evs))
 	for i, ev := range evs {
 		recs[i] = transition(ev)
@@ -515,19 +511,12 @@ func (r *Run) sync() ([]Record, error) {
 	if len(recs) == 0 {
 		return nil, nil
 	}
-	_, werr := f.Write(data)
-	err := werr
-	if werr == nil {
-		err = f.Sync()
-	}
+	err := f.Append(r.s.ctx(), data)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
 		r.err = err
-		if werr != nil {
-			return nil, fmt.Errorf("append to run file %s: %w", r.path, err)
-		}
-		return nil, fmt.Errorf("append to run file %s: fsync: %w", r.path, err)
+		return nil, err
 	}
 	for _, rec := range recs {
 		r.rf.apply(rec)
@@ -571,10 +560,7 @@ func (r *Run) Close() error {
 	}
 	err := r.f.Close()
 	r.f = nil
-	if err != nil {
-		return fmt.Errorf("close run file %s: %w", r.path, err)
-	}
-	return nil
+	return err
 }
 
 // LogSink returns the sink for node logs: runs/<id>/<node>.log (a node
