@@ -62,6 +62,7 @@ func TestTestbed_Sandbox(t *testing.T) {
 	if got := ssh("k0s-worker-1", "test -r /etc/os-release && echo ok"); strings.TrimSpace(got) != "ok" {
 		t.Errorf("the sandbox hides /etc/os-release: %q", got)
 	}
+	checkHome(t, tb, "k0s-worker-1", func(script string) string { return ssh("k0s-worker-1", script) })
 	if _, ok := tb.SandboxPath("k0s-controller-1", "/tmp/x"); ok {
 		t.Error("SandboxPath says /tmp is sandboxed")
 	}
