@@ -145,6 +145,7 @@ func (k *kcm) setReady(status, reason, msg string) error {
 // sets Management Ready, a rerun that is an upgrade, Verify and its drift,
 // Destroy, a partial install, and each distinct error.
 func TestK0rdent_API(t *testing.T) {
+	t.Parallel() // its own API server: it runs beside the other slow tests
 	kapi := testbed.StartLocalKube(t)
 	token := kubeToken(t, kapi.Kubeconfig)
 	chart := kcmTestChart(t)
