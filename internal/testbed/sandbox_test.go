@@ -13,6 +13,7 @@ import (
 // sandboxed directories lands in the testbed's directory, never on the
 // machine, and each VM has its own view.
 func TestTestbed_Sandbox(t *testing.T) {
+	t.Parallel() // its own namespaces or API server: it runs beside the other slow tests
 	Require(t, true)
 	f := newFixture(t, wireguard.Host{Name: "k0s-controller-1", Role: wireguard.RoleController}, wireguard.Host{Name: "k0s-worker-1", Role: wireguard.RoleWorker})
 	tb := New(t, Options{VMs: []VM{{Name: "k0s-controller-1"}, {Name: "k0s-worker-1"}}, AuthorizedKey: f.authorizedKey(t), Sandbox: true})

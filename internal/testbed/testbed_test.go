@@ -160,6 +160,7 @@ func eventually(t *testing.T, tb *Testbed, addr string) {
 // a VM whose WireGuard stops becomes unreachable while the other stays
 // reachable, and comes back when it starts again.
 func TestTestbed_TunnelSSHStopStart(t *testing.T) {
+	t.Parallel() // its own namespaces or API server: it runs beside the other slow tests
 	Require(t, true)
 	f := newFixture(t, wireguard.Host{Name: "k0s-controller-1", Role: wireguard.RoleController}, wireguard.Host{Name: "k0s-worker-1", Role: wireguard.RoleWorker})
 	tb := New(t, Options{VMs: []VM{{Name: "k0s-controller-1"}, {Name: "k0s-worker-1"}}, AuthorizedKey: f.authorizedKey(t)})
