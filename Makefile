@@ -14,6 +14,9 @@ FUZZTIME   ?= 15s
 # Inputs a fuzz target finds are minimised for at most this long, so that the
 # FUZZTIME budget is spent fuzzing (the default, 60s, ate most of it).
 FUZZMINIMIZE ?= 1s
+# Fuzzing workers per target; empty: go test's default (GOMAXPROCS). `make
+# test` fuzzes with 1 beside the unit tests.
+FUZZPARALLEL ?=
 # go test -json of the last `make unit`, for the skip summary.
 TESTJSON   ?= bin/test.json
 SHELL := /bin/bash
@@ -33,7 +36,7 @@ demo: build
 	cp examples/demo/k0rdent.yaml demo/commands/
 	cd demo/commands && ../../$(BIN) run --plan --only fetch,lint,render,package && ../../$(BIN) run --only fetch,lint,render,package --yes && ../../$(BIN) runs && ../../$(BIN) status
 
-.PHONY: demo all build test unit race fuzz bench lint vet fmt-check fmt tidy-check golden clean kube-bins
+.PHONY: demo all build test unit race race-fuzz fuzz bench lint vet fmt-check fmt tidy-check golden clean kube-bins
 
 all: build
 
@@ -44,14 +47,27 @@ $(BIN): $(GO_SRCS)
 
 ## test: everything CI checks: formatting, go.mod tidiness, vet, unit and integration tests (ending
 ## with the list of skipped tests and why), race, a bounded run of every fuzz target.
-test: fmt-check tidy-check vet unit race fuzz
+# The quick checks first; then unit and, beside it, race followed by fuzz
+# with one fuzzing worker per target (unit's slow tests mostly wait on
+# processes, so the second lane uses the core they leave idle). Each
+# lane's output is printed whole when it ends (--output-sync).
+test: fmt-check tidy-check vet
+	@$(MAKE) --no-print-directory -j2 --output-sync=target unit race-fuzz
+
+race-fuzz:
+	@$(MAKE) --no-print-directory race
+	@$(MAKE) --no-print-directory fuzz FUZZPARALLEL=1
+
+# The packages with the slowest tests first: go test starts packages in
+# the order given, so these do not start last and run alone at the end.
+SLOW_PKGS := ./phases/ ./cmd/k0rdent/ ./internal/testbed/
 
 # go test -json through hack/testsummary: per-package lines as go test prints
 # them, the output of failed tests, then every skipped test with its reason.
 unit:
 	@mkdir -p $(dir $(TESTJSON))
 	$(GO) build -o bin/testsummary ./hack/testsummary
-	set -o pipefail; $(GO) test -count=1 -cover -json ./... | tee $(TESTJSON) | bin/testsummary
+	set -o pipefail; $(GO) test -count=1 -cover -json $(SLOW_PKGS) ./... | tee $(TESTJSON) | bin/testsummary
 
 race:
 	$(GO) test -count=1 -race ./workflow/... ./state/... ./deploy/...
@@ -66,7 +82,7 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t#*:}; \
 		echo "fuzz $$fn ./$$pkg ($(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) ./$$pkg; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) $(if $(FUZZPARALLEL),-parallel=$(FUZZPARALLEL)) ./$$pkg; \
 	done
 
 bench:

@@ -127,6 +127,7 @@ func runGraph(t *testing.T, store *state.Store, parallelism int, nodes ...workfl
 // the secret only in a 0600 file under secrets/, a rerun adding no secret,
 // and Destroy removing the clusters and the service principal.
 func TestAzureChildren_Scheduler(t *testing.T) {
+	t.Parallel() // its own API server: it runs beside the other slow tests
 	kapi := testbed.StartLocalKube(t)
 	kcm, kc := startKCM(t, kapi.Kubeconfig, time.Second)
 
@@ -315,6 +316,7 @@ func readLog(t *testing.T, store *state.Store, rf *state.RunFile, node string) s
 // the credentials node at once, with what to fix; the children are blocked;
 // the secret created before the failure is kept 0600 and nowhere else.
 func TestAzureChildren_PermanentFailure(t *testing.T) {
+	t.Parallel() // its own API server: it runs beside the other slow tests
 	kapi := testbed.StartLocalKube(t)
 	startKCM(t, kapi.Kubeconfig, time.Second)
 	cfg := testConfig(t, "azure_children:\n  enabled: true\n  scope: resource_group\n  clusters:\n    - name: dev-1\n")
@@ -414,6 +416,7 @@ func credentialObj(name string) *unstructured.Unstructured {
 // look at); a refusal naming them is retried with backoff until KCM takes
 // the object; any other refusal is permanent with KCM's message.
 func TestAzureChild_Admission(t *testing.T) {
+	t.Parallel() // its own API server: it runs beside the other slow tests
 	kapi := testbed.StartLocalKube(t)
 	kcm := testbed.StartKCM(t, kapi.Kubeconfig, testbed.KCMOptions{TemplateDelay: 0, CredentialDelay: 1500 * time.Millisecond, ReadyDelay: time.Hour})
 	kc, err := kube.New(kapi.Kubeconfig, kube.Options{})

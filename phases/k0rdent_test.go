@@ -67,6 +67,18 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
+// waitFor waits until the log holds want, for at most timeout.
+func (s *syncBuf) waitFor(want string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(s.String(), want) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the node log has no %q after %s", want, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
 func k0rdentEnv(kubeconfig string, log *syncBuf) *workflow.Env {
 	env := &workflow.Env{RunID: "r1", Node: K0rdentName, Attempt: 1, Log: slog.New(slog.NewTextHandler(log, nil)), Output: log}
 	if kubeconfig != "" {
@@ -145,6 +157,7 @@ func (k *kcm) setReady(status, reason, msg string) error {
 // sets Management Ready, a rerun that is an upgrade, Verify and its drift,
 // Destroy, a partial install, and each distinct error.
 func TestK0rdent_API(t *testing.T) {
+	t.Parallel() // its own API server: it runs beside the other slow tests
 	kapi := testbed.StartLocalKube(t)
 	token := kubeToken(t, kapi.Kubeconfig)
 	chart := kcmTestChart(t)
@@ -155,6 +168,9 @@ func TestK0rdent_API(t *testing.T) {
 		env := k0rdentEnv(kapi.Kubeconfig, log)
 		ctl := newKCM(t, kapi.Kubeconfig, p.object)
 
+		// The stand-in reports Ready=False, and Ready=True only once the
+		// phase has logged that it saw Ready=False (an event, not a pause:
+		// a slow Helm install must not let the phase miss it).
 		var readyAt time.Time
 		ctlErr := make(chan error, 1)
 		go func() {
@@ -162,12 +178,14 @@ func TestK0rdent_API(t *testing.T) {
 				ctlErr <- err
 				return
 			}
-			time.Sleep(500 * time.Millisecond)
 			if err := ctl.setReady("False", "Installing", "providers are being installed"); err != nil {
 				ctlErr <- err
 				return
 			}
-			time.Sleep(time.Second)
+			if err := log.waitFor("Ready=False (Installing: providers are being installed)", time.Minute); err != nil {
+				ctlErr <- err
+				return
+			}
 			readyAt = time.Now()
 			ctlErr <- ctl.setReady("True", "Succeeded", "")
 		}()

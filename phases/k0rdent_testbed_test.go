@@ -55,6 +55,7 @@ func TestK0rdent_Testbed(t *testing.T) {
 		k0rdentTestbedOperator(t, job)
 		return
 	}
+	t.Parallel() // its own testbed: it runs beside the other slow tests
 	testbed.Require(t, false)
 	testbed.RequireKube(t)
 	root := t.TempDir()

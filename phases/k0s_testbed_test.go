@@ -51,6 +51,7 @@ func TestK0s_Testbed(t *testing.T) {
 		k0sTestbedOperator(t, job)
 		return
 	}
+	t.Parallel() // its own testbed: it runs beside the other slow tests
 	testbed.Require(t, true)
 	standin, err := filepath.Abs(filepath.Join("..", "providers", "k0sctl", "testdata", "k0s-standin"))
 	if err != nil {

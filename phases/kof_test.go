@@ -85,6 +85,7 @@ func runPhase(ctx context.Context, p interface {
 // spec.config.clusterAnnotations, admitted by KCM on the first try; every
 // step is in the node log with its duration.
 func TestKOF_API(t *testing.T) {
+	t.Parallel() // its own API server: it runs beside the other slow tests
 	for _, tt := range []struct {
 		version    string
 		charts     []string // in install order
@@ -95,6 +96,7 @@ func TestKOF_API(t *testing.T) {
 		{"1.5.0", []string{kofIstio15Release, kofUmbrellaRelease}, []string{kofIstio15Release}, kofUmbrellaRelease},
 	} {
 		t.Run("KOF"+tt.version, func(t *testing.T) {
+			t.Parallel()
 			testKOFLayout(t, tt.version, tt.charts, tt.waited, tt.mothership)
 		})
 	}
@@ -264,6 +266,7 @@ kof:
 // a template KCM does not ship fails the precondition, naming it, the KCM
 // version and the templates there are.
 func TestKOF_RegionalTemplateMissing(t *testing.T) {
+	t.Parallel() // its own API server: it runs beside the other slow tests
 	kapi := testbed.StartLocalKube(t)
 	startKCM(t, kapi.Kubeconfig, time.Second)
 	cfg := testConfig(t, "azure_children:\n  enabled: true\nkof:\n  enabled: true\n  regional: {domain: kof.acme.internal, admin_email: ops@acme.internal, template: azure-standalone-cp-1-0-8}\n")

@@ -47,7 +47,8 @@ func TestCluster_EndToEnd(t *testing.T) {
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		testenv.Missing(t, "kubectl is not on PATH: the k0s stand-in and the test's KCM stand-in use it against the API server")
 	}
-	tfSection, _ := tftest.UseTestModule(t)
+	t.Parallel() // its own testbed; terraform's settings go to the child's environment only
+	tfSection, _, tfEnv := tftest.TestModuleEnv(t)
 	standin, err := filepath.Abs(filepath.Join("..", "..", "providers", "k0sctl", "testdata", "k0s-standin"))
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ timeouts:
 
 	home := t.TempDir() // k0sctl's own log and cache
 	var outputs []result
-	k0rdent := operatorCLI(tb, p, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"))
+	k0rdent := operatorCLI(tb, p, append(tfEnv, "HOME="+home, "XDG_CACHE_HOME="+filepath.Join(home, "cache"))...)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 

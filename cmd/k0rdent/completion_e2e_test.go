@@ -63,6 +63,7 @@ func TestCompletion_BashScript(t *testing.T) {
 	if err != nil {
 		testenv.Missing(t, "bash is not on PATH")
 	}
+	t.Parallel() // its own project: it runs beside the other slow tests
 	p := newProject(t, completionConfig)
 	if r := p.run("run", "--yes"); r.code != 0 {
 		t.Fatalf("first run: %s", r)
@@ -131,21 +132,26 @@ printf '%s\n' "${COMPREPLY[@]}"
 		{name: "OutputFormats", words: []string{"k0rdent", "status", "-o", ""}, want: []string{"text", "json"}},
 		{name: "CompletionShells", words: []string{"k0rdent", "completion", ""}, want: []string{"bash", "zsh", "fish"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := complete(t, tt.words...)
-			for _, w := range tt.want {
-				if !slices.Contains(got, w) {
-					t.Errorf("completing %q: got %q, want %q among them", tt.words, got, w)
+	// The completions run at once (each only reads the project); the group
+	// returns when all have, before the tree is compared.
+	t.Run("Complete", func(t *testing.T) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				got := complete(t, tt.words...)
+				for _, w := range tt.want {
+					if !slices.Contains(got, w) {
+						t.Errorf("completing %q: got %q, want %q among them", tt.words, got, w)
+					}
 				}
-			}
-			for _, w := range tt.notWant {
-				if slices.Contains(got, w) {
-					t.Errorf("completing %q: got %q, want no %q", tt.words, got, w)
+				for _, w := range tt.notWant {
+					if slices.Contains(got, w) {
+						t.Errorf("completing %q: got %q, want no %q", tt.words, got, w)
+					}
 				}
-			}
-		})
-	}
+			})
+		}
+	})
 
 	if _, err := os.Stat(p.path("ran")); err == nil {
 		t.Error("completing ran a phase")

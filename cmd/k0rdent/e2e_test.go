@@ -243,6 +243,8 @@ func crashConfig(side string) string {
 // ends succeeded, every side effect happened, and only nodes in flight at
 // the kill ran twice.
 func TestRun_CrashAtEveryTransitionThenResume(t *testing.T) {
+	t.Parallel() // its own project and processes: it runs beside the other slow tests
+
 	const transitions = 12 // 4 nodes: running, process (its process group), succeeded each
 	for n := 1; n <= transitions; n++ {
 		t.Run(fmt.Sprintf("KillAt%d", n), func(t *testing.T) {

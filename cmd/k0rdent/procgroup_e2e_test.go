@@ -95,6 +95,7 @@ func survivors(t *testing.T, p *project) []int {
 }
 
 func TestRun_TimeoutEndsTheWholeProcessGroup(t *testing.T) {
+	t.Parallel() // its own project and processes: it runs beside the other slow tests
 	p := stubbornProject(t, "2s")
 	r := p.run("run")
 	if r.code != 1 || !strings.Contains(r.stderr, "timed out after 2s") {
@@ -133,6 +134,7 @@ func TestRun_SecondSignalEndsTheProcessGroups(t *testing.T) {
 // The resume ends them before it runs the phase again, so that the two
 // attempts never run side by side, and says so.
 func TestRun_KillThenResumeEndsWhatTheDeadRunLeft(t *testing.T) {
+	t.Parallel() // its own project and processes: it runs beside the other slow tests
 	p := stubbornProject(t, "")
 	s := p.start("run")
 	s.waitLine(t, "slow running")

@@ -20,6 +20,7 @@ import (
 // and the operator reaches every VM's sshd through a tunnel set up from
 // the phase's outputs alone.
 func TestTestbed_BootsFromWireGuardPhase(t *testing.T) {
+	t.Parallel() // its own namespaces or API server: it runs beside the other slow tests
 	Require(t, true)
 	cfg, err := config.Parse([]byte("azure:\n  location: westus2\nnetwork:\n  wireguard_network: 10.77.0.0/28\n"), "k0rdent.yaml")
 	if err != nil {

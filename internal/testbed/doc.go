@@ -23,7 +23,11 @@
 // up and add a route per AllowedIPs. It then starts the VM's sshd, which
 // listens on the VM's WireGuard address (own host key, the test's
 // authorized key, UsePAM no, StrictModes no; the namespace allows non-local
-// binds, so sshd outlives a stopped tunnel). StopWireGuard and
+// binds, so sshd outlives a stopped tunnel). Each VM's sshd runs in a
+// mount namespace of its own in which root's home (VMHome, /root) is an
+// empty directory of the testbed, as on a fresh VM: commands run over SSH
+// neither read the machine's dotfiles (a .bashrc that runs pyenv made
+// every SSH command cost seconds) nor write to its home. StopWireGuard and
 // StartWireGuard take a VM's tunnel down and up again from the same
 // document. ConfigureFromSecrets configures every VM from the documents the
 // wireguard phase wrote under a secrets directory; BootFromSecrets does so

@@ -57,6 +57,7 @@ func TestValuesSchema_Validate(t *testing.T) {
 // KCM's refusals in KCM's words until the Credential is ready, and a
 // spec.config that does not match the real values schema refused.
 func TestKCM_Admission(t *testing.T) {
+	t.Parallel() // its own namespaces or API server: it runs beside the other slow tests
 	k := StartLocalKube(t)
 	kcm := StartKCM(t, k.Kubeconfig, KCMOptions{CredentialDelay: time.Second})
 	dyn, err := dynamicFor(k.Kubeconfig)

@@ -38,6 +38,7 @@ func TestKubeBinsDir(t *testing.T) {
 // TestLaunchKube starts the real binaries on loopback and reads /version
 // with the kubeconfig's credentials; a wrong token is refused.
 func TestLaunchKube(t *testing.T) {
+	t.Parallel() // its own namespaces or API server: it runs beside the other slow tests
 	k := StartLocalKube(t)
 	fi, err := os.Stat(k.Kubeconfig)
 	if err != nil || fi.Mode().Perm() != 0o600 {

@@ -2,12 +2,8 @@ package testbed
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"testing"
-
-	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 )
 
 // Sandboxed VMs (Options.Sandbox).
@@ -30,14 +26,6 @@ import (
 // overlay.
 func SandboxedDirs() []string {
 	return []string{"/etc", "/usr/local/bin", "/var/lib", "/run"}
-}
-
-// requireSandbox skips t unless unshare(1) is there.
-func requireSandbox(t testing.TB) {
-	t.Helper()
-	if _, err := exec.LookPath("unshare"); err != nil {
-		testenv.Missing(t, "testbed: unshare not found (util-linux) for sandboxed VMs")
-	}
 }
 
 // sandboxDir is vm's sandbox root under Dir.
@@ -69,29 +57,50 @@ func (tb *Testbed) SandboxPath(vm, path string) (hostPath string, ok bool) {
 	return path, false
 }
 
-// sshdArgv wraps sshd's argv in the sandbox when the testbed has one.
+// VMHome is the login users' home directory inside every VM with an sshd
+// (root's, and Options.AdminUser's, which is root under another name).
+const VMHome = "/root"
+
+// homeDir is where vm's home (VMHome) is on the machine.
+func (tb *Testbed) homeDir(v *vmState) string {
+	return filepath.Join(tb.dir, v.netns+"-home")
+}
+
+// sshdArgv wraps sshd's argv in a mount namespace of its own (`unshare
+// --mount --propagation private`), in which VMHome is a directory of the
+// testbed, empty as on a fresh VM, bind-mounted over the machine's: every
+// session and command sshd starts sees it. Without it, each command run
+// over SSH would be run by a bash that reads the machine's /root/.bashrc
+// (Debian's bash does for a shell started by sshd), whatever the operator
+// of the machine put there (pyenv, cargo...: seconds per command under
+// load), and would write into the machine's home (~/.kube/cache). On a
+// sandboxed testbed the same script also mounts the overlays.
 func (tb *Testbed) sshdArgv(v *vmState, sshd []string) []string {
-	if !tb.sandbox {
-		return sshd
-	}
-	root := tb.sandboxDir(v)
 	var script strings.Builder
 	script.WriteString("set -e\n")
-	for _, d := range tb.sandboxDirs {
-		n := upperName(d)
-		up, work := filepath.Join(root, "upper", n), filepath.Join(root, "work", n)
-		if err := os.MkdirAll(up, 0o755); err != nil {
-			tb.t.Fatalf("testbed: sandbox of %s: %v", v.Name, err)
-		}
-		if err := os.MkdirAll(work, 0o755); err != nil {
-			tb.t.Fatalf("testbed: sandbox of %s: %v", v.Name, err)
-		}
-		script.WriteString("mount -t overlay overlay -o lowerdir=" + d + ",upperdir=" + up + ",workdir=" + work + " " + d + "\n")
+	home := tb.homeDir(v)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		tb.t.Fatalf("testbed: home of %s: %v", v.Name, err)
 	}
-	if tb.admin != "" {
-		// Written inside the sandbox: the machine's /etc/passwd is untouched.
-		script.WriteString("echo '" + tb.admin + ":x:0:0:k0rdent testbed admin:/root:/bin/sh' >>/etc/passwd\n")
+	script.WriteString("mount --bind " + home + " " + VMHome + "\n")
+	if tb.sandbox {
+		root := tb.sandboxDir(v)
+		for _, d := range tb.sandboxDirs {
+			n := upperName(d)
+			up, work := filepath.Join(root, "upper", n), filepath.Join(root, "work", n)
+			if err := os.MkdirAll(up, 0o755); err != nil {
+				tb.t.Fatalf("testbed: sandbox of %s: %v", v.Name, err)
+			}
+			if err := os.MkdirAll(work, 0o755); err != nil {
+				tb.t.Fatalf("testbed: sandbox of %s: %v", v.Name, err)
+			}
+			script.WriteString("mount -t overlay overlay -o lowerdir=" + d + ",upperdir=" + up + ",workdir=" + work + " " + d + "\n")
+		}
+		if tb.admin != "" {
+			// Written inside the sandbox: the machine's /etc/passwd is untouched.
+			script.WriteString("echo '" + tb.admin + ":x:0:0:k0rdent testbed admin:" + VMHome + ":/bin/sh' >>/etc/passwd\n")
+		}
 	}
 	script.WriteString(`exec "$@"` + "\n")
-	return append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script.String(), "sandbox"}, sshd...)
+	return append([]string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script.String(), "vm"}, sshd...)
 }

@@ -13,6 +13,7 @@ import (
 // sandboxed directories lands in the testbed's directory, never on the
 // machine, and each VM has its own view.
 func TestTestbed_Sandbox(t *testing.T) {
+	t.Parallel() // its own namespaces or API server: it runs beside the other slow tests
 	Require(t, true)
 	f := newFixture(t, wireguard.Host{Name: "k0s-controller-1", Role: wireguard.RoleController}, wireguard.Host{Name: "k0s-worker-1", Role: wireguard.RoleWorker})
 	tb := New(t, Options{VMs: []VM{{Name: "k0s-controller-1"}, {Name: "k0s-worker-1"}}, AuthorizedKey: f.authorizedKey(t), Sandbox: true})
@@ -62,6 +63,7 @@ func TestTestbed_Sandbox(t *testing.T) {
 	if got := ssh("k0s-worker-1", "test -r /etc/os-release && echo ok"); strings.TrimSpace(got) != "ok" {
 		t.Errorf("the sandbox hides /etc/os-release: %q", got)
 	}
+	checkHome(t, tb, "k0s-worker-1", func(script string) string { return ssh("k0s-worker-1", script) })
 	if _, ok := tb.SandboxPath("k0s-controller-1", "/tmp/x"); ok {
 		t.Error("SandboxPath says /tmp is sandboxed")
 	}

@@ -121,9 +121,6 @@ type vmState struct {
 func New(t testing.TB, opts Options) *Testbed {
 	t.Helper()
 	Require(t, opts.AuthorizedKey != "")
-	if opts.Sandbox {
-		requireSandbox(t)
-	}
 	tb := &Testbed{t: t, id: newID(t.Name()), dir: t.TempDir(), sandbox: opts.Sandbox, admin: opts.AdminUser, public: opts.PublicSSH, stopBoot: make(chan struct{})}
 	tb.op = "k0tb-" + tb.id + "-op"
 	seen := map[string]bool{OperatorIP: true}
@@ -154,7 +151,8 @@ func New(t testing.TB, opts Options) *Testbed {
 }
 
 // Require skips t unless the machine can run a testbed: root, /dev/net/tun,
-// ip, wireguard-go and wg, and with ssh also sshd and ssh-keygen.
+// ip, wireguard-go and wg, and with ssh also sshd, ssh-keygen and unshare
+// (each VM's sshd has a mount namespace of its own: sandbox.go).
 func Require(t testing.TB, ssh bool) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -165,11 +163,11 @@ func Require(t testing.TB, ssh bool) {
 	}
 	tools := []string{"ip", "wireguard-go", "wg"}
 	if ssh {
-		tools = append(tools, "/usr/sbin/sshd", "ssh-keygen")
+		tools = append(tools, "/usr/sbin/sshd", "ssh-keygen", "unshare")
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Missing(t, "testbed: %s not found (install iproute2, wireguard-go, wireguard-tools, openssh-server)", tool)
+			testenv.Missing(t, "testbed: %s not found (install iproute2, wireguard-go, wireguard-tools, openssh-server, util-linux)", tool)
 		}
 	}
 }

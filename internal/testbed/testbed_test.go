@@ -160,6 +160,7 @@ func eventually(t *testing.T, tb *Testbed, addr string) {
 // a VM whose WireGuard stops becomes unreachable while the other stays
 // reachable, and comes back when it starts again.
 func TestTestbed_TunnelSSHStopStart(t *testing.T) {
+	t.Parallel() // its own namespaces or API server: it runs beside the other slow tests
 	Require(t, true)
 	f := newFixture(t, wireguard.Host{Name: "k0s-controller-1", Role: wireguard.RoleController}, wireguard.Host{Name: "k0s-worker-1", Role: wireguard.RoleWorker})
 	tb := New(t, Options{VMs: []VM{{Name: "k0s-controller-1"}, {Name: "k0s-worker-1"}}, AuthorizedKey: f.authorizedKey(t)})
@@ -201,11 +202,16 @@ func TestTestbed_TunnelSSHStopStart(t *testing.T) {
 		t.Errorf("listen port of k0s-worker-1 = %q, want 41873", out)
 	}
 	// A real SSH login lands in the VM's namespace.
-	ssh := []string{"-F", "/dev/null", "-i", f.sshID, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-		"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "root@192.168.100.3", "ip", "-o", "addr", "show"}
-	if out := run(t, tb.OperatorExec(context.Background(), "ssh", ssh...)); !strings.Contains(out, tb.Interface("k0s-worker-1")) || !strings.Contains(out, "192.168.100.3/32") {
+	login := []string{"-F", "/dev/null", "-i", f.sshID, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "root@192.168.100.3"}
+	ssh := func(command ...string) string {
+		return run(t, tb.OperatorExec(context.Background(), "ssh", append(login[:len(login):len(login)], command...)...))
+	}
+	if out := ssh("ip", "-o", "addr", "show"); !strings.Contains(out, tb.Interface("k0s-worker-1")) || !strings.Contains(out, "192.168.100.3/32") {
 		t.Errorf("ssh k0s-worker-1 `ip addr` does not show its WireGuard interface:\n%s", out)
 	}
+	// The login's home is the VM's own, empty, not the machine's.
+	checkHome(t, tb, "k0s-worker-1", func(script string) string { return ssh(script) })
 
 	// Stop one VM's WireGuard: it is unreachable, the other is not.
 	if err := tb.StopWireGuard("k0s-controller-1"); err != nil {
@@ -228,6 +234,25 @@ func TestTestbed_TunnelSSHStopStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, tb, addrs["k0s-controller-1"])
+}
+
+// checkHome runs a script on vm through ssh that shows the login's home
+// and writes a file there: the home is VMHome, holds nothing of the
+// machine's (no .bashrc), and the file lands in the testbed's directory.
+func checkHome(t *testing.T, tb *Testbed, vm string, ssh func(script string) string) {
+	t.Helper()
+	name := "k0tb-home-" + tb.ID()
+	t.Cleanup(func() { os.Remove(filepath.Join(VMHome, name)) })
+	out := ssh(`cd && pwd && ls -A && echo written > ` + name)
+	if want := VMHome + "\n"; out != want {
+		t.Errorf("%s: home and its entries = %q, want %q (an empty %s)", vm, out, want, VMHome)
+	}
+	if _, err := os.Stat(filepath.Join(VMHome, name)); err == nil {
+		t.Errorf("%s: a file written in the home over ssh landed in the machine's %s", vm, VMHome)
+	}
+	if data, err := os.ReadFile(filepath.Join(tb.homeDir(tb.vm(vm)), name)); err != nil || string(data) != "written\n" {
+		t.Errorf("%s: the file written in the home is not in the testbed's directory: %q, %v", vm, data, err)
+	}
 }
 
 // TestTestbed_Cleanup: after a testbed's test ends, its namespaces,

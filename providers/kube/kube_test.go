@@ -75,6 +75,20 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
+// waitFor waits up to a minute for the log to hold want; it reports a
+// failure (from any goroutine) and returns false if it never does.
+func (l *logBuf) waitFor(t *testing.T, want string) bool {
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(l.String(), want) {
+		if time.Now().After(deadline) {
+			t.Errorf("the log has no %q after a minute", want)
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 // newClient returns a client of the test API server (skipping t without
 // one) and its log.
 func newClient(t *testing.T) (*Client, *logBuf) {
@@ -453,16 +467,25 @@ func TestClient_WaitReady(t *testing.T) {
 	ref := mgmt("wait-ready")
 
 	// The controller: the object appears, then reports Ready=False, then
-	// Ready=True. readyAt is when the last update was sent.
+	// Ready=True, each step once the waiter logged that it saw the one
+	// before (events, not pauses: under load a pause can be missed).
+	// readyAt is when the last update was sent.
 	var readyAt time.Time
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		time.Sleep(500 * time.Millisecond)
-		management(t, c, ref, "", "", "")
-		time.Sleep(500 * time.Millisecond)
-		management(t, c, ref, "False", "Installing", "providers are being installed")
-		time.Sleep(500 * time.Millisecond)
+		for _, step := range []struct{ seen, status, reason, msg string }{
+			{`seen="not found"`, "", "", ""},
+			{`seen="no status conditions yet"`, "False", "Installing", "providers are being installed"},
+		} {
+			if !lb.waitFor(t, step.seen) {
+				return
+			}
+			management(t, c, ref, step.status, step.reason, step.msg)
+		}
+		if !lb.waitFor(t, "Ready=False (Installing: providers are being installed)") {
+			return
+		}
 		readyAt = time.Now()
 		management(t, c, ref, "True", "Succeeded", "")
 	}()

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,14 +99,28 @@ func Mirror(t testing.TB) (cliConfigPath, testModuleDir string) {
 // it sets TF_CLI_CONFIG_FILE (the mirror) and FAKEVM_DIR (the fake "cloud",
 // a new directory, returned) with t.Setenv. configYAML is the k0rdent.yaml
 // section that selects the test module; append it to a test config. Tests
-// using it cannot run in parallel (t.Setenv).
+// using it cannot run in parallel (t.Setenv); a test whose terraform runs
+// only in processes it starts uses TestModuleEnv instead.
 func UseTestModule(t *testing.T) (configYAML, cloudDir string) {
+	t.Helper()
+	configYAML, cloudDir, env := TestModuleEnv(t)
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return configYAML, cloudDir
+}
+
+// TestModuleEnv is UseTestModule without touching this process's
+// environment: env holds the TF_CLI_CONFIG_FILE and FAKEVM_DIR settings
+// (KEY=value) to add to the environment of the processes that run
+// terraform, so that the test may run in parallel.
+func TestModuleEnv(t testing.TB) (configYAML, cloudDir string, env []string) {
 	t.Helper()
 	cli, module := Mirror(t)
 	cloudDir = t.TempDir()
-	t.Setenv("TF_CLI_CONFIG_FILE", cli)
-	t.Setenv("FAKEVM_DIR", cloudDir)
-	return fmt.Sprintf("terraform:\n  module: %q\n", module), cloudDir
+	env = []string{"TF_CLI_CONFIG_FILE=" + cli, "FAKEVM_DIR=" + cloudDir}
+	return fmt.Sprintf("terraform:\n  module: %q\n", module), cloudDir, env
 }
 
 func cacheDir() (string, error) {
