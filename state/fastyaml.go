@@ -71,7 +71,7 @@ func fastScalarOf(s string) (fastScalar, bool) {
 			return fastScalar{}, false
 		}
 		return fastScalar{val: inner}, true
-	case '[', '{', '&', '*', '!', '|', '>', '%', '@', '`', '#', '?', ':', '-', ',', ' ', '\t':
+	case '[', ']', '{', '}', '&', '*', '!', '|', '>', '%', '@', '`', '#', '?', ':', '-', ',', ' ', '\t':
 		return fastScalar{}, false
 	}
 	if strings.Contains(s, ": ") || strings.Contains(s, " #") || strings.HasSuffix(s, ":") ||
