@@ -20,8 +20,6 @@ type Planned struct {
 	Plan  *workflow.PlanResult
 	// Resume is the run the plan resumes ("": a new run).
 	Resume string
-	// Summary counts the actions: "3 reuse, 2 run, 1 skip".
-	Summary string
 	// Diff lists the config keys changed since the last successful run
 	// and the nodes each one feeds (`run --plan --diff`).
 	Diff *Diff
@@ -106,7 +104,7 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 		}
 		out.Plan = workflow.Plan(lg.Graph, po)
 	}
-	out.Summary, out.Diff = Summary(out.Plan), d.diff(lg, rt)
+	out.Diff = d.diff(lg, rt)
 	return out, nil
 }
 

@@ -2,8 +2,6 @@ package deploy
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/phases"
@@ -90,33 +88,4 @@ func (d *Deployer) diff(lg *Loaded, rt *state.Runtime) *Diff {
 		out.Keys = append(out.Keys, DiffKey{Key: k, Nodes: feeds[k]})
 	}
 	return out
-}
-
-// Summary counts a plan's actions: "3 reuse, 2 run, 1 skip" (verify then
-// reuse counts as reuse; the others by their action's name).
-func Summary(p *workflow.PlanResult) string {
-	counts := map[string]int{}
-	for _, n := range p.Nodes {
-		a := string(n.Action)
-		if n.Action == workflow.ActionVerify {
-			a = string(workflow.ActionReuse)
-		}
-		counts[a]++
-	}
-	var parts []string
-	for _, a := range []string{"reuse", "run", "skip", string(workflow.ActionDecide), string(workflow.ActionBlocked)} {
-		if c := counts[a]; c > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", c, a))
-			delete(counts, a)
-		}
-	}
-	rest := make([]string, 0, len(counts))
-	for a := range counts {
-		rest = append(rest, a)
-	}
-	slices.Sort(rest)
-	for _, a := range rest {
-		parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -111,8 +111,8 @@ func TestRun_DayTwoReuse(t *testing.T) {
 
 	t.Run("NothingChanged", func(t *testing.T) {
 		plan, p := e.planned(RunOptions{})
-		if p.Summary != "4 reuse, 1 run, 1 decided at run time" {
-			t.Errorf("summary %q, want 4 reuse, 1 run (the volatile tunnel), 1 decided at run time (d, after infra's Verify)", p.Summary)
+		if p.Plan.Counts() != "1 run, 1 verify then reuse, 1 decided at run time, 3 reuse" {
+			t.Errorf("summary %q, want 1 run (the volatile tunnel), 1 verify then reuse (infra), 1 decided at run time (d, after infra's Verify), 3 reuse", p.Plan.Counts())
 		}
 		if got, want := plan["infra"], "verify then reuse (unchanged since run "+first+")"; got != want {
 			t.Errorf("infra planned %q, want %q", got, want)
@@ -121,8 +121,8 @@ func TestRun_DayTwoReuse(t *testing.T) {
 		if got, want := plan["infra"], "reuse (unchanged since run "+first+", verified)"; got != want {
 			t.Errorf("plan --verify: infra %q, want %q", got, want)
 		}
-		if p.Summary != "5 reuse, 1 run" {
-			t.Errorf("plan --verify summary %q, want 5 reuse, 1 run", p.Summary)
+		if p.Plan.Counts() != "1 run, 5 reuse" {
+			t.Errorf("plan --verify summary %q, want 1 run, 5 reuse", p.Plan.Counts())
 		}
 		if got := e.ran(RunOptions{}); !slices.Equal(got, []string{"tunnel"}) {
 			t.Errorf("ran %v, want only the volatile tunnel", got)

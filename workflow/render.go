@@ -49,25 +49,17 @@ func planRow(n PlanNode) []string {
 // is cut).
 func (p *PlanResult) WriteTextWith(w io.Writer, o TextOptions) error {
 	bw := bufio.NewWriter(w)
-	counts := map[Action]int{}
 	var shown, leftOut []PlanNode
 	for _, n := range p.Nodes {
 		if n.LeftOut {
 			leftOut = append(leftOut, n)
 			continue
 		}
-		counts[n.Action]++
 		shown = append(shown, n)
 	}
 	waves := map[int]bool{}
 	for _, n := range shown {
 		waves[n.Wave] = true
-	}
-	var parts []string
-	for _, a := range []Action{ActionRun, ActionVerify, ActionDecide, ActionReuse, ActionSkip, ActionBlocked} {
-		if counts[a] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
-		}
 	}
 	title := o.Title
 	if title == "" {
@@ -81,8 +73,8 @@ func (p *PlanResult) WriteTextWith(w io.Writer, o TextOptions) error {
 	if len(leftOut) > 0 {
 		summary = fmt.Sprintf("%d of %s selected, in %s", len(shown), plural(len(p.Nodes), "phase"), plural(len(waves), "wave"))
 	}
-	if len(parts) > 0 {
-		summary += ": " + strings.Join(parts, ", ")
+	if counts := p.Counts(); counts != "" {
+		summary += ": " + counts
 	}
 	wrap(bw, "", summary)
 	wrap(bw, "", "Legend: * on the critical path; EXPECTED is how long the phase took when it last "+
@@ -444,4 +436,22 @@ func (g *Graph) WriteDrawing(w io.Writer, notes map[string]string) error {
 		bw.WriteString(strings.TrimRight(s, " ") + "\n")
 	}
 	return bw.Flush()
+}
+
+// Counts says how many of the nodes the selection keeps take each action,
+// as the plan's header does: "1 run, 2 verify then reuse, 1 skip".
+func (p *PlanResult) Counts() string {
+	counts := map[Action]int{}
+	for _, n := range p.Nodes {
+		if !n.LeftOut {
+			counts[n.Action]++
+		}
+	}
+	var parts []string
+	for _, a := range []Action{ActionRun, ActionVerify, ActionDecide, ActionReuse, ActionSkip, ActionBlocked} {
+		if counts[a] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[a], a))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
