@@ -19,11 +19,11 @@ import (
 func CheckDir(dir string) error {
 	b := NewLocalBackend(dir)
 	if fi, err := os.Stat(b.RunsDir()); err == nil && !fi.IsDir() {
-		return fmt.Errorf("%s is a %s, not the runs directory (move it away; run journals live in that directory)", b.RunsDir(), fileKind(fi))
+		return fmt.Errorf("%s is a %s, not the runs directory (move it away; run journals live in that directory)", b.RunsDir(), FileKind(fi))
 	}
 	if fi, err := os.Lstat(b.LockPath()); err == nil {
 		if !fi.Mode().IsRegular() {
-			return fmt.Errorf("%s is a %s, not the lock file (remove it; k0rdent creates it)", b.LockPath(), fileKind(fi))
+			return fmt.Errorf("%s is a %s, not the lock file (remove it; k0rdent creates it)", b.LockPath(), FileKind(fi))
 		}
 		if _, err := b.ReadHolder(context.Background()); err != nil {
 			return fmt.Errorf("%s holds no lock holder record: %v (if no k0rdent is running here, remove it; k0rdent creates it)", b.LockPath(), firstLineOf(err.Error()))
@@ -56,8 +56,8 @@ func (e *newerFormatError) Error() string {
 
 func (e *newerFormatError) Is(target error) bool { return target == ErrUnsupportedFormat }
 
-// fileKind names what a directory entry is, for messages.
-func fileKind(fi fs.FileInfo) string {
+// FileKind names what a directory entry is, for messages.
+func FileKind(fi fs.FileInfo) string {
 	switch m := fi.Mode(); {
 	case m.IsRegular():
 		return "regular file"

@@ -75,7 +75,7 @@ func checkStateDir(dir, how string) error {
 		return usageErrorf("%s %s: %v (%s)", how, dir, err, fix)
 	}
 	if !fi.IsDir() {
-		return usageErrorf("%s %s: is a %s, not a directory (move it away, or %s)", how, dir, kindOf(fi), fix)
+		return usageErrorf("%s %s: is a %s, not a directory (move it away, or %s)", how, dir, state.FileKind(fi), fix)
 	}
 	if err := state.CheckDir(dir); err != nil {
 		if errors.Is(err, state.ErrUnsupportedFormat) {
@@ -84,24 +84,6 @@ func checkStateDir(dir, how string) error {
 		return usageErrorf("%s %s: %v", how, dir, err)
 	}
 	return nil
-}
-
-func kindOf(fi fs.FileInfo) string {
-	switch m := fi.Mode(); {
-	case m.IsRegular():
-		return "regular file"
-	case m.IsDir():
-		return "directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m&fs.ModeSymlink != 0:
-		return "symlink"
-	}
-	return "special file"
 }
 
 // strayStateDir is the note for a config whose own state directory does
