@@ -300,7 +300,9 @@ func TestK0rdent_API(t *testing.T) {
 			{
 				name: "Timeout", k0rdent: "    chart: " + chart + "\n    namespace: kcm-t\n    management: {name: never}\n", kubeconfig: kapi.Kubeconfig,
 				check: errAs[*kube.TimeoutError],
-				want:  []string{"timed out after 2s waiting for managements.k0rdent.mirantis.com/never to be Ready; last seen: not found", "timeouts.k0rdent_install (2s)", "kubectl -n kcm-t get pods"},
+				// The wait gets what the install left of the 2s budget, so
+				// how long it waited depends on the machine's load.
+				want: []string{"timed out after ", " waiting for managements.k0rdent.mirantis.com/never to be Ready; last seen: not found", "timeouts.k0rdent_install (2s)", "kubectl -n kcm-t get pods"},
 			},
 			{
 				name: "NotReady", k0rdent: "    chart: " + chart + "\n    namespace: kcm-n\n    management: {name: kcm-broken}\n", kubeconfig: kapi.Kubeconfig,
