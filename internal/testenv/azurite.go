@@ -107,6 +107,38 @@ func Azurite(t testing.TB) *AzuriteServer {
 	return a
 }
 
+var shared struct {
+	once sync.Once
+	a    *AzuriteServer
+	err  error
+}
+
+// SharedAzurite is one Azurite blob service for every test of the test
+// process that calls it (started on first use: Azurite takes seconds to
+// start); give each test a fresh container. It lives until the test
+// process exits. Tests that stop the service use Azurite instead.
+func SharedAzurite(t testing.TB) *AzuriteServer {
+	t.Helper()
+	bin, err := AzuriteBinary()
+	if err != nil {
+		Missing(t, "%v", err)
+	}
+	shared.once.Do(func() {
+		dir, err := os.MkdirTemp("", "k0rdent-azurite-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		a := &AzuriteServer{bin: bin, dir: dir, port: "0"}
+		shared.err = a.Start()
+		shared.a = a
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.a
+}
+
 // Start starts the service (again, after Stop: same port, same data).
 func (a *AzuriteServer) Start() error {
 	a.mu.Lock()
@@ -133,7 +165,9 @@ func (a *AzuriteServer) Start() error {
 
 // start runs azurite-blob and waits for its "listens on" line; a.mu held.
 func (a *AzuriteServer) start() (string, error) {
-	cmd := exec.Command(a.bin, "--blobHost", "127.0.0.1", "--blobPort", a.port,
+	// The shell ends Azurite when its stdin (a pipe from this process)
+	// closes: when the test process exits, however it exits.
+	cmd := exec.Command("/bin/sh", "-c", `"$@" & pid=$!; cat >/dev/null; kill -9 $pid`, "azurite", a.bin, "--blobHost", "127.0.0.1", "--blobPort", a.port,
 		"--location", a.dir, "--skipApiVersionCheck", "--disableTelemetry", "--silent")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -141,6 +175,9 @@ func (a *AzuriteServer) start() (string, error) {
 		return "", err
 	}
 	cmd.Stderr = cmd.Stdout
+	if _, err := cmd.StdinPipe(); err != nil {
+		return "", err
+	}
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("start azurite: %w", err)
 	}
@@ -181,15 +218,21 @@ func (a *AzuriteServer) start() (string, error) {
 	}
 }
 
-// Stop kills the service (its data stays). A second call does nothing.
+// Stop stops the service (SIGTERM: Azurite saves its data and exits; its
+// clients see connections refused). A second call does nothing.
 func (a *AzuriteServer) Stop() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.cmd == nil {
 		return
 	}
-	syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
-	<-a.done
+	syscall.Kill(-a.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(20 * time.Second):
+		syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
+		<-a.done
+	}
 	a.cmd = nil
 }
 
