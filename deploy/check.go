@@ -40,7 +40,7 @@ func (d *Deployer) Check(ctx context.Context, rf *state.RunFile, parallelism int
 		}
 	}
 	sched := &workflow.Scheduler{
-		Graph: lg.Graph, RunID: rf.Header.RunID, SecretsDir: d.Store.SecretsDir(),
+		Graph: lg.Graph, RunID: rf.Header.RunID, SecretsDir: lg.Dirs.Secrets,
 		Parallelism: parallelism, LogSink: d.Store.LogSink(rf.Header.RunID), Log: d.logger(), Now: d.Now,
 	}
 	verified, err := sched.Check(ctx, prior)

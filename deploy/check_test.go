@@ -48,7 +48,7 @@ func TestCheck_ThroughTheScheduler(t *testing.T) {
 	if !strings.Contains(got["panics"].Detail, "panic: boom") || !strings.Contains(got["hangs"].Detail, "timed out") {
 		t.Errorf("details: panics %q, hangs %q", got["panics"].Detail, got["hangs"].Detail)
 	}
-	log, err := os.ReadFile(state.NewStore("state").LogPath(res.RunID, "panics"))
+	log, err := os.ReadFile(state.NewLocalBackend("state").LogPath(res.RunID, "panics"))
 	if err != nil || !strings.Contains(string(log), "goroutine") {
 		t.Errorf("the panic's stack is not in the node log (%v):\n%s", err, log)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -113,6 +112,7 @@ type Loaded struct {
 	Config *config.Config
 	Flags  phases.RunFlags // as given (nil: not given)
 	Graph  *workflow.Graph
+	Dirs   phases.Dirs // the local directories the store handed the phases
 }
 
 // Load loads the config, validates it for flags, builds the phases and
@@ -129,8 +129,11 @@ func (d *Deployer) Load(flags phases.RunFlags) (*Loaded, error) {
 	for _, w := range warnings {
 		fmt.Fprintf(d.notices(), "warning: %s\n", w)
 	}
-	s := d.Store
-	ps, err := d.Registry.Build(cfg, flags, phases.Dirs{State: s.Root(), Secrets: s.SecretsDir(), Terraform: s.TerraformDir()})
+	dirs, err := d.dirs()
+	if err != nil {
+		return nil, err
+	}
+	ps, err := d.Registry.Build(cfg, flags, dirs)
 	if err != nil {
 		return nil, withCode(CodeUsage, ConfigError(err))
 	}
@@ -139,7 +142,7 @@ func (d *Deployer) Load(flags phases.RunFlags) (*Loaded, error) {
 		return nil, withCode(CodeUsage, fmt.Errorf("phase graph of %s (fix depends_on in its phases: section; in a cycle each phase depends on the next):\n  %s",
 			d.ConfigPath, strings.ReplaceAll(err.Error(), "\n", "\n  ")))
 	}
-	return &Loaded{Config: cfg, Flags: flags, Graph: g}, nil
+	return &Loaded{Config: cfg, Flags: flags, Graph: g, Dirs: dirs}, nil
 }
 
 // ConfigError puts every problem of a *config.Error on its own line,
@@ -196,7 +199,7 @@ func (d *Deployer) lock(runID string) (*state.Lock, *state.Holder, error) {
 		return nil, nil, withCode(CodeLocked, LockedError(le))
 	}
 	if err != nil {
-		return nil, nil, withCode(CodeUsage, fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", d.Store.Root(), err))
+		return nil, nil, withCode(CodeUsage, fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", d.Store.Location(), err))
 	}
 	return lock, prev, nil
 }
@@ -280,6 +283,44 @@ func (d *Deployer) newRunID() (string, error) {
 	return d.Store.NextRunID(d.now().UTC())
 }
 
+// dirs are the local directories the store hands the phases (secrets,
+// the Terraform and k0s work dirs) and the cluster id it knows. Nothing is
+// created: `run --plan` builds the phases too.
+func (d *Deployer) dirs() (phases.Dirs, error) {
+	var dirs phases.Dirs
+	var err error
+	fail := func(err error) (phases.Dirs, error) {
+		return phases.Dirs{}, withCode(CodeUsage, fmt.Errorf("state %s: %w", d.Store.Location(), err))
+	}
+	if dirs.Secrets, err = d.Store.SecretsDir(); err != nil {
+		return fail(err)
+	}
+	if dirs.Terraform, err = d.Store.WorkDir(phases.TerraformWorkDir); err != nil {
+		return fail(err)
+	}
+	if dirs.K0s, err = d.Store.WorkDir(phases.K0sWorkDir); err != nil {
+		return fail(err)
+	}
+	if rt, err := d.Store.ReadRuntime(); err == nil {
+		dirs.ClusterID = rt.ClusterID
+	}
+	return dirs, nil
+}
+
+// saveStore puts back, through the store, what the phases left in the
+// local directories it handed out (nothing to do for a local state
+// directory): the secrets and the work dirs.
+func (d *Deployer) saveStore() error {
+	errs := []error{d.Store.SaveSecrets()}
+	for _, name := range []string{phases.TerraformWorkDir, phases.K0sWorkDir} {
+		errs = append(errs, d.Store.SaveWorkDir(name))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("save the phases' files to the state at %s: %w", d.Store.Location(), err)
+	}
+	return nil
+}
+
 // runConfigName is where a run's canonical config is kept beside its
 // logs, so that a refused resume can list the changed keys.
 const runConfigName = "k0rdent.yaml"
@@ -295,11 +336,11 @@ func (d *Deployer) saveRunConfig(id string, cfg *config.Config) error {
 // changedKeys lists the config keys that differ from the ones run id
 // started with, or says why it cannot.
 func (d *Deployer) changedKeys(id string, cfg *config.Config) string {
-	path := d.Store.RunFilePath(id, runConfigName)
-	if _, err := os.Stat(path); err != nil {
+	data, err := d.Store.ReadRunFile(id, runConfigName)
+	if err != nil {
 		return "unknown: no readable copy of the config the run started with"
 	}
-	old, err := config.Load(path)
+	old, err := config.Parse(data, d.Store.LogLocation(id, "")+"/"+runConfigName)
 	if err != nil {
 		return "unknown: no readable copy of the config the run started with"
 	}

@@ -281,7 +281,7 @@ func TestChangedKeys_NoCopy(t *testing.T) {
 	e := newEnv(t, commandConfig)
 	e.write("fail-c", "")
 	first, _ := e.run(RunOptions{})
-	os.Remove(state.NewStore("state").RunFilePath(first.RunID, runConfigName))
+	os.Remove(state.NewLocalBackend("state").RunFilePath(first.RunID, runConfigName))
 	e.write("k0rdent.yaml", strings.Replace(commandConfig, "westus2", "eastus", 1))
 	if _, err := e.run(RunOptions{Resume: true}); err == nil || !strings.Contains(err.Error(), "no readable copy") {
 		t.Errorf("%v", err)

@@ -5,8 +5,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/k0rdent/k0rdent-deploy/state"
-
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
@@ -90,7 +88,7 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 		return nil, err
 	}
 	out.Plan = workflow.Plan(lg.Graph, workflow.PlanOptions{Prior: j.prior, History: hist, Selection: ws,
-		RunID: out.Resume, SecretsDir: d.Store.SecretsDir()})
+		RunID: out.Resume, SecretsDir: lg.Dirs.Secrets})
 	return out, nil
 }
 
@@ -103,7 +101,7 @@ func (d *Deployer) legacyPreview() (note string, pd *Deployer, cleanup func(), e
 	if d.preview {
 		return "", nil, cleanup, nil
 	}
-	info, err := state.InspectLegacy(d.projectRoot(), d.Store.Root())
+	info, err := d.Store.InspectLegacy(d.projectRoot())
 	if err != nil || info == nil {
 		return "", nil, cleanup, err
 	}

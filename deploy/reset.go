@@ -165,7 +165,7 @@ func (d *Deployer) Reset(ctx context.Context, o ResetOptions) (*ResetResult, err
 		return nil, err
 	}
 	defer run.Close()
-	started := Started{RunID: run.ID(), Attempt: 1, Nodes: len(plan.Destroys()), LogDir: d.Store.LogDir(run.ID()), Superseded: superseded}
+	started := Started{RunID: run.ID(), Attempt: 1, Nodes: len(plan.Destroys()), LogDir: d.Store.LogLocation(run.ID(), ""), Superseded: superseded}
 	if prevHolder != nil {
 		if err := run.LockTakeover(*prevHolder); err != nil {
 			return nil, err
@@ -182,9 +182,12 @@ func (d *Deployer) Reset(ctx context.Context, o ResetOptions) (*ResetResult, err
 			prior[name] = st
 		}
 	}
-	sched := &workflow.Scheduler{Graph: lg.Graph, RunID: run.ID(), SecretsDir: d.Store.SecretsDir(), Parallelism: o.Parallelism,
+	sched := &workflow.Scheduler{Graph: lg.Graph, RunID: run.ID(), SecretsDir: lg.Dirs.Secrets, Parallelism: o.Parallelism,
 		Recorder: rec, LogSink: run.LogSink(), Log: d.logger(), Now: d.Now}
 	res, destroyErr := sched.Destroy(ctx, prior)
+	if err := d.saveStore(); err != nil {
+		destroyErr = errors.Join(destroyErr, err)
+	}
 	if res == nil {
 		return nil, destroyErr
 	}

@@ -172,7 +172,7 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 		}
 		started.Takeover = prevHolder
 	}
-	started.RunID, started.Attempt, started.LogDir = run.ID(), run.Attempt(), d.Store.LogDir(run.ID())
+	started.RunID, started.Attempt, started.LogDir = run.ID(), run.Attempt(), d.Store.LogLocation(run.ID(), "")
 	started.Selection = j.sel.recorded()
 	rec, err := d.startRecording(run, lock, o.Event, o.Abort, o.Started, started)
 	if err != nil {
@@ -183,7 +183,7 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	sched := &workflow.Scheduler{
 		Graph:       lg.Graph,
 		RunID:       run.ID(),
-		SecretsDir:  d.Store.SecretsDir(),
+		SecretsDir:  lg.Dirs.Secrets,
 		Parallelism: o.Parallelism,
 		FailFast:    o.FailFast,
 		Selection:   ws,
@@ -194,6 +194,9 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 	}
 	begin := d.now()
 	res, runErr := sched.Run(ctx, j.prior)
+	if err := d.saveStore(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
 	if res == nil {
 		return nil, runErr
 	}
@@ -260,8 +263,12 @@ func (d *Deployer) journalFlags(f phases.RunFlags, cfg *config.Config, failFast 
 // that it started.
 func (d *Deployer) startRecording(run *state.Run, lock *state.Lock, event func(workflow.Event),
 	abort func(func(string)), notify func(Started), started Started) (*recorder, error) {
-	if err := os.MkdirAll(d.Store.SecretsDir(), 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", d.Store.SecretsDir(), err)
+	secrets, err := d.Store.SecretsDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(secrets, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", secrets, err)
 	}
 	rec, err := newRecorder(run, event, d.now)
 	if err != nil {

@@ -99,7 +99,7 @@ func runGraph(t *testing.T, store *state.Store, parallelism int, nodes ...workfl
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.SecretsDir(), Parallelism: parallelism, Recorder: run, LogSink: run.LogSink()}
+	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.LocalBackend().SecretsPath(), Parallelism: parallelism, Recorder: run, LogSink: run.LogSink()}
 	res, runErr := s.Run(context.Background(), nil)
 	outcome := state.OutcomeSucceeded
 	if runErr != nil {
@@ -142,7 +142,7 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 `)
 	stateDir := t.TempDir()
 	store := state.NewStore(stateDir)
-	bc := BuildContext{Config: cfg, Flags: RunFlags{}, Dirs: Dirs{State: stateDir, Secrets: store.SecretsDir()}}
+	bc := BuildContext{Config: cfg, Flags: RunFlags{}, Dirs: Dirs{Secrets: store.LocalBackend().SecretsPath()}}
 	nodes, err := azureChildrenPlugin().Factory(bc)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 		t.Fatalf("%d secrets created, want 1", len(g.Secrets))
 	}
 	secret := g.Secrets[0]
-	secretPath := filepath.Join(store.SecretsDir(), "azure", "client-secret")
+	secretPath := filepath.Join(store.LocalBackend().SecretsPath(), "azure", "client-secret")
 	fi, err := os.Stat(secretPath)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("secret file %s: %v, mode %v; want 0600", secretPath, err, fi)
@@ -208,7 +208,7 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 		t.Errorf("secret file holds %q, want the service principal's secret", data)
 	}
 	filepath.WalkDir(stateDir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasPrefix(p, store.SecretsDir()) {
+		if err != nil || d.IsDir() || strings.HasPrefix(p, store.LocalBackend().SecretsPath()) {
 			return nil
 		}
 		if data, _ := os.ReadFile(p); strings.Contains(string(data), secret) {
@@ -261,7 +261,7 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 
 	// Destroy: children first, then the credentials.
 	for _, n := range append(nodes[1:], nodes[0]) {
-		env := &workflow.Env{Node: n.Name(), Log: slog.New(slog.DiscardHandler), SecretsDir: store.SecretsDir(),
+		env := &workflow.Env{Node: n.Name(), Log: slog.New(slog.DiscardHandler), SecretsDir: store.LocalBackend().SecretsPath(),
 			Inputs: map[string]map[string]string{K0rdentName: {K0rdentOutputKubeconfig: kapi.Kubeconfig}, AzureChildrenName: {AzureOutputKubeconfig: kapi.Kubeconfig}}}
 		if err := n.(workflow.Destroyer).Destroy(ctx, env); err != nil {
 			t.Fatalf("Destroy %s: %v", n.Name(), err)
@@ -304,7 +304,7 @@ func TestAzureChildren_Scheduler(t *testing.T) {
 
 func readLog(t *testing.T, store *state.Store, rf *state.RunFile, node string) string {
 	t.Helper()
-	data, err := os.ReadFile(store.LogPath(rf.Header.RunID, node))
+	data, err := os.ReadFile(store.LocalBackend().LogPath(rf.Header.RunID, node))
 	if err != nil {
 		t.Fatalf("log of %s: %v", node, err)
 	}
@@ -320,7 +320,7 @@ func TestAzureChildren_PermanentFailure(t *testing.T) {
 	cfg := testConfig(t, "azure_children:\n  enabled: true\n  scope: resource_group\n  clusters:\n    - name: dev-1\n")
 	stateDir := t.TempDir()
 	store := state.NewStore(stateDir)
-	nodes, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}, Dirs: Dirs{Secrets: store.SecretsDir()}})
+	nodes, _ := azureChildrenPlugin().Factory(BuildContext{Config: cfg, Flags: RunFlags{}, Dirs: Dirs{Secrets: store.LocalBackend().SecretsPath()}})
 	g, roles := azuretest.NewGraph(), &azuretest.Roles{Forbid: true}
 	nodes[0].(*AzureChildren).newAzure = azureFakes(g, roles)
 	all := append([]workflow.Phase{
@@ -345,11 +345,11 @@ func TestAzureChildren_PermanentFailure(t *testing.T) {
 	if roles.Creates != 1 {
 		t.Errorf("role assignment tried %d times, want 1 (a 403 is not retried)", roles.Creates)
 	}
-	data, err := os.ReadFile(filepath.Join(store.SecretsDir(), "azure", "client-secret"))
+	data, err := os.ReadFile(filepath.Join(store.LocalBackend().SecretsPath(), "azure", "client-secret"))
 	if err != nil || string(data) != g.Secrets[0] {
 		t.Errorf("the secret created before the failure was not kept: %v", err)
 	}
-	raw, _ := os.ReadFile(store.RunPath(rf.Header.RunID))
+	raw, _ := os.ReadFile(store.LocalBackend().RunPath(rf.Header.RunID))
 	if strings.Contains(string(raw), g.Secrets[0]) || strings.Contains(readLog(t, store, rf, AzureChildrenName), g.Secrets[0]) {
 		t.Error("the journal or the node log holds the secret")
 	}

@@ -32,10 +32,9 @@ const (
 	K0sOutputVersion      = "k0s_version"   // the k0s version installed
 )
 
-// Where the k0s node keeps its files: the k0sctl configuration under the
-// state directory (it is not secret), the kubeconfig under secrets.
+// Where the k0s node keeps its files: the k0sctl configuration in its work
+// dir (Dirs.K0s: it is not secret), the kubeconfig under secrets.
 const (
-	k0sStateSubdir   = "k0s"
 	k0sSecretsSubdir = "k0s"
 	k0sctlFile       = "k0sctl.yaml"
 	kubeconfigFile   = "kubeconfig"
@@ -127,7 +126,7 @@ func (p *K0s) Policy() workflow.Policy {
 
 // ConfigPath is the k0sctl.yaml the phase writes, absolute.
 func (p *K0s) ConfigPath() string {
-	return absPath(filepath.Join(p.dirs.State, k0sStateSubdir, k0sctlFile))
+	return absPath(filepath.Join(p.dirs.K0s, k0sctlFile))
 }
 
 func (p *K0s) kubeconfigPath(env *workflow.Env) string {

@@ -62,7 +62,7 @@ func newK0sFixture(t *testing.T, controllers, workers int, extra string) *k0sFix
 	t.Helper()
 	cfg := tfTestConfig(t, fmt.Sprintf("cluster:\n  controllers: {count: %d}\n  workers: {count: %d}\n", controllers, workers)+extra)
 	root := t.TempDir()
-	f := &k0sFixture{cfg: cfg, dirs: Dirs{State: root, Secrets: filepath.Join(root, "secrets")}, log: &bytes.Buffer{}}
+	f := &k0sFixture{cfg: cfg, dirs: Dirs{K0s: filepath.Join(root, K0sWorkDir), Secrets: filepath.Join(root, "secrets")}, log: &bytes.Buffer{}}
 	peers := []vpnPeer{{Name: "operator", Address: "127.0.0.1", Role: "hub"}}
 	for i, h := range cfg.Hosts() {
 		addr := "127.0.0." + strconv.Itoa(2+i)
@@ -186,7 +186,7 @@ func TestK0s_Run(t *testing.T) {
 			out := f.env.Outputs()
 			want := map[string]string{
 				K0sOutputKubeconfig:   filepath.Join(f.dirs.Secrets, "k0s", "kubeconfig"),
-				K0sOutputK0sctlConfig: filepath.Join(f.dirs.State, "k0s", "k0sctl.yaml"),
+				K0sOutputK0sctlConfig: filepath.Join(f.dirs.K0s, "k0sctl.yaml"),
 				K0sOutputAPIEndpoint:  "https://127.0.0.2:6443",
 				K0sOutputVersion:      "v1.33.2+k0s.0",
 			}

@@ -57,7 +57,7 @@ func TestK0s_Testbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := t.TempDir()
-	dirs := Dirs{State: filepath.Join(root, "state"), Secrets: filepath.Join(root, "state", "secrets"), Terraform: filepath.Join(root, "state", "terraform")}
+	dirs := Dirs{K0s: filepath.Join(root, "state", K0sWorkDir), Secrets: filepath.Join(root, "state", "secrets"), Terraform: filepath.Join(root, "state", "terraform")}
 	sshKey := filepath.Join(dirs.Secrets, "ssh", "id_ed25519")
 	if err := os.MkdirAll(filepath.Dir(sshKey), 0o700); err != nil {
 		t.Fatal(err)

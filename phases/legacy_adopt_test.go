@@ -118,7 +118,7 @@ func TestWireGuard_KeepsMigratedDeployment(t *testing.T) {
 				t.Fatalf("the migration recorded no wireguard outputs: %v", known[WireGuardName])
 			}
 			keysBefore := wgReadKeys(t, store)
-			env := &workflow.Env{Node: WireGuardName, SecretsDir: store.SecretsDir(), Recorded: recorded, Log: slog.New(slog.DiscardHandler)}
+			env := &workflow.Env{Node: WireGuardName, SecretsDir: store.LocalBackend().SecretsPath(), Recorded: recorded, Log: slog.New(slog.DiscardHandler)}
 			if err := w.Verify(context.Background(), env); err != nil {
 				t.Fatalf("Verify on migrated state that matches reality: %v", err)
 			}
@@ -185,11 +185,11 @@ func TestWireGuard_KeepsMigratedDeployment(t *testing.T) {
 // config's size (a mismatch); skip leaves one VM out (recorded but gone).
 func legacyCloud(t *testing.T, store *state.Store, cfg *config.Config, cloud, size, skip string) *tf.Adoption {
 	t.Helper()
-	a, err := tf.ReadAdoption(store.TerraformDir())
+	a, err := tf.ReadAdoption(store.LocalBackend().TerraformDir())
 	if err != nil || a == nil {
 		t.Fatalf("the migration wrote no adoption file: %v", err)
 	}
-	pub, err := os.ReadFile(filepath.Join(store.SecretsDir(), "ssh", legacySSHKeyFile+".pub"))
+	pub, err := os.ReadFile(filepath.Join(store.LocalBackend().SecretsPath(), "ssh", legacySSHKeyFile+".pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestTerraform_AdoptsMigratedDeployment(t *testing.T) {
 			cfg := legacyConfig(t, want, tfYAML)
 			a := legacyCloud(t, store, cfg, cloud, "", "")
 			before := readDir(t, cloud)
-			bc := BuildContext{Config: cfg, Dirs: Dirs{State: store.Root(), Secrets: store.SecretsDir(), Terraform: store.TerraformDir()}}
+			bc := BuildContext{Config: cfg, Dirs: Dirs{K0s: filepath.Join(store.LocalBackend().Root(), K0sWorkDir), Secrets: store.LocalBackend().SecretsPath(), Terraform: store.LocalBackend().TerraformDir()}}
 
 			tw := newTerraform(bc)
 			desc := strings.Join(tw.Describe(&workflow.Env{}), "\n")
@@ -264,7 +264,7 @@ func TestTerraform_AdoptsMigratedDeployment(t *testing.T) {
 			if after := readDir(t, cloud); !maps.Equal(before, after) {
 				t.Errorf("the adoption changed the cloud:\nbefore %v\nafter  %v", before, after)
 			}
-			logs, _ := filepath.Glob(filepath.Join(store.RunsDir(), "*", TerraformName+".log"))
+			logs, _ := filepath.Glob(filepath.Join(store.LocalBackend().RunsDir(), "*", TerraformName+".log"))
 			var log strings.Builder
 			for _, l := range logs {
 				b, _ := os.ReadFile(l)
@@ -274,7 +274,7 @@ func TestTerraform_AdoptsMigratedDeployment(t *testing.T) {
 			if !strings.Contains(log.String(), wantSummary) {
 				t.Errorf("terraform log lacks %q:\n%s", wantSummary, log.String())
 			}
-			if _, err := os.Stat(filepath.Join(store.TerraformDir(), tf.ImportsFile)); err == nil {
+			if _, err := os.Stat(filepath.Join(store.LocalBackend().TerraformDir(), tf.ImportsFile)); err == nil {
 				t.Errorf("the import blocks are left behind")
 			}
 			// A later run plans as usual and changes nothing.
@@ -312,7 +312,7 @@ func TestTerraform_AdoptionMismatchStops(t *testing.T) {
 			}
 			cfg := legacyConfig(t, want, tfYAML)
 			before := readDir(t, cloud)
-			bc := BuildContext{Config: cfg, Dirs: Dirs{State: store.Root(), Secrets: store.SecretsDir(), Terraform: store.TerraformDir()}}
+			bc := BuildContext{Config: cfg, Dirs: Dirs{K0s: filepath.Join(store.LocalBackend().Root(), K0sWorkDir), Secrets: store.LocalBackend().SecretsPath(), Terraform: store.LocalBackend().TerraformDir()}}
 			res := tfScheduleMayFail(t, store, newWireGuard(bc), newTerraform(bc))
 			st := res.Nodes[TerraformName]
 			if res.Outcome == workflow.OutcomeSucceeded || !strings.Contains(st.Error, tt.want) || !strings.Contains(st.Error, "choices:") {
@@ -321,7 +321,7 @@ func TestTerraform_AdoptionMismatchStops(t *testing.T) {
 			if after := readDir(t, cloud); !maps.Equal(before, after) {
 				t.Errorf("a refused adoption changed the cloud")
 			}
-			if has, _ := tf.HasState(store.TerraformDir()); has {
+			if has, _ := tf.HasState(store.LocalBackend().TerraformDir()); has {
 				t.Errorf("a refused adoption left a terraform state")
 			}
 		})
@@ -360,7 +360,7 @@ func tfScheduleMayFail(t *testing.T, store *state.Store, nodes ...workflow.Phase
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.SecretsDir(), Recorder: run, LogSink: run.LogSink()}
+	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.LocalBackend().SecretsPath(), Recorder: run, LogSink: run.LogSink()}
 	res, _ := s.Run(context.Background(), nil)
 	if res == nil {
 		t.Fatal("no result")

@@ -118,15 +118,27 @@ type BuildContext struct {
 	Dirs Dirs
 }
 
-// Dirs are the state directories a phase may use. They come from the state
-// store (see state/doc.go); a phase never derives one from another.
+// The names of the work dirs the built-in phases ask the store for
+// (state.Store.WorkDir): Dirs.Terraform and Dirs.K0s.
+const (
+	TerraformWorkDir = "terraform"
+	K0sWorkDir       = "k0s"
+)
+
+// Dirs are the local directories a phase may use, and what the store
+// knew when the registry was built. The state store hands them out (see
+// state.Store: SecretsDir, WorkDir); a phase never derives one from
+// another, nor a path inside the state directory from any of them.
 type Dirs struct {
-	// State is the state directory root (--state-dir).
-	State string
 	// Secrets is the 0700 secrets directory; files in it are 0600.
 	Secrets string
 	// Terraform is Terraform's working directory (module, tfvars, local state).
 	Terraform string
+	// K0s is the k0s phase's working directory (k0sctl.yaml).
+	K0s string
+	// ClusterID is the cluster id the runtime snapshot holds, or "": the
+	// id a new Terraform working directory adopts.
+	ClusterID string
 }
 
 // Factory builds the nodes of one plugin. A plugin named p may return the

@@ -118,7 +118,7 @@ func TestBuiltin_RegistersNoPlaceholders(t *testing.T) {
 	cfg.Azure.Location = "westus2"
 	dir := t.TempDir()
 	for _, p := range builtinPlugins() {
-		nodes, err := p.Factory(BuildContext{Config: cfg, Dirs: Dirs{State: dir, Secrets: filepath.Join(dir, "secrets"), Terraform: filepath.Join(dir, "terraform")}})
+		nodes, err := p.Factory(BuildContext{Config: cfg, Dirs: Dirs{K0s: filepath.Join(dir, K0sWorkDir), Secrets: filepath.Join(dir, "secrets"), Terraform: filepath.Join(dir, "terraform")}})
 		if err != nil || len(nodes) == 0 || (nodes[0].Name() != p.Name && !strings.HasPrefix(nodes[0].Name(), p.Name+"/")) {
 			t.Errorf("factory of %s = %d nodes, %v; want its node(s)", p.Name, len(nodes), err)
 		}

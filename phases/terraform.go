@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"gopkg.in/yaml.v3"
 
 	"github.com/k0rdent/k0rdent-deploy/config"
 	tf "github.com/k0rdent/k0rdent-deploy/providers/terraform"
@@ -597,7 +596,7 @@ func (p *Terraform) clusterID(dir string) (string, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("read cluster id: %w", err)
 	}
-	id := runtimeClusterID(p.dirs.State)
+	id := p.dirs.ClusterID
 	if id == "" || id == p.cfg.Metadata.Name {
 		const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 		b := make([]byte, 8)
@@ -613,24 +612,6 @@ func (p *Terraform) clusterID(dir string) (string, error) {
 		return "", fmt.Errorf("keep the cluster id in %s: %w", path, err)
 	}
 	return id, nil
-}
-
-// runtimeClusterID is runtime.yaml's cluster_id, or "".
-func runtimeClusterID(stateDir string) string {
-	if stateDir == "" {
-		return ""
-	}
-	b, err := os.ReadFile(filepath.Join(stateDir, "runtime.yaml"))
-	if err != nil {
-		return ""
-	}
-	var rt struct {
-		ClusterID string `yaml:"cluster_id"`
-	}
-	if yaml.Unmarshal(b, &rt) != nil {
-		return ""
-	}
-	return rt.ClusterID
 }
 
 // owner is metadata.owner, else user@host.

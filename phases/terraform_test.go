@@ -299,7 +299,7 @@ func tfSchedule(t *testing.T, store *state.Store, nodes ...workflow.Phase) *work
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.SecretsDir(), Recorder: run, LogSink: run.LogSink()}
+	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.LocalBackend().SecretsPath(), Recorder: run, LogSink: run.LogSink()}
 	res, err := s.Run(context.Background(), nil)
 	if err != nil {
 		t.Fatalf("run %s: %v", run.ID(), err)
@@ -320,7 +320,7 @@ func TestTerraform_RealApply(t *testing.T) {
 
 	store := state.NewStore(t.TempDir())
 	cfg := tfTestConfig(t, "metadata:\n  owner: tester\ncluster:\n  workers: {count: 2, zones: [1, 2]}\n"+tfYAML)
-	bc := BuildContext{Config: cfg, Dirs: Dirs{State: store.Root(), Secrets: store.SecretsDir(), Terraform: store.TerraformDir()}}
+	bc := BuildContext{Config: cfg, Dirs: Dirs{K0s: filepath.Join(store.LocalBackend().Root(), K0sWorkDir), Secrets: store.LocalBackend().SecretsPath(), Terraform: store.LocalBackend().TerraformDir()}}
 	nodes := func() []workflow.Phase { return []workflow.Phase{newWireGuard(bc), newTerraform(bc)} }
 
 	res := tfSchedule(t, store, nodes()...)
@@ -346,13 +346,13 @@ func TestTerraform_RealApply(t *testing.T) {
 	if !strings.HasPrefix(clusterID, "k0rdent-") || len(clusterID) != len("k0rdent-")+8 || out[tf.OutputResourceGroup] != clusterID+"-resgrp" {
 		t.Errorf("cluster_id %q, resource_group %q", clusterID, out[tf.OutputResourceGroup])
 	}
-	if out[TerraformOutputSSHUser] != "k0rdent" || out[TerraformOutputSSHKeyPath] != filepath.Join(store.SecretsDir(), "ssh", "id_ed25519") {
+	if out[TerraformOutputSSHUser] != "k0rdent" || out[TerraformOutputSSHKeyPath] != filepath.Join(store.LocalBackend().SecretsPath(), "ssh", "id_ed25519") {
 		t.Errorf("ssh_user %q, ssh_key_path %q", out[TerraformOutputSSHUser], out[TerraformOutputSSHKeyPath])
 	}
 	for path, want := range map[string]os.FileMode{
-		store.TerraformDir(): 0o700 | os.ModeDir,
-		filepath.Join(store.TerraformDir(), "terraform.tfstate"): 0o600,
-		filepath.Join(store.TerraformDir(), tf.VarsFile):         0o600,
+		store.LocalBackend().TerraformDir():                                     0o700 | os.ModeDir,
+		filepath.Join(store.LocalBackend().TerraformDir(), "terraform.tfstate"): 0o600,
+		filepath.Join(store.LocalBackend().TerraformDir(), tf.VarsFile):         0o600,
 	} {
 		if fi, err := os.Stat(path); err != nil || fi.Mode() != want {
 			t.Errorf("%s: mode %v, %v; want %v", path, fi.Mode(), err, want)
@@ -360,7 +360,7 @@ func TestTerraform_RealApply(t *testing.T) {
 	}
 
 	// Terraform's own output is in the node log.
-	logs, _ := filepath.Glob(filepath.Join(store.RunsDir(), "*", TerraformName+".log"))
+	logs, _ := filepath.Glob(filepath.Join(store.LocalBackend().RunsDir(), "*", TerraformName+".log"))
 	if len(logs) != 1 {
 		t.Fatalf("terraform node logs: %v", logs)
 	}
@@ -383,7 +383,7 @@ func TestTerraform_RealApply(t *testing.T) {
 		t.Errorf("second run: %s, outputs %v, want the first run's", res2.Outcome, res2.Nodes[TerraformName].Outputs)
 	}
 	bin := tftest.Binary(t)
-	exec, err := tf.New(tf.Options{Dir: store.TerraformDir(), Binary: bin})
+	exec, err := tf.New(tf.Options{Dir: store.LocalBackend().TerraformDir(), Binary: bin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestTerraform_RealApply(t *testing.T) {
 
 	// Verify, as status --check calls it.
 	p := newTerraform(bc)
-	env := &workflow.Env{Node: TerraformName, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard, SecretsDir: store.SecretsDir(), Recorded: out}
+	env := &workflow.Env{Node: TerraformName, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Output: io.Discard, SecretsDir: store.LocalBackend().SecretsPath(), Recorded: out}
 	if err := p.Verify(context.Background(), env); err != nil {
 		t.Errorf("Verify right after apply: %v", err)
 	}
@@ -410,7 +410,7 @@ func TestTerraform_RealApply(t *testing.T) {
 	// No secret reached the run files or logs: the cloud-init documents
 	// are referenced by path only, and the private keys never leave secrets/.
 	secrets := secretMarkers(t, store)
-	filepath.WalkDir(filepath.Join(store.Root(), "runs"), func(path string, d os.DirEntry, err error) error {
+	filepath.WalkDir(filepath.Join(store.LocalBackend().Root(), "runs"), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -445,7 +445,7 @@ func TestTerraform_RealApply(t *testing.T) {
 func secretMarkers(t *testing.T, store *state.Store) []string {
 	t.Helper()
 	var out []string
-	filepath.WalkDir(store.SecretsDir(), func(path string, d os.DirEntry, err error) error {
+	filepath.WalkDir(store.LocalBackend().SecretsPath(), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasSuffix(path, ".pub") || strings.HasSuffix(path, "listen-port") {
 			return err
 		}
@@ -522,13 +522,8 @@ func TestTerraform_ClusterID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stateDir, work := t.TempDir(), t.TempDir()
-			if tt.runtime != "" {
-				if err := os.WriteFile(filepath.Join(stateDir, "runtime.yaml"), []byte("format: 1\ncluster_id: "+tt.runtime+"\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			p := newTerraform(BuildContext{Config: tfTestConfig(t, ""), Dirs: Dirs{State: stateDir, Terraform: work}})
+			work := t.TempDir()
+			p := newTerraform(BuildContext{Config: tfTestConfig(t, ""), Dirs: Dirs{ClusterID: tt.runtime, Terraform: work}})
 			id, err := p.clusterID(work)
 			if err != nil {
 				t.Fatal(err)
@@ -536,8 +531,8 @@ func TestTerraform_ClusterID(t *testing.T) {
 			if tt.want != "" && id != tt.want || tt.want == "" && (len(id) != len("k0rdent-")+8 || !strings.HasPrefix(id, "k0rdent-")) {
 				t.Errorf("got %q, want %q (or a new k0rdent-<8>)", id, tt.want)
 			}
-			// Kept: a later call, even with another runtime.yaml, returns it.
-			os.WriteFile(filepath.Join(stateDir, "runtime.yaml"), []byte("cluster_id: other-12345678\n"), 0o644)
+			// Kept: a later call, even with another runtime cluster id, returns it.
+			p = newTerraform(BuildContext{Config: tfTestConfig(t, ""), Dirs: Dirs{ClusterID: "other-12345678", Terraform: work}})
 			if again, err := p.clusterID(work); err != nil || again != id {
 				t.Errorf("second call: got %q, %v; want %q", again, err, id)
 			}

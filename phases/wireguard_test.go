@@ -32,7 +32,7 @@ func wgTestConfig(t *testing.T, extra string) *config.Config {
 // wgNode builds the wireguard node the way the registry does.
 func wgTestNode(t *testing.T, cfg *config.Config, store *state.Store) *WireGuard {
 	t.Helper()
-	nodes, err := wireguardPlugin().Factory(BuildContext{Config: cfg, Dirs: Dirs{State: store.Root(), Secrets: store.SecretsDir(), Terraform: store.TerraformDir()}})
+	nodes, err := wireguardPlugin().Factory(BuildContext{Config: cfg, Dirs: Dirs{K0s: filepath.Join(store.LocalBackend().Root(), K0sWorkDir), Secrets: store.LocalBackend().SecretsPath(), Terraform: store.LocalBackend().TerraformDir()}})
 	if err != nil || len(nodes) != 1 {
 		t.Fatalf("factory = %v, %v", nodes, err)
 	}
@@ -69,7 +69,7 @@ func wgSchedule(t *testing.T, store *state.Store, w workflow.Phase, resume strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.SecretsDir(), Recorder: run, LogSink: run.LogSink()}
+	s := &workflow.Scheduler{Graph: g, RunID: run.ID(), SecretsDir: store.LocalBackend().SecretsPath(), Recorder: run, LogSink: run.LogSink()}
 	res, err := s.Run(context.Background(), prior)
 	if err != nil {
 		t.Fatalf("run %s: %v", run.ID(), err)
@@ -105,7 +105,7 @@ func TestWireGuard_RunsReuseKeysAndPort(t *testing.T) {
 		t.Error("key files differ between runs: a key was rotated")
 	}
 	port := out1[WireGuardOutputPort]
-	if data, _ := os.ReadFile(filepath.Join(store.SecretsDir(), "wireguard", "listen-port")); strings.TrimSpace(string(data)) != port {
+	if data, _ := os.ReadFile(filepath.Join(store.LocalBackend().SecretsPath(), "wireguard", "listen-port")); strings.TrimSpace(string(data)) != port {
 		t.Errorf("listen-port file %q, output %q", data, port)
 	}
 
@@ -164,18 +164,18 @@ func TestWireGuard_SecretsOnlyUnderSecrets(t *testing.T) {
 	keys := wgReadKeys(t, store)
 	for name, v := range res.Nodes[WireGuardName].Outputs {
 		if strings.HasPrefix(name, WireGuardOutputCloudInit) || name == WireGuardOutputKeysDir {
-			if !strings.HasPrefix(v, store.SecretsDir()+string(filepath.Separator)) {
-				t.Errorf("output %s = %s: not under %s", name, v, store.SecretsDir())
+			if !strings.HasPrefix(v, store.LocalBackend().SecretsPath()+string(filepath.Separator)) {
+				t.Errorf("output %s = %s: not under %s", name, v, store.LocalBackend().SecretsPath())
 			}
 		}
 	}
 	var scanned int
-	err := filepath.WalkDir(store.Root(), func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(store.LocalBackend().Root(), func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if path == store.SecretsDir() {
+			if path == store.LocalBackend().SecretsPath() {
 				return filepath.SkipDir
 			}
 			return nil
@@ -199,7 +199,7 @@ func TestWireGuard_SecretsOnlyUnderSecrets(t *testing.T) {
 		t.Errorf("scanned %d files, want at least the run file, the node log and runtime.yaml", scanned)
 	}
 	// Every secret file is 0600 and its directories 0700.
-	filepath.WalkDir(store.SecretsDir(), func(path string, d fs.DirEntry, err error) error {
+	filepath.WalkDir(store.LocalBackend().SecretsPath(), func(path string, d fs.DirEntry, err error) error {
 		fi, _ := d.Info()
 		want := fs.FileMode(0o600)
 		if d.IsDir() {
@@ -223,7 +223,7 @@ func TestWireGuard_CloudInitOutputs(t *testing.T) {
 	if err := json.Unmarshal([]byte(out[WireGuardOutputPeers]), &peers); err != nil {
 		t.Fatal(err)
 	}
-	if out[WireGuardOutputHubAddress] != "192.168.100.1" || out[WireGuardOutputKeysDir] != filepath.Join(store.SecretsDir(), "wireguard") {
+	if out[WireGuardOutputHubAddress] != "192.168.100.1" || out[WireGuardOutputKeysDir] != filepath.Join(store.LocalBackend().SecretsPath(), "wireguard") {
 		t.Errorf("hub_address %q, keys_dir %q", out[WireGuardOutputHubAddress], out[WireGuardOutputKeysDir])
 	}
 	for _, p := range peers[1:] {
@@ -248,8 +248,8 @@ func TestWireGuard_CloudInitOutputs(t *testing.T) {
 
 func TestWireGuard_Describe(t *testing.T) {
 	store := state.NewStore(t.TempDir())
-	env := &workflow.Env{SecretsDir: store.SecretsDir()}
-	keysDir := filepath.Join(store.SecretsDir(), "wireguard")
+	env := &workflow.Env{SecretsDir: store.LocalBackend().SecretsPath()}
+	keysDir := filepath.Join(store.LocalBackend().SecretsPath(), "wireguard")
 	w := wgTestNode(t, wgTestConfig(t, ""), store)
 	want := []string{
 		"address plan: hub 192.168.100.1, 3 hosts (192.168.100.2-192.168.100.4) in 192.168.100.0/24",
@@ -260,7 +260,7 @@ func TestWireGuard_Describe(t *testing.T) {
 	if got := w.Describe(env); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Describe before a run:\n got %q\nwant %q", got, want)
 	}
-	if _, err := os.Stat(store.SecretsDir()); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(store.LocalBackend().SecretsPath()); !errors.Is(err, fs.ErrNotExist) {
 		t.Error("Describe created the secrets directory; it must only read")
 	}
 	res, _ := wgSchedule(t, store, w, "")
@@ -291,7 +291,7 @@ func TestWireGuard_Verify(t *testing.T) {
 	store := state.NewStore(t.TempDir())
 	cfg := wgTestConfig(t, "")
 	w := wgTestNode(t, cfg, store)
-	env := &workflow.Env{SecretsDir: store.SecretsDir()}
+	env := &workflow.Env{SecretsDir: store.LocalBackend().SecretsPath()}
 	if err := w.Verify(context.Background(), env); err == nil {
 		t.Fatal("Verify before any run = nil")
 	}
@@ -300,7 +300,7 @@ func TestWireGuard_Verify(t *testing.T) {
 		t.Fatalf("Verify after the run: %v", err)
 	}
 	keys := wgReadKeys(t, store)
-	s := wireguard.NewKeyStore(store.SecretsDir())
+	s := wireguard.NewKeyStore(store.LocalBackend().SecretsPath())
 	otherDoc := func() {
 		data, _ := os.ReadFile(s.CloudInitPath("k0s-worker-2"))
 		os.WriteFile(s.CloudInitPath("k0s-worker-1"), data, 0o600)
@@ -367,7 +367,7 @@ func wgRuntimePort(t *testing.T, store *state.Store) int {
 
 func TestWireGuard_AdoptsLegacyHubKey(t *testing.T) {
 	store := state.NewStore(t.TempDir())
-	legacy := wireguard.NewKeyStore(store.SecretsDir())
+	legacy := wireguard.NewKeyStore(store.LocalBackend().SecretsPath())
 	k, _, err := legacy.LoadOrGenerate("mylaptop")
 	if err != nil {
 		t.Fatal(err)
@@ -384,19 +384,19 @@ func TestWireGuard_RunErrors(t *testing.T) {
 	store := state.NewStore(t.TempDir())
 	w := wgTestNode(t, wgTestConfig(t, ""), store)
 	w.network = "10.0.0.0/30"
-	env := &workflow.Env{SecretsDir: store.SecretsDir()}
+	env := &workflow.Env{SecretsDir: store.LocalBackend().SecretsPath()}
 	err := w.Run(context.Background(), env)
 	if err == nil || !strings.Contains(err.Error(), "hub and 3 hosts need 4 (use a /29 or larger network) (network.wireguard_network)") {
 		t.Errorf("Run with a small network = %v", err)
 	}
-	os.MkdirAll(filepath.Join(store.SecretsDir(), "wireguard"), 0o700)
-	os.WriteFile(filepath.Join(store.SecretsDir(), "wireguard", "k0s-worker-1.key"), []byte("broken"), 0o600)
+	os.MkdirAll(filepath.Join(store.LocalBackend().SecretsPath(), "wireguard"), 0o700)
+	os.WriteFile(filepath.Join(store.LocalBackend().SecretsPath(), "wireguard", "k0s-worker-1.key"), []byte("broken"), 0o600)
 	w = wgTestNode(t, wgTestConfig(t, ""), store)
 	env.Log = slog.New(slog.DiscardHandler)
 	if err := w.Run(context.Background(), env); err == nil || !strings.Contains(err.Error(), "k0s-worker-1.key: not a base64 WireGuard private key") {
 		t.Errorf("Run over a corrupt key = %v", err)
 	}
-	if data, _ := os.ReadFile(filepath.Join(store.SecretsDir(), "wireguard", "k0s-worker-1.key")); string(data) != "broken" {
+	if data, _ := os.ReadFile(filepath.Join(store.LocalBackend().SecretsPath(), "wireguard", "k0s-worker-1.key")); string(data) != "broken" {
 		t.Error("Run replaced a corrupt key")
 	}
 }
@@ -404,7 +404,7 @@ func TestWireGuard_RunErrors(t *testing.T) {
 // readKeys returns peer -> private key of every key file.
 func wgReadKeys(t *testing.T, store *state.Store) map[string]string {
 	t.Helper()
-	dir := filepath.Join(store.SecretsDir(), "wireguard")
+	dir := filepath.Join(store.LocalBackend().SecretsPath(), "wireguard")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -426,7 +426,7 @@ func TestWireGuard_RelativeStateDirGivesAbsoluteOutputs(t *testing.T) {
 	t.Chdir(dir)
 	store := state.NewStore("state")
 	w := wgTestNode(t, wgTestConfig(t, ""), store)
-	env := &workflow.Env{SecretsDir: store.SecretsDir(), Log: slog.New(slog.DiscardHandler)}
+	env := &workflow.Env{SecretsDir: store.LocalBackend().SecretsPath(), Log: slog.New(slog.DiscardHandler)}
 	if err := w.Run(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +452,7 @@ func TestWireGuard_FewerWorkers(t *testing.T) {
 	}
 	res, _ := wgSchedule(t, store, wgTestNode(t, cfg, store), "")
 	out := res.Nodes[WireGuardName].Outputs
-	s := wireguard.NewKeyStore(store.SecretsDir())
+	s := wireguard.NewKeyStore(store.LocalBackend().SecretsPath())
 	if _, ok := out[WireGuardOutputCloudInit+"k0s-worker-2"]; ok {
 		t.Error("output cloud_init.k0s-worker-2 for a VM no longer in the config")
 	}
@@ -474,10 +474,10 @@ func BenchmarkWireGuard_Rerun(b *testing.B) {
 				b.Fatal(err)
 			}
 			store := state.NewStore(b.TempDir())
-			nodes, _ := wireguardPlugin().Factory(BuildContext{Config: cfg, Dirs: Dirs{Secrets: store.SecretsDir()}})
+			nodes, _ := wireguardPlugin().Factory(BuildContext{Config: cfg, Dirs: Dirs{Secrets: store.LocalBackend().SecretsPath()}})
 			w := nodes[0]
 			for b.Loop() {
-				env := &workflow.Env{SecretsDir: store.SecretsDir(), Log: slog.New(slog.DiscardHandler)}
+				env := &workflow.Env{SecretsDir: store.LocalBackend().SecretsPath(), Log: slog.New(slog.DiscardHandler)}
 				if err := w.Run(context.Background(), env); err != nil {
 					b.Fatal(err)
 				}
@@ -494,7 +494,7 @@ func TestWireGuard_VerifyAgainstRecordedPeers(t *testing.T) {
 	w := wgTestNode(t, wgTestConfig(t, ""), store)
 	res, _ := wgSchedule(t, store, w, "")
 	recorded := res.Nodes[WireGuardName].Outputs
-	env := &workflow.Env{SecretsDir: store.SecretsDir(), Recorded: recorded}
+	env := &workflow.Env{SecretsDir: store.LocalBackend().SecretsPath(), Recorded: recorded}
 	if err := w.Verify(context.Background(), env); err != nil {
 		t.Fatalf("Verify with the recorded outputs: %v", err)
 	}

@@ -20,7 +20,7 @@ func TestOpenRun_TornBatchAtEveryByte(t *testing.T) {
 	evs := happyEvents()
 	const inBatch = 4
 	r := writeRun(t, s, id, evs[:len(evs)-inBatch], "")
-	before, err := os.ReadFile(s.RunPath(id))
+	before, err := os.ReadFile(s.LocalBackend().RunPath(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func TestOpenRun_TornBatchAtEveryByte(t *testing.T) {
 		t.Fatalf("RecordBatch: %v", err)
 	}
 	r.Close()
-	full, err := os.ReadFile(s.RunPath(id))
+	full, err := os.ReadFile(s.LocalBackend().RunPath(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestOpenRun_TornBatchAtEveryByte(t *testing.T) {
 		t.Fatalf("the batch does not start where the file ended before it: %d, want %d", offs[len(offs)-inBatch], batchStart)
 	}
 	kept := len(evs) - inBatch
-	path := s.RunPath(id)
+	path := s.LocalBackend().RunPath(id)
 	for cut := batchStart; cut <= len(full); cut++ {
 		if err := os.WriteFile(path, full[:cut], 0o644); err != nil {
 			t.Fatal(err)

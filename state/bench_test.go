@@ -76,7 +76,7 @@ func benchRunFile(tb testing.TB, s *Store, id string, n int) {
 	add(Record{Kind: KindTransition, Time: tm, Node: "k0s", From: workflow.Running, To: workflow.Succeeded, Attempt: n - 1, Duration: time.Second,
 		Outputs: map[string]string{"kubeconfig": "/state/secrets/kubeconfig"}})
 	add(Record{Kind: KindOutcome, Time: tm, Outcome: OutcomeSucceeded, Flags: h.Flags})
-	if err := os.WriteFile(s.RunPath(id), data, 0o644); err != nil {
+	if err := os.WriteFile(s.LocalBackend().RunPath(id), data, 0o644); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -85,7 +85,7 @@ func benchRunFile(tb testing.TB, s *Store, id string, n int) {
 // each (goal: under 300 ms per List).
 func BenchmarkStore_List10000Runs(b *testing.B) {
 	s := NewStore(b.TempDir())
-	os.MkdirAll(s.RunsDir(), 0o755)
+	os.MkdirAll(s.LocalBackend().RunsDir(), 0o755)
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 10000; i++ {
 		benchRunFile(b, s, NewRunID(start.Add(time.Duration(i)*time.Minute)), 12)
@@ -103,10 +103,10 @@ func BenchmarkStore_List10000Runs(b *testing.B) {
 // 100,000 records.
 func BenchmarkStore_Load100000Records(b *testing.B) {
 	s := NewStore(b.TempDir())
-	os.MkdirAll(s.RunsDir(), 0o755)
+	os.MkdirAll(s.LocalBackend().RunsDir(), 0o755)
 	const id = "20261125-100000-0001"
 	benchRunFile(b, s, id, 100000)
-	fi, _ := os.Stat(s.RunPath(id))
+	fi, _ := os.Stat(s.LocalBackend().RunPath(id))
 	b.SetBytes(fi.Size())
 	b.ResetTimer()
 	for b.Loop() {

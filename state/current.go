@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/k0rdent/k0rdent-deploy/workflow"
@@ -18,20 +14,14 @@ import (
 // every existing one, so that run files sort in creation order.
 func (s *Store) NextRunID(now time.Time) (string, error) { return s.nextRunID(now) }
 
-// RunFilePath is the path of a file the caller keeps beside run id's node
-// logs (the canonical config the run started with, say).
-func (s *Store) RunFilePath(id, name string) string { return filepath.Join(s.LogDir(id), name) }
-
 // WriteRunFile writes name beside run id's node logs, atomically, 0600.
 func (s *Store) WriteRunFile(id, name string, data []byte) error {
-	if err := checkRelName(name); err != nil {
-		return fmt.Errorf("run %s: %w", id, err)
-	}
-	dir := s.LogDir(id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("run %s: %w", id, err)
-	}
-	return WriteFileAtomic(filepath.Join(dir, name), data, 0o600)
+	return s.b.WriteRunFile(s.ctx(), id, name, data)
+}
+
+// ReadRunFile reads a file WriteRunFile wrote (ErrNotFound if none).
+func (s *Store) ReadRunFile(id, name string) ([]byte, error) {
+	return s.b.ReadRunFile(s.ctx(), id, name)
 }
 
 // LogSink is the sink of run id's node logs (see Run.LogSink) for a
@@ -39,22 +29,15 @@ func (s *Store) WriteRunFile(id, name string, data []byte) error {
 // each Verify says to the log of the attempt it verifies.
 func (s *Store) LogSink(id string) workflow.LogSink {
 	return func(node string, attempt int) (io.WriteCloser, error) {
-		if err := checkRelName(node); err != nil {
-			return nil, fmt.Errorf("node log: %w", err)
-		}
-		path := s.LogPath(id, node)
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("node log %s: %w", path, err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		w, err := s.b.OpenLog(s.ctx(), id, node)
 		if err != nil {
-			return nil, fmt.Errorf("node log %s: %w", path, err)
+			return nil, err
 		}
-		if _, err := fmt.Fprintf(f, "===== %s attempt %d %s =====\n", node, attempt, s.now().Format(time.RFC3339)); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("node log %s: %w", path, err)
+		if _, err := fmt.Fprintf(w, "===== %s attempt %d %s =====\n", node, attempt, s.now().Format(time.RFC3339)); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("node log %s: %w", s.b.LogLocation(id, node), err)
 		}
-		return f, nil
+		return w, nil
 	}
 }
 
@@ -91,7 +74,7 @@ func (s *Store) Current() (*Runtime, error) {
 		return nil, err
 	}
 	if rt == nil {
-		return nil, fmt.Errorf("%w: no run file with a header in %s", ErrNotFound, s.RunsDir())
+		return nil, fmt.Errorf("%w: no run file with a header in %s", ErrNotFound, s.Location())
 	}
 	return rt, nil
 }
@@ -104,7 +87,9 @@ func (s *Store) Refresh() (*Runtime, error) {
 	if err := s.locked(); err != nil {
 		return nil, fmt.Errorf("refresh runtime: %w", err)
 	}
-	s.removeTemps()
+	if t, ok := s.b.(interface{ removeTemps() }); ok {
+		t.removeTemps()
+	}
 	rt, err := s.Current()
 	if errors.Is(err, ErrNotFound) {
 		return nil, err
@@ -126,33 +111,6 @@ func sameRuntime(a, b *Runtime) bool {
 	ea, err1 := encodeRuntime(a)
 	eb, err2 := encodeRuntime(b)
 	return err1 == nil && err2 == nil && string(ea) == string(eb)
-}
-
-// removeTemps removes leftovers of WriteFileAtomic in the state directory
-// and in each run's log directory.
-func (s *Store) removeTemps() {
-	rm := func(dir string) {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			return
-		}
-		for _, e := range ents {
-			if n := e.Name(); strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") && e.Type().IsRegular() {
-				os.Remove(filepath.Join(dir, n))
-			}
-		}
-	}
-	rm(s.root)
-	rm(s.RunsDir())
-	ents, err := os.ReadDir(s.RunsDir())
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		if e.IsDir() && ValidRunID(e.Name()) {
-			rm(filepath.Join(s.RunsDir(), e.Name()))
-		}
-	}
 }
 
 // Existing is what a teardown destroys: each node the journal says may
@@ -192,28 +150,4 @@ func (s *Store) Existing() (map[string]workflow.NodeStatus, error) {
 // what the run files say calls Probe first, so that a live holder is
 // reported as such (exit 3), never as the state it is in the middle of
 // changing.
-func (s *Store) Probe() error {
-	f, err := os.Open(s.LockPath())
-	if err != nil {
-		return nil // no lock file: nobody holds it
-	}
-	defer f.Close()
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
-	if err == nil {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		return nil
-	}
-	if !errors.Is(err, syscall.EWOULDBLOCK) {
-		return nil // cannot tell; the lock itself decides later
-	}
-	le := &LockedError{Path: s.root}
-	// The holder writes its record right after it takes the lock.
-	for range 50 {
-		if h, _ := s.ReadHolder(); h != nil {
-			le.Holder = *h
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return le
-}
+func (s *Store) Probe() error { return s.b.Probe(s.ctx()) }

@@ -2,6 +2,25 @@
 // every run, the runtime snapshot, node logs, secrets, the store lock, and
 // the legacy migration. This comment is the on-disk format specification.
 //
+// # Backends
+//
+// Store holds the journal logic (format, checksums, replay, projection,
+// the secret refusal) once, over a Backend (backend.go) that keeps the
+// bytes: lock and holder record, run journals (create atomically, append
+// at the end, read, repair a torn tail), the runtime snapshot, files kept
+// beside a run's logs, node logs and their tails, named secrets, and work
+// dirs. LocalBackend is the directory below (NewStore); a remote backend
+// keeps the same documents, so a journal from any backend loads with
+// Decode. The package state/backendtest is the contract every backend
+// passes. Nothing outside this package builds a path inside the state
+// directory (TestSeam): phases get local directories from the store
+// (Store.SecretsDir: every secret as a 0600 file in a 0700 directory;
+// Store.WorkDir: Terraform's working directory, k0s's) and the caller puts
+// back what must outlive the run (Store.SaveSecrets, Store.SaveWorkDir;
+// nothing to do locally); cmd tails logs with Store.TailLog and names
+// them with Store.LogLocation. The legacy migration works on a local
+// directory only.
+//
 // # Layout
 //
 //	state/

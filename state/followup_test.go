@@ -143,7 +143,7 @@ func TestTeardown_ProjectionAndList(t *testing.T) {
 		t.Errorf("current %s, last successful %s: want the teardown current and the deployment last successful",
 			live.CurrentRunID, live.LastSuccessfulRun)
 	}
-	os.Remove(s.RuntimePath())
+	os.Remove(s.LocalBackend().RuntimePath())
 	rebuilt, err := s.RebuildRuntime()
 	if err != nil {
 		t.Fatal(err)

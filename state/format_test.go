@@ -132,7 +132,7 @@ func TestOpenRun_TornTailAtEveryByte(t *testing.T) {
 	const id = "20261125-100000-0001"
 	r := writeRun(t, s, id, happyEvents(), OutcomeSucceeded)
 	r.Close()
-	full, err := os.ReadFile(s.RunPath(id))
+	full, err := os.ReadFile(s.LocalBackend().RunPath(id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestOpenRun_TornTailAtEveryByte(t *testing.T) {
 	n := len(offs) - 1 // records
 	lastStart := offs[len(offs)-1]
 	for cut := lastStart; cut < len(full); cut++ {
-		path := s.RunPath(id)
+		path := s.LocalBackend().RunPath(id)
 		if err := os.WriteFile(path, full[:cut], 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +183,7 @@ func TestRepair_KeepsEveryBrokenCopy(t *testing.T) {
 	s := lockedStore(t)
 	const id = "20261125-100000-0001"
 	writeRun(t, s, id, happyEvents()[:2], "").Close()
-	path := s.RunPath(id)
+	path := s.LocalBackend().RunPath(id)
 	for i := 0; i < 3; i++ {
 		f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		fmt.Fprintf(f, "---\nkind: transition\nseq: %d", i)
@@ -206,7 +206,7 @@ func TestOpenRun_CorruptMiddleRefused(t *testing.T) {
 	const id = "20261125-100000-0001"
 	r := writeRun(t, s, id, happyEvents(), OutcomeSucceeded)
 	r.Close()
-	path := s.RunPath(id)
+	path := s.LocalBackend().RunPath(id)
 	full, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -163,7 +163,10 @@ func (in *LegacyInspection) WriteText(w io.Writer) error {
 // the legacy files are not moved. It returns nil when there is nothing to
 // migrate.
 func (s *Store) PreviewMigration(projectRoot, dir string) (*Store, error) {
-	set, err := DetectLegacy(projectRoot, s.root)
+	if s.local == nil {
+		return nil, nil // legacy files are migrated into a local directory only
+	}
+	set, err := DetectLegacy(projectRoot, s.local.Root())
 	if err != nil {
 		return nil, err
 	}
@@ -174,9 +177,10 @@ func (s *Store) PreviewMigration(projectRoot, dir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	pv := NewStore(dir)
+	pl := NewLocalBackend(dir)
+	pv := OpenStore(pl)
 	runs := synthesizeRuns(in, set.ProjectRoot)
-	if err := os.MkdirAll(pv.RunsDir(), 0o755); err != nil {
+	if err := os.MkdirAll(pl.RunsDir(), 0o755); err != nil {
 		return nil, err
 	}
 	for i, r := range runs {
@@ -184,11 +188,11 @@ func (s *Store) PreviewMigration(projectRoot, dir string) (*Store, error) {
 		if i+1 < len(runs) {
 			supersededAt = runs[i+1].Start
 		}
-		data, _, err := encodeSynthRun(r, in.ClusterID, pv.RunPath(r.ID), supersededAt)
+		data, _, err := encodeSynthRun(r, in.ClusterID, pl.RunPath(r.ID), supersededAt)
 		if err != nil {
 			return nil, err
 		}
-		if err := WriteFileAtomic(pv.RunPath(r.ID), data, 0o644); err != nil {
+		if err := WriteFileAtomic(pl.RunPath(r.ID), data, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -196,4 +200,13 @@ func (s *Store) PreviewMigration(projectRoot, dir string) (*Store, error) {
 		return nil, err
 	}
 	return pv, nil
+}
+
+// InspectLegacy is InspectLegacy of this store's directory: nil when the
+// store is not a local directory (the legacy tool's files are local).
+func (s *Store) InspectLegacy(projectRoot string) (*LegacyInspection, error) {
+	if s.local == nil {
+		return nil, nil
+	}
+	return InspectLegacy(projectRoot, s.local.Root())
 }

@@ -142,7 +142,7 @@ func TestMigrate_RealFixtures(t *testing.T) {
 			s := NewStore(filepath.Join(project, "state"))
 
 			// Item 5: before migrating, the directory is described truthfully.
-			info, err := InspectLegacy(project, s.Root())
+			info, err := InspectLegacy(project, s.LocalBackend().Root())
 			if err != nil {
 				t.Fatalf("InspectLegacy: %v", err)
 			}
@@ -292,7 +292,7 @@ func checkRealRuntime(t *testing.T, s *Store, project string, rt *Runtime, want 
 		if p.Address != wp.IP || p.PublicKey != wp.PublicKey {
 			t.Errorf("peer %s: got %s %s, want %s %s", name, p.Address, p.PublicKey, wp.IP, wp.PublicKey)
 		}
-		key, err := os.ReadFile(filepath.Join(s.SecretsDir(), "wireguard", name+".key"))
+		key, err := os.ReadFile(filepath.Join(s.LocalBackend().SecretsPath(), "wireguard", name+".key"))
 		if err != nil || strings.TrimSpace(string(key)) != wp.PrivateKey {
 			t.Errorf("peer %s: private key in secrets/: %v (got %q)", name, err, strings.TrimSpace(string(key)))
 		}
@@ -317,8 +317,8 @@ func checkRealRuntime(t *testing.T, s *Store, project string, rt *Runtime, want 
 		t.Fatal(err)
 	}
 	for what, p := range map[string]string{"terraform.ssh_key_path": rt.Terraform["ssh_key_path"], "legacy.ssh_key": legacySSHKey(rt)} {
-		if !strings.HasPrefix(p, s.SecretsDir()+string(filepath.Separator)) {
-			t.Errorf("%s = %q, want a path under %s", what, p, s.SecretsDir())
+		if !strings.HasPrefix(p, s.LocalBackend().SecretsPath()+string(filepath.Separator)) {
+			t.Errorf("%s = %q, want a path under %s", what, p, s.LocalBackend().SecretsPath())
 			continue
 		}
 		got, err := os.ReadFile(p)
@@ -333,7 +333,7 @@ func checkRealRuntime(t *testing.T, s *Store, project string, rt *Runtime, want 
 	if last.Nodes["k0s"] == "succeeded" {
 		got, err := os.ReadFile(rt.Kubeconfig)
 		wantKC, _ := os.ReadFile(kcLegacy)
-		if err != nil || string(got) != string(wantKC) || !strings.HasPrefix(rt.Kubeconfig, s.SecretsDir()) {
+		if err != nil || string(got) != string(wantKC) || !strings.HasPrefix(rt.Kubeconfig, s.LocalBackend().SecretsPath()) {
 			t.Errorf("kubeconfig %q: want a copy of %s under secrets/ (%v)", rt.Kubeconfig, kcLegacy, err)
 		}
 	}

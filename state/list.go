@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -37,12 +36,15 @@ func (s *Store) Load(id string) (*RunFile, error) {
 	if !ValidRunID(id) {
 		return nil, fmt.Errorf("load run %q: not a run id (YYYYMMDD-HHMMSS-xxxx)", id)
 	}
-	path := s.RunPath(id)
-	data, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil, fmt.Errorf("%w: run %s (%s)", ErrNotFound, id, path)
-	}
+	path := s.journalName(id)
+	r, err := s.b.ReadJournal(s.ctx(), id)
 	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, r.Size())
+	_, err = r.ReadAt(data, 0)
+	r.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("load run %s: %w", id, err)
 	}
 	rf := decodeBytes(data, path)
@@ -50,6 +52,15 @@ func (s *Store) Load(id string) (*RunFile, error) {
 		rf.Err = &CorruptError{File: path, Record: 0, Reason: fmt.Sprintf("header run_id %s does not match the file name", rf.Header.RunID)}
 	}
 	return rf, nil
+}
+
+// journalName names run id's journal in messages and errors: its path in
+// a local state directory.
+func (s *Store) journalName(id string) string {
+	if s.local != nil {
+		return s.local.RunPath(id)
+	}
+	return s.Location() + "/" + RunsDirName + "/" + id + ".yaml"
 }
 
 // listChunk is how much of each end of a run file List reads.
@@ -98,17 +109,13 @@ func (s *Store) ListNewest(n int) ([]RunInfo, error) {
 
 // quickInfo reads the header and the last document only.
 func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
-	f, err := os.Open(s.RunPath(id))
+	f, err := s.b.ReadJournal(s.ctx(), id)
 	if err != nil {
 		return RunInfo{}, false
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return RunInfo{}, false
-	}
-	size := st.Size()
-	head := buf[:listChunk]
+	size := f.Size()
+	head := buf[:min(listChunk, size)]
 	n, err := f.ReadAt(head, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return RunInfo{}, false

@@ -25,13 +25,13 @@ func TestStore_List(t *testing.T) {
 	writeRun(t, s, "20261125-100200-0001", nil, "").Close()
 	writeRun(t, s, "20261125-100300-0001", happyEvents()[:3], "").Close()
 	writeRun(t, s, "20261125-100400-0001", happyEvents()[:3], "").Close()
-	f, _ := os.OpenFile(s.RunPath("20261125-100400-0001"), os.O_WRONLY|os.O_APPEND, 0)
+	f, _ := os.OpenFile(s.LocalBackend().RunPath("20261125-100400-0001"), os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString("---\nkind: trans")
 	f.Close()
 	writeRun(t, s, "20261125-100500-0001", happyEvents()[:3], OutcomeCancelled).Close()
-	data, _ := os.ReadFile(s.RunPath("20261125-100500-0001"))
+	data, _ := os.ReadFile(s.LocalBackend().RunPath("20261125-100500-0001"))
 	data[len(data)-30] ^= 1 // inside the last document: List reads it and sees the damage
-	os.WriteFile(s.RunPath("20261125-100500-0001"), data, 0o644)
+	os.WriteFile(s.LocalBackend().RunPath("20261125-100500-0001"), data, 0o644)
 	h := testHeader("20261125-100600-0001")
 	h.Migrated = true
 	m, _ := s.CreateRun(h)
@@ -48,9 +48,9 @@ func TestStore_List(t *testing.T) {
 	b, _ := s.CreateRun(big)
 	b.Finish(OutcomeSucceeded, "")
 	b.Close()
-	os.WriteFile(s.RunPath("20261125-100000-0001")+".broken", []byte("x"), 0o644)
-	os.WriteFile(s.RunsDir()+"/notes.yaml", []byte("x"), 0o644)
-	os.Mkdir(s.RunsDir()+"/20261125-109900-0001.yaml", 0o755)
+	os.WriteFile(s.LocalBackend().RunPath("20261125-100000-0001")+".broken", []byte("x"), 0o644)
+	os.WriteFile(s.LocalBackend().RunsDir()+"/notes.yaml", []byte("x"), 0o644)
+	os.Mkdir(s.LocalBackend().RunsDir()+"/20261125-109900-0001.yaml", 0o755)
 
 	infos, err := s.List()
 	if err != nil {
@@ -118,7 +118,7 @@ func TestStore_ListNewest(t *testing.T) {
 		writeRun(t, s, id, happyEvents(), OutcomeSucceeded).Close()
 	}
 	for _, id := range ids[:2] {
-		if err := os.WriteFile(s.RunPath(id), []byte("not a run file"), 0o644); err != nil {
+		if err := os.WriteFile(s.LocalBackend().RunPath(id), []byte("not a run file"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -188,7 +188,7 @@ func TestLockedError_Message(t *testing.T) {
 
 func TestLock_UnreadableHolderIsTakenOver(t *testing.T) {
 	s := NewStore(t.TempDir())
-	os.WriteFile(s.LockPath(), []byte("pid: [\n"), 0o644)
+	os.WriteFile(s.LocalBackend().LockPath(), []byte("pid: [\n"), 0o644)
 	if _, err := s.ReadHolder(); err == nil {
 		t.Error("ReadHolder of garbage = nil error")
 	}
@@ -222,7 +222,7 @@ func TestRun_KillWriter(t *testing.T) {
 		s := NewStore(dir)
 		// Let it write some records: wait until the file has grown.
 		for {
-			fi, err := os.Stat(s.RunPath("20261125-100000-0001"))
+			fi, err := os.Stat(s.LocalBackend().RunPath("20261125-100000-0001"))
 			if err == nil && fi.Size() > int64(2000*(round+1)) {
 				break
 			}

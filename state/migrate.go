@@ -283,6 +283,16 @@ func (e *LegacyReappearedError) Error() string {
 		strings.Join(e.Files, ", "))
 }
 
+// localRoot is the local state directory, which the legacy migration
+// reads and writes in place (the bash tool's files are local); another
+// backend gets its state from a local directory pushed to it.
+func (s *Store) localRoot(what string) (string, error) {
+	if s.local == nil {
+		return "", fmt.Errorf("%s: the state at %s is not a local directory: migrate the legacy files into a local --state-dir first, then move it", what, s.Location())
+	}
+	return s.local.Root(), nil
+}
+
 // Migrate moves the legacy tool's files found in projectRoot and the store
 // into the store's legacy/ directory, writes their WireGuard private keys
 // to secrets/, synthesizes one migrated run file per legacy run and seeds
@@ -293,11 +303,15 @@ func (s *Store) Migrate(projectRoot string, opts MigrateOptions) (*MigrationRepo
 	if now == nil {
 		now = time.Now
 	}
-	set, err := DetectLegacy(projectRoot, s.root)
+	root, err := s.localRoot("migrate")
+	if err != nil {
+		return nil, err
+	}
+	set, err := DetectLegacy(projectRoot, root)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
-	rep := &MigrationReport{ProjectRoot: projectRoot, StateDir: s.root, DryRun: opts.DryRun}
+	rep := &MigrationReport{ProjectRoot: projectRoot, StateDir: root, DryRun: opts.DryRun}
 	if set != nil {
 		rep.ProjectRoot, rep.StateDir = set.ProjectRoot, set.StateDir
 	}

@@ -377,7 +377,7 @@ func TestMigrate_Fixtures(t *testing.T) {
 				if _, err := s.RebuildRuntime(); err != nil {
 					t.Fatalf("RebuildRuntime: %v", err)
 				}
-				rebuilt, _ := os.ReadFile(s.RuntimePath())
+				rebuilt, _ := os.ReadFile(s.LocalBackend().RuntimePath())
 				if string(rebuilt) != seeded {
 					t.Errorf("runtime.yaml differs from RebuildRuntime:\nseeded:\n%s\nrebuilt:\n%s", seeded, rebuilt)
 				}
@@ -565,7 +565,7 @@ func TestMigrate_Refusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := s.RunPath(dry.Runs[0].ID)
+		path := s.LocalBackend().RunPath(dry.Runs[0].ID)
 		os.MkdirAll(filepath.Dir(path), 0o755)
 		os.WriteFile(path, []byte("---\nkind: header\n# something else\n"), 0o644)
 		if _, err := s.Migrate(project, MigrateOptions{Now: fixedNow}); err == nil || !strings.Contains(err.Error(), "other contents") {
@@ -592,8 +592,8 @@ func TestMigrate_NothingToDo(t *testing.T) {
 	if !rep.Nothing || !strings.HasPrefix(rep.String(), "nothing to migrate") {
 		t.Errorf("got %+v, want nothing to migrate", rep)
 	}
-	if _, err := os.Stat(s.Root()); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a dry run created %s", s.Root())
+	if _, err := os.Stat(s.LocalBackend().Root()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a dry run created %s", s.LocalBackend().Root())
 	}
 }
 

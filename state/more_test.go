@@ -13,7 +13,7 @@ import (
 
 func TestStore_Paths(t *testing.T) {
 	s := NewStore("/st")
-	got := []string{s.Root(), s.RunsDir(), s.SecretsDir(), s.LegacyDir(), s.TerraformDir(), s.RuntimePath(), s.LockPath(), s.RunPath("x"), s.LogDir("x"), s.LogPath("x", "a/b")}
+	got := []string{s.LocalBackend().Root(), s.LocalBackend().RunsDir(), s.LocalBackend().SecretsPath(), s.LocalBackend().LegacyDir(), s.LocalBackend().TerraformDir(), s.LocalBackend().RuntimePath(), s.LocalBackend().LockPath(), s.LocalBackend().RunPath("x"), s.LocalBackend().LogDir("x"), s.LocalBackend().LogPath("x", "a/b")}
 	want := []string{"/st", "/st/runs", "/st/secrets", "/st/legacy", "/st/terraform", "/st/runtime.yaml", "/st/lock", "/st/runs/x.yaml", "/st/runs/x", "/st/runs/x/a/b.log"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("paths %v, want %v", got, want)
@@ -25,7 +25,7 @@ func TestRecord_Event(t *testing.T) {
 	r := writeRun(t, s, "20261125-100000-0001", happyEvents(), "")
 	r.Close()
 	rf, _ := s.Load(r.ID())
-	if rf.File() != s.RunPath(r.ID()) {
+	if rf.File() != s.LocalBackend().RunPath(r.ID()) {
 		t.Errorf("File() = %s", rf.File())
 	}
 	for i, want := range happyEvents() {
@@ -124,7 +124,7 @@ func TestLock_SetRunID(t *testing.T) {
 func TestRuntime_LiveWithoutRuntimeFile(t *testing.T) {
 	s := lockedStore(t)
 	writeRun(t, s, "20261125-100000-0001", happyEvents(), OutcomeSucceeded).Close()
-	os.Remove(s.RuntimePath())
+	os.Remove(s.LocalBackend().RuntimePath())
 	r, err := s.CreateRun(testHeader("20261125-110000-0001"))
 	if err != nil {
 		t.Fatal(err)

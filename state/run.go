@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,10 +22,10 @@ import (
 // for use by several goroutines.
 type Run struct {
 	s    *Store
-	path string
+	path string // the journal's name in messages (its path locally)
 
 	mu   sync.Mutex // guards everything below
-	f    *os.File   // O_APPEND; nil after Close
+	f    Journal    // nil after Close
 	rf   *RunFile
 	base *Runtime // runtime before this run (may contain this run's earlier effects)
 	err  error    // a failed write poisons the Run
@@ -69,28 +68,24 @@ func (s *Store) CreateRun(h Header) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create run %s: %w", h.RunID, err)
 	}
-	if err := os.MkdirAll(s.RunsDir(), 0o755); err != nil {
-		return nil, fmt.Errorf("create run %s: %w", h.RunID, err)
-	}
-	path := s.RunPath(h.RunID)
-	if _, err := os.Lstat(path); err == nil {
-		return nil, fmt.Errorf("create run: %s already exists; run ids are never reused", path)
-	}
+	path := s.journalName(h.RunID)
 	data, err := encodeHeader(h)
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(path, data, 0o644); err != nil {
-		return nil, fmt.Errorf("create run: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := s.b.CreateJournal(s.ctx(), h.RunID, data)
 	if err != nil {
-		return nil, fmt.Errorf("create run: %w", err)
+		return nil, err
 	}
 	rf := &RunFile{file: path}
 	rf.setHeader(h)
 	rf.Size = int64(len(data))
-	r := &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(s.SecretsDir())}
+	secretsDir, err := s.SecretsDir()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("create run %s: %w", h.RunID, err)
+	}
+	r := &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(secretsDir)}
 	if err := r.updateRuntime(); err != nil {
 		f.Close()
 		return nil, err
@@ -118,9 +113,9 @@ func (s *Store) OpenRun(id string) (*Run, error) {
 	if rf.Outcome == OutcomeSuperseded {
 		return nil, fmt.Errorf("open run %s: it was superseded by run %s and cannot be resumed", id, rf.SupersededBy)
 	}
-	path := s.RunPath(id)
+	path := s.journalName(id)
 	if rf.Torn {
-		if err := repair(path, rf.Size); err != nil {
+		if _, err := s.b.RepairJournal(s.ctx(), id, rf.Size); err != nil {
 			return nil, err
 		}
 		rf.Torn = false
@@ -129,41 +124,19 @@ func (s *Store) OpenRun(id string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open run %s: %w", id, err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	secretsDir, err := s.SecretsDir()
 	if err != nil {
 		return nil, fmt.Errorf("open run %s: %w", id, err)
 	}
-	return &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(s.SecretsDir())}, nil
-}
-
-// repair keeps a copy of path as path.broken[.N] and truncates path to size.
-func repair(path string, size int64) error {
-	data, err := os.ReadFile(path)
+	f, err := s.b.OpenJournal(s.ctx(), id)
 	if err != nil {
-		return fmt.Errorf("repair %s: %w", path, err)
+		return nil, err
 	}
-	broken := path + ".broken"
-	for i := 2; ; i++ {
-		if _, err := os.Lstat(broken); os.IsNotExist(err) {
-			break
-		}
-		broken = fmt.Sprintf("%s.broken.%d", path, i)
+	if f.Size() != rf.Size {
+		f.Close()
+		return nil, fmt.Errorf("open run %s: it is %d bytes, not the %d just read: another writer? (the store lock should prevent this)", id, f.Size(), rf.Size)
 	}
-	if err := WriteFileAtomic(broken, data, 0o644); err != nil {
-		return fmt.Errorf("repair %s: keep copy: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return fmt.Errorf("repair %s: %w", path, err)
-	}
-	defer f.Close()
-	if err := f.Truncate(size); err != nil {
-		return fmt.Errorf("repair %s: truncate to %d bytes: %w", path, size, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("repair %s: fsync: %w", path, err)
-	}
-	return nil
+	return &Run{s: s, path: path, f: f, rf: rf, base: base, secrets: newSecretValues(secretsDir)}, nil
 }
 
 // StartFresh creates a new run. If runtime.yaml names a current run that
@@ -428,13 +401,9 @@ func (r *Run) AppendBatch(recs []Record) error {
 	if n == 0 {
 		return refused
 	}
-	if _, err := r.f.Write(data); err != nil {
+	if err := r.f.Append(r.s.ctx(), data); err != nil {
 		r.err = err
-		return fmt.Errorf("append to run file %s: %w", r.path, err)
-	}
-	if err := r.f.Sync(); err != nil {
-		r.err = err
-		return fmt.Errorf("append to run file %s: fsync: %w", r.path, err)
+		return err
 	}
 	for _, rec := range recs[:n] {
 		r.rf.apply(rec)
@@ -472,10 +441,7 @@ func (r *Run) Close() error {
 	}
 	err := r.f.Close()
 	r.f = nil
-	if err != nil {
-		return fmt.Errorf("close run file %s: %w", r.path, err)
-	}
-	return nil
+	return err
 }
 
 // LogSink returns the sink for node logs: runs/<id>/<node>.log (a node

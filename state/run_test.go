@@ -329,7 +329,7 @@ func TestStore_StartFresh(t *testing.T) {
 	}
 	// Nothing deleted.
 	for _, id := range []string{a.ID(), b.ID(), c.ID()} {
-		if _, err := os.Stat(s.RunPath(id)); err != nil {
+		if _, err := os.Stat(s.LocalBackend().RunPath(id)); err != nil {
 			t.Error(err)
 		}
 	}
@@ -351,7 +351,7 @@ func TestRun_LogSink(t *testing.T) {
 		}
 	}
 	for _, rel := range []string{"k0s.log", "azure-children/eu.log"} {
-		path := filepath.Join(s.LogDir(r.ID()), rel)
+		path := filepath.Join(s.LocalBackend().LogDir(r.ID()), rel)
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)

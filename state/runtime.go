@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -342,21 +341,26 @@ func projectTeardown(rt *Runtime, run *RunFile) {
 
 // ReadRuntime reads runtime.yaml. A missing file is ErrNotFound.
 func (s *Store) ReadRuntime() (*Runtime, error) {
-	data, err := os.ReadFile(s.RuntimePath())
-	if os.IsNotExist(err) {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, s.RuntimePath())
-	}
+	data, err := s.b.ReadRuntime(s.ctx())
 	if err != nil {
-		return nil, fmt.Errorf("read runtime: %w", err)
+		return nil, err
 	}
 	var rt Runtime
 	if err := yaml.Unmarshal(data, &rt); err != nil {
-		return nil, fmt.Errorf("read runtime %s: %w; it is a projection of the run files: delete it and run any k0rdent command to rebuild it", s.RuntimePath(), err)
+		return nil, fmt.Errorf("read runtime %s: %w; it is a projection of the run files: delete it and run any k0rdent command to rebuild it", s.runtimeName(), err)
 	}
 	if rt.Format > FormatVersion {
-		return nil, fmt.Errorf("read runtime %s: %w %d (this k0rdent reads up to %d): upgrade k0rdent", s.RuntimePath(), ErrUnsupportedFormat, rt.Format, FormatVersion)
+		return nil, fmt.Errorf("read runtime %s: %w %d (this k0rdent reads up to %d): upgrade k0rdent", s.runtimeName(), ErrUnsupportedFormat, rt.Format, FormatVersion)
 	}
 	return &rt, nil
+}
+
+// runtimeName names runtime.yaml in messages: its path locally.
+func (s *Store) runtimeName() string {
+	if s.local != nil {
+		return s.local.RuntimePath()
+	}
+	return s.Location() + "/" + RuntimeFile
 }
 
 // readRuntimeBase is the runtime a run's live updates start from: the
@@ -403,10 +407,7 @@ func (s *Store) WriteRuntime(rt *Runtime) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(s.root, 0o755); err != nil {
-		return fmt.Errorf("write runtime: %w", err)
-	}
-	return WriteFileAtomic(s.RuntimePath(), data, 0o644)
+	return s.b.WriteRuntime(s.ctx(), data)
 }
 
 // encodeRuntime is runtime.yaml's content.

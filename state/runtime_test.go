@@ -60,7 +60,7 @@ func TestRuntime_LiveEqualsRebuild(t *testing.T) {
 	r3.Close()
 
 	live := s2()
-	if err := os.Remove(s.RuntimePath()); err != nil {
+	if err := os.Remove(s.LocalBackend().RuntimePath()); err != nil {
 		t.Fatal(err)
 	}
 	rebuilt, err := s.RebuildRuntime()
@@ -188,7 +188,7 @@ func TestRuntime_ReadWrite(t *testing.T) {
 		t.Errorf("round trip %+v, want %+v", got, want)
 	}
 	for _, bad := range []string{"format: 9\n", "format: [\n"} {
-		os.WriteFile(s.RuntimePath(), []byte(bad), 0o644)
+		os.WriteFile(s.LocalBackend().RuntimePath(), []byte(bad), 0o644)
 		if _, err := s.ReadRuntime(); err == nil {
 			t.Errorf("ReadRuntime(%q) = nil error", bad)
 		}

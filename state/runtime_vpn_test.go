@@ -48,7 +48,7 @@ func TestRuntime_VPNPeers(t *testing.T) {
 	if !reflect.DeepEqual(rt.VPN, want) {
 		t.Errorf("vpn after a connected check\ngot:  %+v\nwant: %+v", rt.VPN, want)
 	}
-	data, err := os.ReadFile(s.RuntimePath())
+	data, err := os.ReadFile(s.LocalBackend().RuntimePath())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,10 +67,10 @@ func TestSecrets_OnlyInSecretsDir(t *testing.T) {
 	}
 
 	// secrets/ is 0700, its files 0600.
-	if fi, err := os.Stat(s.SecretsDir()); err != nil || fi.Mode().Perm() != 0o700 {
+	if fi, err := os.Stat(s.LocalBackend().SecretsPath()); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("secrets dir: %v %v, want 0700", fi.Mode().Perm(), err)
 	}
-	filepath.WalkDir(s.SecretsDir(), func(path string, d fs.DirEntry, err error) error {
+	filepath.WalkDir(s.LocalBackend().SecretsPath(), func(path string, d fs.DirEntry, err error) error {
 		if fi, _ := d.Info(); !d.IsDir() && fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s mode %v, want 0600", path, fi.Mode().Perm())
 		}
@@ -83,7 +83,7 @@ func TestSecrets_OnlyInSecretsDir(t *testing.T) {
 			[]byte(base64.URLEncoding.EncodeToString(k.priv)), k.priv)
 	}
 	scanned, inSecrets := 0, 0
-	err = filepath.WalkDir(s.Root(), func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(s.LocalBackend().Root(), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -95,7 +95,7 @@ func TestSecrets_OnlyInSecretsDir(t *testing.T) {
 		for _, n := range needles {
 			hit = hit || bytes.Contains(data, n)
 		}
-		rel, _ := filepath.Rel(s.Root(), path)
+		rel, _ := filepath.Rel(s.LocalBackend().Root(), path)
 		if filepath.Dir(rel) == filepath.Join("secrets", "wireguard") {
 			if hit {
 				inSecrets++
@@ -125,15 +125,15 @@ func TestStore_WriteSecret(t *testing.T) {
 	if _, err := s.WriteSecret("kubeconfig", []byte("v2")); err != nil {
 		t.Fatal(err)
 	}
-	if data, _ := os.ReadFile(p); string(data) != "v2" || p != filepath.Join(s.SecretsDir(), "kubeconfig") {
+	if data, _ := os.ReadFile(p); string(data) != "v2" || p != filepath.Join(s.LocalBackend().SecretsPath(), "kubeconfig") {
 		t.Errorf("secret %s = %q, want v2", p, data)
 	}
 	// An existing secrets/ with loose permissions is tightened.
-	os.Chmod(s.SecretsDir(), 0o755)
+	os.Chmod(s.LocalBackend().SecretsPath(), 0o755)
 	if _, err := s.WriteSecret("a/b", nil); err != nil {
 		t.Fatal(err)
 	}
-	if fi, _ := os.Stat(s.SecretsDir()); fi.Mode().Perm() != 0o700 {
+	if fi, _ := os.Stat(s.LocalBackend().SecretsPath()); fi.Mode().Perm() != 0o700 {
 		t.Errorf("secrets dir mode %v", fi.Mode().Perm())
 	}
 	for _, bad := range []string{"", "/etc/x", "../x", "a/../../x", "a\\b", "a/./b"} {
@@ -141,10 +141,10 @@ func TestStore_WriteSecret(t *testing.T) {
 			t.Errorf("WriteSecret(%q) accepted", bad)
 		}
 	}
-	if ents, _ := os.ReadDir(s.SecretsDir()); len(ents) != 2 {
+	if ents, _ := os.ReadDir(s.LocalBackend().SecretsPath()); len(ents) != 2 {
 		t.Errorf("secrets dir has %d entries (temporary files left?)", len(ents))
 	}
-	if err := WriteFileAtomic(filepath.Join(s.Root(), "no", "such", "dir"), nil, 0o600); err == nil {
+	if err := WriteFileAtomic(filepath.Join(s.LocalBackend().Root(), "no", "such", "dir"), nil, 0o600); err == nil {
 		t.Error("WriteFileAtomic into a missing directory = nil error")
 	}
 }

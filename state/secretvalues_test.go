@@ -180,7 +180,7 @@ func TestScheduler_SecretOutputFailsTheNode(t *testing.T) {
 	if rf.Outcome != OutcomeFailed {
 		t.Errorf("outcome = %q, want failed", rf.Outcome)
 	}
-	for _, path := range []string{r.Path(), s.RuntimePath()} {
+	for _, path := range []string{r.Path(), s.LocalBackend().RuntimePath()} {
 		if fileHolds(t, path, operatorKey) {
 			t.Errorf("%s holds the key", path)
 		}
@@ -260,7 +260,7 @@ func BenchmarkRun_RecordSecretValues(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	sv := newSecretValues(s.SecretsDir())
+	sv := newSecretValues(s.LocalBackend().SecretsPath())
 	rec := &Record{Kind: KindTransition, Node: "terraform", Reason: "reused from run 20261125-100000-abcd",
 		Outputs: map[string]string{"resource_group": "rg-k0rdent-ab12", "vm_details": `{"vm-1":{"public_ip":"20.1.2.3","private_ip":"10.0.0.4"}}`}}
 	b.ReportAllocs()

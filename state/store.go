@@ -1,12 +1,12 @@
 package state
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -22,12 +22,15 @@ const (
 	LockFile     = "lock"
 )
 
-// Store is one state directory. Directories are created lazily by the
-// operations that need them. Reading (Load, List, ReadRuntime, ReadHolder)
-// never takes the lock; writing run files (CreateRun, OpenRun, StartFresh)
-// requires the lock taken with Store.Lock on this same Store.
+// Store is one deployment's state, kept by a Backend (the local state
+// directory, NewStore; or another, OpenStore). It holds the journal logic
+// (format, replay, projection, secret refusal), written once over any
+// backend. Reading (Load, List, ReadRuntime, ReadHolder) never takes the
+// lock; writing run files (CreateRun, OpenRun, StartFresh) requires the
+// lock taken with Store.Lock on this same Store.
 type Store struct {
-	root string
+	b     Backend
+	local *LocalBackend // b when it is the local directory, else nil
 
 	// Now is the clock of the records the store writes itself and of
 	// records appended without a time: run creation, resumed, outcome,
@@ -39,8 +42,29 @@ type Store struct {
 	lock *Lock      // held by this Store, nil if none
 }
 
-// NewStore returns the store rooted at root. Nothing is created yet.
-func NewStore(root string) *Store { return &Store{root: root} }
+// NewStore returns the store of the local state directory root. Nothing is
+// created yet.
+func NewStore(root string) *Store { return OpenStore(NewLocalBackend(root)) }
+
+// OpenStore returns the store kept by b.
+func OpenStore(b Backend) *Store {
+	s := &Store{b: b}
+	s.local, _ = b.(*LocalBackend)
+	return s
+}
+
+// Backend is the backend the store is kept by.
+func (s *Store) Backend() Backend { return s.b }
+
+// LocalBackend is the local state directory's backend, or nil when the store is
+// kept elsewhere. Its paths are for this package and tests only.
+func (s *Store) LocalBackend() *LocalBackend { return s.local }
+
+// Location names the store for messages (the state directory; a URL).
+func (s *Store) Location() string { return s.b.Location() }
+
+// ctx is the context of backend calls made by methods that take none.
+func (s *Store) ctx() context.Context { return context.Background() }
 
 // now is the store's clock in UTC.
 func (s *Store) now() time.Time {
@@ -48,38 +72,6 @@ func (s *Store) now() time.Time {
 		return s.Now().UTC()
 	}
 	return time.Now().UTC()
-}
-
-// Root is the state directory.
-func (s *Store) Root() string { return s.root }
-
-// RunsDir holds the run files and the per-run log directories.
-func (s *Store) RunsDir() string { return filepath.Join(s.root, RunsDirName) }
-
-// SecretsDir is the 0700 directory for secrets (files 0600).
-func (s *Store) SecretsDir() string { return filepath.Join(s.root, SecretsName) }
-
-// LegacyDir holds migrated files of the bash tool, untouched.
-func (s *Store) LegacyDir() string { return filepath.Join(s.root, LegacyName) }
-
-// TerraformDir is the Terraform working directory.
-func (s *Store) TerraformDir() string { return filepath.Join(s.root, TerraformDir) }
-
-// RuntimePath is the path of runtime.yaml.
-func (s *Store) RuntimePath() string { return filepath.Join(s.root, RuntimeFile) }
-
-// LockPath is the path of the lock file.
-func (s *Store) LockPath() string { return filepath.Join(s.root, LockFile) }
-
-// RunPath is the path of the run file of id.
-func (s *Store) RunPath(id string) string { return filepath.Join(s.RunsDir(), id+".yaml") }
-
-// LogDir is the directory of the node logs of run id.
-func (s *Store) LogDir(id string) string { return filepath.Join(s.RunsDir(), id) }
-
-// LogPath is the log file of node in run id (see Run.LogSink).
-func (s *Store) LogPath(id, node string) string {
-	return filepath.Join(s.LogDir(id), filepath.FromSlash(node)+".log")
 }
 
 // NewRunID returns a run id for now: YYYYMMDD-HHMMSS-xxxx in UTC with 4
@@ -125,26 +117,7 @@ func RunIDTime(id string) (time.Time, error) {
 }
 
 // runIDs lists the run ids that have a run file, oldest first.
-func (s *Store) runIDs() ([]string, error) {
-	ents, err := os.ReadDir(s.RunsDir())
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list runs %s: %w", s.RunsDir(), err)
-	}
-	ids := make([]string, 0, len(ents))
-	for _, e := range ents {
-		name := e.Name()
-		id, ok := strings.CutSuffix(name, ".yaml")
-		if !ok || !ValidRunID(id) || !e.Type().IsRegular() {
-			continue
-		}
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids, nil
-}
+func (s *Store) runIDs() ([]string, error) { return s.b.ListJournals(s.ctx()) }
 
 // nextRunID returns a new run id greater than every existing one, so that
 // the run file order is the creation order even within one second.
@@ -220,25 +193,53 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// WriteSecret writes data to secrets/<name> atomically with mode 0600 and
-// returns its path; only the path may be journalled. name is a relative
-// slash-separated path without "..".
+// WriteSecret stores a named secret (PutSecret: 0600, atomic, apart
+// from journals and logs) and returns the path of its file in SecretsDir;
+// only the path may be journalled. name is a relative slash-separated path
+// without "..".
 func (s *Store) WriteSecret(name string, data []byte) (string, error) {
-	if err := checkRelName(name); err != nil {
-		return "", fmt.Errorf("write secret: %w", err)
-	}
-	path := filepath.Join(s.SecretsDir(), filepath.FromSlash(name))
-	if err := mkdirPrivate(s.SecretsDir()); err != nil {
+	if err := s.b.PutSecret(s.ctx(), name, data); err != nil {
 		return "", err
 	}
-	if err := mkdirPrivate(filepath.Dir(path)); err != nil {
+	dir, err := s.SecretsDir()
+	if err != nil {
 		return "", err
 	}
-	if err := WriteFileAtomic(path, data, 0o600); err != nil {
-		return "", fmt.Errorf("write secret: %w", err)
-	}
-	return path, nil
+	return filepath.Join(dir, filepath.FromSlash(name)), nil
 }
+
+// SecretsDir is the local directory holding every secret as a 0600 file
+// (0700 directories), for phases and tools that need paths; it may not
+// exist yet (its first writer creates it 0700). What phases write there is
+// kept by SaveSecrets. Locally it is the state directory's secrets/.
+func (s *Store) SecretsDir() (string, error) { return s.b.SecretsDir(s.ctx()) }
+
+// SaveSecrets puts back what changed in SecretsDir (nothing to do
+// locally).
+func (s *Store) SaveSecrets() error { return s.b.SaveSecrets(s.ctx()) }
+
+// WorkDir is a local directory for the files of a phase (name
+// "terraform": Terraform's working directory; "k0s": k0sctl's config).
+// It may not exist yet: the phase creates it (0700). SaveWorkDir keeps
+// its content.
+func (s *Store) WorkDir(name string) (string, error) { return s.b.WorkDir(s.ctx(), name) }
+
+// SaveWorkDir puts back the content of work dir name (nothing to do
+// locally).
+func (s *Store) SaveWorkDir(name string) error { return s.b.SaveWorkDir(s.ctx(), name) }
+
+// TailLog returns the last n lines of the log of node in run id.
+func (s *Store) TailLog(id, node string, n int) ([]string, error) {
+	return s.b.TailLog(s.ctx(), id, node, n)
+}
+
+// LogLocation says where the log of node in run id is, for people; node
+// "" names where all of the run's logs are.
+func (s *Store) LogLocation(id, node string) string { return s.b.LogLocation(id, node) }
+
+// Close releases what the backend holds locally (a materialised secrets
+// directory). It does not release the lock.
+func (s *Store) Close() error { return s.b.Close() }
 
 // mkdirPrivate creates dir (and parents) with mode 0700 and makes sure dir
 // itself is 0700 even if it already existed.

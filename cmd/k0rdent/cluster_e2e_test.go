@@ -199,7 +199,7 @@ timeouts:
 	resume := run(t, k0rdent(ctx, "--no-color", "run", "--resume", "--yes"))
 	outputs = append(outputs, resume)
 	if resume.code != 0 {
-		log, _ := os.ReadFile(filepath.Join(store.LogDir(runID), "k0s.log"))
+		log, _ := os.ReadFile(filepath.Join(store.LocalBackend().LogDir(runID), "k0s.log"))
 		t.Fatalf("resume: want exit 0\n%s\nk0s log:\n%s", resume, log)
 	}
 	if err := <-kcmDone; err != nil {
@@ -240,7 +240,7 @@ timeouts:
 	// Killed between `k0s install` and the service start (the usual case),
 	// k0sctl refuses the host until applied with --force; killed later, a
 	// plain apply goes on. Either way the resume finished.
-	k0sLog, _ := os.ReadFile(filepath.Join(store.LogDir(runID), "k0s.log"))
+	k0sLog, _ := os.ReadFile(filepath.Join(store.LocalBackend().LogDir(runID), "k0s.log"))
 	t.Logf("resumed k0s re-applied with --force after the interrupted install: %v", bytes.Contains(k0sLog, []byte("earlier attempt was interrupted")))
 
 	// runs show: both attempts, as text and as data.

@@ -26,7 +26,7 @@ func TestTestbed_BootsFromWireGuardPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 	secrets := filepath.Join(t.TempDir(), "secrets")
-	nodes, err := phases.Builtin().Build(cfg, phases.RunFlags{}, phases.Dirs{State: filepath.Dir(secrets), Secrets: secrets, Terraform: filepath.Join(filepath.Dir(secrets), "terraform")})
+	nodes, err := phases.Builtin().Build(cfg, phases.RunFlags{}, phases.Dirs{K0s: filepath.Join(filepath.Dir(secrets), phases.K0sWorkDir), Secrets: secrets, Terraform: filepath.Join(filepath.Dir(secrets), "terraform")})
 	if err != nil {
 		t.Fatal(err)
 	}

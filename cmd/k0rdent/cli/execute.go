@@ -109,8 +109,8 @@ func (a *app) failureReport(runID string, store *state.Store, g *workflow.Graph,
 		if blocked := blockedBy(g, res.Nodes, name); len(blocked) > 0 {
 			fmt.Fprintf(w, "blocked by it: %s\n", strings.Join(blocked, ", "))
 		}
-		path := store.LogPath(runID, name)
-		if tail, err := tailFile(path, 20); err == nil && len(tail) > 0 {
+		path := store.LogLocation(runID, name)
+		if tail, err := store.TailLog(runID, name, 20); err == nil && len(tail) > 0 {
 			fmt.Fprintf(w, "last %d lines of %s:\n", len(tail), path)
 			for _, l := range tail {
 				fmt.Fprintf(w, "  | %s\n", l)

@@ -173,7 +173,7 @@ func TestReset_JournalsATeardown(t *testing.T) {
 	if live.LastSuccessfulRun != deployed {
 		t.Errorf("last successful run %s, want the deployment %s", live.LastSuccessfulRun, deployed)
 	}
-	os.Remove(e.store().RuntimePath())
+	os.Remove(e.store().LocalBackend().RuntimePath())
 	rebuilt, err := e.store().RebuildRuntime()
 	if err != nil {
 		t.Fatal(err)

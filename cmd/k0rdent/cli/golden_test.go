@@ -75,8 +75,8 @@ func fixtureRuns(t *testing.T) (digest string) {
 	tr(r1, sec(t1, 4), "d", P, B, 0, 0, "dependency c failed", "", nil)
 	tr(r1, sec(t1, 8), "b", R, S, 1, 5*time.Second, "", "", nil)
 	must(r1.Append(state.Record{Kind: state.KindOutcome, Time: sec(t1, 8), Outcome: state.OutcomeFailed, FailedNodes: []string{"c"}, Flags: flags(false)}))
-	must(os.MkdirAll(store.LogDir(runFailed), 0o700))
-	must(os.WriteFile(filepath.Join(store.LogDir(runFailed), "c.log"),
+	must(os.MkdirAll(store.LocalBackend().LogDir(runFailed), 0o700))
+	must(os.WriteFile(filepath.Join(store.LocalBackend().LogDir(runFailed), "c.log"),
 		[]byte("===== c attempt 1 2026-01-02T12:00:03Z =====\nc ran\nc is broken\n"), 0o600))
 
 	t2 := base.Add(time.Hour)

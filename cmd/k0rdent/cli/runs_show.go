@@ -238,7 +238,7 @@ func newRunView(rf *state.RunFile, g *runGraph, store *state.Store, lines int) *
 			continue
 		}
 		f := failureView{Node: n.Node, Attempt: rf.Nodes[n.Node].Attempt, Error: n.Error, Blocked: []string{},
-			Log: store.LogPath(h.RunID, n.Node), LogTail: []string{}}
+			Log: store.LogLocation(h.RunID, n.Node), LogTail: []string{}}
 		if g != nil && g.has(n.Node) {
 			if b := g.blocked(rf.Nodes, n.Node); b != nil {
 				f.Blocked = b
@@ -250,7 +250,7 @@ func newRunView(rf *state.RunFile, g *runGraph, store *state.Store, lines int) *
 				}
 			}
 		}
-		if tail, err := tailFile(f.Log, lines); err == nil && tail != nil {
+		if tail, err := store.TailLog(h.RunID, n.Node, lines); err == nil && tail != nil {
 			f.LogTail = tail
 		}
 		v.Failures = append(v.Failures, f)

@@ -37,7 +37,7 @@ func lockStore(store *state.Store) (lock *state.Lock, prev *state.Holder, err er
 	if err != nil {
 		// The directory cannot be created or its lock file opened: the
 		// operator fixes --state-dir (or its permissions).
-		return nil, nil, withCode(ExitUsage, fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", store.Root(), err))
+		return nil, nil, withCode(ExitUsage, fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", store.Location(), err))
 	}
 	return lock, prev, nil
 }
@@ -77,28 +77,11 @@ func checkStateDir(dir, how string) error {
 	if !fi.IsDir() {
 		return usageErrorf("%s %s: is a %s, not a directory (move it away, or %s)", how, dir, kindOf(fi), fix)
 	}
-	store := state.NewStore(dir)
-	if fi, err := os.Stat(store.RunsDir()); err == nil && !fi.IsDir() {
-		return usageErrorf("%s %s: %s is a %s, not the runs directory (move it away; run journals live in that directory)", how, dir, store.RunsDir(), kindOf(fi))
-	}
-	if fi, err := os.Lstat(store.LockPath()); err == nil {
-		if !fi.Mode().IsRegular() {
-			return usageErrorf("%s %s: %s is a %s, not the lock file (remove it; k0rdent creates it)", how, dir, store.LockPath(), kindOf(fi))
-		}
-		if _, err := store.ReadHolder(); err != nil {
-			return usageErrorf("%s %s: %s holds no lock holder record: %v (if no k0rdent is running here, remove it; k0rdent creates it)", how, dir, store.LockPath(), firstLine(err.Error()))
-		}
-	}
-	if _, err := os.Stat(store.RuntimePath()); err == nil {
-		rt, err := store.ReadRuntime()
+	if err := state.CheckDir(dir); err != nil {
 		if errors.Is(err, state.ErrUnsupportedFormat) {
-			return usageErrorf("%s: written by a newer k0rdent: upgrade k0rdent (this one reads format %d)", store.RuntimePath(), state.FormatVersion)
+			return usageErrorf("%v", err)
 		}
-		if err == nil && state.ValidRunID(rt.CurrentRunID) {
-			if rf, err := store.Load(rt.CurrentRunID); err == nil && errors.Is(rf.Err, state.ErrUnsupportedFormat) {
-				return usageErrorf("%s: written by a newer k0rdent: upgrade k0rdent (this one reads format %d)", store.RunPath(rt.CurrentRunID), state.FormatVersion)
-			}
-		}
+		return usageErrorf("%s %s: %v", how, dir, err)
 	}
 	return nil
 }
