@@ -548,8 +548,8 @@ var blobWorkSkip = map[string]bool{".terraform": true}
 // WorkDir restores work dir name from the store into a private temporary
 // directory.
 func (b *BlobBackend) WorkDir(ctx context.Context, name string) (string, error) {
-	if err := checkRelName(name); err != nil {
-		return "", fmt.Errorf("work dir %q: %w", name, err)
+	if err := checkWorkDir(name); err != nil {
+		return "", err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -587,6 +587,9 @@ func (b *BlobBackend) WorkDir(ctx context.Context, name string) (string, error) 
 // SaveWorkDir uploads what changed in work dir name and deletes what was
 // removed (not .terraform/).
 func (b *BlobBackend) SaveWorkDir(ctx context.Context, name string) error {
+	if err := checkWorkDir(name); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	dir, ok := b.workDirs[name]
