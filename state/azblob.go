@@ -142,10 +142,32 @@ type BlobBackend struct {
 
 var _ Backend = (*BlobBackend)(nil)
 
-// NewBlobBackend connects to the container of cfg. It checks that the
+// NewBlobBackend connects to the container of cfg and checks that the
 // container exists (it does not create it: see README, "Working as a
 // team").
 func NewBlobBackend(ctx context.Context, cfg BlobConfig) (*BlobBackend, error) {
+	b, err := OpenBlobBackend(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.cc.GetProperties(ctx, nil); err != nil {
+		return nil, fmt.Errorf("state %s: %w", cfg.URL(), b.containerErr(err))
+	}
+	return b, nil
+}
+
+// containerErr words a missing container with its fix.
+func (b *BlobBackend) containerErr(err error) error {
+	if bloberror.HasCode(err, bloberror.ContainerNotFound) {
+		return fmt.Errorf("container %q not found in account %q: create it (az storage container create --account-name %s --name %s --auth-mode login)",
+			b.cfg.Container, b.cfg.Account, b.cfg.Account, b.cfg.Container)
+	}
+	return blobErr(err)
+}
+
+// OpenBlobBackend is NewBlobBackend without the round trip: a missing
+// container or a refused credential shows at the first operation.
+func OpenBlobBackend(cfg BlobConfig) (*BlobBackend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("state %s: %w", cfg.URL(), err)
 	}
@@ -163,21 +185,15 @@ func NewBlobBackend(ctx context.Context, cfg BlobConfig) (*BlobBackend, error) {
 	if cfg.ConnectionString != "" {
 		cc, err = container.NewClientFromConnectionString(cfg.ConnectionString, cfg.Container, opts)
 	} else {
-		var cred *azidentity.DefaultAzureCredential
+		var cred azcore.TokenCredential
 		cred, err = azidentity.NewDefaultAzureCredential(nil)
-		if err == nil {
-			cc, err = container.NewClient("https://"+cfg.Account+".blob.core.windows.net/"+cfg.Container, cred, opts)
+		if err != nil {
+			cred = failedCredential{fmt.Errorf("azure credentials (az login, or AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET): %w", err)}
 		}
+		cc, err = container.NewClient("https://"+cfg.Account+".blob.core.windows.net/"+cfg.Container, cred, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state %s: %w", cfg.URL(), err)
-	}
-	if _, err := cc.GetProperties(ctx, nil); err != nil {
-		if bloberror.HasCode(err, bloberror.ContainerNotFound) {
-			return nil, fmt.Errorf("state %s: container %q not found in account %q: create it (az storage container create --account-name %s --name %s --auth-mode login)",
-				cfg.URL(), cfg.Container, cfg.Account, cfg.Account, cfg.Container)
-		}
-		return nil, fmt.Errorf("state %s: %w", cfg.URL(), blobErr(err))
 	}
 	lp := cfg.LeasePeriod
 	if lp == 0 {
@@ -190,6 +206,9 @@ func NewBlobBackend(ctx context.Context, cfg BlobConfig) (*BlobBackend, error) {
 // message spans many lines (request, headers).
 func blobErr(err error) error {
 	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.ErrorCode == string(bloberror.ContainerNotFound) {
+		return fmt.Errorf("%s: container not found: create it (az storage container create), or fix --state-url / state.container", re.RawResponse.Request.URL.Host+re.RawResponse.Request.URL.Path)
+	}
 	if errors.As(err, &re) {
 		return fmt.Errorf("%s %s: %d %s", re.RawResponse.Request.Method, re.RawResponse.Request.URL.Path, re.StatusCode, re.ErrorCode)
 	}
@@ -1256,4 +1275,12 @@ func blobParseHolder(data []byte, where string) (*Holder, error) {
 		return &Holder{Command: "unreadable holder record"}, fmt.Errorf("read lock holder %s: %w", where, err)
 	}
 	return &h, nil
+}
+
+// failedCredential reports, at the first request, why the default
+// credential chain could not be built.
+type failedCredential struct{ err error }
+
+func (c failedCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, c.err
 }

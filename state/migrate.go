@@ -303,6 +303,14 @@ func (s *Store) Migrate(projectRoot string, opts MigrateOptions) (*MigrationRepo
 	if now == nil {
 		now = time.Now
 	}
+	if s.local == nil {
+		// A remote store: nothing to migrate unless the project holds the
+		// bash tool's files, which are migrated into a local directory
+		// first (then `state push`).
+		if set, err := DetectLegacy(projectRoot, filepath.Join(projectRoot, "state")); err != nil || set == nil || set.Migrated {
+			return &MigrationReport{ProjectRoot: projectRoot, StateDir: s.Location(), DryRun: opts.DryRun, Nothing: true}, nil
+		}
+	}
 	root, err := s.localRoot("migrate")
 	if err != nil {
 		return nil, err

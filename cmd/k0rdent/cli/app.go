@@ -124,6 +124,7 @@ func NewApp(opts Options) *ucli.App {
 			a.runsCommand(),
 			a.phasesCommand(),
 			a.migrateCommand(),
+			a.stateCommand(),
 			a.resetCommand(),
 			a.validateCommand(),
 			a.versionCommand(),
