@@ -68,7 +68,7 @@ func blobConfig(raw string) (state.BlobConfig, error) {
 // openBackend opens the backend a --state-dir or state URL names.
 func openBackend(dir string) (state.Backend, error) {
 	if !remoteState(dir) {
-		return state.NewLocalBackend(dir), nil
+		return state.NewStore(dir).Backend(), nil
 	}
 	cfg, err := blobConfig(dir)
 	if err != nil {
@@ -111,7 +111,7 @@ func (a *app) stateCommand() *ucli.Command {
 					}
 					return usageErrorf("--%s %s: %v", dirFlag, c.String(dirFlag), err)
 				}
-				local := state.NewLocalBackend(g.StateDir)
+				local := state.NewStore(g.StateDir).Backend()
 				defer remote.Close()
 				defer local.Close()
 				src, dst := state.Backend(local), remote
