@@ -71,6 +71,16 @@ func (e *Error) Error() string {
 
 // Load reads and parses the config file at path; see Parse.
 func Load(path string) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, path)
+}
+
+// readFile reads the config file at path after CheckFile: never a FIFO,
+// a device or more than MaxFileSize.
+func readFile(path string) ([]byte, error) {
 	if err := CheckFile(path); err != nil {
 		return nil, err
 	}
@@ -92,7 +102,7 @@ func Load(path string) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("read config %s: larger than %d MiB (a k0rdent.yaml is a few KiB: point --config at the deployment config)", path, MaxFileSize>>20)
 	}
-	return Parse(data, path)
+	return data, nil
 }
 
 // MaxFileSize is the largest config file Load reads: a k0rdent.yaml is a

@@ -1,9 +1,7 @@
 package config
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 
@@ -85,12 +83,11 @@ func (s State) problems() []Problem {
 // (local) when the file does not exist or has no state section; an *Error
 // naming file, line and field when the section is wrong.
 func LoadState(path string) (State, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return State{}, nil
-	}
+	// A file that is missing or not a readable config (a FIFO, a device,
+	// too large...) has no state section here: Load reports it.
+	data, err := readFile(path)
 	if err != nil {
-		return State{}, err
+		return State{}, nil
 	}
 	var doc struct {
 		State yaml.Node `yaml:"state"`
