@@ -43,6 +43,9 @@ type Config struct {
 	Terraform Terraform `yaml:"terraform,omitempty"`
 	// Phases declares command phases: processes run as graph nodes.
 	Phases []CommandPhase `yaml:"phases,omitempty"`
+	// State says where the deployment's state lives (local directory, or
+	// an Azure Blob Storage container shared by a team); see state.go.
+	State State `yaml:"state,omitempty"`
 
 	// Set by Parse; not part of the canonical form.
 	file     string

@@ -127,8 +127,8 @@ func Check(path string, run RunFlags) (*Config, []Problem, error) {
 	return c, warnings, nil
 }
 
-// readFile reads the config file at path, refusing what is not a regular
-// file of at most MaxFileSize (CheckFile).
+// readFile reads the config file at path after CheckFile: never a FIFO,
+// a device or more than MaxFileSize.
 func readFile(path string) ([]byte, error) {
 	if err := CheckFile(path); err != nil {
 		return nil, err

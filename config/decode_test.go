@@ -57,7 +57,7 @@ func TestParse_Problems(t *testing.T) {
 		{
 			name: "UnknownKeyFarFromAllListsKnown",
 			src:  "azure:\n  location: westus2\nfoo: bar\n",
-			want: []string{"k0rdent.yaml:3: foo: unknown key (known keys: azure, azure_children, cluster, kof, metadata, network, phases, software, ssh, terraform, timeouts, version, vm_sizing, vpn)"},
+			want: []string{"k0rdent.yaml:3: foo: unknown key (known keys: azure, azure_children, cluster, kof, metadata, network, phases, software, ssh, state, terraform, timeouts, version, vm_sizing, vpn)"},
 		},
 		{
 			name: "UnknownKeyInListElement",

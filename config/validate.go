@@ -147,6 +147,10 @@ func (v *validator) check(on Flags) {
 	v.match("software.k0rdent.version", c.Software.K0rdent.Version, reSemver, "a chart version like 1.4.0")
 	v.k0rdent()
 
+	for _, p := range c.State.problems() {
+		v.errorf(p.Path, "%s", p.Msg)
+	}
+
 	if tv := c.Terraform.Version; tv != "" {
 		v.match("terraform.version", tv, reSemver, "a terraform version like 1.11.4")
 	}

@@ -294,9 +294,14 @@ func (s *Store) Migrate(projectRoot string, opts MigrateOptions) (*MigrationRepo
 		now = time.Now
 	}
 	if s.local == nil {
-		// The legacy tool's files are local: they are migrated into a
-		// local state directory, which is then moved to another store.
-		return &MigrationReport{ProjectRoot: projectRoot, StateDir: s.Location(), DryRun: opts.DryRun, Nothing: true}, nil
+		// A remote store: nothing to migrate unless the project holds the
+		// bash tool's files, which are migrated into a local directory
+		// first (then `state push`).
+		set, err := DetectLegacy(projectRoot, filepath.Join(projectRoot, "state"))
+		if err != nil || set == nil || set.Migrated {
+			return &MigrationReport{ProjectRoot: projectRoot, StateDir: s.Location(), DryRun: opts.DryRun, Nothing: true}, nil
+		}
+		return nil, fmt.Errorf("migrate: the state is remote (%s) and %s holds the bash tool's files: migrate the legacy files into a local --state-dir first, then move it with `k0rdent state push`", s.Location(), projectRoot)
 	}
 	root := s.local.Root()
 	set, err := DetectLegacy(projectRoot, root)

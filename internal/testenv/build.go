@@ -143,7 +143,10 @@ func sourceHash(root, pkg string) (string, error) {
 		}
 		name := d.Name()
 		if d.IsDir() {
-			if p != root && (strings.HasPrefix(name, ".") || name == "bin" || name == "demo" || name == "state") {
+			// A directory named state is a deployment's state (skipped),
+			// except the state package itself.
+			stateDir := name == "state" && p != filepath.Join(root, "state")
+			if p != root && (strings.HasPrefix(name, ".") || name == "bin" || name == "demo" || stateDir) {
 				return filepath.SkipDir
 			}
 			return nil

@@ -130,6 +130,7 @@ func NewApp(opts Options) *ucli.App {
 			a.runsCommand(),
 			a.phasesCommand(),
 			a.migrateCommand(),
+			a.stateCommand(),
 			a.resetCommand(),
 			a.operatorsCommand(),
 			a.validateCommand(),

@@ -19,6 +19,7 @@ import (
 const (
 	flagConfig   = "config"
 	flagStateDir = "state-dir"
+	flagStateURL = "state-url"
 	flagLogLevel = "log-level"
 	flagNoColor  = "no-color"
 	flagOutput   = "output"
@@ -63,9 +64,13 @@ func (a *app) readComponents(c *ucli.Context) phases.RunFlags {
 // globalOptions is what every command gets from the global flags.
 type globalOptions struct {
 	ConfigPath string
-	StateDir   string
-	LogLevel   slog.Level
-	NoColor    bool
+	// StateDir is the state directory, or the state URL
+	// (azblob://account/container/prefix) when the state is remote
+	// (--state-url, K0RDENT_STATE_URL or the config's state section);
+	// openStore opens either.
+	StateDir string
+	LogLevel slog.Level
+	NoColor  bool
 	// Operator is this machine's operator (--operator, K0RDENT_OPERATOR,
 	// else user@host): its own WireGuard peer of the VMs.
 	Operator string
@@ -93,6 +98,8 @@ func globalFlags(withEnv bool) []ucli.Flag {
 			EnvVars: env("K0RDENT_CONFIG"), Usage: "deployment config `FILE`", TakesFile: true},
 		&ucli.StringFlag{Name: flagStateDir, Category: "global", DefaultText: "state/ beside --config",
 			EnvVars: env("K0RDENT_STATE_DIR"), Usage: "state `DIR` (run journals, logs, secrets, lock)", TakesFile: true},
+		&ucli.StringFlag{Name: flagStateURL, Category: "global",
+			EnvVars: env("K0RDENT_STATE_URL"), Usage: "shared state in Azure Blob Storage: `URL` azblob://ACCOUNT/CONTAINER[/PREFIX] (see README, Working as a team)"},
 		&ucli.StringFlag{Name: flagLogLevel, Category: "global", Value: def("info"),
 			EnvVars: env("K0RDENT_LOG_LEVEL"), Usage: "log level: debug, info, warn, error"},
 		// NO_COLOR is read by readGlobals: any non-empty value counts
@@ -168,6 +175,10 @@ func readGlobals(c *ucli.Context) (globalOptions, error) {
 	}
 	if g.ConfigPath == "" {
 		g.ConfigPath = "k0rdent.yaml"
+	}
+	if remote, err := stateURL(c, g); err != nil || remote != "" {
+		g.StateDir = remote
+		return g, err
 	}
 	how := "--state-dir"
 	if g.StateDir == "" {

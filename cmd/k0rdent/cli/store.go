@@ -21,6 +21,15 @@ const defaultStateDirName = "state"
 // lock takeover) follow Options.Now.
 func (a *app) openStore(dir string) *state.Store {
 	s := state.NewStore(dir)
+	if remoteState(dir) {
+		// readGlobals checked the URL; what is left to fail (credentials,
+		// the container) shows at the first operation.
+		b, err := openBackend(dir)
+		if err != nil {
+			panic(fmt.Sprintf("state url %s passed readGlobals but does not open: %v", dir, err))
+		}
+		s = state.OpenStore(b)
+	}
 	s.Now = a.Now
 	return s
 }
