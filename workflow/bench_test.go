@@ -179,5 +179,16 @@ func sleepingGraph(tb testing.TB, seed uint64) (*Graph, time.Duration) {
 		}
 	}
 	g := mustGraph(tb, phases...)
-	return g, Plan(g, PlanOptions{History: sleep}).CriticalDuration
+	// The exact longest chain, not the plan's (which compares chains at
+	// TieResolution, coarser than these sleeps).
+	longest := make([]time.Duration, g.Len())
+	var critical time.Duration
+	for _, i := range g.topo {
+		for _, j := range g.deps[i] {
+			longest[i] = max(longest[i], longest[j])
+		}
+		longest[i] += sleep[g.names[i]]
+		critical = max(critical, longest[i])
+	}
+	return g, critical
 }

@@ -55,8 +55,8 @@
 // (Kahn's, smallest index first among the ready: Graph's, and TopoSort for
 // lists that are not a Graph, such as a recorded run's nodes or the
 // registry's phase listing) and the critical path (the longest chain by
-// weight, passing through nodes that do not count; durations compared at
-// TieResolution (a tenth of a second, as a run shows them), ties by node
+// weight, passing through nodes that do not count; total durations
+// compared at TieResolution (a tenth of a second, as a run shows them), ties by node
 // count, then by name: the scheduler's Result by time run, Plan by
 // expected duration, and CriticalPath for a recorded run, so that the path
 // a plan predicts is the one the run reports when durations tie).

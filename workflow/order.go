@@ -98,24 +98,25 @@ const TieResolution = 100 * time.Millisecond
 // for which weight says counted are on the path; the others pass the
 // longest chain below them on to their dependents. One rule decides, for
 // Plan, the scheduler and recorded runs alike: chains compare by total
-// weight with each weight rounded to TieResolution, then by how many
+// weight rounded to TieResolution, then by how many
 // counted nodes they have, then by name (at each step the chain through
 // the smaller name wins, whatever order the nodes were given in). It
 // returns the path, dependencies first, and its weight (unrounded); a nil
 // path when no node counted.
 func criticalPath(order []int, deps [][]int, name func(i int) string, weight func(i int) (d time.Duration, counted bool)) ([]int, time.Duration) {
 	type chain struct {
-		d    time.Duration // rounded to TieResolution, for comparing
-		raw  time.Duration
+		d    time.Duration
 		n    int
 		prev int
 	}
 	// longer reports whether chain a (ending at node ai) beats chain b
-	// (ending at node bi).
+	// (ending at node bi). The totals are rounded, not each weight: many
+	// short phases add up.
 	longer := func(a chain, ai int, b chain, bi int) bool {
+		ad, bd := a.d.Round(TieResolution), b.d.Round(TieResolution)
 		switch {
-		case a.d != b.d:
-			return a.d > b.d
+		case ad != bd:
+			return ad > bd
 		case a.n != b.n:
 			return a.n > b.n
 		case bi < 0: // against no chain at all
@@ -129,12 +130,11 @@ func criticalPath(order []int, deps [][]int, name func(i int) string, weight fun
 		best[i].prev = -1
 		for _, j := range deps[i] {
 			if longer(best[j], j, best[i], best[i].prev) {
-				best[i] = chain{best[j].d, best[j].raw, best[j].n, j}
+				best[i] = chain{best[j].d, best[j].n, j}
 			}
 		}
 		if d, ok := weight(i); ok {
-			best[i].d += d.Round(TieResolution)
-			best[i].raw += d
+			best[i].d += d
 			best[i].n++
 			if end < 0 || longer(best[i], i, best[end], end) {
 				end = i
@@ -153,7 +153,7 @@ func criticalPath(order []int, deps [][]int, name func(i int) string, weight fun
 	for l, r := 0, len(path)-1; l < r; l, r = l+1, r-1 {
 		path[l], path[r] = path[r], path[l]
 	}
-	return path, best[end].raw
+	return path, best[end].d
 }
 
 // CriticalPath is the critical path of a recorded run: the longest chain

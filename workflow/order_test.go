@@ -115,6 +115,22 @@ func TestCriticalPath_TiesAsThePlanPredicts(t *testing.T) {
 	}
 }
 
+// Totals are rounded, not each weight: five 40ms phases (200ms) are a
+// longer chain than two 60ms ones (120ms), though each of the five rounds
+// to nothing and each of the two to a tenth.
+func TestCriticalPath_ShortPhasesAddUp(t *testing.T) {
+	deps := map[string][]string{"a2": {"a1"}, "a3": {"a2"}, "a4": {"a3"}, "a5": {"a4"}, "b2": {"b1"}}
+	durs := map[string]time.Duration{}
+	for _, n := range []string{"a1", "a2", "a3", "a4", "a5"} {
+		durs[n] = 40 * time.Millisecond
+	}
+	durs["b1"], durs["b2"] = 60*time.Millisecond, 60*time.Millisecond
+	path, total := CriticalPath([]string{"a1", "a2", "a3", "a4", "a5", "b1", "b2"}, func(n string) []string { return deps[n] }, durs)
+	if want := []string{"a1", "a2", "a3", "a4", "a5"}; !slices.Equal(path, want) || total != 200*time.Millisecond {
+		t.Fatalf("critical path %q (%s), want %q (200ms)", path, total, want)
+	}
+}
+
 // The drawing lists every dependency, the implied ones in parentheses.
 func TestGraph_WriteDrawing(t *testing.T) {
 	deps := map[string][]string{"b": {"a"}, "c": {"a", "b"}, "d": {"c", "a"}, "e": {"a"}}
