@@ -2,10 +2,10 @@ package config
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/k0rdent/k0rdent-deploy/state"
 )
 
 // State says where the deployment's state lives: on this machine (the
@@ -26,12 +26,6 @@ type State struct {
 const (
 	StateLocal     = "local"
 	StateAzureBlob = "azureblob"
-)
-
-var (
-	reStorageAccount = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
-	reContainer      = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
-	rePrefix         = regexp.MustCompile(`^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$`)
 )
 
 // URL is the state URL of an azureblob state
@@ -62,14 +56,13 @@ func (s State) problems() []Problem {
 			}
 		}
 	case StateAzureBlob:
-		if !reStorageAccount.MatchString(s.Account) {
-			bad("state.account", "%q is not a storage account name (3-24 lower-case letters and digits)", s.Account)
-		}
-		if !reContainer.MatchString(s.Container) {
-			bad("state.container", "%q is not a container name (3-63 lower-case letters, digits and single hyphens)", s.Container)
-		}
-		if s.Prefix != "" && (!rePrefix.MatchString(s.Prefix) || strings.Contains("/"+s.Prefix+"/", "/../") || strings.Contains("/"+s.Prefix+"/", "/./")) {
-			bad("state.prefix", "%q is not a blob name prefix (segments of letters, digits, . _ - joined by /, e.g. team/prod)", s.Prefix)
+		for _, f := range []struct {
+			path, value string
+			check       func(string) error
+		}{{"state.account", s.Account, state.CheckBlobAccount}, {"state.container", s.Container, state.CheckBlobContainer}, {"state.prefix", s.Prefix, state.CheckBlobPrefix}} {
+			if err := f.check(f.value); err != nil {
+				bad(f.path, "%q: %v", f.value, err)
+			}
 		}
 	default:
 		bad("state.backend", "%q is not a state backend (local or azureblob)", s.Backend)

@@ -76,19 +76,43 @@ func ParseStateURL(raw string) (BlobConfig, error) {
 // field and the fix.
 func (c BlobConfig) Validate() error {
 	var errs []error
-	if !blobValidAccount(c.Account) {
-		errs = append(errs, fmt.Errorf("account %q: a storage account name is 3 to 24 lower-case letters and digits", c.Account))
-	}
-	if !blobValidContainer(c.Container) {
-		errs = append(errs, fmt.Errorf("container %q: a container name is 3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit", c.Container))
-	}
-	if c.Prefix != "" && (strings.HasPrefix(c.Prefix, "/") || strings.HasSuffix(c.Prefix, "/") || checkRelName(c.Prefix) != nil) {
-		errs = append(errs, fmt.Errorf("prefix %q: a clean relative path without leading or trailing slash (e.g. team/prod)", c.Prefix))
+	for _, f := range []struct {
+		name, value string
+		check       func(string) error
+	}{{"account", c.Account, CheckBlobAccount}, {"container", c.Container, CheckBlobContainer}, {"prefix", c.Prefix, CheckBlobPrefix}} {
+		if err := f.check(f.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", f.name, f.value, err))
+		}
 	}
 	if c.LeasePeriod != 0 && (c.LeasePeriod < 15*time.Second || c.LeasePeriod > 60*time.Second) {
 		errs = append(errs, fmt.Errorf("lease period %s: Azure leases last 15s to 60s", c.LeasePeriod))
 	}
 	return errors.Join(errs...)
+}
+
+// CheckBlobAccount, CheckBlobContainer and CheckBlobPrefix are Azure's
+// rules for the names of a state URL (and the config's state section):
+// nil, or what a valid name is.
+func CheckBlobAccount(s string) error {
+	if !blobValidAccount(s) {
+		return errors.New("a storage account name is 3 to 24 lower-case letters and digits")
+	}
+	return nil
+}
+
+func CheckBlobContainer(s string) error {
+	if !blobValidContainer(s) {
+		return errors.New("a container name is 3 to 63 lower-case letters, digits and single hyphens, starting and ending with a letter or digit")
+	}
+	return nil
+}
+
+// CheckBlobPrefix allows the empty prefix (the container's root).
+func CheckBlobPrefix(s string) error {
+	if s != "" && (strings.HasPrefix(s, "/") || strings.HasSuffix(s, "/") || checkRelName(s) != nil) {
+		return errors.New("a blob name prefix is a clean relative path without leading or trailing slash (e.g. team/prod)")
+	}
+	return nil
 }
 
 func blobValidAccount(s string) bool {
