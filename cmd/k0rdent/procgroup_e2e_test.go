@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // stubbornScript is a command phase that ignores SIGTERM and forks two
@@ -117,7 +116,7 @@ func TestRun_SecondSignalEndsTheProcessGroups(t *testing.T) {
 	if err := s.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let the first signal cancel; ordering only
+	s.waitLine(t, "cancelling: waiting up to") // the first signal was handled
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
