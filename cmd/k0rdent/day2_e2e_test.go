@@ -181,13 +181,30 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	// reused: node succeeded in rf without running, reusing the success of
-	// run from after its Verify passed.
-	reused := func(what string, rf *state.RunFile, node, from string) {
+	// reused: node succeeded in rf without running, after its Verify
+	// passed, with the outputs it had in prev, the run before (the reason
+	// names the run of the node's last success; the node's RunID is rf's:
+	// the reuse is a success of this run).
+	reused := func(what string, rf, prev *state.RunFile, node string) {
 		t.Helper()
-		st := rf.Nodes[node]
-		if st.State != workflow.Succeeded || st.RunID != from || !strings.Contains(st.Reason, "unchanged since run "+from+", verified") {
-			t.Errorf("%s: %s %s from run %q (%q), want reused from run %s after Verify (unchanged since run %s, verified)", what, node, st.State, st.RunID, st.Reason, from, from)
+		st, want := rf.Nodes[node], "unchanged since run "+prev.Header.RunID+", verified"
+		switch {
+		case slices.Contains(ran(rf), node):
+			t.Errorf("%s: %s ran, want it reused (%s)", what, node, want)
+		case st.State != workflow.Succeeded || st.Reason != want:
+			t.Errorf("%s: %s %s %q, want succeeded without running: %s", what, node, st.State, st.Reason, want)
+		case !maps.Equal(st.Outputs, prev.Nodes[node].Outputs) || st.Digest != prev.Nodes[node].Digest:
+			t.Errorf("%s: %s reused with outputs %v digest %s, want run %s's %v %s", what, node, st.Outputs, st.Digest, prev.Header.RunID, prev.Nodes[node].Outputs, prev.Nodes[node].Digest)
+		}
+	}
+	// planned: the plan of every node in names is reuse after its Verify
+	// passed, unchanged since prev.
+	planned := func(what string, pl map[string]planNode, prev string, names ...string) {
+		t.Helper()
+		for _, node := range names {
+			if got, want := pl[node].Action+" ("+pl[node].Reason+")", "reuse (unchanged since run "+prev+", verified)"; got != want {
+				t.Errorf("%s: %s %q, want %q", what, node, got, want)
+			}
 		}
 	}
 	// built: node ran and succeeded in rf.
@@ -212,7 +229,10 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	if r1.code != 0 {
 		t.Fatalf("infrastructure run: want exit 0\n%s", r1)
 	}
-	infraRun := p.currentRun().Header.RunID
+	infra := p.currentRun()
+	if infra.Outcome != state.OutcomePartial {
+		t.Errorf("infrastructure run: outcome %s, want partial (--skip left k0s and k0rdent unrun)", infra.Outcome)
+	}
 
 	kube, err := tb.StartKube(vm)
 	if err != nil {
@@ -240,16 +260,16 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	if err := <-kcmDone; err != nil {
 		t.Fatalf("the KCM stand-in: %v", err)
 	}
-	rf := p.currentRun()
-	deployRun := rf.Header.RunID
-	if deployRun == infraRun || rf.Outcome != state.OutcomeSucceeded {
-		t.Fatalf("the whole deployment: run %s %s, want a new run, succeeded", deployRun, rf.Outcome)
+	deployed := p.currentRun()
+	rf := deployed
+	if rf.Header.RunID == infra.Header.RunID || rf.Outcome != state.OutcomeSucceeded {
+		t.Fatalf("the whole deployment: run %s %s, want a new run, succeeded", rf.Header.RunID, rf.Outcome)
 	}
 	if got := ran(rf); !slices.Equal(got, []string{"k0rdent", "k0s", "vpn"}) {
 		t.Errorf("the whole deployment ran %v, want k0rdent, k0s and vpn (wireguard and terraform reused)", got)
 	}
 	for _, n := range []string{"wireguard", "terraform"} {
-		reused("the whole deployment", rf, n, infraRun)
+		reused("the whole deployment", rf, infra, n)
 	}
 	if st := rf.Nodes["kof"]; st.State != workflow.Skipped {
 		t.Errorf("the whole deployment: kof %s, want skipped (kof.enabled is false)", st.State)
@@ -274,35 +294,31 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl := plan("plan with KOF enabled")
-	for node, from := range map[string]string{"wireguard": infraRun, "terraform": infraRun, "k0s": deployRun, "k0rdent": deployRun} {
-		if got, want := pl[node].Action+" ("+pl[node].Reason+")", "reuse (unchanged since run "+from+", verified)"; got != want {
-			t.Errorf("plan with KOF enabled: %s %q, want %q", node, got, want)
-		}
-	}
-	if n := pl["kof"]; n.Action != "run" || !strings.Contains(n.Reason, "never succeeded") {
-		t.Errorf("plan with KOF enabled: kof %+v, want run (never succeeded)", n)
+	planned("plan with KOF enabled", pl, deployed.Header.RunID, "wireguard", "terraform", "k0s", "k0rdent")
+	if n := pl["kof"]; n.Action != "run" || !strings.HasPrefix(n.Reason, "enabled: was skipped") {
+		t.Errorf("plan with KOF enabled: kof %+v, want run (enabled: was skipped …)", n)
 	}
 	if n := pl["vpn"]; n.Action != "run" {
 		t.Errorf("plan with KOF enabled: vpn %+v, want run (volatile)", n)
 	}
 	text := mustRun("plan text with KOF enabled", "run", "--plan", "--verify", "--diff")
-	for _, want := range []string{"reuse", "unchanged since run " + deployRun + ", verified", "2 run, 4 reuse", "kof.enabled → kof"} {
+	for _, want := range []string{"reuse", "unchanged since run " + deployed.Header.RunID + ", verified", "2 run, 4 reuse, 1 skip", "kof.enabled → kof"} {
 		if !strings.Contains(text.stdout, want) {
 			t.Errorf("plan text with KOF enabled lacks %q:\n%s", want, text.stdout)
 		}
 	}
 
 	mustRun("the run with KOF enabled", "run")
-	rf = p.currentRun()
-	kofRun := rf.Header.RunID
+	withKOF := p.currentRun()
+	rf = withKOF
 	if rf.Outcome != state.OutcomeSucceeded {
 		t.Fatalf("the run with KOF enabled: %s", rf.Outcome)
 	}
 	if got := ran(rf); !slices.Equal(got, []string{"kof", "vpn"}) {
 		t.Errorf("the run with KOF enabled ran %v, want only kof and vpn", got)
 	}
-	for node, from := range map[string]string{"wireguard": infraRun, "terraform": infraRun, "k0s": deployRun, "k0rdent": deployRun} {
-		reused("the run with KOF enabled", rf, node, from)
+	for _, node := range []string{"wireguard", "terraform", "k0s", "k0rdent"} {
+		reused("the run with KOF enabled", rf, deployed, node)
 	}
 	built("the run with KOF enabled", rf, "kof")
 	if got := rf.Nodes["kof"].Outputs; got["mothership"] != "kof/kof-mothership" || got["storage_class"] != "local" {
@@ -321,16 +337,15 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	if n := pl["terraform"]; n.Action != "run" || !strings.HasPrefix(n.Reason, "drift: verify failed: infrastructure drifted") {
 		t.Errorf("plan after the VM was deleted: terraform %+v, want run (drift: verify failed: infrastructure drifted …)", n)
 	}
-	if got, want := pl["wireguard"].Action+" ("+pl["wireguard"].Reason+")", "reuse (unchanged since run "+infraRun+", verified)"; got != want {
-		t.Errorf("plan after the VM was deleted: wireguard %q, want %q (it does not depend on terraform)", got, want)
-	}
+	planned("plan after the VM was deleted", pl, withKOF.Header.RunID, "wireguard") // it does not depend on terraform
 	for _, node := range []string{"k0s", "k0rdent", "kof"} {
 		if n := pl[node]; n.Action != string(workflow.ActionDecide) || !strings.Contains(n.Reason, "unchanged after it runs") {
 			t.Errorf("plan after the VM was deleted: %s %+v, want decided at run time (reuse if terraform's outputs are unchanged after it runs)", node, n)
 		}
 	}
 	mustRun("the run after the VM was deleted", "run")
-	rf = p.currentRun()
+	recreated := p.currentRun()
+	rf = recreated
 	if got := ran(rf); !slices.Equal(got, []string{"terraform", "vpn"}) {
 		t.Errorf("the run after the VM was deleted ran %v, want terraform (drift) and vpn; terraform's outputs are unchanged, so k0s, k0rdent and kof are reused", got)
 	}
@@ -344,8 +359,8 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	if got := rf.Nodes["terraform"].Outputs; !maps.Equal(got, terraformOutputs) {
 		t.Errorf("terraform outputs after re-creating the VM %v, want the same as before %v", got, terraformOutputs)
 	}
-	for node, from := range map[string]string{"wireguard": infraRun, "k0s": deployRun, "k0rdent": deployRun, "kof": kofRun} {
-		reused("the run after the VM was deleted", rf, node, from)
+	for _, node := range []string{"wireguard", "k0s", "k0rdent", "kof"} {
+		reused("the run after the VM was deleted", rf, withKOF, node)
 	}
 
 	// 4. The VM's NIC is replaced in the cloud: its private address
@@ -389,16 +404,15 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	if got := rf.Nodes["k0s"].Outputs; !maps.Equal(got, k0sOutputs) {
 		t.Errorf("k0s outputs %v, want unchanged %v", got, k0sOutputs)
 	}
-	for node, from := range map[string]string{"wireguard": infraRun, "k0rdent": deployRun, "kof": kofRun} {
-		reused("the run after the VM's address changed", rf, node, from)
+	for _, node := range []string{"wireguard", "k0rdent", "kof"} {
+		reused("the run after the VM's address changed", rf, recreated, node)
 	}
 
 	// 5. Nothing changed: only the volatile vpn would run.
 	pl = plan("plan with nothing changed")
-	for name, n := range pl {
-		if want := name != "vpn"; (n.Action == "reuse") != want {
-			t.Errorf("plan with nothing changed: %s %+v, want reuse for all but vpn", name, n)
-		}
+	planned("plan with nothing changed", pl, p.currentRun().Header.RunID, "wireguard", "terraform", "k0s", "k0rdent", "kof")
+	if n := pl["vpn"]; n.Action != "run" {
+		t.Errorf("plan with nothing changed: vpn %+v, want run (volatile)", n)
 	}
 
 	scanForSecrets(t, p.path("state"), outputs, len(vms), [2]string{"the API server's token", token})
