@@ -83,7 +83,7 @@ type planNode struct {
 //     replaced): terraform runs (drift), its private_ips and vm_details
 //     outputs change, so k0s runs (its input from terraform changed); k0s's
 //     own outputs are unchanged, so k0rdent and kof are reused.
-//  5. Nothing changed: the plan runs only the volatile vpn.
+//  5. Nothing changed: only the volatile vpn runs.
 //
 // Every assertion on what ran is made on the run file (each node's records
 // and the run its success comes from), not only on the text.
@@ -334,13 +334,14 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl = plan("plan after the VM was deleted")
-	if n := pl["terraform"]; n.Action != "run" || !strings.HasPrefix(n.Reason, "drift: verify failed: infrastructure drifted") {
-		t.Errorf("plan after the VM was deleted: terraform %+v, want run (drift: verify failed: infrastructure drifted …)", n)
+	deleted := fmt.Sprintf(`fakevm_vm.vm[%q] deleted`, vm)
+	if n := pl["terraform"]; n.Action != "run" || !strings.HasPrefix(n.Reason, "drift: verify failed: infrastructure drifted: "+deleted) {
+		t.Errorf("plan after the VM was deleted: terraform %+v, want run (drift: verify failed: infrastructure drifted: %s …)", n, deleted)
 	}
 	planned("plan after the VM was deleted", pl, withKOF.Header.RunID, "wireguard") // it does not depend on terraform
 	for _, node := range []string{"k0s", "k0rdent", "kof"} {
-		if n := pl[node]; n.Action != string(workflow.ActionDecide) || !strings.Contains(n.Reason, "unchanged after it runs") {
-			t.Errorf("plan after the VM was deleted: %s %+v, want decided at run time (reuse if terraform's outputs are unchanged after it runs)", node, n)
+		if got, want := pl[node].Action+" ("+pl[node].Reason+")", "decided at run time (reuse if the outputs of terraform are unchanged after it runs, else run)"; got != want {
+			t.Errorf("plan after the VM was deleted: %s %q, want %q", node, got, want)
 		}
 	}
 	mustRun("the run after the VM was deleted", "run")
@@ -350,8 +351,8 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 		t.Errorf("the run after the VM was deleted ran %v, want terraform (drift) and vpn; terraform's outputs are unchanged, so k0s, k0rdent and kof are reused", got)
 	}
 	built("the run after the VM was deleted", rf, "terraform")
-	if why := runningReason(rf, "terraform"); !strings.HasPrefix(why, "drift: verify failed: infrastructure drifted") {
-		t.Errorf("terraform ran because %q, want drift", why)
+	if why := runningReason(rf, "terraform"); !strings.HasPrefix(why, "drift: verify failed: infrastructure drifted: "+deleted) {
+		t.Errorf("terraform ran because %q, want drift: %s", why, deleted)
 	}
 	if _, err := os.Stat(vmFile); err != nil {
 		t.Errorf("terraform did not re-create the VM: %v", err)
@@ -395,8 +396,8 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	for _, node := range []string{"terraform", "k0s"} {
 		built("the run after the VM's address changed", rf, node)
 	}
-	if why := runningReason(rf, "k0s"); !strings.HasPrefix(why, "input from terraform changed") || !strings.Contains(why, "private_ips") {
-		t.Errorf("k0s ran because %q, want its input from terraform changed: private_ips", why)
+	if why, want := runningReason(rf, "k0s"), "input from terraform changed: private_ips, vm_details"; why != want {
+		t.Errorf("k0s ran because %q, want %q", why, want)
 	}
 	if got := terraformPrivateIP(t, rf.Nodes["terraform"].Outputs, vm); got != "10.0.1.99" {
 		t.Errorf("terraform private_ips[%s] = %q after the refresh, want 10.0.1.99", vm, got)
@@ -408,11 +409,20 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 		reused("the run after the VM's address changed", rf, recreated, node)
 	}
 
-	// 5. Nothing changed: only the volatile vpn would run.
+	// 5. Nothing changed: only the volatile vpn runs.
+	readdressed := p.currentRun()
 	pl = plan("plan with nothing changed")
-	planned("plan with nothing changed", pl, p.currentRun().Header.RunID, "wireguard", "terraform", "k0s", "k0rdent", "kof")
+	planned("plan with nothing changed", pl, readdressed.Header.RunID, "wireguard", "terraform", "k0s", "k0rdent", "kof")
 	if n := pl["vpn"]; n.Action != "run" {
 		t.Errorf("plan with nothing changed: vpn %+v, want run (volatile)", n)
+	}
+	mustRun("the run with nothing changed", "run")
+	rf = p.currentRun()
+	if got := ran(rf); !slices.Equal(got, []string{"vpn"}) {
+		t.Errorf("the run with nothing changed ran %v, want only vpn", got)
+	}
+	for _, node := range []string{"wireguard", "terraform", "k0s", "k0rdent", "kof"} {
+		reused("the run with nothing changed", rf, readdressed, node)
 	}
 
 	scanForSecrets(t, p.path("state"), outputs, len(vms), [2]string{"the API server's token", token})
