@@ -13,7 +13,9 @@
 //     (workflow.Inputs), a change is explained from the config copy each
 //     run keeps, and Plan lists the config keys changed since the last
 //     successful run with the nodes each feeds (Diff) and, with Verify,
-//     runs the Verify of what it would reuse.
+//     runs the Verify of what it would reuse, down the chain: a node whose
+//     dependencies' Verify passed is verified next, with their recorded
+//     outputs as inputs (workflow.Scheduler.CheckNodes).
 //   - Check (check.go): every Verify of the current run's succeeded nodes,
 //     through the workflow scheduler (timeouts, panic recovery, node logs).
 //   - RemoveOperator (operators.go): `operators remove`: under the lock,

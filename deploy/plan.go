@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"strings"
 
@@ -99,10 +100,22 @@ func (d *Deployer) Plan(o RunOptions) (*Planned, error) {
 		Inputs: in, RunID: out.Resume, SecretsDir: lg.Dirs.Secrets}
 	out.Plan = workflow.Plan(lg.Graph, po)
 	if o.Verify && j.resume == nil {
-		if po.Verified, err = d.verifyReusable(lg, j.prior, out.Plan, o.Parallelism); err != nil {
-			return nil, err
+		// A node is "verify then reuse" only once its dependencies are
+		// certain: terraform's turn comes when wireguard's Verify passed,
+		// k0s's when terraform's did. So verify, re-plan, and verify what
+		// became certain, until nothing new is left to verify.
+		po.Verified = map[string]error{}
+		for range lg.Graph.Len() { // each pass verifies at least one node
+			got, err := d.verifyReusable(lg, j.prior, out.Plan, po.Verified, o.Parallelism)
+			if err != nil {
+				return nil, err
+			}
+			if len(got) == 0 {
+				break
+			}
+			maps.Copy(po.Verified, got)
+			out.Plan = workflow.Plan(lg.Graph, po)
 		}
-		out.Plan = workflow.Plan(lg.Graph, po)
 	}
 	out.Diff = d.diff(lg, rt)
 	return out, nil
@@ -141,18 +154,19 @@ func (d *Deployer) legacyPreview() (note string, pd *Deployer, cleanup func(), e
 }
 
 // verifyReusable runs the Verify of each node plan would verify then
-// reuse, through the scheduler (Scheduler.Check: timeouts, panic
-// recovery), logging nowhere and recording nothing.
-func (d *Deployer) verifyReusable(lg *Loaded, prior map[string]workflow.NodeStatus, plan *workflow.PlanResult, parallelism int) (map[string]error, error) {
-	verify := map[string]workflow.NodeStatus{}
+// reuse and that is not in done yet, through the scheduler
+// (Scheduler.CheckNodes: timeouts, panic recovery, the dependencies'
+// recorded outputs as inputs), logging nowhere and recording nothing.
+func (d *Deployer) verifyReusable(lg *Loaded, prior map[string]workflow.NodeStatus, plan *workflow.PlanResult, done map[string]error, parallelism int) (map[string]error, error) {
+	var verify []string
 	for _, n := range plan.Nodes {
-		if n.Action == workflow.ActionVerify {
-			verify[n.Name] = prior[n.Name]
+		if _, ok := done[n.Name]; !ok && n.Action == workflow.ActionVerify {
+			verify = append(verify, n.Name)
 		}
 	}
 	if len(verify) == 0 {
 		return nil, nil
 	}
 	sched := &workflow.Scheduler{Graph: lg.Graph, SecretsDir: lg.Dirs.Secrets, Parallelism: parallelism, Log: d.logger(), Now: d.Now}
-	return sched.Check(context.Background(), verify)
+	return sched.CheckNodes(context.Background(), prior, verify)
 }

@@ -228,3 +228,79 @@ func TestRun_DayTwoEnableComponent(t *testing.T) {
 		t.Errorf("ran %v, want only observe (enabled) and the tunnel", got)
 	}
 }
+
+// TestPlan_VerifyFollowsTheChain: `run --plan --verify` on a chain of
+// verifying nodes (infra → cluster → app, as terraform → k0s → k0rdent)
+// verifies each node
+// once its dependency's Verify has passed, with the dependency's recorded
+// outputs as its inputs, so that the plan says reuse (verified) or run
+// (drift) for every node, not "verify then reuse" for all but the first;
+// when a node drifts, every node decided by it says it runs.
+func TestPlan_VerifyFollowsTheChain(t *testing.T) {
+	e := newEnv(t, baseConfig)
+	var sawInput []string // what cluster's Verify got from infra
+	mk := func(name string, deps []string) *declaredPhase {
+		return &declaredPhase{fullPhase: fullPhase{
+			goPhase: goPhase{name: name, deps: deps, run: func(ctx context.Context, env *workflow.Env) error {
+				env.SetOutput("id", name+"-1")
+				return appendSide(name + " ran")
+			}},
+			verify: func(ctx context.Context, env *workflow.Env) error {
+				if name == "cluster" {
+					id, _ := env.Input("infra", "id")
+					sawInput = append(sawInput, id)
+				}
+				if _, err := os.Stat(name + "-gone"); err == nil {
+					return os.ErrNotExist
+				}
+				return nil
+			},
+		}}
+	}
+	e.register(mk("infra", nil), mk("cluster", []string{"infra"}), mk("app", []string{"cluster"}))
+	if got := e.ran(RunOptions{}); !slices.Equal(got, []string{"app", "cluster", "infra"}) {
+		t.Fatalf("first run ran %v, want all three", got)
+	}
+	first := e.current().Header.RunID
+
+	plan, p := e.planned(RunOptions{Verify: true})
+	for _, n := range []string{"infra", "cluster", "app"} {
+		if got, want := plan[n], "reuse (unchanged since run "+first+", verified)"; got != want {
+			t.Errorf("plan --verify, nothing gone: %s %q, want %q", n, got, want)
+		}
+	}
+	if p.Plan.Counts() != "3 reuse" {
+		t.Errorf("plan --verify summary %q, want 3 reuse", p.Plan.Counts())
+	}
+	if !slices.Equal(sawInput, []string{"infra-1"}) {
+		t.Errorf("cluster's Verify ran with infra's id %q, want once with infra's recorded output infra-1", sawInput)
+	}
+
+	e.write("cluster-gone", "")
+	plan, _ = e.planned(RunOptions{Verify: true})
+	if got, want := plan["infra"], "reuse (unchanged since run "+first+", verified)"; got != want {
+		t.Errorf("plan --verify, cluster gone: infra %q, want %q", got, want)
+	}
+	if got := plan["cluster"]; got != "run (drift: verify failed: file does not exist)" {
+		t.Errorf("plan --verify, cluster gone: cluster %q, want run (drift: …)", got)
+	}
+	if got, want := plan["app"], "decided at run time (reuse if the outputs of cluster are unchanged after it runs, else run)"; got != want {
+		t.Errorf("plan --verify, cluster gone: app %q, want %q", got, want)
+	}
+	os.Remove("cluster-gone")
+
+	e.write("infra-gone", "")
+	sawInput = nil
+	plan, _ = e.planned(RunOptions{Verify: true})
+	if got := plan["infra"]; got != "run (drift: verify failed: file does not exist)" {
+		t.Errorf("plan --verify, infra gone: infra %q, want run (drift: …)", got)
+	}
+	for _, n := range []string{"cluster", "app"} {
+		if got, want := plan[n], "decided at run time (reuse if the outputs of infra are unchanged after it runs, else run)"; got != want {
+			t.Errorf("plan --verify, infra gone: %s %q, want %q", n, got, want)
+		}
+	}
+	if sawInput != nil {
+		t.Errorf("cluster verified although infra drifted (the plan cannot use it)")
+	}
+}

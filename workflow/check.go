@@ -15,6 +15,22 @@ import (
 // map has one entry per verified node: nil when it is still there, else
 // what Verify found (context.Canceled if the check was interrupted).
 func (s *Scheduler) Check(ctx context.Context, prior map[string]NodeStatus) (map[string]error, error) {
+	return s.check(ctx, prior, nil)
+}
+
+// CheckNodes is Check of the named nodes only: the other nodes of prior
+// are not verified, but hand their recorded outputs to their dependents'
+// Env.Inputs, as in a run (`run --plan --verify` verifies what the plan
+// would verify then reuse, given its dependencies' last success).
+func (s *Scheduler) CheckNodes(ctx context.Context, prior map[string]NodeStatus, names []string) (map[string]error, error) {
+	only := make(map[string]bool, len(names))
+	for _, n := range names {
+		only[n] = true
+	}
+	return s.check(ctx, prior, only)
+}
+
+func (s *Scheduler) check(ctx context.Context, prior map[string]NodeStatus, only map[string]bool) (map[string]error, error) {
 	if s.Graph == nil {
 		return nil, errors.New("scheduler: no graph; set Scheduler.Graph")
 	}
@@ -24,7 +40,7 @@ func (s *Scheduler) Check(ctx context.Context, prior map[string]NodeStatus) (map
 	ds := make([]decision, s.Graph.Len())
 	for i, p := range s.Graph.phases {
 		ds[i] = decision{action: actionPass, attempt: prior[p.Name()].Attempt, selected: true}
-		if _, ok := p.(Verifier); ok && prior[p.Name()].State == Succeeded {
+		if _, ok := p.(Verifier); ok && prior[p.Name()].State == Succeeded && (only == nil || only[p.Name()]) {
 			ds[i].action = ActionVerify
 		}
 	}

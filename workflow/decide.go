@@ -208,7 +208,10 @@ func byDigest(d *decision, g *Graph, i int, prior map[string]NodeStatus, ds []de
 		}
 		d.action, d.invalidates, d.uncertain, d.root, d.byDigest = ActionDecide, false, true, root, true
 		d.reason = "reuse if the outputs of " + root + " are unchanged after it "
-		if invalidDep != "" {
+		// The root runs when it is the invalid dependency, or when this
+		// node's uncertainty comes through a node decided by it (k0rdent
+		// through k0s, after terraform's Verify failed in the plan).
+		if k, ok := g.index[root]; invalidDep != "" || (ok && ds[k].action == ActionRun) {
 			d.reason += "runs"
 		} else {
 			d.reason += "is verified"
