@@ -170,6 +170,13 @@ func NewAzureChildren(bc BuildContext) *AzureChildren {
 	return &AzureChildren{cfg: bc.Config, dirs: bc.Dirs, flags: bc.Flags, newAzure: newAzureClient}
 }
 
+// WithAzure makes the node talk to Azure through newAzure instead of the
+// SDK's default credential chain: for tests, with a fake (azuretest).
+func (p *AzureChildren) WithAzure(newAzure func(env *workflow.Env) (AzureAPI, error)) *AzureChildren {
+	p.newAzure = newAzure
+	return p
+}
+
 // Name implements workflow.Phase.
 func (p *AzureChildren) Name() string { return AzureChildrenName }
 
