@@ -7,7 +7,11 @@
 //   - Run (run.go): a new run, the resume of the unfinished current run, or
 //     a fresh run that archives it.
 //   - Reset (reset.go): the teardown, planned node by node from what the
-//     journal says exists (ResetPlan), then run as a teardown run.
+//     journal says exists (ResetPlan), then run as a teardown run. What a
+//     migrated bash tool left (runtime.yaml's legacy: its service
+//     principal, its KOF) is handed to the node declaring it, which is
+//     destroyed for it even if no run of ours built it; what it could not
+//     remove stays listed and the result says how to remove it by hand.
 //   - reuse.go: day two. A new run reuses what did not change: the phases'
 //     declared inputs (phases.InputsDeclarer) become the engine's digests
 //     (workflow.Inputs), a change is explained from the config copy each

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/k0rdent/k0rdent-deploy/phases"
@@ -25,6 +26,10 @@ type ResetNode struct {
 	// RunID is the run that last ran it; State its state there.
 	RunID string
 	State workflow.State
+	// Legacy is what of the migrated bash tool's deployment its Destroy
+	// is handed to remove (runtime.yaml's legacy), "" if nothing; a node
+	// no run of ours built is destroyed for it alone.
+	Legacy string
 }
 
 // ResetPlanResult is what Reset would destroy, node by node, dependents
@@ -66,6 +71,11 @@ type ResetResult struct {
 	Plan    *ResetPlanResult
 	Result  *workflow.Result
 	Err     error
+	// LegacyLeft is what the migrated bash tool created that runtime.yaml
+	// still lists after the teardown (its Destroy could not remove it,
+	// or no node of the graph manages it), with the commands that remove
+	// it by hand.
+	LegacyLeft []state.Leftover
 }
 
 // ResetPlan is `reset --plan`: what Reset would destroy, computed from the
@@ -79,8 +89,10 @@ func (d *Deployer) ResetPlan(flags phases.RunFlags) (*ResetPlanResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := resetPlan(lg.Graph, existing)
-	if rt, err := d.current(); err == nil {
+	rt, rtErr := d.current()
+	legacy := d.legacyHandover(lg.Graph, existing, rt)
+	p := resetPlan(lg.Graph, existing, legacy)
+	if rtErr == nil {
 		if un, err := d.unfinished(rt); err == nil && un != nil {
 			p.Unfinished = un.Header.RunID
 		}
@@ -88,13 +100,62 @@ func (d *Deployer) ResetPlan(flags phases.RunFlags) (*ResetPlanResult, error) {
 	return p, nil
 }
 
-func resetPlan(g *workflow.Graph, existing map[string]workflow.NodeStatus) *ResetPlanResult {
+// legacyHandover hands each node of g that declares a fact of
+// runtime.yaml's legacy section (what the migrated bash tool created:
+// its service principal, its KOF) that thing, under the declared key of
+// its prior outputs (its Destroy reads Env.Recorded; state.Handover), and
+// makes the node exist for the teardown even when no run of ours built
+// it (the latest legacy run had it disabled). It changes existing and
+// returns, by node, what it handed.
+func (d *Deployer) legacyHandover(g *workflow.Graph, existing map[string]workflow.NodeStatus, rt *state.Runtime) map[string]string {
+	if rt == nil || rt.Legacy == nil {
+		return nil
+	}
+	what := map[string]string{}
+	for _, l := range rt.Legacy.Leftovers() {
+		what[l.Fact] = l.What
+	}
+	out := map[string]string{}
+	proj := d.Registry.Projections()
+	for _, node := range slices.Sorted(maps.Keys(proj)) {
+		ph, ok := g.Phase(node)
+		if !ok {
+			continue
+		}
+		if _, ok := ph.(workflow.Destroyer); !ok {
+			continue
+		}
+		for _, fact := range slices.Sorted(maps.Keys(proj[node])) {
+			v, ok := rt.Legacy.Handover(fact)
+			if !ok {
+				continue
+			}
+			st := existing[node]
+			if !workflow.Exists(st) {
+				st = workflow.NodeStatus{State: workflow.Succeeded}
+			}
+			st.Outputs = maps.Clone(st.Outputs)
+			if st.Outputs == nil {
+				st.Outputs = map[string]string{}
+			}
+			st.Outputs[proj[node][fact]] = v
+			existing[node] = st
+			if out[node] != "" {
+				out[node] += "; "
+			}
+			out[node] += what[fact]
+		}
+	}
+	return out
+}
+
+func resetPlan(g *workflow.Graph, existing map[string]workflow.NodeStatus, legacy map[string]string) *ResetPlanResult {
 	order := g.TopoOrder()
 	slices.Reverse(order)
 	p := &ResetPlanResult{}
 	for _, name := range order {
 		st, ok := existing[name]
-		n := ResetNode{Node: name, Action: ResetNeverRan}
+		n := ResetNode{Node: name, Action: ResetNeverRan, Legacy: legacy[name]}
 		if ok && workflow.Exists(st) {
 			n.RunID, n.State = st.RunID, st.State
 			ph, _ := g.Phase(name)
@@ -141,7 +202,11 @@ func (d *Deployer) Reset(ctx context.Context, o ResetOptions) (*ResetResult, err
 	if err != nil {
 		return nil, err
 	}
-	plan := resetPlan(lg.Graph, existing)
+	rt, err := d.current()
+	if err != nil {
+		return nil, err
+	}
+	plan := resetPlan(lg.Graph, existing, d.legacyHandover(lg.Graph, existing, rt))
 	if o.Confirm != nil {
 		ok, err := o.Confirm(plan)
 		if err != nil {
@@ -204,5 +269,8 @@ func (d *Deployer) Reset(ctx context.Context, o ResetOptions) (*ResetResult, err
 		return out, fmt.Errorf("journal outcome of teardown %s: %w", run.ID(), err)
 	}
 	out.Outcome = outcome
+	if rt, err := d.current(); err == nil && rt != nil {
+		out.LegacyLeft = rt.Legacy.Leftovers()
+	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package phases
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -36,6 +37,12 @@ const (
 	AzureOutputIdentity     = "identity"   // <namespace>/<name> of the AzureClusterIdentity
 	AzureOutputKubeconfig   = "kubeconfig" // the management cluster's admin kubeconfig, for dependents
 	AzureOutputClusterID    = "cluster_id" // the deployment's cluster id, for names derived from it
+
+	// AzureOutputLegacyServicePrincipal is the key under which a
+	// teardown hands Destroy the bash tool's service principal of a
+	// migrated deployment (JSON: name, subscription_id, client_id), and
+	// the output Destroy sets once it is gone (deleted, or found absent).
+	AzureOutputLegacyServicePrincipal = "legacy_service_principal"
 )
 
 // Outputs of an azure-children/<name> node.
@@ -71,6 +78,7 @@ type AzureAPI interface {
 	Subscription(ctx context.Context, id string) (azure.Subscription, error)
 	EnsureServicePrincipal(ctx context.Context, spec azure.ServicePrincipalSpec) (azure.ServicePrincipal, string, error)
 	DeleteServicePrincipal(ctx context.Context, subscriptionID string, sp azure.ServicePrincipal) error
+	FindServicePrincipal(ctx context.Context, subscriptionID, displayName, appID string) (*azure.Application, error)
 }
 
 var _ AzureAPI = (*azure.Client)(nil)
@@ -135,7 +143,11 @@ func azureChildrenEnabled(cfg *config.Config, flags RunFlags) (bool, string) {
 // Preconditions: the kubeconfig is present, the API server answers, and
 // the CAPZ and k0rdent CRDs are served (KCM installed its providers).
 // Verify checks the objects still exist. Destroy deletes them and the
-// service principal (its role assignment, then its application).
+// service principal (its role assignment, then its application); handed
+// the bash tool's service principal of a migrated deployment
+// (AzureOutputLegacyServicePrincipal), it finds that one by its client id
+// and deletes it too when its display name is the deployment's, and says
+// so in that output.
 type AzureChildren struct {
 	cfg      *config.Config
 	dirs     Dirs
@@ -156,6 +168,13 @@ var (
 // NewAzureChildren returns the credentials node for bc.
 func NewAzureChildren(bc BuildContext) *AzureChildren {
 	return &AzureChildren{cfg: bc.Config, dirs: bc.Dirs, flags: bc.Flags, newAzure: newAzureClient}
+}
+
+// WithAzure makes the node talk to Azure through newAzure instead of the
+// SDK's default credential chain: for tests, with a fake (azuretest).
+func (p *AzureChildren) WithAzure(newAzure func(env *workflow.Env) (AzureAPI, error)) *AzureChildren {
+	p.newAzure = newAzure
+	return p
 }
 
 // Name implements workflow.Phase.
@@ -654,7 +673,11 @@ func (p *AzureChildren) Destroy(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	if rec == nil {
+	legacy, err := legacyServicePrincipal(env)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if rec == nil && legacy == nil {
 		env.Log.Info("no service principal recorded: nothing to delete in Azure", "path", p.recordPath(env))
 		return errors.Join(errs...)
 	}
@@ -662,15 +685,93 @@ func (p *AzureChildren) Destroy(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
-	if err := az.DeleteServicePrincipal(ctx, rec.SubscriptionID, rec.ServicePrincipal); err != nil {
-		return errors.Join(append(errs, fmt.Errorf("%w (delete it by hand: az ad app delete --id %s)", err, rec.AppID))...)
+	if rec != nil {
+		if err := az.DeleteServicePrincipal(ctx, rec.SubscriptionID, rec.ServicePrincipal); err != nil {
+			errs = append(errs, fmt.Errorf("%w (delete it by hand: az ad app delete --id %s)", err, rec.AppID))
+		} else {
+			for _, f := range []string{p.secretPath(env), p.recordPath(env)} {
+				if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+					errs = append(errs, err)
+				}
+			}
+			if legacy != nil && legacy.ClientID != "" && strings.EqualFold(legacy.ClientID, rec.AppID) {
+				// A run after the migration took the bash tool's
+				// application over (same display name): it is gone now.
+				env.SetOutput(AzureOutputLegacyServicePrincipal, "deleted application "+rec.AppID+" (taken over by a run)")
+				legacy = nil
+			}
+		}
 	}
-	for _, f := range []string{p.secretPath(env), p.recordPath(env)} {
-		if err := os.Remove(f); err != nil && !os.IsNotExist(err) {
+	if legacy != nil {
+		if err := p.destroyLegacy(ctx, env, az, legacy); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// legacySP is the bash tool's service principal as a teardown hands it
+// over (state.LegacyServicePrincipal's JSON names).
+type legacySP struct {
+	Name           string `json:"name"`
+	SubscriptionID string `json:"subscription_id"`
+	ClientID       string `json:"client_id"`
+}
+
+// legacyServicePrincipal is the bash tool's service principal handed to
+// Destroy, or nil.
+func legacyServicePrincipal(env *workflow.Env) (*legacySP, error) {
+	v := env.Recorded[AzureOutputLegacyServicePrincipal]
+	if v == "" {
+		return nil, nil
+	}
+	var l legacySP
+	if err := json.Unmarshal([]byte(v), &l); err != nil {
+		return nil, fmt.Errorf("the legacy service principal handed to the teardown: %w", err)
+	}
+	if l.Name == "" && l.ClientID == "" {
+		return nil, errors.New("the legacy service principal handed to the teardown has neither a name nor a client id")
+	}
+	return &l, nil
+}
+
+// destroyLegacy deletes the bash tool's service principal of a migrated
+// deployment: found by its client id (or, without one, its display
+// name), and deleted only when its display name is the one the bash tool
+// gave this deployment's (<cluster id>-cluster-deployment-sp), never
+// another application. Gone already is fine. The output says what
+// happened; a failure names the command that deletes it by hand.
+func (p *AzureChildren) destroyLegacy(ctx context.Context, env *workflow.Env, az AzureAPI, l *legacySP) error {
+	byHand := "az ad app delete --id " + l.ClientID
+	if l.ClientID == "" {
+		byHand = "az ad app list --display-name " + l.Name + ", then az ad app delete --id <its appId>"
+	}
+	app, err := az.FindServicePrincipal(ctx, l.SubscriptionID, l.Name, l.ClientID)
+	if err != nil {
+		return fmt.Errorf("find the legacy tool's service principal %s: %w (delete it by hand: %s)", l.Name, err, byHand)
+	}
+	if app == nil {
+		env.Log.Info("the legacy tool's service principal is already gone", "name", l.Name, "client_id", l.ClientID)
+		env.SetOutput(AzureOutputLegacyServicePrincipal, "absent: no application "+orWord(l.ClientID, l.Name))
+		return nil
+	}
+	if l.Name != "" && app.DisplayName != l.Name {
+		return fmt.Errorf("the legacy tool's service principal: application %s is named %q, not %q: not deleting an application this deployment does not own (check it: az ad app show --id %s)",
+			app.AppID, app.DisplayName, l.Name, app.AppID)
+	}
+	if err := az.DeleteServicePrincipal(ctx, l.SubscriptionID, app.ServicePrincipal); err != nil {
+		return fmt.Errorf("delete the legacy tool's service principal %s: %w (delete it by hand: az ad app delete --id %s)", app.DisplayName, err, app.AppID)
+	}
+	env.Log.Info("the legacy tool's service principal deleted", "name", app.DisplayName, "client_id", app.AppID)
+	env.SetOutput(AzureOutputLegacyServicePrincipal, "deleted application "+app.AppID)
+	return nil
+}
+
+func orWord(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // AzureChild is the node azure-children/<name>: one child cluster, a k0rdent

@@ -40,5 +40,9 @@ func builtinProjections() map[string]map[string]string {
 		VPNName:       {"vpn.status": VPNOutputStatus, "vpn.interface": VPNOutputInterface, "vpn.handshake": VPNOutputHandshake},
 		TerraformName: {"terraform": "*", "cluster_id": TerraformOutputClusterID},
 		K0sName:       {"kubeconfig": K0sOutputKubeconfig},
+		// What the bash tool left of these, handed to their Destroy
+		// under the key, which it sets once it removed it.
+		AzureChildrenName: {"legacy.service_principal": AzureOutputLegacyServicePrincipal},
+		KOFName:           {"legacy.kof": KOFOutputLegacy},
 	}
 }

@@ -2,6 +2,7 @@ package phases
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,6 +27,22 @@ const (
 	KOFOutputMothership   = "mothership"    // <namespace>/<release> of kof-mothership
 	KOFOutputStorageClass = "storage_class" // the StorageClass KOF's stores use
 	KOFOutputRegional     = "regional"      // <namespace>/<name> of the regional ClusterDeployment
+
+	// KOFOutputLegacy is the key under which a teardown hands Destroy the
+	// bash tool's KOF of a migrated deployment (JSON: mothership,
+	// namespace, regional_cluster, …), and the output Destroy sets once
+	// it removed it.
+	KOFOutputLegacy = "legacy_kof"
+)
+
+// Where the bash tool put KOF: the regional ClusterDeployment in
+// kcm-system, kof-istio in istio-system (the operators and the mothership
+// in its kof_mothership_namespace, "kof" unless recorded otherwise).
+const (
+	legacyKOFRegionalNamespace = "kcm-system"
+	legacyKOFIstioNamespace    = "istio-system"
+	legacyKOFNamespace         = "kof"
+	legacyUnknownRegional      = "(unknown name)" // what the migration records when the name was lost
 )
 
 // Release names, as the bash tool and the KOF docs install them: up to KOF
@@ -547,9 +564,22 @@ func (p *KOF) Verify(ctx context.Context, env *workflow.Env) error {
 // Destroy implements workflow.Destroyer: the regional cluster, then the
 // charts in reverse order (the namespaces and CRDs stay, as with helm
 // uninstall).
+//
+// Handed the bash tool's KOF of a migrated deployment (KOFOutputLegacy),
+// it also deletes the regional cluster and uninstalls the releases the
+// bash tool installed, under its names and namespaces, and says so in
+// that output; without the admin kubeconfig it removes nothing and says
+// nothing, so that runtime.yaml keeps listing it.
 func (p *KOF) Destroy(ctx context.Context, env *workflow.Env) error {
+	legacy, err := legacyKOF(env)
+	if err != nil {
+		return err
+	}
 	kc, err := kubeconfigFrom(env, p.dirs, K0rdentName, K0rdentOutputKubeconfig, true)
 	if err != nil {
+		if legacy != nil {
+			env.Log.Warn("no admin kubeconfig: the legacy tool's KOF is left as it is; runtime.yaml keeps listing it")
+		}
 		env.Log.Info("no admin kubeconfig: nothing to delete")
 		return nil
 	}
@@ -576,5 +606,94 @@ func (p *KOF) Destroy(ctx context.Context, env *workflow.Env) error {
 			errs = append(errs, err)
 		}
 	}
+	if legacy != nil {
+		if err := p.destroyLegacy(ctx, env, c, legacy); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// legacyKOFInstall is the bash tool's KOF as a teardown hands it over
+// (state.LegacyKOFInstall's JSON names).
+type legacyKOFInstall struct {
+	Mothership      bool   `json:"mothership"`
+	Namespace       string `json:"namespace"`
+	AzureCSI        bool   `json:"azure_csi"`
+	RegionalCluster string `json:"regional_cluster"`
+}
+
+func legacyKOF(env *workflow.Env) (*legacyKOFInstall, error) {
+	v := env.Recorded[KOFOutputLegacy]
+	if v == "" {
+		return nil, nil
+	}
+	var l legacyKOFInstall
+	if err := json.Unmarshal([]byte(v), &l); err != nil {
+		return nil, fmt.Errorf("the legacy KOF handed to the teardown: %w", err)
+	}
+	return &l, nil
+}
+
+// legacyKOFReleases are the releases the bash tool installed for its
+// mothership, in uninstall order.
+func legacyKOFReleases(l *legacyKOFInstall) []kofChart {
+	if !l.Mothership {
+		return nil
+	}
+	ns := l.Namespace
+	if ns == "" {
+		ns = legacyKOFNamespace
+	}
+	return []kofChart{
+		{release: kofMothershipRelease, namespace: ns},
+		{release: kofOperatorsRelease, namespace: ns},
+		{release: kofIstioRelease, namespace: legacyKOFIstioNamespace},
+	}
+}
+
+// destroyLegacy removes the bash tool's KOF: the regional cluster (waited
+// until KCM deleted it and its Azure resources), then its releases (one
+// already gone is fine). The Azure Disk CSI manifests it applied stay
+// with the management cluster. It sets KOFOutputLegacy only when all of
+// that is gone.
+func (p *KOF) destroyLegacy(ctx context.Context, env *workflow.Env, c *kube.Client, l *legacyKOFInstall) error {
+	var done []string
+	var failed []error
+	switch l.RegionalCluster {
+	case "":
+	case legacyUnknownRegional:
+		failed = append(failed, fmt.Errorf("the legacy tool's KOF regional cluster has no recorded name: find it with kubectl -n %s get clusterdeployment -l k0rdent.mirantis.com/kof-cluster-role=regional and delete it by hand",
+			legacyKOFRegionalNamespace))
+	default:
+		ref := kube.ObjectRef{Group: gvrClusterDeployment.Group, Version: gvrClusterDeployment.Version, Resource: gvrClusterDeployment.Resource,
+			Namespace: legacyKOFRegionalNamespace, Name: l.RegionalCluster}
+		timeout := p.cfg.KOF.Regional.ReadyTimeout.D()
+		if timeout <= 0 {
+			timeout = defaultChildReadyTimeout
+		}
+		if err := deleteAndWait(ctx, env, c, ref, timeout); err != nil {
+			failed = append(failed, fmt.Errorf("the legacy tool's KOF regional cluster: %w (delete it by hand: kubectl -n %s delete clusterdeployment %s)", err, ref.Namespace, ref.Name))
+		} else {
+			done = append(done, "regional cluster "+ref.Namespace+"/"+ref.Name)
+		}
+	}
+	for _, r := range legacyKOFReleases(l) {
+		err := c.Uninstall(ctx, r.namespace, r.release)
+		switch {
+		case err == nil || errors.Is(err, kube.ErrNoRelease):
+			done = append(done, r.namespace+"/"+r.release)
+		default:
+			failed = append(failed, fmt.Errorf("the legacy tool's KOF: %w (by hand: helm uninstall -n %s %s)", err, r.namespace, r.release))
+		}
+	}
+	if len(failed) > 0 {
+		return errors.Join(failed...)
+	}
+	what := "removed " + strings.Join(done, ", ")
+	if l.AzureCSI {
+		what += "; the Azure Disk CSI manifests go with the management cluster"
+	}
+	env.SetOutput(KOFOutputLegacy, what)
+	return nil
 }

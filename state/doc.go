@@ -217,8 +217,14 @@
 // kubeconfig (a path), legacy (what a migrated legacy deployment left
 // that no node manages: the admin SSH key under secrets/, the Azure
 // service principal and the KOF installation the legacy state still
-// records; from the latest migrated header, carried by later runs,
-// cleared by a teardown that destroys azure-children, kof or terraform),
+// records; from the latest migrated header, carried by later runs; the
+// SSH key is cleared by a teardown that destroys the node providing
+// terraform; the service principal and KOF only by a teardown whose
+// succeeded record of the node declaring legacy.service_principal or
+// legacy.kof sets the declared key, which that node's Destroy does once
+// it removed the thing: a teardown hands it the thing as JSON under that
+// key (LegacyResources.Handover), and what it could not remove stays
+// listed, with the commands that remove it by hand (Leftovers)),
 // updated (the time of the current run's latest
 // record, so that a rebuild gives the same file). It is a pure projection
 // of the run files (Project): a vpn status of unverified has no checked

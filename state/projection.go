@@ -17,11 +17,20 @@ const (
 	FactTerraform        = "terraform"         // key "*": every output is a Terraform reference
 	FactClusterID        = "cluster_id"        // the id Azure resources are named after; wins over the header's
 	FactKubeconfig       = "kubeconfig"        // path under secrets/
+
+	// What a migrated deployment's legacy tool created that no run of
+	// ours recorded (runtime.yaml's legacy). The node declaring one is
+	// handed it, as JSON of the Legacy* type, under its key in
+	// Env.Recorded when a teardown destroys it (LegacyResources.Handover);
+	// its succeeded teardown record sets the key (to what it removed)
+	// only once the thing is gone, and only that clears the fact.
+	FactLegacyServicePrincipal = "legacy.service_principal"
+	FactLegacyKOF              = "legacy.kof"
 )
 
 // facts are the known facts, in the order runtime.yaml is built.
 var facts = []string{FactWireGuardPeers, FactWireGuardPort, FactWireGuardNetwork, FactVPNStatus, FactVPNInterface,
-	FactVPNHandshake, FactTerraform, FactClusterID, FactKubeconfig}
+	FactVPNHandshake, FactTerraform, FactClusterID, FactKubeconfig, FactLegacyServicePrincipal, FactLegacyKOF}
 
 // Projection is what one node provides: fact -> output key.
 type Projection map[string]string

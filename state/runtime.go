@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -120,6 +121,81 @@ func (l *LegacyResources) clone() *LegacyResources {
 
 func (l *LegacyResources) empty() bool {
 	return l == nil || l.SSHKey == "" && l.ServicePrincipal == nil && l.KOF == nil
+}
+
+// Handover is what a teardown hands the node that declares fact
+// (FactLegacyServicePrincipal, FactLegacyKOF) under its key in
+// Env.Recorded: the legacy thing as JSON (its json names); ok is false
+// when there is none.
+func (l *LegacyResources) Handover(fact string) (string, bool) {
+	var v any
+	switch {
+	case l == nil:
+		return "", false
+	case fact == FactLegacyServicePrincipal && l.ServicePrincipal != nil:
+		v = l.ServicePrincipal
+	case fact == FactLegacyKOF && l.KOF != nil:
+		v = l.KOF
+	default:
+		return "", false
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", false // plain strings and bools: cannot fail
+	}
+	return string(b), true
+}
+
+// Leftover is something the legacy tool created that runtime.yaml still
+// lists as existing, and how to remove it by hand.
+type Leftover struct {
+	Fact string `json:"fact"` // FactLegacyServicePrincipal or FactLegacyKOF
+	What string `json:"what"`
+	Fix  string `json:"fix"` // the commands that remove it
+}
+
+// Leftovers lists the service principal and the KOF installation still
+// listed (the SSH key is listed while the VMs exist; nothing to do by
+// hand).
+func (l *LegacyResources) Leftovers() []Leftover {
+	if l == nil {
+		return nil
+	}
+	var out []Leftover
+	if sp := l.ServicePrincipal; sp != nil {
+		what := "the legacy tool's Azure service principal " + sp.Name
+		fix := "az ad app delete --id " + sp.ClientID
+		if sp.ClientID == "" {
+			fix = "az ad app delete --id $(az ad app list --display-name " + sp.Name + " --query '[0].appId' -o tsv)"
+		} else {
+			what += " (client id " + sp.ClientID + ")"
+		}
+		if sp.CredentialsFile != "" {
+			fix += "; rm " + sp.CredentialsFile
+		}
+		out = append(out, Leftover{Fact: FactLegacyServicePrincipal, What: what, Fix: fix})
+	}
+	if k := l.KOF; k != nil {
+		var what, fix []string
+		if k.RegionalCluster != "" {
+			what = append(what, "regional cluster "+k.RegionalCluster)
+			fix = append(fix, "kubectl -n kcm-system delete clusterdeployment "+k.RegionalCluster+
+				" (once the management cluster is gone: az group delete --name "+k.RegionalCluster+")")
+		}
+		if k.Mothership {
+			ns := k.Namespace
+			if ns == "" {
+				ns = "kof"
+			}
+			what = append(what, "mothership "+k.MothershipVersion+" in namespace "+ns)
+			fix = append(fix, "helm uninstall -n "+ns+" kof-mothership kof-operators", "helm uninstall -n istio-system kof-istio")
+		}
+		if k.AzureCSI {
+			what = append(what, "Azure Disk CSI manifests in kube-system (they go with the management cluster)")
+		}
+		out = append(out, Leftover{Fact: FactLegacyKOF, What: "the legacy tool's KOF: " + strings.Join(what, ", "), Fix: strings.Join(fix, "; ")})
+	}
+	return out
 }
 
 // WireGuard is the overlay network as far as runtime.yaml knows it. Private
@@ -319,14 +395,27 @@ func projectTeardown(rt *Runtime, run *RunFile) {
 		rt.Kubeconfig = ""
 	}
 	if l := rt.Legacy; l != nil {
-		// What the legacy tool created outlives our nodes; the teardown of
-		// the node that now manages it removes it.
-		if _, ok := destroyedNode("azure-children"); ok {
+		// What the legacy tool created outlives our nodes. It is gone
+		// only when the teardown of the node declaring it says it
+		// removed it (its succeeded record sets the declared key): a
+		// Destroy that did not know of it, could not find it, or failed
+		// leaves it listed.
+		removed := func(fact string) bool {
+			p, ok := provides[fact]
+			if !ok {
+				return false
+			}
+			rec, ok := destroyedNode(p.node)
+			return ok && rec.Outputs[p.key] != ""
+		}
+		if removed(FactLegacyServicePrincipal) {
 			l.ServicePrincipal = nil
 		}
-		if _, ok := destroyedNode("kof"); ok {
+		if removed(FactLegacyKOF) {
 			l.KOF = nil
 		}
+		// The SSH key is a file under secrets/ whose only use is the
+		// VMs: it is listed until the VMs are destroyed.
 		if _, ok := destroyed(FactTerraform); ok {
 			l.SSHKey = ""
 		}

@@ -81,7 +81,10 @@ type Policer interface {
 }
 
 // Destroyer is implemented by phases that can tear down what they built.
-// Teardown walks the graph in reverse dependency order.
+// Teardown walks the graph in reverse dependency order. Env.Recorded holds
+// what the node last recorded (and what the caller hands it besides);
+// outputs set by a Destroy that returns nil are journalled with its
+// succeeded record: what it removed.
 type Destroyer interface {
 	Destroy(ctx context.Context, env *Env) error
 }

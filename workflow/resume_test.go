@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -324,6 +325,39 @@ func TestScheduler_Destroy(t *testing.T) {
 	wantTrail(t, rec, "terraform succeeded->blocked #1 dependent k0s failed (via vpn)\nwireguard succeeded->blocked #1 dependent k0s failed (via terraform)\n", "terraform", "wireguard")
 	if res.Outcome != OutcomeFailed {
 		t.Errorf("outcome %s", res.Outcome)
+	}
+}
+
+// TestScheduler_DestroyOutputs: a Destroy sees what the node recorded
+// (Env.Recorded) and says what it removed with outputs, journalled with
+// its succeeded record; a failed Destroy's outputs are not journalled.
+func TestScheduler_DestroyOutputs(t *testing.T) {
+	mk := func(name string, fail bool) Phase {
+		f := ph(name)
+		f.destroy = func(ctx context.Context, env *Env) error {
+			env.SetOutput("removed", "the thing built from "+env.Recorded["ip"])
+			if fail {
+				return errors.New("denied")
+			}
+			return nil
+		}
+		return destroyPhase{f}
+	}
+	prior := map[string]NodeStatus{"a": done("r1", 1), "b": done("r1", 1)}
+	rec := newRecorder(t, prior)
+	s := &Scheduler{Graph: mustGraph(t, mk("a", false), mk("b", true)), Recorder: rec, Parallelism: 1}
+	if _, err := s.Destroy(context.Background(), prior); err == nil {
+		t.Fatal("Destroy: no error, want b's")
+	}
+	got := map[string]map[string]string{}
+	for _, ev := range rec.events {
+		if ev.From == Running {
+			got[ev.Node+" "+string(ev.To)] = ev.Outputs
+		}
+	}
+	want := map[string]map[string]string{"a succeeded": {"removed": "the thing built from old"}, "b failed": nil}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("destroy records' outputs %v, want %v", got, want)
 	}
 }
 

@@ -114,7 +114,11 @@ func (r *run) attempt(ctx context.Context, kind jobKind, p Phase, env *Env) (res
 		res.err = p.(Verifier).Verify(ctx, env)
 		return res
 	case jobDestroy:
-		res.err = p.(Destroyer).Destroy(ctx, env)
+		// A finished Destroy may say what it removed (outputs of its
+		// succeeded record), e.g. what it found that no run had recorded.
+		if res.err = p.(Destroyer).Destroy(ctx, env); res.err == nil {
+			res.outputs = env.Outputs()
+		}
 		return res
 	}
 	if pc, ok := p.(Preconditioner); ok {

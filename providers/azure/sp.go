@@ -292,3 +292,68 @@ func (c *Client) DeleteServicePrincipal(ctx context.Context, subscriptionID stri
 	}
 	return errors.Join(errs...)
 }
+
+// Application is an application found in Entra ID with its service
+// principal and, when asked for, its role assignment.
+type Application struct {
+	ServicePrincipal
+	DisplayName string
+}
+
+// FindServicePrincipal finds an application that k0rdent did not create
+// (the bash tool's, recorded only by its client id and display name): by
+// appID when given, else by displayName. It returns nil when there is
+// none. The result carries the application's display name, so that the
+// caller can check it owns it before deleting; its service principal's
+// object id; and, when subscriptionID is given, the id of its Contributor
+// assignment at that subscription (where the bash tool's az ad sp
+// create-for-rbac put it), so that DeleteServicePrincipal removes both.
+func (c *Client) FindServicePrincipal(ctx context.Context, subscriptionID, displayName, appID string) (*Application, error) {
+	var app *graphApp
+	var err error
+	if appID != "" {
+		app, err = c.findAppByID(ctx, appID)
+	} else if displayName != "" {
+		app, err = c.findApp(ctx, displayName)
+	} else {
+		return nil, errors.New("find service principal: a display name or an application id is required")
+	}
+	if err != nil || app == nil {
+		return nil, err
+	}
+	a := &Application{DisplayName: app.DisplayName, ServicePrincipal: ServicePrincipal{AppID: app.AppID, AppObjectID: app.ID}}
+	gsp, err := c.findSP(ctx, app.AppID)
+	if err != nil {
+		return nil, err
+	}
+	if gsp == nil || subscriptionID == "" {
+		if gsp != nil {
+			a.ObjectID = gsp.ID
+		}
+		return a, nil
+	}
+	a.ObjectID = gsp.ID
+	rc, err := c.roleAssignments(subscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	scope := "/subscriptions/" + subscriptionID
+	if a.RoleAssignmentID, err = c.findRoleAssignment(ctx, rc, scope, gsp.ID, roleDefinitionID(subscriptionID, ContributorRoleID)); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (c *Client) findAppByID(ctx context.Context, appID string) (*graphApp, error) {
+	var list struct {
+		Value []graphApp `json:"value"`
+	}
+	u := c.graphURLf("applications?$filter=%s", url.QueryEscape("appId eq "+odataQuote(appID)))
+	if err := do(ctx, c.graph, "find application "+appID, http.MethodGet, u, nil, &list); err != nil {
+		return nil, err
+	}
+	if len(list.Value) == 0 {
+		return nil, nil
+	}
+	return &list.Value[0], nil
+}

@@ -144,6 +144,7 @@ func (a *app) doReset(ctx context.Context, o resetOptions) error {
 		}
 	} else {
 		fmt.Fprintf(a.Stdout, "reset %s (teardown %s)\n", res.Outcome, res.RunID)
+		writeLegacyLeft(a.Stdout, res.LegacyLeft)
 	}
 	// What finishes an interrupted or failed teardown: reset again (it
 	// destroys what the journal says still exists).
@@ -180,9 +181,30 @@ func writeResetPlan(w io.Writer, p *deploy.ResetPlanResult) {
 				built += " (" + string(node.State) + ")"
 			}
 		}
+		if node.Legacy != "" {
+			if built != "" {
+				built += "; "
+			}
+			built += "and the bash tool: " + node.Legacy
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", node.Node, node.Action, built)
 	}
 	tw.Flush()
+}
+
+// writeLegacyLeft lists what the migrated bash tool created that the
+// record still lists after a teardown, and how to remove it by hand.
+func writeLegacyLeft(w io.Writer, left []state.Leftover) {
+	if len(left) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "still there, created by the bash tool (runtime.yaml lists it); remove it by hand:")
+	for _, l := range left {
+		fmt.Fprintf(w, "  %s\n", l.What)
+		if l.Fix != "" {
+			fmt.Fprintf(w, "    %s\n", l.Fix)
+		}
+	}
 }
 
 // resetPlanJSON is `reset --plan -o json`.
@@ -198,6 +220,7 @@ type resetNodeJSON struct {
 	Action string `json:"action"`           // destroy, no teardown, nothing to destroy
 	RunID  string `json:"run_id,omitempty"` // the run that built it
 	State  string `json:"state,omitempty"`  // its state in that run
+	Legacy string `json:"legacy,omitempty"` // what of the bash tool's deployment it is handed to remove
 }
 
 func newResetPlanJSON(p *deploy.ResetPlanResult) resetPlanJSON {
@@ -206,7 +229,7 @@ func newResetPlanJSON(p *deploy.ResetPlanResult) resetPlanJSON {
 		j.Destroys = []string{}
 	}
 	for _, n := range p.Nodes {
-		j.Nodes = append(j.Nodes, resetNodeJSON{Node: n.Node, Action: n.Action, RunID: n.RunID, State: string(n.State)})
+		j.Nodes = append(j.Nodes, resetNodeJSON{Node: n.Node, Action: n.Action, RunID: n.RunID, State: string(n.State), Legacy: n.Legacy})
 	}
 	return j
 }
@@ -218,6 +241,9 @@ type resetJSON struct {
 	Outcome string             `json:"outcome"`
 	Plan    resetPlanJSON      `json:"plan"`
 	Nodes   []resetOutcomeJSON `json:"nodes"`
+	// LegacyLeft: what the bash tool created that is still there, and
+	// the commands that remove it.
+	LegacyLeft []state.Leftover `json:"legacy_left,omitempty"`
 }
 
 type resetOutcomeJSON struct {
@@ -229,7 +255,7 @@ type resetOutcomeJSON struct {
 }
 
 func newResetJSON(res *deploy.ResetResult) resetJSON {
-	j := resetJSON{RunID: res.RunID, Outcome: outcomeText(res.Outcome), Nodes: []resetOutcomeJSON{}}
+	j := resetJSON{RunID: res.RunID, Outcome: outcomeText(res.Outcome), Nodes: []resetOutcomeJSON{}, LegacyLeft: res.LegacyLeft}
 	if res.Plan != nil {
 		j.Plan = newResetPlanJSON(res.Plan)
 	} else {

@@ -79,6 +79,9 @@ type statusView struct {
 	// Legacy: what the migrated legacy tool left that no node manages
 	// (service principal, KOF, SSH key).
 	Legacy *state.LegacyResources `json:"legacy,omitempty"`
+	// LegacyLeft: after a teardown, what of Legacy is still there and the
+	// commands that remove it by hand.
+	LegacyLeft []state.Leftover `json:"legacy_left,omitempty"`
 	// LegacyFound: legacy files not migrated yet, and what migrate and
 	// run will do with them.
 	LegacyFound *state.LegacyInspection `json:"legacy_found,omitempty"`
@@ -166,6 +169,7 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 	drifted := 0
 	if rf != nil && rf.Header.Teardown {
 		v.Teardown = true
+		v.LegacyLeft = rt.Legacy.Leftovers() // a teardown could not remove them
 	}
 	if o.Check && rf != nil && !v.Teardown {
 		v.Checked = true
@@ -250,6 +254,9 @@ func (v *statusView) writeText(w io.Writer) {
 	}
 	row("kubeconfig", v.Kubeconfig)
 	writeLegacyRows(row, v.Legacy)
+	for _, l := range v.LegacyLeft {
+		row("remove by hand", l.Fix)
+	}
 	if v.Updated != nil {
 		row("updated", formatTime(*v.Updated))
 	}

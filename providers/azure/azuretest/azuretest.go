@@ -72,14 +72,17 @@ func Credential() *azfake.TokenCredential { return &azfake.TokenCredential{} }
 // the role assignments go to the SDK's own fake server
 // (armauthorization/v2/fake) instead.
 type Graph struct {
-	mu            sync.Mutex
-	Apps          map[string]*app // by object id
-	SPs           map[string]*sp  // by appId
-	Secrets       []string        // every secretText handed out
-	SPNotYet      int             // answer this many SP creations with the propagation error
-	SPCreates     int
-	PasswordAdds  int
-	Deletes       int
+	mu           sync.Mutex
+	Apps         map[string]*app // by object id
+	SPs          map[string]*sp  // by appId
+	Secrets      []string        // every secretText handed out
+	SPNotYet     int             // answer this many SP creations with the propagation error
+	SPCreates    int
+	PasswordAdds int
+	Deletes      int
+	// DenyDeletes answers every application delete with 403
+	// Authorization_RequestDenied (an identity without the right).
+	DenyDeletes   bool
 	Subscriptions []azure.Subscription
 	n             int
 }
@@ -87,6 +90,31 @@ type Graph struct {
 func NewGraph() *Graph {
 	return &Graph{Apps: map[string]*app{}, SPs: map[string]*sp{},
 		Subscriptions: []azure.Subscription{{ID: Subscription, TenantID: Tenant, Name: "dev", State: "Enabled"}}}
+}
+
+// AddApp records an application and its service principal made outside
+// k0rdent (the bash tool's az ad sp create-for-rbac), and returns the
+// service principal's object id.
+func (g *Graph) AddApp(displayName, appID string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	a := &app{ID: g.id("appobj"), AppID: appID, DisplayName: displayName}
+	g.Apps[a.ID] = a
+	s := &sp{ID: g.id("spobj"), AppID: appID}
+	g.SPs[appID] = s
+	return s.ID
+}
+
+// HasApp reports whether an application with appID exists.
+func (g *Graph) HasApp(appID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, a := range g.Apps {
+		if a.AppID == appID {
+			return true
+		}
+	}
+	return false
 }
 
 func jsonResp(req *http.Request, status int, v any) *http.Response {
@@ -129,7 +157,7 @@ func (g *Graph) Do(req *http.Request) (*http.Response, error) {
 	case req.Method == http.MethodGet && p == "/v1.0/applications":
 		var out []app
 		for _, a := range g.Apps {
-			if "displayName eq '"+a.DisplayName+"'" == filter {
+			if "displayName eq '"+a.DisplayName+"'" == filter || "appId eq '"+a.AppID+"'" == filter {
 				out = append(out, *a)
 			}
 		}
@@ -154,6 +182,9 @@ func (g *Graph) Do(req *http.Request) (*http.Response, error) {
 		a := g.Apps[strings.TrimPrefix(p, "/v1.0/applications/")]
 		if a == nil {
 			return graphErr(req, 404, "Request_ResourceNotFound", "Resource does not exist"), nil
+		}
+		if g.DenyDeletes {
+			return graphErr(req, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."), nil
 		}
 		g.Deletes++
 		delete(g.Apps, a.ID)
