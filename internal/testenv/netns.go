@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -30,6 +31,10 @@ const privateNetworkEnv = "K0RDENT_TEST_PRIVATE_NETWORK"
 func PrivateNetwork(t *testing.T) bool {
 	t.Helper()
 	if os.Getenv(privateNetworkEnv) == t.Name() {
+		ifs, err := net.Interfaces()
+		if err != nil || len(ifs) != 1 || ifs[0].Name != "lo" || ifs[0].Flags&net.FlagUp == 0 {
+			t.Fatalf("testenv.PrivateNetwork: want only loopback, up; have %v (%v)", ifs, err)
+		}
 		return true
 	}
 	if strings.Contains(t.Name(), "/") {
