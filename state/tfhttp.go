@@ -133,10 +133,31 @@ func (s *Store) KeepsTerraformState() bool {
 // starts empty and never sees two states. A work dir copy left by a crash
 // after that is removed again if it is not newer than the store's, and
 // refused (nothing served) if it is.
+//
+// Under the lock it first puts back the secrets and the terraform work
+// dir (SaveSecrets, SaveWorkDir): the resources Terraform is about to
+// create are named after the cluster id kept in the work dir and hold
+// the SSH key kept in secrets, which the terraform node may have just
+// made; a crash mid-apply must not lose them while Terraform's state,
+// which refers to them, survives.
 func (s *Store) ServeTerraformState(ctx context.Context) (*TerraformHTTP, error) {
 	ts, ok := s.b.(TerraformStater)
 	if !ok {
 		return nil, fmt.Errorf("state %s keeps no Terraform state (Terraform keeps terraform.tfstate in its work dir)", s.Location())
+	}
+	s.mu.Lock()
+	locked := s.lock != nil
+	s.mu.Unlock()
+	if locked {
+		// Durable before acting: what Terraform is about to create is
+		// named after the cluster id (the work dir) and holds the SSH
+		// key (secrets) that this run may have just made.
+		if err := s.b.SaveSecrets(ctx); err != nil {
+			return nil, fmt.Errorf("terraform state: save the secrets first: %w", err)
+		}
+		if err := s.b.SaveWorkDir(ctx, TerraformDir); err != nil {
+			return nil, fmt.Errorf("terraform state: save the work dir first: %w", err)
+		}
 	}
 	srv := &TerraformHTTP{ts: ts, loc: s.Location() + "/" + TerraformStateFile}
 	if err := srv.load(ctx, s.b); err != nil {
