@@ -66,7 +66,11 @@ func terraformPlugin() Plugin {
 // every recorded resource, plans, and applies only a plan that destroys,
 // replaces and changes nothing (tags aside), or stops before apply with an
 // *AdoptionError naming the resources and the choices; the legacy SSH key
-// (secrets/ssh/legacy-admin-key) stays the VMs' admin key.
+// (secrets/ssh/legacy-admin-key) stays the VMs' admin key. When the
+// store keeps Terraform's state (Dirs.TerraformState), every terraform
+// command runs against Terraform's http backend served by the store for
+// that command sequence (Run, Verify, Destroy); otherwise Terraform keeps
+// terraform.tfstate in the work dir.
 type Terraform struct {
 	cfg  *config.Config
 	dirs Dirs
