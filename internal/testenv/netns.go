@@ -26,8 +26,9 @@ const privateNetworkEnv = "K0RDENT_TEST_PRIVATE_NETWORK"
 //		return
 //	}
 //
-// It needs root (or unshare's user namespaces), unshare and ip; without
-// them the test is skipped (failed under CI, see Missing).
+// The parent marks the test parallel (it only waits); the child does not.
+// It needs root, unshare and ip; without them the test is skipped
+// (failed under CI, see Missing).
 func PrivateNetwork(t *testing.T) bool {
 	t.Helper()
 	if os.Getenv(privateNetworkEnv) == t.Name() {
@@ -48,6 +49,9 @@ func PrivateNetwork(t *testing.T) bool {
 	if os.Geteuid() != 0 {
 		Missing(t, "not root: cannot create a network namespace for the test")
 	}
+	// The parent only waits for its child: it runs in parallel with the
+	// other tests (the child, alone in its process, may use t.Setenv).
+	t.Parallel()
 	args := []string{"-n", "--", "/bin/sh", "-c", `ip link set lo up && exec "$0" "$@"`, os.Args[0],
 		"-test.run=^" + regexp.QuoteMeta(t.Name()) + "$", "-test.v", "-test.count=1"}
 	if d, ok := t.Deadline(); ok {
