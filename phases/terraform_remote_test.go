@@ -91,9 +91,12 @@ func tfStateResources(t *testing.T, b *state.BlobBackend) []string {
 }
 
 // The terraform node against a remote store, with the real terraform
-// binary in a private network namespace: Terraform's state is saved in
-// the blob store through k0rdent's http backend (nothing in the work
-// dir), a second apply changes nothing, Verify from another process
+// binary in a private network namespace: a deployment applied locally
+// and pushed with terraform.tfstate in its work dir has that state moved
+// into the blob store by its first remote run, which creates nothing
+// again; Terraform's state is then saved in the blob store through
+// k0rdent's http backend (nothing in the work dir), a second apply
+// changes nothing, Verify from another process
 // without the store lock reads it (and finds drift), Destroy empties it,
 // and the backend's password is nowhere but in terraform's environment.
 func TestTerraform_RemoteState(t *testing.T) {
@@ -116,20 +119,59 @@ func TestTerraform_RemoteState(t *testing.T) {
 	bcfg := state.BlobConfig{Account: testenv.AzuriteAccount, Container: name, Prefix: "prod",
 		ConnectionString: az.ConnectionString(), LeasePeriod: 15 * time.Second}
 
+	cfg := tfTestConfig(t, "metadata:\n  owner: tester\ncluster:\n  workers: {count: 2}\n"+tfYAML)
+	var log bytes.Buffer
+
+	// A deployment applied with a local state directory, then moved into
+	// the blob store as `state push` of an older k0rdent did it: its work
+	// dir (terraform.tfstate included) and its secrets as they were.
+	localRoot := t.TempDir()
+	localDirs := Dirs{Secrets: filepath.Join(localRoot, "secrets"), Terraform: filepath.Join(localRoot, "terraform")}
+	env := tfTestEnv(t, cfg, t.TempDir())
+	env.Output = &log
+	if err := newTerraform(BuildContext{Config: cfg, Dirs: localDirs}).Run(ctx, env); err != nil {
+		t.Fatalf("local Run: %v\n%s", err, log.String())
+	}
+	vmTimes := map[string]time.Time{}
+	for _, vm := range []string{"k0s-controller-1", "k0s-worker-1", "k0s-worker-2"} {
+		fi, err := os.Stat(filepath.Join(cloud, vm+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vmTimes[vm] = fi.ModTime()
+	}
 	r := newRemoteTFStore(t, bcfg)
+	for from, to := range map[string]string{localDirs.Terraform: r.dirs.Terraform, localDirs.Secrets: r.dirs.Secrets} {
+		if err := os.CopyFS(to, os.DirFS(from)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.RemoveAll(filepath.Join(r.dirs.Terraform, ".terraform"))
+	if err := r.store.SaveWorkDir(TerraformWorkDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.store.SaveSecrets(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The first remote run moves Terraform's state into the store and
+	// creates nothing again.
 	lock, _, err := r.store.Lock(state.CurrentHolder("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer lock.Unlock()
-	cfg := tfTestConfig(t, "metadata:\n  owner: tester\ncluster:\n  workers: {count: 2}\n"+tfYAML)
 	p := newTerraform(BuildContext{Config: cfg, Dirs: r.dirs})
-	var log bytes.Buffer
-	env := tfTestEnv(t, cfg, t.TempDir())
+	log.Reset()
+	env = tfTestEnv(t, cfg, t.TempDir())
 	env.Output = &log
-
 	if err := p.Run(ctx, env); err != nil {
 		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	for vm, mt := range vmTimes {
+		if fi, err := os.Stat(filepath.Join(cloud, vm+".json")); err != nil || !fi.ModTime().Equal(mt) {
+			t.Errorf("VM %s was created again by the first remote run (%v)", vm, err)
+		}
 	}
 	want := []string{`fakevm_vm.vm[k0s-controller-1]`, `fakevm_vm.vm[k0s-worker-1]`, `fakevm_vm.vm[k0s-worker-2]`}
 	if got := tfStateResources(t, r.backend); strings.Join(got, " ") != strings.Join(want, " ") {
@@ -141,7 +183,7 @@ func TestTerraform_RemoteState(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(r.dirs.Terraform, tf.BackendFile)); err != nil || !strings.Contains(string(b), `backend "http"`) {
 		t.Errorf("%s: %q, %v", tf.BackendFile, b, err)
 	}
-	if !strings.Contains(log.String(), `Successfully configured the backend "http"`) || !strings.Contains(log.String(), "Apply complete! Resources: 3 added") {
+	if !strings.Contains(log.String(), `Successfully configured the backend "http"`) || !strings.Contains(log.String(), "Apply complete! Resources: 0 added, 0 changed, 0 destroyed") {
 		t.Errorf("node log:\n%s", log.String())
 	}
 	out := env.Outputs()
