@@ -139,7 +139,7 @@ type Dirs struct {
 	// store (Terraform's http backend on loopback) for as long as the
 	// terraform node runs terraform; nil: Terraform keeps
 	// terraform.tfstate in the Terraform work dir (the local store).
-	TerraformState func(ctx context.Context) (TerraformStateServer, error)
+	TerraformState func(ctx context.Context) (TerraformStateServer, error) `json:"-"`
 	// K0s is the k0s phase's working directory (k0sctl.yaml).
 	K0s string
 	// ClusterID is the cluster id the runtime snapshot holds, or "": the
