@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -318,6 +319,18 @@ func (d *Deployer) dirs() (phases.Dirs, error) {
 	}
 	if dirs.K0s, err = d.Store.WorkDir(phases.K0sWorkDir); err != nil {
 		return fail(err)
+	}
+	if d.Store.KeepsTerraformState() {
+		// Terraform's state lives in the store: served to terraform
+		// while the terraform node runs it (state.TerraformHTTP).
+		store := d.Store
+		dirs.TerraformState = func(ctx context.Context) (phases.TerraformStateServer, error) {
+			srv, err := store.ServeTerraformState(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return srv, nil
+		}
 	}
 	if rt, err := d.Store.ReadRuntime(); err == nil {
 		dirs.ClusterID = rt.ClusterID

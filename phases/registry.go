@@ -1,6 +1,7 @@
 package phases
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -134,6 +135,11 @@ type Dirs struct {
 	Secrets string
 	// Terraform is Terraform's working directory (module, tfvars, local state).
 	Terraform string
+	// TerraformState, when set, serves Terraform's state from the state
+	// store (Terraform's http backend on loopback) for as long as the
+	// terraform node runs terraform; nil: Terraform keeps
+	// terraform.tfstate in the Terraform work dir (the local store).
+	TerraformState func(ctx context.Context) (TerraformStateServer, error) `json:"-"`
 	// K0s is the k0s phase's working directory (k0sctl.yaml).
 	K0s string
 	// ClusterID is the cluster id the runtime snapshot holds, or "": the

@@ -66,7 +66,11 @@ func terraformPlugin() Plugin {
 // every recorded resource, plans, and applies only a plan that destroys,
 // replaces and changes nothing (tags aside), or stops before apply with an
 // *AdoptionError naming the resources and the choices; the legacy SSH key
-// (secrets/ssh/legacy-admin-key) stays the VMs' admin key.
+// (secrets/ssh/legacy-admin-key) stays the VMs' admin key. When the
+// store keeps Terraform's state (Dirs.TerraformState), every terraform
+// command runs against Terraform's http backend served by the store for
+// that command sequence (Run, Verify, Destroy); otherwise Terraform keeps
+// terraform.tfstate in the work dir.
 type Terraform struct {
 	cfg  *config.Config
 	dirs Dirs
@@ -330,7 +334,7 @@ func (p *Terraform) binary(ctx context.Context, download bool) (string, error) {
 	return tf.Find(ctx, tf.FindOptions{Binary: bin, Download: download, Version: version, InstallDir: install})
 }
 
-func (p *Terraform) exec(ctx context.Context, env *workflow.Env, download bool) (*tf.Exec, error) {
+func (p *Terraform) exec(ctx context.Context, env *workflow.Env, download bool, srv TerraformStateServer) (*tf.Exec, error) {
 	dir, err := p.workDir()
 	if err != nil {
 		return nil, err
@@ -339,8 +343,61 @@ func (p *Terraform) exec(ctx context.Context, env *workflow.Env, download bool) 
 	if err != nil {
 		return nil, err
 	}
-	env.Log.Info("terraform", "binary", bin, "dir", dir)
-	return tf.New(tf.Options{Dir: dir, Binary: bin, Output: env.Output})
+	o := tf.Options{Dir: dir, Binary: bin, Output: env.Output}
+	if srv != nil {
+		address, user, password := srv.Backend()
+		o.Backend = &tf.HTTPBackend{Address: address, Username: user, Password: password}
+		env.Log.Info("terraform", "binary", bin, "dir", dir, "state", "http backend "+address)
+	} else {
+		env.Log.Info("terraform", "binary", bin, "dir", dir)
+	}
+	return tf.New(o)
+}
+
+// TerraformStateServer is Terraform's http backend served by the state
+// store while terraform runs (state.TerraformHTTP; Dirs.TerraformState
+// starts one).
+type TerraformStateServer interface {
+	// Backend is the state's URL and the basic auth credentials.
+	Backend() (address, username, password string)
+	// HasState reports whether the store has a Terraform state.
+	HasState() bool
+	// Err is why the server last refused a request, or nil: terraform
+	// itself reports only a status code.
+	Err() error
+	// Close stops serving.
+	Close() error
+}
+
+// stateServer starts Terraform's state server when the store keeps
+// Terraform's state (nil, nil when Terraform keeps it in its work dir).
+func (p *Terraform) stateServer(ctx context.Context) (TerraformStateServer, error) {
+	if p.dirs.TerraformState == nil {
+		return nil, nil
+	}
+	srv, err := p.dirs.TerraformState(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("serve Terraform's state from the state store: %w", err)
+	}
+	return srv, nil
+}
+
+// stateRefused adds to a terraform error why the state server refused
+// a request, if it did.
+func stateRefused(err error, srv TerraformStateServer) error {
+	if err == nil || srv == nil || srv.Err() == nil {
+		return err
+	}
+	return fmt.Errorf("%w (the state store refused Terraform's request: %v)", err, srv.Err())
+}
+
+// hasState reports whether Terraform's state manages anything: the
+// store's state when it keeps one, else terraform.tfstate in dir.
+func hasState(dir string, srv TerraformStateServer) (bool, error) {
+	if srv != nil {
+		return srv.HasState(), nil
+	}
+	return tf.HasState(dir)
 }
 
 // Run implements workflow.Phase.
@@ -377,7 +434,14 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 	if vars.SubscriptionID, err = terraformSubscription(ctx, env, p.cfg); err != nil {
 		return err
 	}
-	adopting, err := adoption(dir)
+	srv, err := p.stateServer(ctx)
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		defer srv.Close()
+	}
+	adopting, err := adoption(dir, srv)
 	if err != nil {
 		return err
 	}
@@ -396,25 +460,25 @@ func (p *Terraform) Run(ctx context.Context, env *workflow.Env) error {
 	}
 	env.Log.Info("terraform inputs", "module", moduleName, "vars", varsPath, "cluster_id", clusterID, "vms", len(vars.VMs), "ssh_key", keyPath)
 
-	t, err := p.exec(ctx, env, true)
+	t, err := p.exec(ctx, env, true, srv)
 	if err != nil {
 		return err
 	}
 	if err := t.Init(ctx); err != nil {
-		return transientTerraform(err)
+		return transientTerraform(stateRefused(err, srv))
 	}
 	if adopting != nil {
 		n, err := p.adopt(ctx, env, t, dir, module, adopting, vars.SubscriptionID)
 		if err != nil {
-			return err
+			return stateRefused(err, srv)
 		}
 		env.SetOutput(TerraformOutputImported, strconv.Itoa(n))
 	} else if err := t.Apply(ctx); err != nil {
-		return transientTerraform(err)
+		return transientTerraform(stateRefused(err, srv))
 	}
 	out, err := t.Output(ctx)
 	if err != nil {
-		return err
+		return stateRefused(err, srv)
 	}
 	var missing []string
 	for _, name := range tf.OutputNames() {
@@ -467,18 +531,35 @@ func (p *Terraform) Verify(ctx context.Context, env *workflow.Env) error {
 	if len(recorded) == 0 {
 		return errors.New("no recorded outputs of a terraform apply (re-run: k0rdent run --from terraform)")
 	}
+	srv, err := p.stateServer(ctx)
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		defer srv.Close()
+		if !srv.HasState() {
+			return errors.New("no Terraform state in the state store (re-run: k0rdent run --from terraform)")
+		}
+	}
 	if dir, err := p.workDir(); err == nil {
-		if a, err := adoption(dir); err == nil && a != nil {
+		if a, err := adoption(dir, srv); err == nil && a != nil {
 			return fmt.Errorf("the legacy deployment's %d VMs and their network are not imported into Terraform yet: the terraform node runs to import them (changing nothing, or stopping before apply)", len(a.VMs))
 		}
 	}
-	t, err := p.exec(ctx, env, false)
+	t, err := p.exec(ctx, env, false, srv)
 	if err != nil {
 		return err
 	}
+	if srv != nil {
+		// The work dir came from the store without .terraform/: init
+		// (providers, and this server's address) before the plan.
+		if err := t.Init(ctx); err != nil {
+			return stateRefused(err, srv)
+		}
+	}
 	d, err := t.Drift(ctx)
 	if err != nil {
-		return err
+		return stateRefused(err, srv)
 	}
 	problems := slices.Clone(d.Resources)
 	keys := make([]string, 0, len(recorded))
@@ -532,19 +613,29 @@ func (p *Terraform) Destroy(ctx context.Context, env *workflow.Env) error {
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "terraform.tfstate")); errors.Is(err, os.ErrNotExist) {
+	srv, err := p.stateServer(ctx)
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		defer srv.Close()
+		if !srv.HasState() {
+			env.Log.Info("no terraform state in the state store: nothing to destroy")
+			return nil
+		}
+	} else if _, err := os.Stat(filepath.Join(dir, "terraform.tfstate")); errors.Is(err, os.ErrNotExist) {
 		env.Log.Info("no terraform state: nothing to destroy", "dir", dir)
 		return nil
 	}
-	t, err := p.exec(ctx, env, true)
+	t, err := p.exec(ctx, env, true, srv)
 	if err != nil {
 		return err
 	}
 	if err := t.Init(ctx); err != nil {
-		return transientTerraform(err)
+		return transientTerraform(stateRefused(err, srv))
 	}
 	if err := t.Destroy(ctx); err != nil {
-		return transientTerraform(err)
+		return transientTerraform(stateRefused(err, srv))
 	}
 	return nil
 }
@@ -577,8 +668,11 @@ func (p *Terraform) Describe(env *workflow.Env) []string {
 	for _, h := range c.Hosts() {
 		lines = append(lines, fmt.Sprintf("VM %s: %s, %s, zone %d, %s, image %s", h.Name, h.Role, h.Size, h.Zone, prio, c.Azure.VMImage))
 	}
+	if p.dirs.TerraformState != nil {
+		lines = append(lines, "Terraform's state in the state store, served to terraform's http backend on 127.0.0.1 while it runs")
+	}
 	if dir, err := p.workDir(); err == nil {
-		if a, err := adoption(dir); err != nil {
+		if a, err := adoption(dir, nil); err != nil {
 			lines = append(lines, "adoption: "+err.Error())
 		} else if a != nil {
 			lines = append(lines, describeAdoption(a, p.cfg)...)
@@ -681,14 +775,14 @@ func (p *Terraform) sshKey(secrets string) (keyPath, public string, err error) {
 const legacySSHKeyFile = "legacy-admin-key"
 
 // adoption returns the legacy resources to adopt: those the migration
-// recorded in the working directory, as long as no Terraform state
-// manages anything yet.
-func adoption(dir string) (*tf.Adoption, error) {
+// recorded in the working directory, as long as no Terraform state (the
+// store's, through srv, or the work dir's) manages anything yet.
+func adoption(dir string, srv TerraformStateServer) (*tf.Adoption, error) {
 	a, err := tf.ReadAdoption(dir)
 	if err != nil || a == nil {
 		return nil, err
 	}
-	if has, err := tf.HasState(dir); err != nil || has {
+	if has, err := hasState(dir, srv); err != nil || has {
 		return nil, err
 	}
 	return a, nil

@@ -16,6 +16,9 @@ package state
 //	            node's success (Run.Record), so it should put back only
 //	            what changed. SecretsDir and WorkDir: the directory may not
 //	            exist yet; WorkDir's names are one path element.
+//	2026-12-03  doc only: the optional capabilities are named
+//	            (TerraformStater added beside the interface, no change
+//	            to it).
 //
 // The contract, shared by every implementation and checked by
 // state/backendtest.Run (run it on a new implementation):
@@ -38,8 +41,11 @@ package state
 //   - Context. ctx bounds remote calls; a local backend may ignore it.
 //
 // Optional capabilities (found by type assertion, like the phases'):
-// none yet. A remote backend that can hand Terraform a remote state
-// configuration, say, declares it as a small interface of its own.
+// LogReader (transfer.go: a node's whole log) and TerraformStater
+// (tfhttp.go: Terraform's own state as one object replaced under a
+// version condition, served to Terraform's http backend by
+// Store.ServeTerraformState; BlobBackend has it, LocalBackend leaves the
+// state to Terraform's local backend in the terraform work dir).
 
 import (
 	"context"

@@ -36,6 +36,23 @@
 // Nothing is ever deleted: a run that is abandoned is superseded, not
 // removed. Directories are created when first needed.
 //
+// # Terraform's state
+//
+// In the state directory, Terraform keeps its own state with its local
+// backend: terraform/terraform.tfstate (0600). A backend that is a
+// TerraformStater (the Azure Blob one) keeps it instead as the blob
+// <prefix>/terraform.tfstate (TerraformStateFile, beside runtime.yaml):
+// Terraform's JSON state byte for byte, replaced whole (one Put Blob,
+// MD5-checked) under an ETag condition by the lock holder only, never
+// copied into the work dir blobs (work/terraform/ has no
+// terraform.tfstate once a run has moved it in). Terraform reaches it
+// through its http backend, which Store.ServeTerraformState serves on
+// loopback while terraform runs (tfhttp.go: the protocol, the lock, the
+// move-in of a pushed terraform.tfstate). Transfer copies it: the source's
+// (the blob, else the work dir's file) becomes the target's (the blob,
+// else terraform/terraform.tfstate), refused when the target's has
+// another lineage or a higher serial.
+//
 // # Run ids
 //
 // A run id is YYYYMMDD-HHMMSS-xxxx: the UTC creation time to the second and

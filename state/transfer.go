@@ -75,7 +75,9 @@ type TransferReport struct {
 	Logs      int
 	RunFiles  int
 	WorkFiles int
-	Notes     []string
+	// TerraformState: Terraform's state was written to the target.
+	TerraformState bool
+	Notes          []string
 }
 
 // ErrOtherDeployment: the target of a transfer holds another deployment.
@@ -295,6 +297,9 @@ func Transfer(ctx context.Context, src, dst Backend, o TransferOptions) (*Transf
 			return nil, fmt.Errorf("source %s: work dir %s: %w", src.Location(), name, err)
 		}
 		for _, f := range blobSortedKeys(files) {
+			if name == TerraformDir && isTerraformStateFile(f) {
+				continue // Terraform's state: below
+			}
 			if old, err := os.ReadFile(filepath.Join(dd, filepath.FromSlash(f))); err == nil && bytes.Equal(old, files[f]) {
 				continue
 			}
@@ -306,6 +311,16 @@ func Transfer(ctx context.Context, src, dst Backend, o TransferOptions) (*Transf
 		if err := dst.SaveWorkDir(ctx, name); err != nil {
 			return nil, fmt.Errorf("target %s: %w", dst.Location(), err)
 		}
+	}
+
+	// Terraform's state: the store's own where a backend keeps it, else
+	// terraform.tfstate in the terraform work dir.
+	if len(o.WorkDirs) > 0 || isTerraformStater(src) || isTerraformStater(dst) {
+		copied, err := transferTerraformState(ctx, src, dst)
+		if err != nil {
+			return nil, err
+		}
+		rep.TerraformState = copied
 	}
 
 	// Verify the journals, then write the runtime snapshot last: a
@@ -407,6 +422,9 @@ func (r *TransferReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "%d run journal(s): %d copied, %d completed, %d already there; every one verified (checksums, sequence, bytes)\n",
 		r.Journals, r.Copied, r.Extended, r.Same)
 	fmt.Fprintf(&b, "%d secret(s), %d run file(s), %d log(s), %d work file(s) written\n", r.Secrets, r.RunFiles, r.Logs, r.WorkFiles)
+	if r.TerraformState {
+		fmt.Fprintln(&b, "Terraform's state written")
+	}
 	for _, id := range r.Torn {
 		fmt.Fprintf(&b, "run %s had a torn tail in the source: its valid prefix was copied\n", id)
 	}
@@ -415,4 +433,85 @@ func (r *TransferReport) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// isTerraformStateFile: the files of Terraform's local backend in its
+// work dir, which Transfer copies as Terraform's state, not as work
+// files.
+func isTerraformStateFile(name string) bool {
+	return name == TerraformStateFile || name == TerraformStateFile+".backup"
+}
+
+func isTerraformStater(b Backend) bool {
+	_, ok := b.(TerraformStater)
+	return ok
+}
+
+// readTerraformState reads b's Terraform state: the store's own if it
+// keeps one, else (a local store, or a remote one no run has moved it
+// into yet) the work dir's terraform.tfstate; nil if none. version is
+// the store's version ("" if none).
+func readTerraformState(ctx context.Context, b Backend) (data []byte, version string, err error) {
+	if ts, ok := b.(TerraformStater); ok {
+		data, version, err = ts.ReadTerraformState(ctx)
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return data, version, err
+		}
+	}
+	dir, err := b.WorkDir(ctx, TerraformDir)
+	if err != nil {
+		return nil, "", err
+	}
+	data, err = os.ReadFile(filepath.Join(dir, TerraformStateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", nil
+	}
+	return data, "", err
+}
+
+// transferTerraformState copies Terraform's state from src to dst (each
+// as readTerraformState finds it; written to dst's own store if it keeps
+// one, else as terraform.tfstate in its work dir). A target whose state
+// has another lineage or a higher serial is another deployment, or has
+// moved on: refused, as `terraform state push` refuses it.
+func transferTerraformState(ctx context.Context, src, dst Backend) (bool, error) {
+	data, _, err := readTerraformState(ctx, src)
+	if err != nil {
+		return false, fmt.Errorf("source %s: terraform state: %w", src.Location(), err)
+	}
+	if data == nil {
+		return false, nil
+	}
+	old, version, err := readTerraformState(ctx, dst)
+	if err != nil {
+		return false, fmt.Errorf("target %s: terraform state: %w", dst.Location(), err)
+	}
+	if bytes.Equal(old, data) && (version != "" || !isTerraformStater(dst)) {
+		return false, nil
+	}
+	if err := tfStateNotOlder(data, old); err != nil {
+		return false, fmt.Errorf("%w: Terraform's state in %s is not the source's or newer (%v); push to another container or prefix", ErrOtherDeployment, dst.Location(), err)
+	}
+	dir, err := dst.WorkDir(ctx, TerraformDir)
+	if err != nil {
+		return false, fmt.Errorf("target %s: %w", dst.Location(), err)
+	}
+	if ts, ok := dst.(TerraformStater); ok {
+		if _, err := ts.WriteTerraformState(ctx, data, version); err != nil {
+			return false, fmt.Errorf("target %s: %w", dst.Location(), err)
+		}
+		// A copy of a local backend's state left in the target's work
+		// dir (pushed before the store kept Terraform's state) goes.
+		for _, n := range []string{TerraformStateFile, TerraformStateFile + ".backup"} {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return false, fmt.Errorf("target %s: %w", dst.Location(), err)
+			}
+		}
+	} else if err := blobWritePrivate(dir, TerraformStateFile, data); err != nil {
+		return false, fmt.Errorf("target %s: terraform state: %w", dst.Location(), err)
+	}
+	if err := dst.SaveWorkDir(ctx, TerraformDir); err != nil {
+		return false, fmt.Errorf("target %s: %w", dst.Location(), err)
+	}
+	return true, nil
 }

@@ -21,6 +21,13 @@
 // are made 0600: they hold each VM's custom data, and with it its WireGuard
 // private key; the working directory is 0700.
 //
+// State: Terraform's local backend (terraform.tfstate in the working
+// directory), or, with Options.Backend, its http backend over k0rdent's
+// state store (HTTPBackend: BackendFile selects it, init runs with
+// -reconfigure and -backend-config address, lock_address,
+// unlock_address and username; the password only in TF_HTTP_PASSWORD,
+// so it is neither on a command line nor in .terraform/).
+//
 // Drift is Verify's tool: a refresh-only plan written to a temporary 0600
 // plan file in the working directory (removed afterwards), read back with
 // show -json. It changes no state. It returns the resources changed outside

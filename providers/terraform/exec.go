@@ -63,14 +63,49 @@ type Options struct {
 	// Output receives terraform's own stdout and stderr (the node log).
 	// nil discards them.
 	Output io.Writer
+	// Backend, when set, keeps Terraform's state behind Terraform's http
+	// backend (the state store serves it) instead of terraform.tfstate in
+	// Dir: see HTTPBackend. nil: Terraform's local backend.
+	Backend *HTTPBackend
+}
+
+// HTTPBackend is where Terraform's http backend keeps the state: one URL
+// for the state and its lock (LOCK and UNLOCK, Terraform's default
+// methods), with HTTP basic auth. New writes BackendFile (an empty http
+// backend block) into the working directory; Init runs with -reconfigure
+// (the address changes from run to run) and the address, lock and unlock
+// address and the username as -backend-config values (Terraform keeps
+// them in .terraform/); the password reaches terraform only in its
+// environment, TF_HTTP_PASSWORD, never on its command line or in a file.
+type HTTPBackend struct {
+	Address  string
+	Username string
+	Password string
+}
+
+// BackendFile is the file that selects Terraform's http backend in the
+// working directory (Options.Backend). A module used with a remote state
+// store must not declare a backend of its own.
+const BackendFile = "k0rdent_backend.tf"
+
+// backendBlock is BackendFile's content: the values come from init.
+const backendBlock = "# Written by k0rdent: Terraform's state is kept in k0rdent's state store, served by k0rdent while\n" +
+	"# terraform runs (the http backend; address and credentials come from terraform init and the environment).\n" +
+	"terraform {\n  backend \"http\" {}\n}\n"
+
+// initArgs are the -backend-config values of init with backend b (none
+// secret).
+func (b *HTTPBackend) initArgs() []string {
+	return []string{"address=" + b.Address, "lock_address=" + b.Address, "unlock_address=" + b.Address, "username=" + b.Username}
 }
 
 // Exec runs the real terraform binary through terraform-exec. It is not
 // safe for concurrent use: one Exec per working directory and goroutine.
 type Exec struct {
-	dir   string
-	loud  *tfexec.Terraform // stdout and stderr to Options.Output
-	quiet *tfexec.Terraform // stderr only: for commands whose stdout may hold sensitive values
+	dir     string
+	backend *HTTPBackend      // nil: the local backend
+	loud    *tfexec.Terraform // stdout and stderr to Options.Output
+	quiet   *tfexec.Terraform // stderr only: for commands whose stdout may hold sensitive values
 }
 
 var _ Terraform = (*Exec)(nil)
@@ -112,6 +147,21 @@ func New(o Options) (*Exec, error) {
 	if err != nil {
 		return nil, err
 	}
+	backendFile := filepath.Join(dir, BackendFile)
+	if o.Backend != nil {
+		if o.Backend.Address == "" || o.Backend.Username == "" || o.Backend.Password == "" {
+			return nil, errors.New("terraform: the http backend needs an address, a username and a password")
+		}
+		env["TF_HTTP_PASSWORD"] = o.Backend.Password
+		if err := os.WriteFile(backendFile, []byte(backendBlock), 0o600); err != nil {
+			return nil, fmt.Errorf("terraform backend: %w", err)
+		}
+	} else {
+		delete(env, "TF_HTTP_PASSWORD")
+		if err := os.Remove(backendFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("terraform backend: %w", err)
+		}
+	}
 	out := o.Output
 	if out == nil {
 		out = io.Discard
@@ -128,7 +178,7 @@ func New(o Options) (*Exec, error) {
 		tf.SetStderr(out)
 		return tf, nil
 	}
-	e := &Exec{dir: dir}
+	e := &Exec{dir: dir, backend: o.Backend}
 	if e.loud, err = mk(out); err != nil {
 		return nil, err
 	}
@@ -141,12 +191,25 @@ func New(o Options) (*Exec, error) {
 // Dir is the working directory, absolute.
 func (e *Exec) Dir() string { return e.dir }
 
-// Init runs terraform init.
+// Init runs terraform init (with the http backend: -reconfigure and its
+// -backend-config values, see HTTPBackend).
 func (e *Exec) Init(ctx context.Context) error {
-	if err := e.loud.Init(ctx); err != nil {
+	if err := e.loud.Init(ctx, e.initOptions()...); err != nil {
 		return fmt.Errorf("terraform init in %s: %w", e.dir, err)
 	}
 	return nil
+}
+
+// initOptions are init's options beyond tfexec's defaults.
+func (e *Exec) initOptions() []tfexec.InitOption {
+	if e.backend == nil {
+		return nil
+	}
+	opts := []tfexec.InitOption{tfexec.Reconfigure(true)}
+	for _, kv := range e.backend.initArgs() {
+		opts = append(opts, tfexec.BackendConfig(kv))
+	}
+	return opts
 }
 
 // Plan runs terraform plan and reports whether there are changes.

@@ -330,3 +330,71 @@ func BenchmarkExec_NoopPlan(b *testing.B) {
 		}
 	}
 }
+
+// With an http backend, New writes the backend block and Init passes
+// -reconfigure and every setting but the password as -backend-config;
+// the password reaches terraform in TF_HTTP_PASSWORD only. Without one,
+// the block goes and terraform gets no password. (A recording stand-in
+// for terraform: argv and environment are what is asserted here; the
+// real binary against the store is phases' TestTerraform_RemoteState.)
+func TestExec_HTTPBackend(t *testing.T) {
+	dir := t.TempDir()
+	record := filepath.Join(dir, "record")
+	fake := filepath.Join(dir, "terraform")
+	script := "#!/bin/sh\nif [ \"$1\" = version ]; then echo '{\"terraform_version\":\"1.11.4\"}'; exit 0; fi\n" +
+		"printf '%s\\n' \"$*\" \"password=${TF_HTTP_PASSWORD:-none}\" >>" + record + "\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(dir, "work")
+	b := &terraform.HTTPBackend{Address: "http://127.0.0.1:4242/terraform.tfstate", Username: "k0rdent", Password: "s3cr3t-0123456789"}
+	e, err := terraform.New(terraform.Options{Dir: work, Binary: fake, Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := os.ReadFile(filepath.Join(work, terraform.BackendFile))
+	if err != nil || !strings.Contains(string(block), "backend \"http\" {}") {
+		t.Fatalf("%s: %q, %v", terraform.BackendFile, block, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(work, terraform.BackendFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode %v, want 0600", terraform.BackendFile, fi.Mode().Perm())
+	}
+	if err := e.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(record)
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "init ") {
+		t.Fatalf("recorded %q, want one init", got)
+	}
+	for _, want := range []string{"-reconfigure", "-backend-config=address=" + b.Address, "-backend-config=lock_address=" + b.Address,
+		"-backend-config=unlock_address=" + b.Address, "-backend-config=username=k0rdent"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("init argv %q lacks %s", lines[0], want)
+		}
+	}
+	if strings.Contains(lines[0], b.Password) || lines[1] != "password="+b.Password {
+		t.Errorf("argv %q, %q: want the password in TF_HTTP_PASSWORD only", lines[0], lines[1])
+	}
+
+	// Back to the local backend: the block goes, no password, no flags.
+	os.Remove(record)
+	t.Setenv("TF_HTTP_PASSWORD", "inherited")
+	e, err = terraform.New(terraform.Options{Dir: work, Binary: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(work, terraform.BackendFile)); !os.IsNotExist(err) {
+		t.Errorf("%s left with the local backend: %v", terraform.BackendFile, err)
+	}
+	if err := e.Init(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = os.ReadFile(record)
+	if strings.Contains(string(got), "-reconfigure") || strings.Contains(string(got), "-backend-config") || !strings.Contains(string(got), "password=none") {
+		t.Errorf("local backend init recorded %q", got)
+	}
+	if _, err := terraform.New(terraform.Options{Dir: work, Binary: fake, Backend: &terraform.HTTPBackend{Address: b.Address}}); err == nil {
+		t.Error("an http backend without credentials was accepted")
+	}
+}
