@@ -407,3 +407,30 @@ func TestVPN_KeepsMigratedHubAndInterface(t *testing.T) {
 		t.Errorf("Destroy took down %q (%v), want wgk0abc12345", down, err)
 	}
 }
+
+// Reset of a migrated deployment that was never adopted: Terraform has no
+// state for the bash tool's resources, so its Destroy says nothing was
+// destroyed and how to remove them, rather than "nothing to destroy" (after
+// which the teardown would record them gone).
+func TestTerraform_DestroyNeverAdopted(t *testing.T) {
+	for _, name := range realLegacyCases(t) {
+		t.Run(name, func(t *testing.T) {
+			store, _, want := migratedLegacyStore(t, name)
+			a, err := tf.ReadAdoption(store.LocalBackend().TerraformDir())
+			if err != nil || a == nil {
+				t.Skipf("%s: the migration wrote no adoption file (no VMs recorded): %v", name, err)
+			}
+			cfg := legacyConfig(t, want, "")
+			bc := BuildContext{Config: cfg, Dirs: Dirs{K0s: filepath.Join(store.LocalBackend().Root(), K0sWorkDir), Secrets: store.LocalBackend().SecretsPath(), Terraform: store.LocalBackend().TerraformDir()}}
+			env := &workflow.Env{Node: TerraformName, Log: slog.New(slog.DiscardHandler)}
+			err = newTerraform(bc).Destroy(context.Background(), env)
+			rg := a.ResourceGroup
+			if rg == "" {
+				rg = a.ClusterID + "-resgrp"
+			}
+			if err == nil || !strings.Contains(err.Error(), "nothing destroyed") || !strings.Contains(err.Error(), "az group delete --name "+rg) {
+				t.Fatalf("Destroy = %v, want an error saying nothing was destroyed and naming az group delete --name %s", err, rg)
+			}
+		})
+	}
+}

@@ -619,11 +619,19 @@ func (p *Terraform) Destroy(ctx context.Context, env *workflow.Env) error {
 	}
 	if srv != nil {
 		defer srv.Close()
-		if !srv.HasState() {
-			env.Log.Info("no terraform state in the state store: nothing to destroy")
-			return nil
+	}
+	if has, err := hasState(dir, srv); err != nil || !has {
+		if err != nil {
+			return err
 		}
-	} else if _, err := os.Stat(filepath.Join(dir, "terraform.tfstate")); errors.Is(err, os.ErrNotExist) {
+		// A migrated deployment not adopted yet: the bash tool's
+		// resources exist, but no Terraform state knows them.
+		if a, err := tf.ReadAdoption(dir); err != nil || a != nil {
+			if err != nil {
+				return err
+			}
+			return neverAdopted(a)
+		}
 		env.Log.Info("no terraform state: nothing to destroy", "dir", dir)
 		return nil
 	}
@@ -638,6 +646,18 @@ func (p *Terraform) Destroy(ctx context.Context, env *workflow.Env) error {
 		return transientTerraform(stateRefused(err, srv))
 	}
 	return nil
+}
+
+// neverAdopted is the Destroy of a migrated deployment whose resources
+// were never adopted: Terraform cannot destroy what it has no state for,
+// and saying "nothing to destroy" would let the teardown record them gone.
+func neverAdopted(a *tf.Adoption) error {
+	rg := a.ResourceGroup
+	if rg == "" {
+		rg = a.ClusterID + "-resgrp"
+	}
+	return fmt.Errorf("nothing destroyed: the bash tool's resources (resource group %s, %d VMs) were migrated but never adopted, so Terraform has no state for them;"+
+		" adopt them with `k0rdent run --only terraform` and reset again, or delete them by hand: az group delete --name %s", rg, len(a.VMs), rg)
 }
 
 // Describe implements workflow.Describer.
