@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"strconv"
 	"strings"
 	"time"
@@ -96,13 +95,16 @@ func fastParse(body []byte) ([]fastEntry, bool) {
 		return nil, false
 	}
 	out := make([]fastEntry, 0, 12)
-	for len(body) > 0 {
-		nl := bytes.IndexByte(body, '\n')
+	// One string for the whole body: the lines, keys and values are
+	// slices of it (one allocation per document, not one per line).
+	doc := string(body)
+	for len(doc) > 0 {
+		nl := strings.IndexByte(doc, '\n')
 		if nl < 0 {
 			return nil, false
 		}
-		line := string(body[:nl])
-		body = body[nl+1:]
+		line := doc[:nl]
+		doc = doc[nl+1:]
 		if rest, ok := strings.CutPrefix(line, "    "); ok {
 			if len(out) == 0 || !out[len(out)-1].nested {
 				return nil, false

@@ -95,7 +95,7 @@ func TestStore_List(t *testing.T) {
 		t.Errorf("times %v %v", in.Created, in.Finished)
 	}
 	// The quick path agrees with the full read wherever it applies.
-	buf := make([]byte, 2*listChunk)
+	buf := make([]byte, listHead+listTail)
 	for _, id := range ids {
 		quick, ok := s.quickInfo(id, buf)
 		if !ok {
