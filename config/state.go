@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -29,9 +28,9 @@ const (
 )
 
 var (
-	reStorageAccount = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
-	reContainer      = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
-	rePrefix         = regexp.MustCompile(`^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$`)
+	reStorageAccount = lazyRE(`^[a-z0-9]{3,24}$`)
+	reContainer      = lazyRE(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
+	rePrefix         = lazyRE(`^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$`)
 )
 
 // URL is the state URL of an azureblob state
