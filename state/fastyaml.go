@@ -510,6 +510,28 @@ func decodeRecordBody(body []byte, rec *Record) error {
 	return unmarshal(body, rec)
 }
 
+// headerOf and recordOf are decodeHeaderBody and decodeRecordBody
+// returning values: the document stays on the caller's stack whenever the
+// fast decoder accepts it (List decodes two documents per run).
+func headerOf(body []byte) (headerDoc, error) {
+	if h, ok := fastHeader(body); ok {
+		h.Teardown = h.Kind == KindTeardown
+		return h, nil
+	}
+	h := new(headerDoc)
+	err := decodeHeaderBody(body, h)
+	return *h, err
+}
+
+func recordOf(body []byte) (Record, error) {
+	if rec, ok := fastRecord(body); ok {
+		return rec, nil
+	}
+	rec := new(Record)
+	err := unmarshal(body, rec)
+	return *rec, err
+}
+
 func decodeHeaderBody(body []byte, h *headerDoc) error {
 	if hd, ok := fastHeader(body); ok {
 		*h = hd

@@ -135,8 +135,8 @@ func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
 	if !ok || hd.seq != 0 {
 		return RunInfo{}, false
 	}
-	var h headerDoc
-	if decodeHeaderBody(hd.body, &h) != nil || h.Kind != KindHeader && h.Kind != KindTeardown || h.RunID != id || h.Format > FormatVersion {
+	h, err := headerOf(hd.body)
+	if err != nil || h.Kind != KindHeader && h.Kind != KindTeardown || h.RunID != id || h.Format > FormatVersion {
 		return RunInfo{}, false
 	}
 	// The last document starts after the last "\n---\n" (keep the "\n"
@@ -169,8 +169,8 @@ func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
 	if !ok || d.end != len(tail) {
 		return RunInfo{}, false
 	}
-	var rec Record
-	if decodeRecordBody(d.body, &rec) != nil || rec.Seq != d.seq {
+	rec, err := recordOf(d.body)
+	if err != nil || rec.Seq != d.seq {
 		return RunInfo{}, false
 	}
 	if rec.Kind != KindOutcome && rec.Kind != KindSuperseded {
