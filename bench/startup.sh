@@ -81,7 +81,7 @@ awk '{s[$1] += $3; n[$1]++} END {for (r in s) print s[r], n[r]}' "$W/inittrace" 
 awk '{print $2, $3, $4, $5}' "$W/inittrace" | sort -k1,1 -k2,2n |
 	awk '{k = $1; v[k] = v[k] " " $2; b[k] = $3; al[k] = $4; n[k]++}
 	END {for (k in v) {split(substr(v[k], 2), x, " "); printf "%s %s %s %s\n", x[int((n[k] + 1) / 2)], k, b[k], al[k]}}' |
-	sort -rn | head -10 | awk '{printf "  %6.2f ms  %9d B  %6d allocs  %s\n", $1, $3, $4, $2}'
+	sort -rn | awk 'NR <= 10' | awk '{printf "  %6.2f ms  %9d B  %6d allocs  %s\n", $1, $3, $4, $2}'
 
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
