@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -28,9 +29,9 @@ const (
 )
 
 var (
-	reStorageAccount = lazyRE(`^[a-z0-9]{3,24}$`)
-	reContainer      = lazyRE(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
-	rePrefix         = lazyRE(`^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$`)
+	reStorageAccount = regexp.MustCompile(`^[a-z0-9]{3,24}$`)
+	reContainer      = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9]|-[a-z0-9]){2,62}$`)
+	rePrefix         = regexp.MustCompile(`^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$`)
 )
 
 // URL is the state URL of an azureblob state
