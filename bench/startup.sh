@@ -11,7 +11,9 @@
 #   runs         k0rdent runs, over 10,000 finished runs
 #   runs-20      k0rdent runs --limit 20, over the same 10,000 runs
 # and checks, with strace, that none of them starts a child process and
-# that `runs --limit 20` opens only 20 run files. Goals: version < 30 ms,
+# that `runs --limit 20` opens only 20 run files; and prints the package
+# initialisation of `version` (GODEBUG=inittrace=1): the sum of the inits
+# and the ten costliest packages. Goals: version < 30 ms,
 # status < 50 ms, runs over 10,000 runs < 300 ms. The state lives on
 # BENCH_DIR (default /var/tmp), which must be a real disk, not tmpfs.
 set -euo pipefail
@@ -67,6 +69,19 @@ if command -v strace >/dev/null; then
 	opened=$(strace -f -qq -e trace=openat -o /dev/stdout ${cmd[runs-20]} 2>/dev/null | grep -cE '/runs/[0-9]{8}-[0-9]{6}-[0-9a-f]{4}\.yaml"' || true)
 	echo "runs --limit 20 opened $opened of $RUNS run files"
 fi
+
+# Package initialisation before main (GODEBUG=inittrace=1 k0rdent version),
+# five times: the sum of the inits' clock times, and the ten costliest
+# packages by their median.
+for ((i = 0; i < 5; i++)); do
+	GODEBUG=inittrace=1 $k0rdent version 2>&1 >/dev/null | awk -v r=$i '$1 == "init" {print r, $2, $5, $8, $10}'
+done >"$W/inittrace"
+awk '{s[$1] += $3; n[$1]++} END {for (r in s) print s[r], n[r]}' "$W/inittrace" | sort -n |
+	awk '{a[NR] = $1; c = $2} END {printf "package init of version: %.1f ms (median of 5; %d packages)\n", a[int((NR + 1) / 2)], c}'
+awk '{print $2, $3, $4, $5}' "$W/inittrace" | sort -k1,1 -k2,2n |
+	awk '{k = $1; v[k] = v[k] " " $2; b[k] = $3; al[k] = $4; n[k]++}
+	END {for (k in v) {split(substr(v[k], 2), x, " "); printf "%s %s %s %s\n", x[int((n[k] + 1) / 2)], k, b[k], al[k]}}' |
+	sort -rn | awk 'NR <= 10' | awk '{printf "  %6.2f ms  %9d B  %6d allocs  %s\n", $1, $3, $4, $2}'
 
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }

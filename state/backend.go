@@ -194,6 +194,10 @@ type Journal interface {
 type JournalReader interface {
 	io.ReaderAt
 	io.Closer
-	// Size is the journal's length when it was opened for reading.
+	// Size is the journal's length when it was opened for reading, or
+	// when Size was first called (a local file asks only then: List
+	// needs no size for a journal its first read reached the end of).
+	// A journal read without the lock only grows, so either is a
+	// consistent prefix.
 	Size() int64
 }

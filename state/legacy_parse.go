@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -428,7 +429,10 @@ func parseLegacyState(data []byte) (*legacyState, error) {
 	return st, nil
 }
 
-var phaseMessageRE = regexp.MustCompile(`^Phase (completed|skipped|reset): ([a-z0-9_]+)`)
+// Compiled on first use, not at every process's start-up.
+var phaseMessageRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^Phase (completed|skipped|reset): ([a-z0-9_]+)`)
+})
 
 // parseLegacyEvents reads deployment-events.yaml of any era. Events are
 // returned in file order; entries that are not mappings are dropped.
@@ -461,7 +465,7 @@ func parseLegacyEvents(data []byte) ([]legacyEvent, error) {
 		}
 		if ev.Phase == "" {
 			// Before 0.4.0 the phase was only in the message.
-			if m := phaseMessageRE.FindStringSubmatch(ev.Message); m != nil {
+			if m := phaseMessageRE().FindStringSubmatch(ev.Message); m != nil {
 				ev.Phase = m[2]
 			}
 		}

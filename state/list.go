@@ -63,8 +63,14 @@ func (s *Store) journalName(id string) string {
 	return s.Location() + "/" + RunsDirName + "/" + id + ".yaml"
 }
 
-// listChunk is how much of each end of a run file List reads.
-const listChunk = 4096
+// listHead is how much of the head of a run file List reads first: most
+// run files are shorter, and then that one read is all List needs (the
+// header and the last record both). listTail is how much of the end of a
+// longer file it reads for its last record.
+const (
+	listHead = 16 << 10
+	listTail = 4 << 10
+)
 
 // List describes every run, newest first. It reads the header from the
 // head of each file and the last record from its tail; only a file whose
@@ -93,7 +99,7 @@ func (s *Store) ListNewest(n int) ([]RunInfo, error) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
-			buf := make([]byte, 2*listChunk)
+			buf := make([]byte, listHead+listTail)
 			for i := int(next.Add(1) - 1); i < len(ids); i = int(next.Add(1) - 1) {
 				info, ok := s.quickInfo(ids[i], buf)
 				if !ok {
@@ -107,17 +113,21 @@ func (s *Store) ListNewest(n int) ([]RunInfo, error) {
 	return out, nil
 }
 
-// quickInfo reads the header and the last document only.
+// quickInfo reads the header and the last document only: one read of the
+// head for a file shorter than listHead, one more of its tail otherwise.
+// ok is false when the file needs slowInfo (unreadable, no valid header,
+// a last document that is not a whole outcome or superseded record:
+// unfinished, torn or damaged).
 func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
 	f, err := s.b.ReadJournal(s.ctx(), id)
 	if err != nil {
 		return RunInfo{}, false
 	}
 	defer f.Close()
-	size := f.Size()
-	head := buf[:min(listChunk, size)]
+	head := buf[:listHead]
 	n, err := f.ReadAt(head, 0)
-	if err != nil && !errors.Is(err, io.EOF) {
+	whole := errors.Is(err, io.EOF) // the file ends within head
+	if err != nil && !whole {
 		return RunInfo{}, false
 	}
 	head = head[:n]
@@ -125,22 +135,32 @@ func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
 	if !ok || hd.seq != 0 {
 		return RunInfo{}, false
 	}
-	var h headerDoc
-	if decodeHeaderBody(hd.body, &h) != nil || h.Kind != KindHeader && h.Kind != KindTeardown || h.RunID != id || h.Format > FormatVersion {
+	h, err := headerOf(hd.body)
+	if err != nil || h.Kind != KindHeader && h.Kind != KindTeardown || h.RunID != id || h.Format > FormatVersion {
 		return RunInfo{}, false
 	}
-	if int64(hd.end) == size {
-		return infoFromHeader(h.Header), true // header only: unfinished
+	// The last document starts after the last "\n---\n" (keep the "\n"
+	// that ends the header) and ends at the end of the file.
+	var tail []byte
+	if whole {
+		if hd.end == len(head) {
+			return infoFromHeader(h.Header), true // header only: unfinished
+		}
+		tail = head[hd.end-1:]
+	} else {
+		size := f.Size()
+		if size < int64(hd.end) {
+			return RunInfo{}, false
+		}
+		if size == int64(hd.end) {
+			return infoFromHeader(h.Header), true
+		}
+		off := max(size-listTail, int64(hd.end)-1)
+		tail = buf[listHead : listHead+int(size-off)]
+		if m, err := f.ReadAt(tail, off); m != len(tail) || err != nil && !errors.Is(err, io.EOF) {
+			return RunInfo{}, false
+		}
 	}
-	tailOff := size - listChunk
-	if tailOff < int64(hd.end) {
-		tailOff = int64(hd.end) - 1 // keep the "\n" before the next "---"
-	}
-	tail := buf[listChunk : listChunk+int(size-tailOff)]
-	if _, err := f.ReadAt(tail, tailOff); err != nil && !errors.Is(err, io.EOF) {
-		return RunInfo{}, false
-	}
-	// The last document starts after the last "\n---\n" and ends at EOF.
 	i := bytes.LastIndex(tail, []byte("\n"+docStart))
 	if i < 0 {
 		return RunInfo{}, false
@@ -149,8 +169,8 @@ func (s *Store) quickInfo(id string, buf []byte) (RunInfo, bool) {
 	if !ok || d.end != len(tail) {
 		return RunInfo{}, false
 	}
-	var rec Record
-	if decodeRecordBody(d.body, &rec) != nil || rec.Seq != d.seq {
+	rec, err := recordOf(d.body)
+	if err != nil || rec.Seq != d.seq {
 		return RunInfo{}, false
 	}
 	if rec.Kind != KindOutcome && rec.Kind != KindSuperseded {

@@ -347,13 +347,86 @@ func (j *localJournal) Close() error {
 	return nil
 }
 
-// localReader reads a run file.
+// localReader reads a run file through its descriptor alone: open(2),
+// pread(2), close(2), and fstat(2) only when Size is asked. An *os.File
+// costs five more system calls per file (it tries to register a regular
+// file with the network poller: four fcntl and an epoll_ctl that fails),
+// which is most of what listing 10,000 runs spends (`runs`).
 type localReader struct {
-	*os.File
-	size int64
+	fd   int
+	path string
+	size int64 // -1 until Size is first called
+	err  error // fstat's error, returned by every ReadAt after it
 }
 
-func (r *localReader) Size() int64 { return r.size }
+// Size is the file's length as fstat(2) gives it at the first call. A
+// journal only grows while it is read without the lock, so the bytes
+// below it stay what they were.
+func (r *localReader) Size() int64 {
+	if r.size < 0 {
+		var st syscall.Stat_t
+		if err := ignoringEINTR(func() error { return syscall.Fstat(r.fd, &st) }); err != nil {
+			r.size, r.err = 0, &os.PathError{Op: "fstat", Path: r.path, Err: err}
+		} else {
+			r.size = st.Size
+		}
+	}
+	return r.size
+}
+
+// ReadAt reads like os.File's: all of p, or io.EOF with what there was.
+// One pread(2) suffices for a journal that ends within p: Linux reads a
+// regular file up to the count asked or to its end (a read of more than
+// 1 GiB may stop short: it goes on), so a shorter read is the end of the
+// file as of the read, and a second pread to see 0 bytes (what os.File
+// does) would be a third of what listing runs costs in system calls.
+func (r *localReader) ReadAt(p []byte, off int64) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if off < 0 {
+		return 0, &os.PathError{Op: "readat", Path: r.path, Err: errors.New("negative offset")}
+	}
+	n := 0
+	for len(p) > 0 {
+		m, err := syscall.Pread(r.fd, p, off)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &os.PathError{Op: "read", Path: r.path, Err: err}
+		}
+		if m == 0 {
+			return n, io.EOF
+		}
+		n += m
+		if m < len(p) && m < 1<<30 {
+			return n, io.EOF
+		}
+		p, off = p[m:], off+int64(m)
+	}
+	return n, nil
+}
+
+func (r *localReader) Close() error {
+	if r.fd < 0 {
+		return &os.PathError{Op: "close", Path: r.path, Err: os.ErrClosed}
+	}
+	err := syscall.Close(r.fd)
+	r.fd = -1
+	if err != nil {
+		return &os.PathError{Op: "close", Path: r.path, Err: err}
+	}
+	return nil
+}
+
+func ignoringEINTR(f func() error) error {
+	for {
+		if err := f(); err != syscall.EINTR {
+			return err
+		}
+	}
+}
 
 // ReadJournal opens runs/<id>.yaml for reading.
 func (b *LocalBackend) ReadJournal(_ context.Context, id string) (JournalReader, error) {
@@ -361,19 +434,18 @@ func (b *LocalBackend) ReadJournal(_ context.Context, id string) (JournalReader,
 		return nil, fmt.Errorf("load run: %w", err)
 	}
 	path := b.RunPath(id)
-	f, err := os.Open(path)
-	if os.IsNotExist(err) {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		return err
+	})
+	if err == syscall.ENOENT {
 		return nil, fmt.Errorf("%w: run %s (%s)", ErrNotFound, id, path)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load run %s: %w", id, err)
+		return nil, fmt.Errorf("load run %s: %w", id, &os.PathError{Op: "open", Path: path, Err: err})
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("load run %s: %w", id, err)
-	}
-	return &localReader{File: f, size: fi.Size()}, nil
+	return &localReader{fd: fd, path: path, size: -1}, nil
 }
 
 // RepairJournal keeps a copy as <file>.broken[.N] and truncates the file.

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Where a resolved subscription came from, in the order ResolveSubscription
@@ -36,7 +37,10 @@ type SubscriptionSources struct {
 	CLI func(ctx context.Context) (string, error)
 }
 
-var reSubscriptionID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+// Compiled on first use, not at every process's start-up.
+var reSubscriptionID = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+})
 
 // ErrNoSubscription is returned (wrapped) when no source names a
 // subscription.
@@ -54,7 +58,7 @@ func ResolveSubscription(ctx context.Context, src SubscriptionSources) (Resolved
 	}
 	if src.Getenv != nil {
 		if id := strings.TrimSpace(src.Getenv("ARM_SUBSCRIPTION_ID")); id != "" {
-			if !reSubscriptionID.MatchString(id) {
+			if !reSubscriptionID().MatchString(id) {
 				return ResolvedSubscription{}, fmt.Errorf("ARM_SUBSCRIPTION_ID %q is not a subscription id (a UUID; see `az account show`)", id)
 			}
 			return ResolvedSubscription{ID: id, Source: SourceEnv}, nil
@@ -63,7 +67,7 @@ func ResolveSubscription(ctx context.Context, src SubscriptionSources) (Resolved
 	var cliErr error
 	if src.CLI != nil {
 		id, err := src.CLI(ctx)
-		if err == nil && reSubscriptionID.MatchString(id) {
+		if err == nil && reSubscriptionID().MatchString(id) {
 			return ResolvedSubscription{ID: id, Source: SourceCLI}, nil
 		}
 		if err == nil {

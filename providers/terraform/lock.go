@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // AzurermSource is the embedded module's provider, as the lock file names
@@ -38,14 +38,34 @@ type LockedProvider struct {
 	Constraints string
 }
 
-type lockFile struct {
-	Providers []struct {
-		Source      string   `hcl:"source,label"`
-		Version     string   `hcl:"version"`
-		Constraints string   `hcl:"constraints,optional"`
-		Hashes      []string `hcl:"hashes,optional"`
-	} `hcl:"provider,block"`
-	Remain hcl.Body `hcl:",remain"`
+// lockSchema and providerSchema are the lock file's shape: provider
+// blocks, labelled with the source address, of version, constraints and
+// hashes; anything else at the top is left alone. They are read with hcl's
+// schema API and not gohcl's struct tags: gohcl links hclwrite and with it
+// go-cmp, whose package initialisation every process of the binary paid
+// (about 2 ms: README "Performance").
+var (
+	lockSchema     = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "provider", LabelNames: []string{"source"}}}}
+	providerSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+		{Name: "version", Required: true}, {Name: "constraints"}, {Name: "hashes"},
+	}}
+)
+
+// lockString is a provider block's string attribute name ("" if absent).
+func lockString(attrs hcl.Attributes, name string) (string, hcl.Diagnostics) {
+	a, ok := attrs[name]
+	if !ok {
+		return "", nil
+	}
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() {
+		return "", diags
+	}
+	if v.IsNull() || !v.IsKnown() || !v.Type().Equals(cty.String) {
+		return "", hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Incorrect attribute value type",
+			Detail: fmt.Sprintf("%s: want a string", name), Subject: a.Expr.Range().Ptr()}}
+	}
+	return v.AsString(), nil
 }
 
 // LockedProviders reads the lock file of the working directory dir: the
@@ -64,13 +84,24 @@ func LockedProviders(dir string) (map[string]LockedProvider, error) {
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("read %s: %s", path, diags.Error())
 	}
-	var lf lockFile
-	if diags := gohcl.DecodeBody(f.Body, nil, &lf); diags.HasErrors() {
+	content, _, diags := f.Body.PartialContent(lockSchema)
+	if diags.HasErrors() {
 		return nil, fmt.Errorf("read %s: %s", path, diags.Error())
 	}
 	m := map[string]LockedProvider{}
-	for _, p := range lf.Providers {
-		m[p.Source] = LockedProvider{Version: p.Version, Constraints: p.Constraints}
+	for _, b := range content.Blocks {
+		pc, diags := b.Body.Content(providerSchema)
+		var p LockedProvider
+		if !diags.HasErrors() {
+			p.Version, diags = lockString(pc.Attributes, "version")
+		}
+		if !diags.HasErrors() {
+			p.Constraints, diags = lockString(pc.Attributes, "constraints")
+		}
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("read %s: %s", path, diags.Error())
+		}
+		m[b.Labels[0]] = p
 	}
 	return m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -95,5 +96,44 @@ func TestLockFile_KeptAcrossInits(t *testing.T) {
 	second, err := os.ReadFile(filepath.Join(work, terraform.LockFile))
 	if err != nil || !bytes.Equal(first, second) {
 		t.Errorf("lock file after the second init: %v, changed %v; want it kept as it was", err, !bytes.Equal(first, second))
+	}
+}
+
+// TestLockedProviders_Shapes: every provider block is read; a block
+// without a version, with a version that is not a string or with an
+// attribute the lock file does not have is an error naming the file;
+// other top-level content is left alone (as terraform leaves it).
+func TestLockedProviders_Shapes(t *testing.T) {
+	tests := []struct {
+		name    string
+		lock    string
+		want    map[string]terraform.LockedProvider
+		wantErr string
+	}{
+		{name: "TwoProviders", lock: "provider \"a/b/c\" {\n  version = \"1.0.0\"\n}\nprovider \"d/e/f\" {\n  version = \"2.0.0\"\n  constraints = \"~> 2.0\"\n}\nother \"x\" {\n  y = 1\n}\n",
+			want: map[string]terraform.LockedProvider{"a/b/c": {Version: "1.0.0"}, "d/e/f": {Version: "2.0.0", Constraints: "~> 2.0"}}},
+		{name: "NoProvider", lock: "# empty\n", want: map[string]terraform.LockedProvider{}},
+		{name: "NoVersion", lock: "provider \"a/b/c\" {\n  constraints = \"1.0\"\n}\n", wantErr: "version"},
+		{name: "VersionNotAString", lock: "provider \"a/b/c\" {\n  version = [\"1.0.0\"]\n}\n", wantErr: "version: want a string"},
+		{name: "UnknownAttribute", lock: "provider \"a/b/c\" {\n  version = \"1.0.0\"\n  colour = \"blue\"\n}\n", wantErr: "colour"},
+		{name: "NoLabel", lock: "provider {\n  version = \"1.0.0\"\n}\n", wantErr: "label"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, terraform.LockFile), []byte(tt.lock), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			got, err := terraform.LockedProviders(dir)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), terraform.LockFile) {
+					t.Errorf("LockedProviders = %v, %v; want an error naming %s and %q", got, err, terraform.LockFile, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("LockedProviders = %v, %v; want %v", got, err, tt.want)
+			}
+		})
 	}
 }

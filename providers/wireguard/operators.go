@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -23,12 +24,13 @@ type Operator struct {
 	PublicKey wgtypes.Key
 }
 
-var reOperatorName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]*$`)
+// Compiled on first use, not at every process's start-up.
+var reOperatorName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]*$`) })
 
 // ValidOperatorName reports whether name can name an operator: a word of
 // letters, digits, '.', '_', '@' and '-' (user@host), at most 64 bytes.
 func ValidOperatorName(name string) bool {
-	return len(name) <= 64 && reOperatorName.MatchString(name)
+	return len(name) <= 64 && reOperatorName().MatchString(name)
 }
 
 // DefaultOperatorName is user@host of this process, made a valid operator

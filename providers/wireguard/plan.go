@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Peer roles. The hub is the operator's machine; the VMs are spokes that
@@ -66,10 +67,11 @@ func (p AddressPlan) Host(name string) (Peer, bool) {
 	return Peer{}, false
 }
 
-var rePeerName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+// Compiled on first use, not at every process's start-up.
+var rePeerName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`) })
 
 // ValidPeerName reports whether name can name a peer (and its key file).
-func ValidPeerName(name string) bool { return len(name) <= 64 && rePeerName.MatchString(name) }
+func ValidPeerName(name string) bool { return len(name) <= 64 && rePeerName().MatchString(name) }
 
 // Plan places the hub and hosts in network, an IPv4 CIDR: the hub gets the
 // first usable address, the controllers the next ones, then the workers,
