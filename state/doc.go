@@ -147,7 +147,9 @@
 //	               of it the node declares itself; see workflow.Inputs.
 //	               Secrets enter only these combined digests, never alone.
 //	               Absent in files written before digests: such a success
-//	               is never reused by a new run.)
+//	               is never reused by a new run.), built_in (on a reuse,
+//	               succeeded -> succeeded: the run the node last ran in,
+//	               whose work is reused)
 //	resumed        attempt (the run attempt: 2, 3, …), flags (from now on);
 //	               only, select_from, skip when the resume changed the
 //	               selection (RunFile.Selection: the header's, replaced by
@@ -218,8 +220,9 @@
 // to running clears outputs; a reuse (succeeded -> succeeded) without
 // outputs keeps those recorded earlier in the same file (a reuse with a
 // digest sets the digests; without, keeps them). RunID of a
-// succeeded node is the run of the file (events carry no run id, so a
-// node reused from an earlier run reads as succeeded in this one). Store.Load also gives the per-node timeline
+// succeeded node is the run it last ran in: a reuse's built_in, else the
+// run of the file (a reuse written before built_in reads as succeeded in
+// this one). Store.Load also gives the per-node timeline
 // (first start, last finish, summed duration, attempts), the outcome and
 // the effective flags (header, then each resumed record's flags).
 //

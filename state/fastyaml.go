@@ -371,7 +371,7 @@ func fastRecord(body []byte) (rec Record, ok bool) {
 	for _, e := range entries {
 		var s string
 		switch e.key {
-		case "kind", "node", "from", "to", "reason", "error", "outcome", "by", "digest", "own_digest":
+		case "kind", "node", "from", "to", "reason", "error", "outcome", "by", "digest", "own_digest", "built_in":
 			if s, ok = fastString(e); !ok {
 				return rec, false
 			}
@@ -397,6 +397,8 @@ func fastRecord(body []byte) (rec Record, ok bool) {
 			rec.Digest = s
 		case "own_digest":
 			rec.OwnDigest = s
+		case "built_in":
+			rec.BuiltIn = s
 		case "seq":
 			rec.Seq, ok = fastUint(e)
 		case "attempt":

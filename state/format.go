@@ -115,6 +115,8 @@ type Record struct {
 	// with (workflow.Inputs); absent in records written before digests.
 	Digest    string `yaml:"digest,omitempty"`
 	OwnDigest string `yaml:"own_digest,omitempty"`
+	// succeeded -> succeeded (a reuse): the run the node last ran in
+	BuiltIn string `yaml:"built_in,omitempty"`
 
 	// resumed, outcome, superseded: the run's flags from then on
 	Flags map[string]bool `yaml:"flags,omitempty"`
@@ -149,7 +151,7 @@ func (r *Record) Event() workflow.Event {
 	return workflow.Event{
 		Seq: r.Seq, Time: r.Time, Node: r.Node, From: r.From, To: r.To, Attempt: r.Attempt,
 		Reason: r.Reason, Error: r.Error, Duration: r.Duration, Outputs: r.Outputs,
-		Digest: r.Digest, OwnDigest: r.OwnDigest,
+		Digest: r.Digest, OwnDigest: r.OwnDigest, Built: r.BuiltIn,
 	}
 }
 

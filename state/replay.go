@@ -18,7 +18,8 @@ type RunFile struct {
 
 	// Nodes is the replayed state of every node that has a transition:
 	// what the engine resumes from. Succeeded nodes carry their outputs and
-	// RunID (this run, or the run the node succeeded in if it was reused).
+	// RunID (the run the node last ran in: this one, or for a reuse the
+	// run its built_in names).
 	Nodes map[string]workflow.NodeStatus
 
 	// Flags are the run's effective flags: the header's, replaced by each
@@ -262,7 +263,10 @@ func (rf *RunFile) apply(rec Record) {
 				tl.Started = rec.Time
 			}
 		case workflow.Succeeded:
-			if rec.From != workflow.Succeeded || st.RunID == "" {
+			switch {
+			case rec.From == workflow.Succeeded && rec.BuiltIn != "":
+				st.RunID = rec.BuiltIn // a reuse names the run that built it
+			case rec.From != workflow.Succeeded || st.RunID == "":
 				st.RunID = rf.Header.RunID
 			}
 			st.Finished = rec.Time

@@ -295,7 +295,7 @@ func transition(ev workflow.Event) Record {
 	return Record{
 		Kind: KindTransition, Time: ev.Time, Node: ev.Node, From: ev.From, To: ev.To,
 		Attempt: ev.Attempt, Reason: ev.Reason, Error: ev.Error, Duration: ev.Duration,
-		Outputs: maps.Clone(ev.Outputs), Digest: ev.Digest, OwnDigest: ev.OwnDigest,
+		Outputs: maps.Clone(ev.Outputs), Digest: ev.Digest, OwnDigest: ev.OwnDigest, BuiltIn: ev.Built,
 	}
 }
 

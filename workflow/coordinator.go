@@ -501,6 +501,9 @@ func (r *run) set(i int, to State, attempt int, reason string, err error, dur ti
 	if to == Succeeded {
 		ev.Outputs = maps.Clone(n.status.Outputs)
 		ev.Digest, ev.OwnDigest = n.status.Digest, n.status.OwnDigest
+		if from == Succeeded {
+			ev.Built = n.status.RunID
+		}
 	}
 	if r.record(i, ev) {
 		return true

@@ -80,6 +80,9 @@ type Event struct {
 	// digest (see Inputs) that its outputs were built with; "" when the
 	// node declares no inputs.
 	Digest, OwnDigest string
+	// Built, on a reuse (succeeded -> succeeded): the run the node last
+	// ran in, whose work and outputs are reused; "" when unknown.
+	Built string
 }
 
 // IllegalTransitionError reports a transition CanTransition forbids.

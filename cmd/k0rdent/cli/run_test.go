@@ -174,9 +174,13 @@ func TestRun_TerminalPrompt(t *testing.T) {
 			if old.Outcome != state.OutcomeSuperseded || old.SupersededBy != rf.Header.RunID {
 				t.Errorf("old run: outcome %q by %q, want superseded by %s", old.Outcome, old.SupersededBy, rf.Header.RunID)
 			}
-			// A fresh run runs every enabled node again.
-			if n := rf.Nodes["a"]; n.State != workflow.Succeeded || n.RunID != rf.Header.RunID {
-				t.Errorf("a = %+v, want run again in the fresh run", n)
+			// A fresh run is a new run: a, unchanged, is reused from the
+			// run that built it (and says which); c, which failed, runs.
+			if n := rf.Nodes["a"]; n.State != workflow.Succeeded || n.RunID != failed.Header.RunID || !strings.Contains(n.Reason, "unchanged since run "+failed.Header.RunID) {
+				t.Errorf("a = %+v, want reused from run %s", n, failed.Header.RunID)
+			}
+			if n := rf.Nodes["c"]; n.State != workflow.Succeeded || n.RunID != rf.Header.RunID {
+				t.Errorf("c = %+v, want run again in the fresh run", n)
 			}
 		})
 	}
@@ -450,5 +454,30 @@ func TestRun_JournalRefusalIsReported(t *testing.T) {
 	}
 	if st := rf.Nodes["leak"].State; st != workflow.Failed {
 		t.Errorf("leak = %s, want failed", st)
+	}
+}
+
+// A node reused run after run names the run that built it, not the run
+// before (which only reused it too): the reuse record carries built_in.
+func TestRun_ReuseNamesTheRunThatBuiltIt(t *testing.T) {
+	e := newEnv(t, commandConfig)
+	e.mustRun(0, "run")
+	built := e.current().Header.RunID
+	e.mustRun(0, "run")
+	e.mustRun(0, "run")
+	rf := e.current()
+	if rf.Header.RunID == built {
+		t.Fatal("the third run is the first")
+	}
+	n := rf.Nodes["a"]
+	if n.State != workflow.Succeeded || n.RunID != built || n.Reason != "unchanged since run "+built+", reused" {
+		t.Errorf("a in the third run = %+v, want reused from %s and saying so", n, built)
+	}
+	recorded := false
+	for _, rec := range rf.Records {
+		recorded = recorded || rec.Node == "a" && rec.From == workflow.Succeeded && rec.BuiltIn == built
+	}
+	if !recorded {
+		t.Errorf("the third run's file has no reuse record of a with built_in %s: %+v", built, rf.Records)
 	}
 }
