@@ -108,7 +108,7 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 	rt, err := store.Current()
 	switch {
 	case errors.Is(err, state.ErrNotFound):
-		if v.LegacyFound, err = state.InspectLegacy(projectRoot(o.globalOptions), o.StateDir); err != nil {
+		if v.LegacyFound, err = store.InspectLegacy(projectRoot(o.globalOptions)); err != nil {
 			return err
 		}
 		if v.LegacyFound != nil {
