@@ -68,7 +68,8 @@ func noLocalState(t *testing.T) {
 // TestRemote_RunStatusRunsShowReset: a failed run prints the resume
 // command with the state URL (not a --state-dir made of it) and the failed
 // node's log tail from the container; status, status -o json, runs and
-// runs show read the container; the resumed run finishes; status --check
+// runs show read the container, and so does the completion of run ids;
+// the resumed run finishes; status --check
 // passes; reset journals its teardown there.
 func TestRemote_RunStatusRunsShowReset(t *testing.T) {
 	e, cfg := newRemoteEnv(t, commandConfig)
@@ -109,6 +110,17 @@ func TestRemote_RunStatusRunsShowReset(t *testing.T) {
 	if rs := e.mustRun(0, "runs"); !strings.Contains(rs.stdout, id) || !strings.Contains(rs.stdout, "failed") {
 		t.Errorf("runs:\n%s", rs.stdout)
 	}
+	// Completion offers the container's run ids, not those of a local
+	// directory left beside the config (as after `state push`).
+	stale := "20200101-000000-0001"
+	if err := os.MkdirAll("state/runs", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.write("state/runs/"+stale+".yaml", "")
+	if c := e.mustRun(0, "__complete", "runs", "show", ""); !strings.Contains(c.stdout, id) || strings.Contains(c.stdout, stale) {
+		t.Errorf("runs show <Tab> on a remote state: want %s, not the local %s:\n%s", id, stale, c.stdout)
+	}
+	os.RemoveAll("state")
 	show := e.mustRun(0, "runs", "show", id)
 	for _, want := range []string{"FAILED c", "| c is broken", "last ", cfg.URL() + "/runs/" + id + "/c.log"} {
 		if !strings.Contains(show.stdout, want) {
