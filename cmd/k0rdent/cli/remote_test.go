@@ -203,3 +203,32 @@ func TestRemote_Operators(t *testing.T) {
 	}
 	noLocalState(t)
 }
+
+// TestRemote_StatusRunInProgressElsewhere: the current run's holder is a
+// process on another machine (a live lease there): status says the run is
+// in progress and where, which a pid check on this machine cannot tell.
+func TestRemote_StatusRunInProgressElsewhere(t *testing.T) {
+	e, cfg := newRemoteEnv(t, baseConfig)
+	id := journalOperators(t, blobStore(t, cfg))
+	h := state.CurrentHolder("k0rdent run --resume")
+	h.RunID, h.PID, h.Host = id, 4242, "ci-runner-7"
+	l, _, err := blobStore(t, cfg).Lock(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if r := e.mustRun(0, "status"); !strings.Contains(r.stdout, "in progress, pid 4242 on ci-runner-7") {
+		t.Errorf("status while a run holds the lease elsewhere:\n%s", r.stdout)
+	}
+	var v struct {
+		PID  int    `json:"in_progress_pid"`
+		Host string `json:"in_progress_host"`
+	}
+	if err := json.Unmarshal([]byte(e.mustRun(0, "status", "-o", "json").stdout), &v); err != nil || v.PID != 4242 || v.Host != "ci-runner-7" {
+		t.Errorf("status -o json in progress: %+v %v, want pid 4242 on ci-runner-7", v, err)
+	}
+	l.Unlock()
+	if r := e.mustRun(0, "status"); strings.Contains(r.stdout, "in progress") {
+		t.Errorf("status after the lease was released:\n%s", r.stdout)
+	}
+}
