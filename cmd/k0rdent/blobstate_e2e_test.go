@@ -374,8 +374,13 @@ func TestBlobState_StoreStoppedMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := p.currentRun()
-	if after.Header.RunID != before.Header.RunID || after.Err != nil || len(after.Records) < len(before.Records) {
-		t.Fatalf("journal after the outage: run %s, %v, %d records; want run %s with the %d records made durable before", after.Header.RunID, after.Err, len(after.Records), before.Header.RunID, len(before.Records))
+	if after.Header.RunID != before.Header.RunID || after.Err != nil || after.Torn || len(after.Records) < len(before.Records) {
+		t.Fatalf("journal after the outage: run %s, %v (torn %v), %d records; want run %s with the %d records made durable before", after.Header.RunID, after.Err, after.Torn, len(after.Records), before.Header.RunID, len(before.Records))
+	}
+	for i, rec := range before.Records { // nothing durable before the outage was lost or changed
+		if got := after.Records[i]; got.Seq != rec.Seq || got.Kind != rec.Kind || got.Node != rec.Node || got.To != rec.To {
+			t.Errorf("record %d before the outage %+v is now %+v", i, rec, got)
+		}
 	}
 	p.resumeAfterLease(stopped, 0)
 	rf := p.currentRun()
