@@ -109,7 +109,8 @@ timeouts:
 	// Each operator reaches the storage account from its own namespace.
 	stateEnv := func(netns string) []string {
 		endpoint := "http://" + forwardInto(t, netns, "127.0.0.1:"+az.Port()) + "/" + testenv.AzuriteAccount
-		return []string{"K0RDENT_STATE_URL=" + p.cfg.URL(), "AZURE_STORAGE_CONNECTION_STRING=" + testenv.AzuriteConnectionString(endpoint), "K0RDENT_STATE_LEASE=15s"}
+		// The default lease (60s): nothing here dies holding it.
+		return []string{"K0RDENT_STATE_URL=" + p.cfg.URL(), "AZURE_STORAGE_CONNECTION_STRING=" + testenv.AzuriteConnectionString(endpoint)}
 	}
 	downOperatorDevice(t, tb, iface, dirA)
 	k0rdentA := operatorCLI(tb, p.project, append(stateEnv(tb.OperatorNetns()), "K0RDENT_OPERATOR=alice@a", "K0RDENT_OPERATOR_DIR="+dirA)...)
