@@ -218,9 +218,19 @@ func (d *Deployer) lock(runID string) (*state.Lock, *state.Holder, error) {
 		return nil, nil, withCode(CodeLocked, LockedError(le))
 	}
 	if err != nil {
-		return nil, nil, withCode(CodeUsage, fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", d.Store.Location(), err))
+		return nil, nil, withCode(CodeUsage, StoreError(d.Store, err))
 	}
 	return lock, prev, nil
+}
+
+// StoreError words a store that cannot be locked or written with its fix:
+// a local directory to make writable, or a remote store (Location is a
+// URL) to reach.
+func StoreError(s *state.Store, err error) error {
+	if s.LocalBackend() == nil {
+		return fmt.Errorf("state %s: %w (check the storage account, the container and your access to it: see README, Working as a team)", s.Location(), err)
+	}
+	return fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", s.Location(), err)
 }
 
 // LockedError names the holder of the lock: run id, pid, host, user,
@@ -238,8 +248,14 @@ func LockedError(le *state.LockedError) error {
 	if h.User != "" || h.Host != "" {
 		who = fmt.Sprintf(" by %s@%s", h.User, h.Host)
 	}
-	return fmt.Errorf("state directory %s is in use by run %s, pid %d%s, started %s (%s); wait for it to finish: %w",
-		le.Path, run, h.PID, who, h.Started.Local().Format("2006-01-02 15:04:05"), h.Command, state.ErrLocked)
+	where, wait := "state directory", "wait for it to finish"
+	if strings.Contains(le.Path, "://") {
+		// A remote store's URL: the lock is a lease, which a dead holder
+		// loses when it expires.
+		where, wait = "state", "wait for it to finish (if it died, its lease expires within a minute and the next run takes over)"
+	}
+	return fmt.Errorf("%s %s is in use by run %s, pid %d%s, started %s (%s); %s: %w",
+		where, le.Path, run, h.PID, who, h.Started.Local().Format("2006-01-02 15:04:05"), h.Command, wait, state.ErrLocked)
 }
 
 // migrate migrates legacy files the first time they are found; the

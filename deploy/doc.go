@@ -27,6 +27,10 @@
 //     record in the current run. Load hands the phases this machine's
 //     operator (Deployer.Operator, its own directory, the operators the
 //     journals record: phases.Operator), which the vpn node's tunnel is for.
+//     Operators lists them from the journals, without the lock. Both read
+//     and write only through the Store, so on a shared remote store every
+//     operator sees the same list, and a removal takes the lease like a
+//     run (while another process holds it: CodeLocked, naming it).
 //
 // Each action follows the same steps: take the lock (Run, Reset), judge the
 // current run from the run files (never from runtime.yaml alone: it is a
@@ -46,5 +50,10 @@
 // their cause: CodeUsage for anything the operator fixes on the command
 // line, in the config or in the state directory (nothing is written),
 // CodeLocked for a live lock holder, CodePhaseFailed, CodePrecondition and
-// CodeInterrupted for how a run ended.
+// CodeInterrupted for how a run ended. StoreError and LockedError word the
+// store by its kind: a state directory (make it writable) or a remote
+// store's URL (check the account, the container and the access; a dead
+// holder's lease expires by itself). A write the remote store did not
+// answer wraps state.ErrUnreachable, for which the command line adds the
+// resume command.
 package deploy

@@ -106,6 +106,8 @@ func (d *Deployer) RemoveOperator(ctx context.Context, name string, force bool) 
 		}
 	}
 	switch {
+	case target == nil && len(names) == 0:
+		return nil, usagef("no operator %q: %s records no operator yet (the vpn node of a run records its operator)", name, d.Store.Location())
 	case target == nil:
 		return nil, usagef("no operator %q (operators: %s)", name, strings.Join(names, ", "))
 	case target.Legacy:

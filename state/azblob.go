@@ -784,6 +784,9 @@ func (l *blobLease) renew() {
 			l.mu.Lock()
 			l.lost = fmt.Errorf("the store lock (a lease on %s/%s) was lost: renewing it failed for %s (%v); another process may hold it now",
 				l.b.Location(), LockFile, time.Since(failing).Round(time.Second), blobErr(err))
+			if !bloberror.HasCode(err, bloberror.LeaseIDMismatchWithLeaseOperation, bloberror.LeaseNotPresentWithLeaseOperation, bloberror.LeaseLost) {
+				l.lost = fmt.Errorf("%w (%w)", l.lost, ErrUnreachable)
+			}
 			l.mu.Unlock()
 			return
 		}
@@ -1114,8 +1117,8 @@ func (j *blobJournal) reconcile(ctx context.Context, p []byte, appendErr error) 
 	defer cancel()
 	props, err := j.ab.GetProperties(rctx, nil)
 	if err != nil {
-		return fmt.Errorf("append to %s: %v; and reading its length back failed (%v): the store is unreachable; nothing after the last complete record is lost, run again when it is back",
-			j.name, blobErr(appendErr), blobErr(err))
+		return fmt.Errorf("append to %s: %v; and reading its length back failed (%v): %w: every record appended before it is kept; run again when the store is back",
+			j.name, blobErr(appendErr), blobErr(err), ErrUnreachable)
 	}
 	length := int64(0)
 	if props.ContentLength != nil {

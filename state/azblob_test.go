@@ -707,8 +707,8 @@ func TestBlobBackend_StoreStoppedMidRun(t *testing.T) {
 	}
 	az.Stop()
 	err = j.Append(ctx, blobRecords(t, 3, 1))
-	if err == nil || !strings.Contains(err.Error(), "unreachable") {
-		t.Fatalf("append with the store stopped: %v, want a clear unreachable message", err)
+	if err == nil || !strings.Contains(err.Error(), "unreachable") || !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("append with the store stopped: %v, want a clear unreachable message (errors.Is ErrUnreachable)", err)
 	}
 	l.Unlock(ctx) // fails too; the lease expires by itself
 	if err := az.Start(); err != nil {

@@ -1,6 +1,7 @@
-// Package state keeps k0rdent's state directory: the append-only journal of
-// every run, the runtime snapshot, node logs, secrets, the store lock, and
-// the legacy migration. This comment is the on-disk format specification.
+// Package state keeps k0rdent's state: the append-only journal of every
+// run, the runtime snapshot, node logs, secrets, the store lock, and the
+// legacy migration, in a local state directory or an Azure Blob Storage
+// container. This comment is the format specification of both.
 //
 // # Backends
 //
@@ -370,6 +371,92 @@
 // holder record found under a free lock is a dead holder: the lock is
 // taken over and the previous holder returned, and the caller journals a
 // lock-takeover record. CreateRun, OpenRun and StartFresh need the lock.
+//
+// # Azure Blob Storage
+//
+// BlobBackend (azblob.go) keeps the same documents in one container of a
+// storage account, under an optional prefix: azblob://ACCOUNT/CONTAINER
+// [/PREFIX], from --state-url, K0RDENT_STATE_URL or the config's state:
+// {backend: azureblob, account, container, prefix}. The container is
+// created by the team (README, "Working as a team"), never by k0rdent.
+// Blob names are the local layout's paths below <prefix>/:
+//
+//	<prefix>/
+//	  runtime.yaml                block blob: the runtime snapshot
+//	  runs/<run-id>.yaml          append blob: the run file, byte for byte the local format
+//	  runs/<run-id>.yaml.broken   block blob: the copy a repair keeps (.broken.2, …)
+//	  runs/<run-id>/<node>.log    append blob: a node's log
+//	  runs/<run-id>/<name>        block blob: a file kept beside the run's logs (the config it started with)
+//	  secrets/<name>              block blob per secret (wireguard/<peer>.key, the SSH key, kubeconfigs, …)
+//	  work/<name>/<file>          block blob per file of a work dir (terraform/, k0s/), .terraform/ left out
+//	  lock                        block blob: the store lock is a lease on it; its content is the holder record
+//
+// There is no directory: a name is listed by its prefix (runs/,
+// secrets/, work/<name>/), and ids sort as locally. Legacy files are
+// migrated into a local directory only (then `k0rdent state push`).
+// Every write is one request with a Content-MD5, under these conditions:
+//
+//   - A journal is created with Create Append Blob (If-None-Match: *),
+//     then its header is appended at position 0. A crash between the two
+//     leaves an empty blob: ListJournals, ReadJournal and OpenJournal
+//     count it as no journal, and CreateJournal reuses it, so a journal
+//     exists whole or not at all.
+//   - Each batch of records (the group commit) is one Append Block with
+//     the append-position condition (x-ms-blob-condition-appendpos: the
+//     length this writer knows). Two writers can never interleave: the
+//     second one's condition fails. A block is committed whole or not at
+//     all, so a request cut mid-way leaves no torn tail. When the outcome
+//     is unknown (a timeout, a lost response, a retry meeting its own
+//     earlier block) the length is read back: the old length plus the
+//     batch, ending with the batch, means it was written (it is never
+//     sent twice); the old length means it was not; anything else is
+//     another writer. If the length cannot be read back either, the
+//     append fails with ErrUnreachable: every record before it is kept,
+//     and the run is resumed once the store is back. A batch is at most
+//     4 MiB. Readers download a journal in one GET, a consistent view.
+//   - A repair (a journal from elsewhere may still end torn) uploads the
+//     whole journal as <id>.yaml.broken[.N] (If-None-Match: *), writes
+//     the valid prefix to the append blob <id>.yaml.repair, copies that
+//     over the journal server-side on condition that the journal's ETag
+//     is the one read (nobody appended since), and deletes the temporary
+//     blob. Readers see the old journal or the cut one.
+//   - runtime.yaml is replaced by one Put Blob with an ETag condition:
+//     If-Match the version this process last read or wrote or, if it
+//     has seen none, the version there at its first write (it holds the
+//     lock, so that is the previous holder's; If-None-Match: * when there
+//     is none). A process that lost the lock to another cannot overwrite
+//     what the new holder wrote.
+//   - Logs are appended in blocks (buffered, about once a second, and
+//     when the node ends); run files, secrets and work-dir files are
+//     replaced whole by one Put Blob each.
+//
+// The lock is a blob lease on lock, of K0RDENT_STATE_LEASE (15 s to 60 s,
+// Azure's bounds; default 60 s), renewed every third of it while held.
+// The lock blob is created empty on first use (If-None-Match: *); the
+// holder writes its holder record into it under the lease (YAML, the
+// fields of the local lock: run_id, pid, host, user, command, started),
+// readable by anyone (ReadHolder, and the message of a refused Lock),
+// and clears it before releasing the lease (Unlock). A second process's
+// Acquire Lease fails (LeaseAlreadyPresent): *LockedError naming the
+// holder, exit 3. A holder that dies stops renewing: its lease expires
+// within the lease period, its record stays, and the next Lock takes the
+// lease and returns that record as the previous holder, which the caller
+// journals as a lock-takeover record, as locally. A holder that cannot
+// renew for the lease period (minus one renewal interval) counts its
+// lease as lost (ErrUnreachable when the store did not answer) and
+// refuses every later write: another process may hold the lock by then.
+// Readers (status, runs, runs show, operators) never take a lease.
+//
+// Secrets are blobs of their own under secrets/, never inside journals,
+// logs or runtime.yaml (the journals hold their paths, as locally): the
+// SSH key, kubeconfigs, the VMs' WireGuard keys and the Azure client
+// secret the deployment needs to share. Whoever can read the container
+// can read them. An operator's own WireGuard key is never in the store
+// (see Operators). SecretsDir materialises them on local disk in a fresh
+// temporary 0700 directory as 0600 files; SaveSecrets puts back what a
+// phase changed there (before the success record that names it); Close
+// removes the directory when the command ends. Work dirs (WorkDir,
+// SaveWorkDir) are restored and kept the same way, under work/<name>/.
 //
 // # Fresh start
 //

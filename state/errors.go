@@ -24,6 +24,11 @@ var (
 	ErrUnsupportedFormat = errors.New("state: unsupported format version")
 	// ErrSecret: an output or record that looks like secret material.
 	ErrSecret = errors.New("state: refusing to journal secret material")
+	// ErrUnreachable: a remote store did not answer a write (or the
+	// renewal of its lock) and whether it happened could not be read
+	// back. What was durable before is kept; the run is resumed once the
+	// store is back.
+	ErrUnreachable = errors.New("state: store unreachable")
 )
 
 // CorruptError locates corruption in a run file. Record is the sequence

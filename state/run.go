@@ -437,7 +437,7 @@ func (r *Run) stage(recs []Record) (int, error) {
 		return 0, fmt.Errorf("append to run %s: closed", r.ID())
 	}
 	if r.err != nil {
-		return 0, fmt.Errorf("append to run %s: an earlier write failed (%v); open the run again to repair it", r.ID(), r.err)
+		return 0, fmt.Errorf("append to run %s: an earlier write failed (%w); open the run again to repair it", r.ID(), r.err)
 	}
 	var refused error
 	n := 0
@@ -503,7 +503,7 @@ func (r *Run) sync() ([]Record, error) {
 	}
 	if r.err != nil {
 		r.mu.Unlock()
-		return nil, fmt.Errorf("append to run %s: an earlier write failed (%v); open the run again to repair it", r.ID(), r.err)
+		return nil, fmt.Errorf("append to run %s: an earlier write failed (%w); open the run again to repair it", r.ID(), r.err)
 	}
 	f, data, recs := r.f, r.pend, r.pendRecs
 	r.pend, r.pendRecs = nil, nil

@@ -4,15 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
 	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
@@ -23,25 +30,31 @@ import (
 )
 
 // TestOperators_TwoOperators is issue 15 item 4 on the namespace testbed:
-// two operator machines share one deployment. Each is a network namespace
-// of its own with its own home (XDG_CONFIG_HOME: where its WireGuard key
-// lives) and its own /run/wireguard (a private mount namespace, so that
-// both can call their device by the config's vpn.interface, as two
-// machines would). They share the state directory: a shared local
-// directory stands in here for the Azure Blob container of issue 15b.
+// two operator machines share one deployment through Azure Blob Storage
+// (Azurite). Each is a network namespace of its own with its own operator
+// directory (K0RDENT_OPERATOR_DIR: where its WireGuard key lives) and its
+// own /run/wireguard (a private mount namespace, so that both can call
+// their device by the config's vpn.interface, as two machines would).
+// Neither has a local state directory: both run with K0RDENT_STATE_URL,
+// and reach the test binary's Azurite through a forwarder listening on
+// the loopback of their own namespace (as two machines reach one storage
+// account).
 //
 // Operator A (alice@a) deploys (wireguard, terraform with the real
-// terraform binary, vpn through wireguard-go, a probe phase that fails).
-// Operator B (bob@b) resumes that run: its vpn node generates B's key in
-// B's home, gives B the address at the top of the WireGuard network, adds
-// B's public key as a peer of every VM over SSH to the VMs' public IPs
-// (the device and the VM's wg-quick file), then brings B's tunnel up; the
-// run succeeds through B's tunnel. `status --check` passes for B and for
-// A (A's tunnel keeps working). A VM restarted from its wg-quick file
-// still knows B. `operators` lists both. Then A runs `operators remove
-// bob@b`: journalled, gone from every VM's file, B's `status --check`
-// fails on the vpn node while A's passes. B's private key never appears
-// in the state directory or in any output.
+// terraform binary, vpn through wireguard-go, a probe phase that fails);
+// the VMs boot from the cloud-init documents A's run stored in the
+// container. Operator B (bob@b) resumes that run: its vpn node generates
+// B's key in B's directory, gives B the address at the top of the
+// WireGuard network, adds B's public key as a peer of every VM over SSH
+// to the VMs' public IPs (the device and the VM's wg-quick file), then
+// brings B's tunnel up; the run succeeds through B's tunnel. `status
+// --check` passes for B and for A (A's tunnel keeps working). A VM
+// restarted from its wg-quick file still knows B. `operators` lists both
+// from the container. Then A runs `operators remove bob@b`: journalled in
+// the container under the lease, gone from every VM's file, B's `status
+// --check` fails on the vpn node while A's passes. No private key of
+// either operator is in any blob of the container or in any output, and
+// the hub's key stays with A.
 func TestOperators_TwoOperators(t *testing.T) {
 	testbed.Require(t, true)
 	for _, tool := range []string{"unshare", "mount"} {
@@ -49,6 +62,7 @@ func TestOperators_TwoOperators(t *testing.T) {
 			testenv.Missing(t, "operators e2e: %s not found (util-linux)", tool)
 		}
 	}
+	az := testenv.SharedAzurite(t)
 	tfSection, _ := tftest.UseTestModule(t)
 	keyDir := t.TempDir()
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f", filepath.Join(keyDir, "id")).CombinedOutput(); err != nil {
@@ -73,7 +87,7 @@ func TestOperators_TwoOperators(t *testing.T) {
 		t.Fatal(err)
 	}
 	iface := tb.OperatorInterface()
-	p := newProject(t, fmt.Sprintf(`azure:
+	p := newBlobProjectOn(t, az, fmt.Sprintf(`azure:
   location: westus2
 cluster:
   controllers: {count: 1}
@@ -91,16 +105,23 @@ timeouts:
     command: [sh, -c, "test -f probe-ok || { echo probe-ok missing; exit 1; }"]
     depends_on: [vpn]
 `, filepath.Join(keyDir, "id"), iface, tfSection))
-	homeA, homeB, runB := t.TempDir(), t.TempDir(), t.TempDir()
-	downOperatorDevice(t, tb, iface, filepath.Join(homeA, "k0rdent", "k0rdent"))
-	k0rdentA := operatorCLI(tb, p, "K0RDENT_OPERATOR=alice@a", "XDG_CONFIG_HOME="+homeA)
+	dirA, dirB, runB := t.TempDir(), t.TempDir(), t.TempDir()
+	// Each operator reaches the storage account from its own namespace.
+	stateEnv := func(netns string) []string {
+		endpoint := "http://" + forwardInto(t, netns, "127.0.0.1:"+az.Port()) + "/" + testenv.AzuriteAccount
+		// The default lease (60s): nothing here dies holding it.
+		return []string{"K0RDENT_STATE_URL=" + p.cfg.URL(), "AZURE_STORAGE_CONNECTION_STRING=" + testenv.AzuriteConnectionString(endpoint)}
+	}
+	downOperatorDevice(t, tb, iface, dirA)
+	k0rdentA := operatorCLI(tb, p.project, append(stateEnv(tb.OperatorNetns()), "K0RDENT_OPERATOR=alice@a", "K0RDENT_OPERATOR_DIR="+dirA)...)
 	// B: its own namespace, and its own /run/wireguard.
+	envB := append(stateEnv(nsB), "K0RDENT_OPERATOR=bob@b", "K0RDENT_OPERATOR_DIR="+dirB)
 	k0rdentB := func(ctx context.Context, args ...string) *exec.Cmd {
 		c := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", nsB, "unshare", "--mount", "--propagation", "private", "sh", "-c",
 			`mkdir -p /run/wireguard && mount --bind "$0" /run/wireguard && exec "$@"`, runB, binPath}, args...)...)
 		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		c.Dir = p.dir
-		c.Env = append(p.cmd().Env, "K0RDENT_OPERATOR=bob@b", "XDG_CONFIG_HOME="+homeB)
+		c.Env = append(p.project.cmd().Env, envB...)
 		return c
 	}
 	var outputs []result
@@ -109,22 +130,35 @@ timeouts:
 	skip := "--skip=k0s,k0rdent"
 
 	// A deploys; the probe fails, so the run is left to resume.
-	out1, err1, done := startBootingVMs(t, p, tb, k0rdentA(ctx, "--no-color", "run", skip), infraVMs)
-	r1 := result{stdout: out1.String(), stderr: err1.String()}
+	cmdA := k0rdentA(ctx, "--no-color", "run", skip)
+	var out1, err1 bytes.Buffer
+	cmdA.Stdout, cmdA.Stderr = &out1, &err1
+	if err := cmdA.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmdA.Wait() }()
+	bootVMsFromStore(t, p, tb, done, infraVMs)
+	var r1 result
 	if werr := <-done; werr != nil {
 		r1.code = exitCode(t, werr)
 	}
+	r1.stdout, r1.stderr = out1.String(), err1.String()
 	outputs = append(outputs, r1)
 	if r1.code != 1 {
 		t.Fatalf("A's run: want exit 1 (probe fails)\n%s", r1)
 	}
-	// A's key (the hub's) is in A's home, not in the shared state.
-	keyA, err := wireguard.NewKeyStore(filepath.Join(homeA, "k0rdent", "k0rdent")).Load(wireguard.OperatorKeyName)
+	// A's key (the hub's) is in A's directory, not in the shared state.
+	keyA, err := wireguard.NewKeyStore(dirA).Load(wireguard.OperatorKeyName)
 	if err != nil {
-		t.Fatalf("A's key in A's home: %v", err)
+		t.Fatalf("A's key in A's directory: %v", err)
 	}
-	if ks := wireguard.NewKeyStore(p.path("state", "secrets")); ks.Exists(wireguard.HubName) {
-		t.Errorf("a hub key in the shared state: %s", ks.Path(wireguard.HubName))
+	secrets, err := p.store().Backend().ListSecrets(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hub := filepath.ToSlash(wireguard.NewKeyStore("").Path(wireguard.HubName)); slices.Contains(secrets, hub) {
+		t.Errorf("the hub's key %s is a secret of the shared state: %v", hub, secrets)
 	}
 	vpnA := p.currentRun().Nodes["vpn"].Outputs
 	if vpnA["operator.name"] != "alice@a" || vpnA["operator.address"] != "192.168.100.1" || vpnA["operator.added_to"] != "" || vpnA["operator.public_key"] != keyA.PublicKey().String() {
@@ -142,9 +176,9 @@ timeouts:
 	}
 	rf := p.currentRun()
 	vpnB := rf.Nodes["vpn"].Outputs
-	keyB, err := wireguard.NewKeyStore(filepath.Join(homeB, "k0rdent", "k0rdent")).Load(wireguard.OperatorKeyName)
+	keyB, err := wireguard.NewKeyStore(dirB).Load(wireguard.OperatorKeyName)
 	if err != nil {
-		t.Fatalf("B's key in B's home: %v", err)
+		t.Fatalf("B's key in B's directory: %v", err)
 	}
 	if vpnB["operator.name"] != "bob@b" || vpnB["operator.address"] != "192.168.100.254" || vpnB["operator.public_key"] != keyB.PublicKey().String() ||
 		vpnB["operator.added_to"] != strings.Join(infraVMs, ",") {
@@ -164,8 +198,8 @@ timeouts:
 	for who, k0rdent := range map[string]func(context.Context, ...string) *exec.Cmd{"A": k0rdentA, "B": k0rdentB} {
 		r := run(t, k0rdent(ctx, "--no-color", "status", "--check"))
 		outputs = append(outputs, r)
-		if r.code != 0 {
-			t.Errorf("%s's status --check: want exit 0\n%s", who, r)
+		if r.code != 0 || !strings.Contains(r.stdout, p.cfg.URL()) {
+			t.Errorf("%s's status --check of %s: want exit 0\n%s", who, p.cfg.URL(), r)
 		}
 	}
 	// A VM restarted from its wg-quick file still knows B and A (both
@@ -206,7 +240,7 @@ timeouts:
 			t.Errorf("%v: want exit 2\n%s", args, r)
 		}
 	}
-	// A removes B.
+	// A removes B, under the lease, journalled in the container.
 	rm := run(t, k0rdentA(ctx, "--no-color", "operators", "remove", "bob@b"))
 	outputs = append(outputs, rm)
 	if rm.code != 0 || !strings.Contains(rm.stdout, "removed operator bob@b") {
@@ -215,6 +249,9 @@ timeouts:
 	rf = p.currentRun()
 	if last := rf.Records[len(rf.Records)-1]; last.Kind != state.KindOperator || last.Operator.Name != "bob@b" || last.Operator.By != "alice@a" {
 		t.Errorf("last record %+v, want bob@b's removal by alice@a", last)
+	}
+	if h, err := p.store().ReadHolder(); err != nil || h != nil {
+		t.Errorf("lock holder after remove: %+v %v, want none (released)", h, err)
 	}
 	for _, vm := range infraVMs {
 		if conf, _ := os.ReadFile(tb.WGConfPath(vm)); bytes.Contains(conf, []byte(keyB.PublicKey().String())) {
@@ -232,22 +269,131 @@ timeouts:
 		outputs = append(outputs, r)
 	}
 
-	// Each operator's private key is on its machine only.
+	// Each operator's private key is on its machine only: in no blob of
+	// the container, in no output, and no local state directory appeared.
+	blobs := p.blobs()
+	if len(blobs) == 0 {
+		t.Fatal("no blobs in the container")
+	}
 	for who, key := range map[string]string{"A": keyA.String(), "B": keyB.String()} {
-		filepath.WalkDir(p.path("state"), func(path string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type().IsRegular() {
-				if data, _ := os.ReadFile(path); bytes.Contains(data, []byte(key)) {
-					t.Errorf("%s holds %s's private key", path, who)
-				}
+		for name, data := range blobs {
+			if bytes.Contains(data, []byte(key)) {
+				t.Errorf("blob %s holds %s's private key", name, who)
 			}
-			return nil
-		})
+		}
 		for i, o := range outputs {
 			if strings.Contains(o.stdout+o.stderr, key) {
 				t.Errorf("output of command %d holds %s's private key", i+1, who)
 			}
 		}
 	}
+	if _, err := os.Lstat(p.path("state")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a local state directory appeared beside the config: %v", err)
+	}
+}
+
+// bootVMsFromStore waits until the journal in the container shows the
+// terraform node succeeded (the VMs exist) and configures each testbed VM
+// of vms from its cloud-init document as stored in the container (the
+// wireguard node's secret), as the VM would at first boot. It returns
+// early, failing, if k0rdent exits first.
+func bootVMsFromStore(t *testing.T, p *blobProject, tb *testbed.Testbed, done chan error, vms []string) {
+	t.Helper()
+	store := p.store()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		if rt, err := store.ReadRuntime(); err == nil && rt.CurrentRunID != "" {
+			if rf, err := store.Load(rt.CurrentRunID); err == nil && rf.Nodes["terraform"].State == workflow.Succeeded {
+				for _, vm := range vms {
+					name := filepath.ToSlash(wireguard.NewKeyStore("").CloudInitPath(vm))
+					doc, err := store.Backend().GetSecret(context.Background(), name)
+					if err != nil {
+						t.Fatalf("boot %s: cloud-init document %s in the container: %v", vm, name, err)
+					}
+					if err := tb.ConfigureVM(vm, doc); err != nil {
+						t.Fatalf("boot %s: %v", vm, err)
+					}
+				}
+				return
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err // for the caller
+			t.Errorf("k0rdent exited (%v) before the terraform node succeeded", err)
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("terraform did not succeed within 3 minutes")
+		}
+	}
+}
+
+// forwardInto listens on the loopback of network namespace netns and
+// forwards every connection to target (an address of the test's own
+// namespace): how a process in that namespace reaches the test's
+// Azurite. It returns the listening address (as seen inside netns).
+func forwardInto(t *testing.T, netns, target string) string {
+	t.Helper()
+	type result struct {
+		l   net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// The socket is created inside netns and stays there; the thread
+		// returns to the test's namespace (or dies locked if it cannot).
+		runtime.LockOSThread()
+		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: err}
+			return
+		}
+		defer orig.Close()
+		ns, err := os.Open(filepath.Join("/var/run/netns", netns))
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: err}
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: fmt.Errorf("enter netns %s: %w", netns, err)}
+			return
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{l, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("listen in %s: %v", netns, r.err)
+	}
+	t.Cleanup(func() { r.l.Close() })
+	go func() {
+		for {
+			c, err := r.l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() { io.Copy(u, c); u.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, u)
+			}()
+		}
+	}()
+	return r.l.Addr().String()
 }
 
 // waitCheck runs `status --check` until it exits with want (a handshake

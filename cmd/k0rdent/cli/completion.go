@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -35,7 +37,7 @@ func (a *app) completionCommand() *ucli.Command {
 		Usage:     "print a shell completion script: bash, zsh or fish",
 		ArgsUsage: "bash|zsh|fish",
 		Description: "Completes commands, flags, phase names after --only, --skip and --from (from the\n" +
-			"config), run ids after `runs show` (from the state directory) and output formats.\n" +
+			"config), run ids after `runs show` (from the state directory or URL) and output formats.\n" +
 			"Completing never runs a command and never writes anything.\n\n" +
 			examples(
 				"source <("+a.Name+" completion bash)                   # this bash session",
@@ -221,6 +223,27 @@ func completionGlobals(given map[string]string) globalOptions {
 	return g
 }
 
+// completionStateURL is the remote state the command line would use, as
+// readGlobals finds it: --state-url, K0RDENT_STATE_URL, else the config's
+// state section unless --state-dir (or K0RDENT_STATE_DIR) is given; "" for
+// a local state directory.
+func completionStateURL(given map[string]string, g globalOptions) string {
+	if v := given[flagStateURL]; v != "" {
+		return v
+	}
+	if v := os.Getenv("K0RDENT_STATE_URL"); v != "" {
+		return v
+	}
+	if given[flagStateDir] != "" || os.Getenv("K0RDENT_STATE_DIR") != "" {
+		return ""
+	}
+	st, err := config.LoadState(g.ConfigPath)
+	if err != nil {
+		return ""
+	}
+	return st.URL()
+}
+
 // phaseNames are the phases of the config the command line names (plugins
 // and command phases), read-only; only the plugins when it is unreadable.
 func (a *app) phaseNames(given map[string]string) []string {
@@ -239,9 +262,32 @@ func (a *app) phaseNames(given map[string]string) []string {
 }
 
 // completeRunIDs are the run ids under the state directory, newest first. Listing
-// never locks, repairs or creates anything.
+// never locks, repairs or creates anything. A remote state (--state-url,
+// K0RDENT_STATE_URL or the config's state section, as for every command)
+// is listed by name, with one request bounded to a few seconds; a local
+// directory left beside the config (after `state push`) is not offered.
 func (a *app) completeRunIDs(given map[string]string) []string {
 	g := completionGlobals(given)
+	if raw := completionStateURL(given, g); raw != "" {
+		cfg, err := blobConfig(raw)
+		if err != nil {
+			return nil
+		}
+		cfg.TryTimeout = 3 * time.Second
+		b, err := state.OpenBlobBackend(cfg)
+		if err != nil {
+			return nil
+		}
+		defer b.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ids, err := b.ListJournals(ctx)
+		if err != nil {
+			return nil
+		}
+		slices.Reverse(ids)
+		return ids
+	}
 	if fi, err := os.Stat(g.StateDir); err != nil || !fi.IsDir() {
 		return nil
 	}

@@ -72,7 +72,14 @@
 // directory, runs/ or the lock should be, a lock file without a holder
 // record, and a runtime.yaml or current run file of a newer format; and
 // strayStateDir refuses to start over when only ./state holds this
-// config's deployment.
+// config's deployment. A remote state (--state-url, K0RDENT_STATE_URL or
+// the config's state section; statecmd.go) replaces all of that: every
+// command reads and writes through the store's Backend, never a local
+// path (a local state/ left beside the config after `state push` is not
+// looked at, not even by completion); messages name the URL, the resume
+// command restates --state-url, and status tells a run in progress by
+// its live lease (its holder may be another machine) rather than a pid
+// here.
 //
 // Command line (app.go, flags.go): flags may follow positional arguments
 // (interspersed reorders them for urfave/cli v2); an unknown command or

@@ -5,18 +5,25 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/k0rdent/k0rdent-deploy/config"
 	"github.com/k0rdent/k0rdent-deploy/phases"
 )
 
 // commandLine is the command that carries on with this deployment from
 // any directory: the binary's name, the config as an absolute path, the
-// state directory when it is not the one beside the config, the command,
+// state directory when it is not the one beside the config (a remote
+// state's URL unless the config's state section names it), the command,
 // then the optional components' flags as they were given (a resumed run
 // takes them from the command line, not from its header) and args.
 // Words are quoted for a POSIX shell where they need it.
 func (a *app) commandLine(g globalOptions, command string, components phases.RunFlags, args ...string) string {
 	words := []string{a.Name, "-c", absPath(g.ConfigPath)}
-	if filepath.Clean(g.StateDir) != filepath.Clean(defaultStateDir(g.ConfigPath)) {
+	switch {
+	case remoteState(g.StateDir):
+		if st, err := config.LoadState(g.ConfigPath); err != nil || st.URL() != g.StateDir {
+			words = append(words, "--state-url", g.StateDir)
+		}
+	case filepath.Clean(g.StateDir) != filepath.Clean(defaultStateDir(g.ConfigPath)):
 		words = append(words, "--state-dir", absPath(g.StateDir))
 	}
 	words = append(words, command)

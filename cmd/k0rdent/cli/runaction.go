@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/k0rdent/k0rdent-deploy/deploy"
 	"github.com/k0rdent/k0rdent-deploy/phases"
+	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
@@ -99,6 +101,11 @@ func (a *app) doRun(ctx context.Context, o runOptions) error {
 		// report and exit, rather than race it with this error.
 		<-handled
 		return shown(withCode(ExitInterrupted, err))
+	}
+	if err != nil && runID != "" && errors.Is(err, state.ErrUnreachable) {
+		// The store went away mid-run: what was durable is kept there.
+		return fmt.Errorf("%w\n\nthe state %s is unreachable: run %s stopped, and what it journalled before is kept there; "+
+			"when the store is back (and this run's lease has expired, within a minute), resume with:\n  %s", err, d.Store.Location(), runID, a.resumeCommand(o))
 	}
 	if res == nil {
 		return err

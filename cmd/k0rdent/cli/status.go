@@ -71,6 +71,9 @@ type statusView struct {
 	// InProgressPID is the pid of the live k0rdent process working on
 	// the current run, from the lock's holder record (0: none).
 	InProgressPID int `json:"in_progress_pid,omitempty"`
+	// InProgressHost is that process's host, on a remote store (the
+	// holder of its lease, perhaps another machine).
+	InProgressHost string `json:"in_progress_host,omitempty"`
 	// Teardown: the current run is a teardown (k0rdent reset); its
 	// succeeded nodes are destroyed ones and --check has nothing to verify.
 	Teardown bool   `json:"teardown,omitempty"`
@@ -111,7 +114,7 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 	rt, err := store.Current()
 	switch {
 	case errors.Is(err, state.ErrNotFound):
-		if v.LegacyFound, err = state.InspectLegacy(projectRoot(o.globalOptions), o.StateDir); err != nil {
+		if v.LegacyFound, err = store.InspectLegacy(projectRoot(o.globalOptions)); err != nil {
 			return err
 		}
 		if v.LegacyFound != nil {
@@ -147,7 +150,14 @@ func (a *app) doStatus(ctx context.Context, o statusOptions) error {
 		u := rt.Updated.UTC()
 		v.Updated = &u
 	}
-	if h, _ := store.ReadHolder(); h != nil && h.RunID != "" && h.RunID == rt.CurrentRunID && processAlive(h) {
+	if remoteState(o.StateDir) {
+		// The holder may be on another machine: a live lease says it
+		// lives, not its pid here.
+		var le *state.LockedError
+		if err := store.Probe(); errors.As(err, &le) && le.Holder.RunID != "" && le.Holder.RunID == rt.CurrentRunID {
+			v.InProgressPID, v.InProgressHost = le.Holder.PID, le.Holder.Host
+		}
+	} else if h, _ := store.ReadHolder(); h != nil && h.RunID != "" && h.RunID == rt.CurrentRunID && processAlive(h) {
 		v.InProgressPID = h.PID
 	}
 	var rf *state.RunFile
@@ -229,6 +239,9 @@ func (v *statusView) writeText(w io.Writer) {
 	outcome := v.CurrentOutcome
 	if v.InProgressPID != 0 {
 		outcome = fmt.Sprintf("in progress, pid %d", v.InProgressPID)
+		if v.InProgressHost != "" {
+			outcome += " on " + v.InProgressHost
+		}
 	}
 	switch {
 	case v.Teardown && v.CurrentOutcome == string(state.OutcomeSucceeded):

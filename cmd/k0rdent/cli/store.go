@@ -46,7 +46,7 @@ func lockStore(store *state.Store) (lock *state.Lock, prev *state.Holder, err er
 	if err != nil {
 		// The directory cannot be created or its lock file opened: the
 		// operator fixes --state-dir (or its permissions).
-		return nil, nil, withCode(ExitUsage, fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", store.Location(), err))
+		return nil, nil, withCode(ExitUsage, deploy.StoreError(store, err))
 	}
 	return lock, prev, nil
 }
