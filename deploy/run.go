@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/k0rdent/k0rdent-deploy/config"
@@ -224,7 +227,9 @@ func (d *Deployer) Run(ctx context.Context, o RunOptions) (*RunResult, error) {
 }
 
 // runOutcome is the journalled outcome of a scheduled run: partial when
-// it succeeded but the selection left enabled nodes unrun (pending).
+// it succeeded but the selection left nodes not done: never run
+// (pending), or failed, blocked or cancelled in an earlier attempt of
+// the run and not selected since.
 func runOutcome(ctx context.Context, res *workflow.Result, runErr error) (state.Outcome, string) {
 	outcome, reason := state.Outcome(res.Outcome), ""
 	switch {
@@ -235,10 +240,14 @@ func runOutcome(ctx context.Context, res *workflow.Result, runErr error) (state.
 			reason = cause.Error()
 		}
 	case outcome == state.OutcomeSucceeded:
-		for _, st := range res.Nodes {
-			if st.State == workflow.Pending {
-				return state.OutcomePartial, "the selection left enabled nodes unrun"
+		var left []string
+		for _, name := range slices.Sorted(maps.Keys(res.Nodes)) {
+			if st := res.Nodes[name]; !st.State.Done() {
+				left = append(left, name+" "+string(st.State))
 			}
+		}
+		if len(left) > 0 {
+			return state.OutcomePartial, "the selection left nodes not done: " + strings.Join(left, ", ")
 		}
 	}
 	return outcome, reason

@@ -46,8 +46,9 @@ const (
 	OutcomeFailed    Outcome = "failed"
 	OutcomeCancelled Outcome = "cancelled"
 	// OutcomePartial: every selected node is done but the selection
-	// (--only, --from, --skip) left enabled nodes unrun. It is never
-	// last_successful_run.
+	// (--only, --from, --skip) left enabled nodes not done: never run, or
+	// failed, blocked or cancelled in an earlier attempt and not selected
+	// since. It is never last_successful_run.
 	OutcomePartial    Outcome = "partial"
 	OutcomeSuperseded Outcome = "superseded"
 )

@@ -481,3 +481,19 @@ func TestRun_ReuseNamesTheRunThatBuiltIt(t *testing.T) {
 		t.Errorf("the third run's file has no reuse record of a with built_in %s: %+v", built, rf.Records)
 	}
 }
+
+// A resume whose selection leaves out a node that failed in an earlier
+// attempt did not do everything: partial, not succeeded, naming the node.
+func TestRun_ResumeLeavingAFailedNodeIsPartial(t *testing.T) {
+	e := newEnv(t, commandConfig)
+	failed := failOnce(t, e) // c failed, d blocked
+	e.write("fail-c", "")    // c would fail again, but it is not selected
+	e.mustRun(0, "run", "--resume", "--only", "a,b")
+	rf := e.current()
+	if rf.Header.RunID != failed.Header.RunID {
+		t.Fatalf("the resume started run %s, want %s resumed", rf.Header.RunID, failed.Header.RunID)
+	}
+	if rf.Outcome != state.OutcomePartial || !strings.Contains(rf.OutcomeReason, "c failed") {
+		t.Errorf("outcome %q (%q), want partial naming c failed", rf.Outcome, rf.OutcomeReason)
+	}
+}
