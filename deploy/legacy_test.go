@@ -32,11 +32,11 @@ func treeOf(t *testing.T, dir string) []string {
 	return out
 }
 
-// Plan on a directory that holds only the bash tool's files says what it
-// found and plans the state the migration would write (here: the resume
-// of the interrupted legacy run), without writing or moving anything.
-func TestPlan_LegacyOnlyDirectory(t *testing.T) {
-	src, err := filepath.Abs("../../shared/fixtures/legacy-real/v0.4.0-interrupted/project")
+// legacyProject is an env working in a copy of a real release's project
+// (the bash tool's files only), with the base config written into it.
+func legacyProject(t *testing.T, release string) *env {
+	t.Helper()
+	src, err := filepath.Abs("../../shared/fixtures/legacy-real/" + release + "/project")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +49,14 @@ func TestPlan_LegacyOnlyDirectory(t *testing.T) {
 	}
 	t.Chdir("legacy")
 	e.write("k0rdent.yaml", baseConfig)
+	return e
+}
+
+// Plan on a directory that holds only the bash tool's files says what it
+// found and plans the state the migration would write (here: the resume
+// of the interrupted legacy run), without writing or moving anything.
+func TestPlan_LegacyOnlyDirectory(t *testing.T) {
+	e := legacyProject(t, "v0.4.0-interrupted")
 	before := treeOf(t, ".")
 
 	p, err := e.deployer().Plan(RunOptions{})

@@ -33,19 +33,7 @@ const (
 // holding the bash tool's application with its Contributor assignment.
 func legacyResetEnv(t *testing.T) (*env, *azuretest.Graph, *azuretest.Roles) {
 	t.Helper()
-	src, err := filepath.Abs("../../shared/fixtures/legacy-real/v0.1.0-kof-then-plain/project")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(src); err != nil {
-		t.Skipf("real legacy fixtures not found: %v", err)
-	}
-	e := newEnv(t, baseConfig)
-	if err := os.CopyFS("legacy", os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
-	t.Chdir("legacy")
-	e.write("k0rdent.yaml", baseConfig)
+	e := legacyProject(t, "v0.1.0-kof-then-plain")
 
 	g, roles := azuretest.NewGraph(), &azuretest.Roles{}
 	principal := g.AddApp(legacySPName, legacySPClientID)
