@@ -227,7 +227,7 @@ func (d *Deployer) lock(runID string) (*state.Lock, *state.Holder, error) {
 // a local directory to make writable, or a remote store (Location is a
 // URL) to reach.
 func StoreError(s *state.Store, err error) error {
-	if s.LocalBackend() == nil {
+	if s.Remote() {
 		return fmt.Errorf("state %s: %w (check the storage account, the container and your access to it: see README, Working as a team)", s.Location(), err)
 	}
 	return fmt.Errorf("--state-dir %s: %w (point --state-dir at a writable directory)", s.Location(), err)

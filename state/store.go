@@ -60,6 +60,10 @@ func (s *Store) Backend() Backend { return s.b }
 // kept elsewhere. Its paths are for this package and tests only.
 func (s *Store) LocalBackend() *LocalBackend { return s.local }
 
+// Remote reports whether the store is kept elsewhere than a local
+// directory (Location is then a URL).
+func (s *Store) Remote() bool { return s.local == nil }
+
 // Location names the store for messages (the state directory; a URL).
 func (s *Store) Location() string { return s.b.Location() }
 
