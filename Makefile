@@ -22,6 +22,11 @@ FUZZPARALLEL ?=
 # WireGuard handshake, an API server), so twice as many as cores keeps the
 # cores busy.
 TESTPARALLEL ?= 4
+# Test binaries linked and run at once by `make unit` (go test -p; the
+# default is GOMAXPROCS, 2): cmd/k0rdent's end-to-end tests wait most of
+# their minutes, and with 2 the other packages linked and ran one at a
+# time beside them.
+TESTPKGS ?= 3
 # go test -json of the last `make unit`, for the skip summary.
 TESTJSON   ?= bin/test.json
 SHELL := /bin/bash
@@ -72,7 +77,7 @@ SLOW_PKGS := ./phases/ ./cmd/k0rdent/ ./internal/testbed/
 unit:
 	@mkdir -p $(dir $(TESTJSON))
 	$(GO) build -o bin/testsummary ./hack/testsummary
-	set -o pipefail; $(GO) test -count=1 -cover -parallel=$(TESTPARALLEL) -json $(SLOW_PKGS) ./... | tee $(TESTJSON) | bin/testsummary
+	set -o pipefail; $(GO) test -count=1 -cover -p=$(TESTPKGS) -parallel=$(TESTPARALLEL) -json $(SLOW_PKGS) ./... | tee $(TESTJSON) | bin/testsummary
 
 race:
 	$(GO) test -count=1 -race -parallel=$(TESTPARALLEL) ./workflow/... ./state/... ./deploy/...

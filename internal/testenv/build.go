@@ -143,6 +143,8 @@ func moduleRoot(dir string) (string, error) {
 func sourceHash(root, pkg string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s/%s\x00%s\x00%s\x00", runtime.Version(), pkg, runtime.GOOS, runtime.GOARCH, os.Getenv("GOFLAGS"), buildFlags)
+	goFiles, _ := filepath.Glob(filepath.Join(root, "*.go"))
+	rootPackage := len(goFiles) > 0
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -162,7 +164,7 @@ func sourceHash(root, pkg string) (string, error) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		// Go sources, and what they may embed (templates, Terraform modules).
-		if !strings.HasSuffix(name, ".go") && name != "go.mod" && name != "go.sum" && !embedded(rel) {
+		if !strings.HasSuffix(name, ".go") && name != "go.mod" && name != "go.sum" && !embedded(rel, rootPackage) {
 			return nil
 		}
 		data, err := os.ReadFile(p)
@@ -180,8 +182,13 @@ func sourceHash(root, pkg string) (string, error) {
 }
 
 // embedded reports whether a non-Go file may be compiled into a binary by
-// go:embed: anything outside testdata directories.
-func embedded(rel string) bool {
+// go:embed: anything outside testdata directories, except a file at the
+// module root when no package lives there (the Makefile, the README: an
+// edit of those builds nothing anew).
+func embedded(rel string, rootPackage bool) bool {
+	if !rootPackage && !strings.Contains(filepath.ToSlash(rel), "/") {
+		return false
+	}
 	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
 		if part == "testdata" {
 			return false
