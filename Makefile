@@ -17,6 +17,16 @@ FUZZMINIMIZE ?= 1s
 # Fuzzing workers per target; empty: go test's default (GOMAXPROCS). `make
 # test` fuzzes with 1 beside the unit tests.
 FUZZPARALLEL ?=
+# Tests (t.Parallel) run at once per package; go test's default is
+# GOMAXPROCS, 2 here. The slow ones mostly wait (on processes, a lease, a
+# WireGuard handshake, an API server), so twice as many as cores keeps the
+# cores busy.
+TESTPARALLEL ?= 4
+# Test binaries linked and run at once by `make unit` (go test -p; the
+# default is GOMAXPROCS, 2): cmd/k0rdent's end-to-end tests wait most of
+# their minutes, and with 2 the other packages linked and ran one at a
+# time beside them.
+TESTPKGS ?= 3
 # go test -json of the last `make unit`, for the skip summary.
 TESTJSON   ?= bin/test.json
 SHELL := /bin/bash
@@ -67,10 +77,10 @@ SLOW_PKGS := ./phases/ ./cmd/k0rdent/ ./internal/testbed/
 unit:
 	@mkdir -p $(dir $(TESTJSON))
 	$(GO) build -o bin/testsummary ./hack/testsummary
-	set -o pipefail; $(GO) test -count=1 -cover -json $(SLOW_PKGS) ./... | tee $(TESTJSON) | bin/testsummary
+	set -o pipefail; $(GO) test -count=1 -cover -p=$(TESTPKGS) -parallel=$(TESTPARALLEL) -json $(SLOW_PKGS) ./... | tee $(TESTJSON) | bin/testsummary
 
 race:
-	$(GO) test -count=1 -race ./workflow/... ./state/... ./deploy/...
+	$(GO) test -count=1 -race -parallel=$(TESTPARALLEL) ./workflow/... ./state/... ./deploy/...
 
 # go test fuzzes one target per invocation.
 # Every fuzz target in the repository (a test checks this list against the

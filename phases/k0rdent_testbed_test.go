@@ -168,8 +168,10 @@ func k0rdentTestbedOperator(t *testing.T, jobPath string) {
 		Inputs: map[string]map[string]string{K0sName: {K0sOutputKubeconfig: job.Kubeconfig}}}
 
 	// KCM: the Management object appears once the chart's CRD is there,
-	// reports Ready=False, and a second later Ready=True. On the second
-	// run it is Ready already.
+	// reports Ready=False, and Ready=True once the phase has logged that
+	// it saw Ready=False (an event, not a pause: a slow Helm install, as
+	// under load, must not let the phase miss it; see TestK0rdent_API).
+	// On the second run it is Ready already.
 	var res k0rdentTestbedResult
 	ctl := newKCM(t, job.Kubeconfig, p.object)
 	ctlErr := make(chan error, 1)
@@ -186,7 +188,10 @@ func k0rdentTestbedOperator(t *testing.T, jobPath string) {
 			ctlErr <- err
 			return
 		}
-		time.Sleep(time.Second)
+		if err := waitForFile(job.Log, "Ready=False (Installing", time.Minute); err != nil {
+			ctlErr <- err
+			return
+		}
 		res.ReadyAt = time.Now()
 		ctlErr <- ctl.setReady("True", "Succeeded", "")
 	}()
@@ -202,5 +207,20 @@ func k0rdentTestbedOperator(t *testing.T, jobPath string) {
 	out, _ := json.Marshal(res)
 	if err := os.WriteFile(job.Result, out, 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// waitForFile waits until the file at path holds want, for at most
+// timeout.
+func waitForFile(path, want string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if data, _ := os.ReadFile(path); strings.Contains(string(data), want) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s has no %q after %s", path, want, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

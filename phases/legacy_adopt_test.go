@@ -17,7 +17,6 @@ import (
 
 	"github.com/k0rdent/k0rdent-deploy/config"
 	tf "github.com/k0rdent/k0rdent-deploy/providers/terraform"
-	"github.com/k0rdent/k0rdent-deploy/providers/terraform/tftest"
 	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
@@ -232,9 +231,11 @@ func legacyConfig(t *testing.T, want realLegacyExpect, extra string) *config.Con
 // changes or destroys nothing, and the VMs keep their addresses. Real
 // terraform binary, test provider, every fixture release.
 func TestTerraform_AdoptsMigratedDeployment(t *testing.T) {
+	t.Parallel() // each release with its own store, fake cloud and terraform environment
 	for _, name := range realLegacyCases(t) {
 		t.Run(name, func(t *testing.T) {
-			tfYAML, cloud := tftest.UseTestModule(t)
+			t.Parallel()
+			tfYAML, cloud, _ := tfTestModule(t)
 			store, _, want := migratedLegacyStore(t, name)
 			cfg := legacyConfig(t, want, tfYAML)
 			a := legacyCloud(t, store, cfg, cloud, "", "")
@@ -292,6 +293,7 @@ func TestTerraform_AdoptsMigratedDeployment(t *testing.T) {
 // A deployment that does not match stops before apply, naming the
 // resource and the choices; nothing is applied.
 func TestTerraform_AdoptionMismatchStops(t *testing.T) {
+	t.Parallel() // each case with its own store, fake cloud and terraform environment
 	tests := []struct {
 		name, size, skip string
 		workers          int // 0: as the legacy deployment
@@ -303,7 +305,8 @@ func TestTerraform_AdoptionMismatchStops(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tfYAML, cloud := tftest.UseTestModule(t)
+			t.Parallel()
+			tfYAML, cloud, _ := tfTestModule(t)
 			store, _, want := migratedLegacyStore(t, "v0.3.0-fresh")
 			full := legacyConfig(t, want, tfYAML)
 			legacyCloud(t, store, full, cloud, tt.size, tt.skip)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -19,6 +20,36 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
+
+// tfTestModule is tftest.UseTestModule for a test that runs in parallel
+// with others: the settings (the fake provider's mirror, the fake cloud's
+// directory) go to the environment of terraform alone, not to this
+// process's (t.Setenv), through a script that sets them and execs the
+// real terraform binary. configYAML's terraform section names the module
+// and the script (terraform.binary); bin is the script, for a tf.Exec of
+// the test's own.
+func tfTestModule(t *testing.T) (configYAML, cloud, bin string) {
+	t.Helper()
+	configYAML, cloud, env := tftest.TestModuleEnv(t)
+	real := tftest.Binary(t)
+	var script strings.Builder
+	script.WriteString("#!/bin/sh\n")
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&script, "%s=%s; export %s\n", k, shellQuote(v), k)
+	}
+	fmt.Fprintf(&script, "exec %s \"$@\"\n", shellQuote(real))
+	bin = filepath.Join(t.TempDir(), "terraform")
+	if err := os.WriteFile(bin, []byte(script.String()), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return configYAML + fmt.Sprintf("  binary: %q\n", bin), cloud, bin
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 func tfTestConfig(t *testing.T, extra string) *config.Config {
 	t.Helper()
@@ -316,7 +347,8 @@ func tfSchedule(t *testing.T, store *state.Store, nodes ...workflow.Phase) *work
 // second run that changes nothing, Verify before and after a VM is deleted
 // behind Terraform's back, and Destroy.
 func TestTerraform_RealApply(t *testing.T) {
-	tfYAML, cloud := tftest.UseTestModule(t)
+	t.Parallel() // its own store, fake cloud and terraform environment
+	tfYAML, cloud, bin := tfTestModule(t)
 
 	store := state.NewStore(t.TempDir())
 	cfg := tfTestConfig(t, "metadata:\n  owner: tester\ncluster:\n  workers: {count: 2, zones: [1, 2]}\n"+tfYAML)
@@ -382,7 +414,6 @@ func TestTerraform_RealApply(t *testing.T) {
 	if res2.Outcome != workflow.OutcomeSucceeded || !equalMaps(res2.Nodes[TerraformName].Outputs, out) {
 		t.Errorf("second run: %s, outputs %v, want the first run's", res2.Outcome, res2.Nodes[TerraformName].Outputs)
 	}
-	bin := tftest.Binary(t)
 	exec, err := tf.New(tf.Options{Dir: store.LocalBackend().TerraformDir(), Binary: bin})
 	if err != nil {
 		t.Fatal(err)

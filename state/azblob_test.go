@@ -579,6 +579,7 @@ func (h *blobHelper) expect(t *testing.T, prefix string) string {
 // Racing processes: exactly one takes the lock, the others exit 3 naming
 // it.
 func TestBlobLock_RacingProcesses(t *testing.T) {
+	t.Parallel() // its own container and processes
 	az := testenv.SharedAzurite(t)
 	cfg := blobTestContainer(t, az, az.Endpoint())
 	const n = 4
@@ -630,6 +631,7 @@ func TestBlobLock_RacingProcesses(t *testing.T) {
 // record returned for the journal), and resumes the journal, which loads
 // whole.
 func TestBlobLock_KillHolderThenTakeover(t *testing.T) {
+	t.Parallel() // its own container; the lease (15 s, Azure's shortest) runs out beside the other tests
 	az := testenv.SharedAzurite(t)
 	cfg := blobTestContainer(t, az, az.Endpoint())
 	h := startBlobHelper(t, cfg)
@@ -688,6 +690,7 @@ func TestBlobLock_KillHolderThenTakeover(t *testing.T) {
 // store is unreachable and nothing is lost; once it is back, a later
 // process resumes the journal with every record written before.
 func TestBlobBackend_StoreStoppedMidRun(t *testing.T) {
+	t.Parallel() // its own Azurite; the lease runs out beside the other tests
 	az := testenv.Azurite(t)
 	cfg := blobTestContainer(t, az, az.Endpoint())
 	cfg.TryTimeout = 2 * time.Second

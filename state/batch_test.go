@@ -16,6 +16,7 @@ import (
 // it anywhere. Whole documents before the cut are kept, a torn one is cut
 // off (with a .broken copy), and the run can be appended to after repair.
 func TestOpenRun_TornBatchAtEveryByte(t *testing.T) {
+	t.Parallel() // its own store
 	s := lockedStore(t)
 	const id = "20261125-100000-0001"
 	evs := happyEvents()

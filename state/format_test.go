@@ -128,6 +128,7 @@ func docOffsets(data []byte) []int {
 }
 
 func TestOpenRun_TornTailAtEveryByte(t *testing.T) {
+	t.Parallel() // its own store
 	s := lockedStore(t)
 	const id = "20261125-100000-0001"
 	r := writeRun(t, s, id, happyEvents(), OutcomeSucceeded)

@@ -203,6 +203,7 @@ func TestLock_UnreadableHolderIsTakenOver(t *testing.T) {
 // run file it leaves loads (clean or with a torn tail, never corrupt),
 // the lock is taken over, and the run resumes and appends.
 func TestRun_KillWriter(t *testing.T) {
+	t.Parallel() // its own directories and processes
 	for round := 0; round < 3; round++ {
 		dir := t.TempDir()
 		w := helper(t, "append", dir)

@@ -444,12 +444,14 @@ var errCrash = errors.New("simulated crash")
 // and runs it again: the tree must end exactly as after an uninterrupted
 // migration.
 func TestMigrate_KillAtEveryStep(t *testing.T) {
+	t.Parallel() // its own copies of the fixtures
 	cases := legacyCases(t)
 	if testing.Short() {
 		cases = []string{"v040-interrupted-kof", "v008-root-level", "old-deployments"}
 	}
 	for _, name := range cases {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel() // each fixture in its own directory
 			project := copyFixture(t, name)
 			s := lockStateStore(t, project)
 			rep, err := s.Migrate(project, MigrateOptions{Now: fixedNow})
@@ -693,6 +695,7 @@ func TestMigrationReport_Text(t *testing.T) {
 // TestMigrate_KilledProcess kills a real migrating process (SIGKILL, no
 // cleanup of any kind) after each step and migrates again.
 func TestMigrate_KilledProcess(t *testing.T) {
+	t.Parallel() // its own copy of the fixture and processes
 	const name = "v040-interrupted-kof"
 	project := copyFixture(t, name)
 	rep, err := lockStateStore(t, project).Migrate(project, MigrateOptions{Now: fixedNow})

@@ -9,6 +9,7 @@ import (
 // order and `run --plan` on the minimal template plans them (offline: the
 // plan runs nothing).
 func TestRealBinary_PlansTheBuiltinGraph(t *testing.T) {
+	t.Parallel() // its own project and processes
 	p := newProject(t, "azure:\n  location: westus2\n")
 	r := run(t, p.cmdWith(binPath, "phases"))
 	if r.code != 0 {

@@ -172,6 +172,7 @@ printf '%s\n' "${COMPREPLY[@]}"
 // TestCompletion_Scripts: every shell's script names the binary and its
 // hidden completion command; an unknown shell is a usage error.
 func TestCompletion_Scripts(t *testing.T) {
+	t.Parallel() // its own project and processes
 	p := newProject(t, baseConfig)
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		r := p.run("completion", shell)

@@ -140,6 +140,7 @@ func slowConfig(ignoreTerm bool) string {
 }
 
 func TestRun_FirstSignalCancelsGracefully(t *testing.T) {
+	t.Parallel() // its own project and processes
 	p := newProject(t, slowConfig(false))
 	s := p.start("run")
 	s.waitLine(t, "slow running")
@@ -162,6 +163,8 @@ func TestRun_FirstSignalCancelsGracefully(t *testing.T) {
 }
 
 func TestRun_SecondSignalExits130AfterFlushingJournal(t *testing.T) {
+	t.Parallel() // its own project and processes
+
 	p := newProject(t, slowConfig(true)) // the phase ignores SIGTERM: only a second signal ends the run early
 	s := p.start("run")
 	s.waitLine(t, "slow running")
@@ -201,6 +204,7 @@ func TestRun_SecondSignalExits130AfterFlushingJournal(t *testing.T) {
 }
 
 func TestRun_SecondRunOnSameStateExits3NamingHolder(t *testing.T) {
+	t.Parallel() // its own project and processes
 	p := newProject(t, slowConfig(false))
 	s := p.start("run")
 	s.waitLine(t, "slow running")
@@ -248,6 +252,7 @@ func TestRun_CrashAtEveryTransitionThenResume(t *testing.T) {
 	const transitions = 12 // 4 nodes: running, process (its process group), succeeded each
 	for n := 1; n <= transitions; n++ {
 		t.Run(fmt.Sprintf("KillAt%d", n), func(t *testing.T) {
+			t.Parallel() // each kill point has its own project
 			dir := t.TempDir()
 			side := filepath.Join(dir, "side-effects")
 			p := newProject(t, crashConfig(side))
@@ -305,6 +310,7 @@ func TestRun_CrashAtEveryTransitionThenResume(t *testing.T) {
 }
 
 func TestRun_UnfinishedRunOutsideTerminalNeedsResumeOrFresh(t *testing.T) {
+	t.Parallel() // its own project and processes
 	p := newProject(t, baseConfig+"phases:\n  - name: boom\n    command: [sh, -c, 'echo kaput; exit 1']\n")
 	r := p.run("run")
 	if r.code != 1 {
@@ -324,6 +330,7 @@ func TestRun_UnfinishedRunOutsideTerminalNeedsResumeOrFresh(t *testing.T) {
 }
 
 func TestThirdPartyBinary_ShowsItsPhase(t *testing.T) {
+	t.Parallel() // its build (unless cached) runs beside the other tests
 	bin, err := testenv.Binary("../../examples/thirdparty")
 	if err != nil {
 		t.Fatalf("build examples/thirdparty: %v", err)

@@ -28,6 +28,7 @@ func resumableConfig() string {
 // exact command that resumes it, selection included; that command, run
 // from another directory, resumes the same run with the same selection.
 func TestRun_InterruptSaysWhatItDoesAndHowToResume(t *testing.T) {
+	t.Parallel() // its own project and processes
 	p := newProject(t, resumableConfig())
 	s := p.start("run", "--only", "one,two")
 	s.waitLine(t, "one running")

@@ -109,6 +109,7 @@ func TestRun_TimeoutEndsTheWholeProcessGroup(t *testing.T) {
 // exits 130 at once; the phase's grandchildren, which ignore SIGTERM,
 // survived under PID 1. Now they are gone when k0rdent has exited.
 func TestRun_SecondSignalEndsTheProcessGroups(t *testing.T) {
+	t.Parallel() // its own project and processes
 	p := stubbornProject(t, "")
 	s := p.start("run")
 	s.waitLine(t, "slow running")

@@ -74,6 +74,7 @@ func (s *screen) waitFor(t *testing.T, want string) {
 // whether to resume an unfinished run, reads the answer from the
 // terminal, and shows the live view.
 func TestRun_OnARealTerminal(t *testing.T) {
+	t.Parallel() // its own project and processes
 	p := newProject(t, baseConfig+"phases:\n  - name: nap\n    command: [sh, -c, 'test ! -e broken && sleep 0.7']\n")
 	if err := os.WriteFile(p.path("broken"), nil, 0o644); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 // still gets the probe (so what sshconfig learns there is unchanged), and
 // the commands see the PATH they were started with.
 func TestRealBinary_StartUpRunsNoSSH(t *testing.T) {
+	t.Parallel() // its own project and processes
 	p := newProject(t, "azure:\n  location: westus2\n")
 	bin := t.TempDir()
 	logf := filepath.Join(t.TempDir(), "ssh-calls")

@@ -24,7 +24,10 @@ import (
 // an unchanged tree does not; concurrent test processes wait on a file lock
 // for the one that builds. The cache lives under the Go build cache
 // (go env GOCACHE)/k0rdent-testbin; a build unused for six hours is
-// removed, and `go clean -cache` removes them all.
+// removed, and `go clean -cache` removes them all. The binary is built as
+// `make build` builds it, without symbol table and DWARF (-ldflags '-s
+// -w'): linking the debug information of a binary this size took a third
+// of its link time, for every edit.
 func Binary(pkg string) (string, error) {
 	abs, err := filepath.Abs(pkg)
 	if err != nil {
@@ -73,7 +76,7 @@ func Binary(pkg string) (string, error) {
 		return bin, nil
 	}
 	tmp := bin + ".tmp"
-	cmd := exec.Command(gobin, "build", "-o", tmp, "./"+filepath.ToSlash(rel))
+	cmd := exec.Command(gobin, "build", buildFlags, "-o", tmp, "./"+filepath.ToSlash(rel))
 	cmd.Dir = root
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -86,6 +89,9 @@ func Binary(pkg string) (string, error) {
 	}
 	return bin, nil
 }
+
+// buildFlags is the flag of every build (part of the cache key).
+const buildFlags = "-ldflags=-s -w"
 
 // pruneAfter is how long a cached build is kept unused.
 const pruneAfter = 6 * time.Hour
@@ -136,7 +142,9 @@ func moduleRoot(dir string) (string, error) {
 // package and the toolchain version.
 func sourceHash(root, pkg string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s/%s\x00%s\x00", runtime.Version(), pkg, runtime.GOOS, runtime.GOARCH, os.Getenv("GOFLAGS"))
+	fmt.Fprintf(h, "%s\x00%s\x00%s/%s\x00%s\x00%s\x00", runtime.Version(), pkg, runtime.GOOS, runtime.GOARCH, os.Getenv("GOFLAGS"), buildFlags)
+	goFiles, _ := filepath.Glob(filepath.Join(root, "*.go"))
+	rootPackage := len(goFiles) > 0
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -156,7 +164,7 @@ func sourceHash(root, pkg string) (string, error) {
 		}
 		rel, _ := filepath.Rel(root, p)
 		// Go sources, and what they may embed (templates, Terraform modules).
-		if !strings.HasSuffix(name, ".go") && name != "go.mod" && name != "go.sum" && !embedded(rel) {
+		if !strings.HasSuffix(name, ".go") && name != "go.mod" && name != "go.sum" && !embedded(rel, rootPackage) {
 			return nil
 		}
 		data, err := os.ReadFile(p)
@@ -174,8 +182,13 @@ func sourceHash(root, pkg string) (string, error) {
 }
 
 // embedded reports whether a non-Go file may be compiled into a binary by
-// go:embed: anything outside testdata directories.
-func embedded(rel string) bool {
+// go:embed: anything outside testdata directories, except a file at the
+// module root when no package lives there (the Makefile, the README: an
+// edit of those builds nothing anew).
+func embedded(rel string, rootPackage bool) bool {
+	if !rootPackage && !strings.Contains(filepath.ToSlash(rel), "/") {
+		return false
+	}
 	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
 		if part == "testdata" {
 			return false

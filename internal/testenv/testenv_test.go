@@ -83,3 +83,23 @@ func TestPrune_RemovesOnlyUnusedBuilds(t *testing.T) {
 		t.Errorf("a build used an hour ago was removed: %v", err)
 	}
 }
+
+func TestEmbedded(t *testing.T) {
+	for _, tt := range []struct {
+		rel         string
+		rootPackage bool
+		want        bool
+	}{
+		{"phases/templates/cloud-init.yaml", false, true},
+		{"providers/terraform/module/main.tf", false, true},
+		{"phases/testdata/chart.tgz", false, false},
+		{"phases/doc.md", false, false},
+		{"Makefile", false, false},
+		{"Makefile", true, true},
+		{"README.md", true, false},
+	} {
+		if got := embedded(tt.rel, tt.rootPackage); got != tt.want {
+			t.Errorf("embedded(%q, root package %v) = %v, want %v", tt.rel, tt.rootPackage, got, tt.want)
+		}
+	}
+}

@@ -9,6 +9,9 @@ import (
 	"os"
 
 	"github.com/k0rdent/k0rdent-deploy/cmd/k0rdent/cli"
+	// As in the real main: no ssh probing at start-up of commands that
+	// never use SSH (see package quietssh).
+	_ "github.com/k0rdent/k0rdent-deploy/internal/quietssh/restore"
 	"github.com/k0rdent/k0rdent-deploy/phases"
 )
 
