@@ -182,13 +182,15 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 		return out
 	}
 	// reused: node succeeded in rf without running, after its Verify
-	// passed, with the outputs it had in prev, the run before (the reason
-	// names the run of the node's last success; the node's RunID is rf's:
-	// the reuse is a success of this run).
+	// passed, with the outputs it had in prev, the run before; the reason
+	// and the node's RunID name the run it last ran in (prev, or the run
+	// prev reused it from).
 	reused := func(what string, rf, prev *state.RunFile, node string) {
 		t.Helper()
-		st, want := rf.Nodes[node], "unchanged since run "+prev.Header.RunID+", verified"
+		st, want := rf.Nodes[node], "unchanged since run "+prev.Nodes[node].RunID+", verified"
 		switch {
+		case st.RunID != prev.Nodes[node].RunID:
+			t.Errorf("%s: %s reused naming run %s, want %s, the run it last ran in", what, node, st.RunID, prev.Nodes[node].RunID)
 		case slices.Contains(ran(rf), node):
 			t.Errorf("%s: %s ran, want it reused (%s)", what, node, want)
 		case st.State != workflow.Succeeded || st.Reason != want:
@@ -198,11 +200,11 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 		}
 	}
 	// planned: the plan of every node in names is reuse after its Verify
-	// passed, unchanged since prev.
-	planned := func(what string, pl map[string]planNode, prev string, names ...string) {
+	// passed, unchanged since the run it last ran in (as prev records it).
+	planned := func(what string, pl map[string]planNode, prev *state.RunFile, names ...string) {
 		t.Helper()
 		for _, node := range names {
-			if got, want := pl[node].Action+" ("+pl[node].Reason+")", "reuse (unchanged since run "+prev+", verified)"; got != want {
+			if got, want := pl[node].Action+" ("+pl[node].Reason+")", "reuse (unchanged since run "+prev.Nodes[node].RunID+", verified)"; got != want {
 				t.Errorf("%s: %s %q, want %q", what, node, got, want)
 			}
 		}
@@ -294,7 +296,7 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	pl := plan("plan with KOF enabled")
-	planned("plan with KOF enabled", pl, deployed.Header.RunID, "wireguard", "terraform", "k0s", "k0rdent")
+	planned("plan with KOF enabled", pl, deployed, "wireguard", "terraform", "k0s", "k0rdent")
 	if n := pl["kof"]; n.Action != "run" || !strings.HasPrefix(n.Reason, "enabled: was skipped") {
 		t.Errorf("plan with KOF enabled: kof %+v, want run (enabled: was skipped …)", n)
 	}
@@ -338,7 +340,7 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	if n := pl["terraform"]; n.Action != "run" || !strings.HasPrefix(n.Reason, "drift: verify failed: infrastructure drifted: "+deleted) {
 		t.Errorf("plan after the VM was deleted: terraform %+v, want run (drift: verify failed: infrastructure drifted: %s …)", n, deleted)
 	}
-	planned("plan after the VM was deleted", pl, withKOF.Header.RunID, "wireguard") // it does not depend on terraform
+	planned("plan after the VM was deleted", pl, withKOF, "wireguard") // it does not depend on terraform
 	for _, node := range []string{"k0s", "k0rdent", "kof"} {
 		if got, want := pl[node].Action+" ("+pl[node].Reason+")", "decided at run time (reuse if the outputs of terraform are unchanged after it runs, else run)"; got != want {
 			t.Errorf("plan after the VM was deleted: %s %q, want %q", node, got, want)
@@ -412,7 +414,7 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	// 5. Nothing changed: only the volatile vpn runs.
 	readdressed := p.currentRun()
 	pl = plan("plan with nothing changed")
-	planned("plan with nothing changed", pl, readdressed.Header.RunID, "wireguard", "terraform", "k0s", "k0rdent", "kof")
+	planned("plan with nothing changed", pl, readdressed, "wireguard", "terraform", "k0s", "k0rdent", "kof")
 	if n := pl["vpn"]; n.Action != "run" {
 		t.Errorf("plan with nothing changed: vpn %+v, want run (volatile)", n)
 	}
