@@ -21,6 +21,57 @@ import (
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
+// requireClusterBed skips (or fails under CI) a test of the built-in chain
+// on the test bed when what it needs is missing.
+func requireClusterBed(t *testing.T) {
+	t.Helper()
+	testbed.Require(t, true)
+	testbed.RequireKube(t)
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		testenv.Missing(t, "kubectl is not on PATH: the k0s stand-in and the test's KCM stand-in use it against the API server")
+	}
+}
+
+// clusterBed is a test bed of one VM for the built-in chain, and the
+// directory holding the cluster's SSH key (id_ed25519), made here rather
+// than by the terraform phase (which reuses the key it finds) so that the
+// VM's sshd authorizes it.
+func clusterBed(t *testing.T, vm string) (*testbed.Testbed, string) {
+	t.Helper()
+	keyDir := t.TempDir()
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "k0rdent", "-f", filepath.Join(keyDir, "id_ed25519")).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	pub, err := os.ReadFile(filepath.Join(keyDir, "id_ed25519.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := testbed.New(t, testbed.Options{
+		VMs:           []testbed.VM{{Name: vm, PublicIP: testbed.DefaultPublicIP(0)}},
+		AuthorizedKey: strings.TrimSpace(string(pub)),
+		Sandbox:       true,
+		AdminUser:     "k0rdent", // ssh.username's default
+	})
+	return tb, keyDir
+}
+
+// seedClusterKey puts clusterBed's key where the terraform phase finds it
+// in p's state, and takes the operator's end of the tunnel down.
+func seedClusterKey(t *testing.T, p *project, tb *testbed.Testbed, iface, keyDir string) {
+	t.Helper()
+	sshDir := p.path("state", "secrets", "ssh")
+	if err := os.MkdirAll(sshDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p.path("state", "secrets"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(keyDir, "id_ed25519"), filepath.Join(sshDir, "id_ed25519")); err != nil {
+		t.Fatal(err)
+	}
+	downOperatorDevice(t, tb, iface, p.operatorDir())
+}
+
 // TestCluster_EndToEnd is issue 6's end-to-end test: the real k0rdent
 // binary, in the testbed's operator namespace, runs wireguard → terraform
 // (the test module, real terraform) → vpn (wireguard-go) → k0s (k0sctl as a
@@ -42,11 +93,7 @@ import (
 // the kubelet would. The test plays KCM's controller: it creates the
 // Management object once the chart's CRD is served and sets it Ready.
 func TestCluster_EndToEnd(t *testing.T) {
-	testbed.Require(t, true)
-	testbed.RequireKube(t)
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		testenv.Missing(t, "kubectl is not on PATH: the k0s stand-in and the test's KCM stand-in use it against the API server")
-	}
+	requireClusterBed(t)
 	t.Parallel() // its own testbed; terraform's settings go to the child's environment only
 	tfSection, _, tfEnv := tftest.TestModuleEnv(t)
 	standin, err := filepath.Abs(filepath.Join("..", "..", "providers", "k0sctl", "testdata", "k0s-standin"))
@@ -59,23 +106,7 @@ func TestCluster_EndToEnd(t *testing.T) {
 	}
 	const vm = "k0s-controller-1"
 	vms := []string{vm}
-
-	// The cluster's SSH key, made here rather than by the terraform phase
-	// (which reuses the key it finds) so that the VM's sshd authorizes it.
-	keyDir := t.TempDir()
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "k0rdent", "-f", filepath.Join(keyDir, "id_ed25519")).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v: %s", err, out)
-	}
-	pub, err := os.ReadFile(filepath.Join(keyDir, "id_ed25519.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := testbed.New(t, testbed.Options{
-		VMs:           []testbed.VM{{Name: vm, PublicIP: testbed.DefaultPublicIP(0)}},
-		AuthorizedKey: strings.TrimSpace(string(pub)),
-		Sandbox:       true,
-		AdminUser:     "k0rdent", // ssh.username's default
-	})
+	tb, keyDir := clusterBed(t, vm)
 	iface := tb.OperatorInterface()
 	p := newProject(t, fmt.Sprintf(`azure:
   location: westus2
@@ -95,17 +126,7 @@ timeouts:
   k0s_install: 5m
   k0rdent_install: 3m
 %s`, standin, chart, iface, tfSection))
-	sshDir := p.path("state", "secrets", "ssh")
-	if err := os.MkdirAll(sshDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p.path("state", "secrets"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(filepath.Join(keyDir, "id_ed25519"), filepath.Join(sshDir, "id_ed25519")); err != nil {
-		t.Fatal(err)
-	}
-	downOperatorDevice(t, tb, iface, p.operatorDir())
+	seedClusterKey(t, p, tb, iface, keyDir)
 
 	home := t.TempDir() // k0sctl's own log and cache
 	var outputs []result

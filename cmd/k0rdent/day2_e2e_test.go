@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -14,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
-	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 	"github.com/k0rdent/k0rdent-deploy/providers/terraform/tftest"
 	"github.com/k0rdent/k0rdent-deploy/state"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
@@ -88,11 +85,7 @@ type planNode struct {
 // Every assertion on what ran is made on the run file (each node's records
 // and the run its success comes from), not only on the text.
 func TestDayTwo_BuiltInChain(t *testing.T) {
-	testbed.Require(t, true)
-	testbed.RequireKube(t)
-	if _, err := exec.LookPath("kubectl"); err != nil {
-		testenv.Missing(t, "kubectl is not on PATH: the k0s stand-in and the test's KCM stand-in use it against the API server")
-	}
+	requireClusterBed(t)
 	t.Parallel() // its own testbed; terraform's settings go to the child's environment only
 	tfSection, cloud, tfEnv := tftest.TestModuleEnv(t)
 	abs := func(rel ...string) string {
@@ -111,35 +104,11 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	}
 	const vm = "k0s-controller-1"
 	vms := []string{vm}
-
-	keyDir := t.TempDir()
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "k0rdent", "-f", filepath.Join(keyDir, "id_ed25519")).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v: %s", err, out)
-	}
-	pub, err := os.ReadFile(filepath.Join(keyDir, "id_ed25519.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb := testbed.New(t, testbed.Options{
-		VMs:           []testbed.VM{{Name: vm, PublicIP: testbed.DefaultPublicIP(0)}},
-		AuthorizedKey: strings.TrimSpace(string(pub)),
-		Sandbox:       true,
-		AdminUser:     "k0rdent",
-	})
+	tb, keyDir := clusterBed(t, vm)
 	iface := tb.OperatorInterface()
 	config := func(kof bool) string { return dayTwoConfig(kof, standin, chart, charts, iface, tfSection) }
 	p := newProject(t, config(false))
-	sshDir := p.path("state", "secrets", "ssh")
-	if err := os.MkdirAll(sshDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p.path("state", "secrets"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(filepath.Join(keyDir, "id_ed25519"), filepath.Join(sshDir, "id_ed25519")); err != nil {
-		t.Fatal(err)
-	}
-	downOperatorDevice(t, tb, iface, p.operatorDir())
+	seedClusterKey(t, p, tb, iface, keyDir)
 
 	home := t.TempDir()
 	var outputs []result
