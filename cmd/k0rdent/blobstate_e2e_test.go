@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -319,20 +318,7 @@ func TestBlobState_KillAtEveryTransitionThenTakeOver(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			count := map[string]int{}
-			for _, l := range strings.Fields(string(data)) {
-				count[l]++
-			}
-			for _, name := range []string{"a", "b"} {
-				switch got := count[name]; {
-				case got == 0:
-					t.Errorf("node %s never ran", name)
-				case got == 2 && !slices.Contains(inFlight, name):
-					t.Errorf("node %s ran twice but was not in flight at the kill (in flight: %v)", name, inFlight)
-				case got > 2:
-					t.Errorf("node %s ran %d times", name, got)
-				}
-			}
+			ranOnceUnlessInFlight(t, string(data), inFlight, "a", "b")
 		})
 	}
 }

@@ -55,6 +55,28 @@ func clusterBed(t *testing.T, vm string) (*testbed.Testbed, string) {
 	return tb, keyDir
 }
 
+// standinKubeconfig gives the k0s stand-in on vm the API server's
+// kubeconfig (at kubeconfig) and returns its token, which no output may show.
+func standinKubeconfig(t *testing.T, tb *testbed.Testbed, vm, kubeconfig string) string {
+	t.Helper()
+	kc, err := os.ReadFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`token: (\S+)`).FindSubmatch(kc)
+	if m == nil {
+		t.Fatalf("the API server's kubeconfig has no token:\n%s", kc)
+	}
+	hp, _ := tb.SandboxPath(vm, "/etc/k0s-standin/kubeconfig")
+	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hp, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return string(m[1])
+}
+
 // seedClusterKey puts clusterBed's key where the terraform phase finds it
 // in p's state, and takes the operator's end of the tunnel down.
 func seedClusterKey(t *testing.T, p *project, tb *testbed.Testbed, iface, keyDir string) {
@@ -198,22 +220,7 @@ timeouts:
 	if kr.err != nil {
 		t.Fatalf("API server on %s: %v", vm, kr.err)
 	}
-	kc, err := os.ReadFile(kr.k.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`token: (\S+)`).FindSubmatch(kc)
-	if m == nil {
-		t.Fatalf("the API server's kubeconfig has no token:\n%s", kc)
-	}
-	token := string(m[1])
-	hp, _ := tb.SandboxPath(vm, "/etc/k0s-standin/kubeconfig")
-	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(hp, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	token := standinKubeconfig(t, tb, vm, kr.k.Kubeconfig)
 	kcmDone := playKCM(ctx, t, tb, vm, kr.k.Kubeconfig)
 
 	// Resume: it finishes the job.

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -209,22 +208,7 @@ func TestDayTwo_BuiltInChain(t *testing.T) {
 	if err != nil {
 		t.Fatalf("API server on %s: %v", vm, err)
 	}
-	kc, err := os.ReadFile(kube.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`token: (\S+)`).FindSubmatch(kc)
-	if m == nil {
-		t.Fatalf("the API server's kubeconfig has no token:\n%s", kc)
-	}
-	token := string(m[1])
-	hp, _ := tb.SandboxPath(vm, "/etc/k0s-standin/kubeconfig")
-	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(hp, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	token := standinKubeconfig(t, tb, vm, kube.Kubeconfig)
 	kcmDone := playKCM(ctx, t, tb, vm, kube.Kubeconfig)
 
 	mustRun("the whole deployment", "run", "--fresh")

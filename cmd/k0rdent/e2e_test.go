@@ -291,21 +291,29 @@ func TestRun_CrashAtEveryTransitionThenResume(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			count := map[string]int{}
-			for _, l := range strings.Fields(string(data)) {
-				count[l]++
-			}
-			for _, name := range []string{"a", "b", "c", "d"} {
-				switch got := count[name]; {
-				case got == 0:
-					t.Errorf("node %s never ran", name)
-				case got == 2 && !slices.Contains(inFlight, name):
-					t.Errorf("node %s ran twice but was not in flight at the kill (in flight: %v)", name, inFlight)
-				case got > 2:
-					t.Errorf("node %s ran %d times", name, got)
-				}
-			}
+			ranOnceUnlessInFlight(t, string(data), inFlight, "a", "b", "c", "d")
 		})
+	}
+}
+
+// ranOnceUnlessInFlight checks the side effects of a killed and resumed
+// run (one node name per run of it): every node ran, once, or twice if it
+// was in flight at the kill.
+func ranOnceUnlessInFlight(t *testing.T, side string, inFlight []string, names ...string) {
+	t.Helper()
+	count := map[string]int{}
+	for _, l := range strings.Fields(side) {
+		count[l]++
+	}
+	for _, name := range names {
+		switch got := count[name]; {
+		case got == 0:
+			t.Errorf("node %s never ran", name)
+		case got == 2 && !slices.Contains(inFlight, name):
+			t.Errorf("node %s ran twice but was not in flight at the kill (in flight: %v)", name, inFlight)
+		case got > 2:
+			t.Errorf("node %s ran %d times", name, got)
+		}
 	}
 }
 
