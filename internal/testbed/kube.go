@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -297,14 +299,36 @@ func etcdArgs(dir string, client, peer int) []string {
 // children of this process, in its network namespace, listening on
 // 127.0.0.1 at free ports, with their files under dir. It needs no root:
 // unit tests of providers use it. Stop the result when done.
+//
+// The ports are free when chosen but are not held until the processes bind
+// them, so a parallel test's connection can take one first: when a process
+// exits saying so, LaunchKube tries again on new ports, up to 3 times.
 func LaunchKube(bins, dir string) (*Kube, error) {
-	ports, err := freePorts(3)
-	if err != nil {
-		return nil, err
-	}
 	f, err := writeKubeFiles(dir, []net.IP{net.ParseIP("127.0.0.1")})
 	if err != nil {
 		return nil, fmt.Errorf("kube files in %s: %w", dir, err)
+	}
+	for attempt := 1; ; attempt++ {
+		k, err := launchKube(bins, dir, f)
+		if err == nil || attempt == 3 || !errors.Is(err, errPortTaken) {
+			return k, err
+		}
+		if err := os.RemoveAll(filepath.Join(dir, "etcd")); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// errPortTaken: a process exited because its port was taken.
+var errPortTaken = errors.New("port taken")
+
+// pickPorts is freePorts; a test replaces it to hand out a taken port.
+var pickPorts = freePorts
+
+func launchKube(bins, dir string, f kubeFiles) (*Kube, error) {
+	ports, err := pickPorts(3)
+	if err != nil {
+		return nil, err
 	}
 	exited := make(chan string, 2)
 	var procs []*exec.Cmd
@@ -315,7 +339,7 @@ func LaunchKube(bins, dir string) (*Kube, error) {
 		}
 	}
 	startProc := func(name string, args ...string) error {
-		logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		logf, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 		if err != nil {
 			return err
 		}
@@ -348,6 +372,11 @@ func LaunchKube(bins, dir string) (*Kube, error) {
 	var d net.Dialer
 	if err := f.waitReadyz(server, d.DialContext, exited); err != nil {
 		stopAll()
+		for _, name := range []string{"etcd", "kube-apiserver"} {
+			if log, _ := os.ReadFile(filepath.Join(dir, name+".log")); bytes.Contains(log, []byte("address already in use")) {
+				return nil, fmt.Errorf("%w: %w", errPortTaken, err)
+			}
+		}
 		return nil, err
 	}
 	k := &Kube{Server: server, Kubeconfig: filepath.Join(dir, "kubeconfig"), Dir: dir, stop: stopAll}

@@ -4,9 +4,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -86,5 +88,37 @@ func TestLaunchKube(t *testing.T) {
 	k.Stop() // idempotent
 	if _, err := hc.Get(k.Server + "/version"); err == nil {
 		t.Error("the API server still answers after Stop")
+	}
+}
+
+// TestLaunchKube_PortTakenFirst: the API server's port is taken between
+// choosing it and binding it (a parallel test's connection can do that);
+// LaunchKube tries again on new ports instead of failing the test using it.
+// Not parallel: it replaces pickPorts.
+func TestLaunchKube_PortTakenFirst(t *testing.T) {
+	bins := RequireKube(t)
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	heldPort := held.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPorts = func(n int) ([]int, error) {
+		calls++
+		ports, err := freePorts(n)
+		if calls == 1 && err == nil {
+			ports[n-1] = heldPort
+		}
+		return ports, err
+	}
+	defer func() { pickPorts = freePorts }()
+	k, err := LaunchKube(bins, t.TempDir())
+	if err != nil {
+		t.Fatalf("LaunchKube with the API server's first port taken: %v", err)
+	}
+	defer k.Stop()
+	if calls != 2 || strings.HasSuffix(k.Server, ":"+strconv.Itoa(heldPort)) {
+		t.Errorf("LaunchKube chose ports %d times and serves on %s; want a second choice, not port %d", calls, k.Server, heldPort)
 	}
 }
