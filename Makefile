@@ -33,6 +33,13 @@ SHELL := /bin/bash
 export CHECKPOINT_DISABLE := 1
 # Tests and vet need no VCS stamp; `build` turns it back on.
 export GOFLAGS := -buildvcs=false
+# Static binaries, linked by Go's own linker: k0rdent needs no C library,
+# and with cgo a dependency's import of `plugin` (kustomize, through Helm)
+# makes every link external, about 3 times the CPU. Only `race` needs cgo.
+export CGO_ENABLED ?= 0
+# Test binaries are linked without symbol table and DWARF: they are linked
+# afresh for every `go test` run, and most of a link is DWARF.
+TESTLDFLAGS := -ldflags='-s -w'
 
 GO_SRCS := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null) go.mod go.sum
 
@@ -77,22 +84,29 @@ SLOW_PKGS := ./phases/ ./cmd/k0rdent/ ./internal/testbed/
 unit:
 	@mkdir -p $(dir $(TESTJSON))
 	$(GO) build -o bin/testsummary ./hack/testsummary
-	set -o pipefail; $(GO) test -count=1 -cover -p=$(TESTPKGS) -parallel=$(TESTPARALLEL) -json $(SLOW_PKGS) ./... | tee $(TESTJSON) | bin/testsummary
+	set -o pipefail; $(GO) test -count=1 -cover $(TESTLDFLAGS) -p=$(TESTPKGS) -parallel=$(TESTPARALLEL) -json $(SLOW_PKGS) ./... | tee $(TESTJSON) | bin/testsummary
 
 race:
-	$(GO) test -count=1 -race -parallel=$(TESTPARALLEL) ./workflow/... ./state/... ./deploy/...
+	CGO_ENABLED=1 $(GO) test -count=1 -race $(TESTLDFLAGS) -parallel=$(TESTPARALLEL) ./workflow/... ./state/... ./deploy/...
 
-# go test fuzzes one target per invocation.
+# go test fuzzes one target per invocation. Go 1.26's fuzzing coordinator
+# can fail a target with a bare "context deadline exceeded" when a starved
+# worker answers after -fuzztime ends (golang/go#75804, fixed in Go 1.27):
+# that failure, with no failing input written, is reported and passed over;
+# any other failure fails. The unit tests replay every saved input.
 # Every fuzz target in the repository (a test checks this list against the
 # Fuzz functions: hack/testsummary's TestMakefile_FuzzesEveryTarget).
 FUZZ_TARGETS := state:FuzzDecode state:FuzzFastDecode state:FuzzLegacyState config:FuzzParse \
 	phases:FuzzParseOutputs providers/wireguard:FuzzParseWGQuick
 
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t#*:}; \
+	@set -eo pipefail; mkdir -p bin; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; log=bin/fuzz-$$fn.log; \
 		echo "fuzz $$fn ./$$pkg ($(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) $(if $(FUZZPARALLEL),-parallel=$(FUZZPARALLEL)) ./$$pkg; \
+		$(GO) test $(TESTLDFLAGS) -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZE) $(if $(FUZZPARALLEL),-parallel=$(FUZZPARALLEL)) ./$$pkg 2>&1 | tee $$log || \
+		if grep -qx '    context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
+			echo "fuzz $$fn: the coordinator stopped late (golang/go#75804) and no failing input was written: not a finding"; \
+		else exit 1; fi; \
 	done
 
 bench:

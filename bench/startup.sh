@@ -30,7 +30,10 @@ W=$(mktemp -d "$base/k0rdent-startup-bench.XXXXXX")
 G=$(mktemp -d "${TMPFS_DIR:-/dev/shm}/k0rdent-genruns.XXXXXX")
 trap 'rm -rf "$W" "$G"' EXIT
 mkdir -p "$W/bin" "$W/hello" "$W/one"
-(cd "$root" && go build -o "$W/bin/k0rdent" ./cmd/k0rdent && go build -o "$W/bin/genruns" ./bench/genruns)
+# Built as `make build` builds it: static (CGO_ENABLED=0), without symbol
+# table and DWARF.
+export CGO_ENABLED=${CGO_ENABLED:-0}
+(cd "$root" && go build -trimpath -ldflags '-s -w' -o "$W/bin/k0rdent" ./cmd/k0rdent && go build -o "$W/bin/genruns" ./bench/genruns)
 cat >"$W/hello/main.go" <<'GO'
 package main
 
@@ -38,7 +41,7 @@ import "fmt"
 
 func main() { fmt.Println("hello, world") }
 GO
-(cd "$W/hello" && go mod init hello >/dev/null 2>&1 && go build -o "$W/bin/hello" .)
+(cd "$W/hello" && go mod init hello >/dev/null 2>&1 && go build -trimpath -ldflags '-s -w' -o "$W/bin/hello" .)
 k0rdent=$W/bin/k0rdent
 
 # One finished run for status; RUNS finished runs for runs (generated on

@@ -142,7 +142,7 @@ func moduleRoot(dir string) (string, error) {
 // package and the toolchain version.
 func sourceHash(root, pkg string) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s/%s\x00%s\x00%s\x00", runtime.Version(), pkg, runtime.GOOS, runtime.GOARCH, os.Getenv("GOFLAGS"), buildFlags)
+	fmt.Fprintf(h, "%s\x00%s\x00%s/%s\x00%s\x00%s\x00%s\x00", runtime.Version(), pkg, runtime.GOOS, runtime.GOARCH, os.Getenv("GOFLAGS"), os.Getenv("CGO_ENABLED"), buildFlags)
 	goFiles, _ := filepath.Glob(filepath.Join(root, "*.go"))
 	rootPackage := len(goFiles) > 0
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
