@@ -62,8 +62,9 @@ func TestOperators_TwoOperators(t *testing.T) {
 			testenv.Missing(t, "operators e2e: %s not found (util-linux)", tool)
 		}
 	}
+	t.Parallel() // its own testbed; terraform's settings go to the children's environment only
 	az := testenv.SharedAzurite(t)
-	tfSection, _ := tftest.UseTestModule(t)
+	tfSection, _, tfEnv := tftest.TestModuleEnv(t)
 	keyDir := t.TempDir()
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f", filepath.Join(keyDir, "id")).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v: %s", err, out)
@@ -110,7 +111,7 @@ timeouts:
 	stateEnv := func(netns string) []string {
 		endpoint := "http://" + forwardInto(t, netns, "127.0.0.1:"+az.Port()) + "/" + testenv.AzuriteAccount
 		// The default lease (60s): nothing here dies holding it.
-		return []string{"K0RDENT_STATE_URL=" + p.cfg.URL(), "AZURE_STORAGE_CONNECTION_STRING=" + testenv.AzuriteConnectionString(endpoint)}
+		return append([]string{"K0RDENT_STATE_URL=" + p.cfg.URL(), "AZURE_STORAGE_CONNECTION_STRING=" + testenv.AzuriteConnectionString(endpoint)}, tfEnv...)
 	}
 	downOperatorDevice(t, tb, iface, dirA)
 	k0rdentA := operatorCLI(tb, p.project, append(stateEnv(tb.OperatorNetns()), "K0RDENT_OPERATOR=alice@a", "K0RDENT_OPERATOR_DIR="+dirA)...)
