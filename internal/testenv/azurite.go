@@ -83,10 +83,15 @@ func InstallAzurite(stdout, stderr io.Writer) error {
 type AzuriteServer struct {
 	bin, dir string
 
-	mu   sync.Mutex // guards cmd, port
-	cmd  *exec.Cmd
-	port string
-	done chan struct{}
+	// removeDir: the shell removes dir once Azurite is gone (the shared
+	// service's directory, which no test removes).
+	removeDir bool
+
+	mu    sync.Mutex // guards cmd, stdin, port
+	cmd   *exec.Cmd
+	stdin io.WriteCloser // held open: its close ends the service
+	port  string
+	done  chan struct{}
 }
 
 var listening = regexp.MustCompile(`listens on http://127\.0\.0\.1:(\d+)`)
@@ -129,7 +134,7 @@ func SharedAzurite(t testing.TB) *AzuriteServer {
 			shared.err = err
 			return
 		}
-		a := &AzuriteServer{bin: bin, dir: dir, port: "0"}
+		a := &AzuriteServer{bin: bin, dir: dir, port: "0", removeDir: true}
 		shared.err = a.Start()
 		shared.a = a
 	})
@@ -166,16 +171,26 @@ func (a *AzuriteServer) Start() error {
 // start runs azurite-blob and waits for its "listens on" line; a.mu held.
 func (a *AzuriteServer) start() (string, error) {
 	// The shell ends Azurite when its stdin (a pipe from this process)
-	// closes: when the test process exits, however it exits.
-	cmd := exec.Command("/bin/sh", "-c", `"$@" & pid=$!; cat >/dev/null; kill -9 $pid`, "azurite", a.bin, "--blobHost", "127.0.0.1", "--blobPort", a.port,
+	// closes: when the test process exits, however it exits. The shell
+	// has no Pdeathsig: killed with this process, it would leave Azurite
+	// running; and the pipe is held in a (a pipe nobody references is
+	// closed by the garbage collector). Once Azurite runs, the shell's own
+	// output goes nowhere: its "Killed" to a pipe whose reader is gone
+	// would end it with SIGPIPE before it removes the directory.
+	script := `"$@" & pid=$!; exec >/dev/null 2>&1; cat >/dev/null; kill -9 $pid; wait $pid; [ -z "$RM_DIR" ] || rm -rf "$RM_DIR"`
+	cmd := exec.Command("/bin/sh", "-c", script, "azurite", a.bin, "--blobHost", "127.0.0.1", "--blobPort", a.port,
 		"--location", a.dir, "--skipApiVersionCheck", "--disableTelemetry", "--silent")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if a.removeDir {
+		cmd.Env = append(os.Environ(), "RM_DIR="+a.dir)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", err
 	}
 	cmd.Stderr = cmd.Stdout
-	if _, err := cmd.StdinPipe(); err != nil {
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
 		return "", err
 	}
 	if err := cmd.Start(); err != nil {
@@ -205,15 +220,17 @@ func (a *AzuriteServer) start() (string, error) {
 	}()
 	select {
 	case p := <-portc:
-		a.cmd, a.done = cmd, done
+		a.cmd, a.done, a.stdin = cmd, done, stdin
 		return p, nil
 	case <-done:
+		stdin.Close()
 		logMu.Lock()
 		defer logMu.Unlock()
 		return "", fmt.Errorf("azurite exited before listening:\n%s", log.String())
 	case <-time.After(60 * time.Second):
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
+		stdin.Close()
 		return "", errors.New("azurite did not listen within 60s")
 	}
 }
@@ -233,7 +250,8 @@ func (a *AzuriteServer) Stop() {
 		syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
 		<-a.done
 	}
-	a.cmd = nil
+	a.stdin.Close()
+	a.cmd, a.stdin = nil, nil
 }
 
 // Endpoint is the blob service URL of the emulator's account.

@@ -1,8 +1,11 @@
 package testenv
 
 import (
+	"bufio"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,4 +105,61 @@ func TestEmbedded(t *testing.T) {
 			t.Errorf("embedded(%q, root package %v) = %v, want %v", tt.rel, tt.rootPackage, got, tt.want)
 		}
 	}
+}
+
+// TestSharedAzurite_EndsWithTheTestProcess: the shared Azurite of a test
+// process that is killed (kill -9: no cleanup runs) stops, and its
+// directory is removed; they used to outlive every test run.
+func TestSharedAzurite_EndsWithTheTestProcess(t *testing.T) {
+	if _, err := AzuriteBinary(); err != nil {
+		Missing(t, "%v", err)
+	}
+	t.Parallel() // its own test process and Azurite
+	helper := exec.Command(os.Args[0], "-test.run=^TestSharedAzuriteHelper$", "-test.v")
+	helper.Env = append(os.Environ(), "K0RDENT_TESTENV_AZURITE_HELPER=1")
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var port, dir string
+	for sc := bufio.NewScanner(out); port == "" && sc.Scan(); {
+		fmt.Sscanf(sc.Text(), "azurite %s %s", &port, &dir)
+	}
+	if port == "" {
+		helper.Process.Kill()
+		helper.Wait()
+		t.Fatal("the helper printed no Azurite port")
+	}
+	helper.Process.Kill()
+	helper.Wait()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, dialErr := net.Dial("tcp", "127.0.0.1:"+port)
+		if dialErr == nil {
+			c.Close()
+		}
+		_, statErr := os.Stat(dir)
+		if dialErr != nil && os.IsNotExist(statErr) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("20 s after its test process was killed, Azurite on port %s answers: %v; its directory %s: %v", port, dialErr == nil, dir, statErr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestSharedAzuriteHelper is the test process of
+// TestSharedAzurite_EndsWithTheTestProcess: it starts the shared Azurite,
+// prints its port and directory, and waits to be killed.
+func TestSharedAzuriteHelper(t *testing.T) {
+	if os.Getenv("K0RDENT_TESTENV_AZURITE_HELPER") != "1" {
+		t.Skip("helper process")
+	}
+	a := SharedAzurite(t)
+	fmt.Printf("azurite %s %s\n", a.Port(), a.dir)
+	time.Sleep(time.Minute)
 }
