@@ -150,6 +150,25 @@ func (p *blobProject) currentRun() *state.RunFile {
 	return rf
 }
 
+// A remote state's local copies (the secrets, such as the SSH key, and
+// the work directories) live in a private temporary directory only while
+// a command runs: run, status --check, runs and status leave nothing in
+// TMPDIR (they used to leave every secret behind).
+func TestBlobState_LeavesNoLocalCopies(t *testing.T) {
+	t.Parallel()
+	p := newBlobProject(t, baseConfig+"phases:\n  - name: a\n    command: [\"true\"]\n")
+	tmp := t.TempDir()
+	p.env = append(p.env, "TMPDIR="+tmp)
+	for _, args := range [][]string{{"run", "--yes"}, {"status", "--check"}, {"runs"}, {"status"}} {
+		if r := p.run(args...); r.code != 0 {
+			t.Fatalf("k0rdent %s: want exit 0\n%s", strings.Join(args, " "), r)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Errorf("after k0rdent %s, TMPDIR holds %v; want nothing", strings.Join(args, " "), left)
+		}
+	}
+}
+
 // Racing runs on one shared state: exactly one proceeds, the others exit
 // 3 naming it and write nothing; the one that proceeds finishes.
 func TestBlobState_RacingRuns(t *testing.T) {

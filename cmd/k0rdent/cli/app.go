@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/k0rdent/k0rdent-deploy/phases"
+	"github.com/k0rdent/k0rdent-deploy/state"
 )
 
 // Options are what NewApp needs. Registry and the streams are required;
@@ -62,6 +64,9 @@ type app struct {
 	// jsonError, set by Execute under -o json, writes the error document
 	// on the real stderr (for an exit that does not return to Execute).
 	jsonError func(err error, code int)
+
+	storesMu sync.Mutex
+	stores   []*state.Store // opened by openStore; closed by closeStores
 }
 
 // NewApp builds the k0rdent command line.
@@ -198,6 +203,9 @@ func helpPath(c *ucli.Context) string {
 func Execute(ua *ucli.App, args []string) int {
 	args = interspersed(ua, args)
 	a, _ := ua.Metadata[metadataKey].(*app)
+	if a != nil {
+		defer a.closeStores()
+	}
 	if a == nil || !wantsJSON(args) {
 		err := ua.Run(args)
 		if err != nil && !errors.Is(err, errShown) {

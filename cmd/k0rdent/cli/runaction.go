@@ -125,6 +125,7 @@ func (a *app) exitInterrupted(err error) {
 	} else {
 		fmt.Fprintf(a.Stderr, "\n%v\n", err)
 	}
+	a.closeStores()
 	a.Exit(ExitInterrupted)
 }
 

@@ -31,7 +31,25 @@ func (a *app) openStore(dir string) *state.Store {
 		s = state.OpenStore(b)
 	}
 	s.Now = a.Now
+	a.storesMu.Lock()
+	a.stores = append(a.stores, s)
+	a.storesMu.Unlock()
 	return s
+}
+
+// closeStores closes every store the command opened: a remote store's
+// local copies (the secrets directory, work directories) are removed.
+// Execute calls it when the command returns, exitInterrupted before it
+// exits.
+func (a *app) closeStores() {
+	a.storesMu.Lock()
+	defer a.storesMu.Unlock()
+	for _, s := range a.stores {
+		if err := s.Close(); err != nil {
+			fmt.Fprintf(a.Stderr, "warning: removing the local copies of %s: %v\n", s.Location(), err)
+		}
+	}
+	a.stores = nil
 }
 
 // lockStore takes the store lock for this process's command line. A live
