@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -23,13 +25,22 @@ var binPath, bareBinPath string
 
 func TestMain(m *testing.M) {
 	// Built once per source tree and shared with the other packages of the
-	// same `go test ./...` (testenv.Binary): not once per test binary.
-	var err error
+	// same `go test ./...` (testenv.Binary): not once per test binary. The
+	// two build at once (their links are most of it).
+	var wg sync.WaitGroup
+	var failed atomic.Bool
 	for bin, pkg := range map[*string]string{&binPath: ".", &bareBinPath: "./testdata/bare"} {
-		if *bin, err = testenv.Binary(pkg); err != nil {
-			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
-			os.Exit(1)
-		}
+		wg.Go(func() {
+			var err error
+			if *bin, err = testenv.Binary(pkg); err != nil {
+				fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+				failed.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() {
+		os.Exit(1)
 	}
 	os.Exit(m.Run())
 }
