@@ -10,9 +10,12 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -485,7 +488,7 @@ func (b *BlobBackend) SecretsDir(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "k0rdent-secrets-")
+	dir, err := localCopyDir("secrets")
 	if err != nil {
 		return "", err
 	}
@@ -535,6 +538,29 @@ func (b *BlobBackend) SaveSecrets(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// localCopyDir makes a private temporary directory (0700) for this
+// process's local copies of kind ("secrets", "work"), named after its pid:
+// k0rdent-<kind>-<pid>-<random>. Close removes it; a process killed before
+// that leaves it, so the copies that dead processes of this user left are
+// removed first (a live process's, and other users', are left alone).
+func localCopyDir(kind string) (string, error) {
+	prefix := "k0rdent-" + kind + "-"
+	stale, _ := filepath.Glob(filepath.Join(os.TempDir(), prefix+"*-*"))
+	for _, d := range stale {
+		pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), prefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		if fi, err := os.Lstat(d); err == nil && fi.IsDir() {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Getuid() {
+				os.RemoveAll(d)
+			}
+		}
+	}
+	return os.MkdirTemp("", prefix+strconv.Itoa(os.Getpid())+"-")
 }
 
 // blobWritePrivate writes dir/name with mode 0600 and its directories 0700.
@@ -603,7 +629,7 @@ func (b *BlobBackend) WorkDir(ctx context.Context, name string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "k0rdent-work-")
+	dir, err := localCopyDir("work")
 	if err != nil {
 		return "", err
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -740,5 +741,55 @@ func TestBlobBackend_StoreStoppedMidRun(t *testing.T) {
 	}
 	if err := j2.Append(ctx, blobRecords(t, 3, 1)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLocalCopyDir_RemovesWhatDeadProcessesLeft: the local copies of a
+// remote state (secrets such as the SSH key) that a killed k0rdent left in
+// TMPDIR are removed by the next one; a live process's and other names
+// are left alone. Not parallel: it sets TMPDIR.
+func TestLocalCopyDir_RemovesWhatDeadProcessesLeft(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	live := exec.Command("sleep", "60")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { live.Process.Kill(); live.Wait() }()
+	mk := func(name string) string {
+		d := filepath.Join(tmp, name)
+		if err := os.MkdirAll(filepath.Join(d, "ssh"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "ssh", "id_ed25519"), []byte("key"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	deadDir := mk(fmt.Sprintf("k0rdent-secrets-%d-123", dead.Process.Pid))
+	liveDir := mk(fmt.Sprintf("k0rdent-secrets-%d-456", live.Process.Pid))
+	otherKind := mk(fmt.Sprintf("k0rdent-work-%d-789", dead.Process.Pid))
+	oldName := mk("k0rdent-secrets-42")
+	dir, err := localCopyDir("secrets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("k0rdent-secrets-%d-", os.Getpid()); !strings.HasPrefix(filepath.Base(dir), want) || filepath.Dir(dir) != tmp {
+		t.Errorf("localCopyDir = %s, want %s/%s…", dir, tmp, want)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("%s: %v, %v; want a 0700 directory", dir, fi, err)
+	}
+	if _, err := os.Stat(deadDir); !os.IsNotExist(err) {
+		t.Errorf("the dead process's copies %s: %v; want them removed", deadDir, err)
+	}
+	for _, d := range []string{liveDir, otherKind, oldName} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s: %v; want it left alone", d, err)
+		}
 	}
 }

@@ -457,6 +457,9 @@
 // phase changed there (before the success record that names it); Close
 // removes the directory when the command ends. Work dirs (WorkDir,
 // SaveWorkDir) are restored and kept the same way, under work/<name>/.
+// The local directories are named k0rdent-secrets-<pid>-* and
+// k0rdent-work-<pid>-*; those of a dead process of the same user (a
+// kill -9 runs no Close) are removed when the next one is made.
 //
 // # Fresh start
 //
