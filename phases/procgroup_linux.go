@@ -137,12 +137,23 @@ func recognised(g workflow.ProcessGroup, members []procInfo) bool {
 		EnvNode + "=" + g.Node,
 		EnvAttempt + "=" + strconv.Itoa(g.Attempt),
 	}
+	// Members come and go while this runs (a shell's short-lived children,
+	// exiting or waiting to be reaped): one that is no longer the live
+	// process the scan saw tells nothing, either way.
+	verified := false
 	for _, m := range members {
-		if m.start < g.LeaderStart || !hasEnv(m.pid, want) {
+		if m.start < g.LeaderStart {
 			return false
 		}
+		if hasEnv(m.pid, want) {
+			verified = true
+			continue
+		}
+		if now, ok := readProc(m.pid); ok && now.start == m.start && now.state != 'Z' && now.state != 'X' {
+			return false // alive, and not of this group's attempt
+		}
 	}
-	return true
+	return verified
 }
 
 // hasEnv reports whether the environment of pid holds every entry of want.

@@ -134,6 +134,35 @@ func TestEndProcessGroups(t *testing.T) {
 	}
 }
 
+// TestRecognised_MemberThatVanished: the leader is gone and the scan saw,
+// beside the group's live members, one that has since exited (a shell's
+// `sleep` between the scan and the check). The group is still recognised:
+// a vanished member says nothing. A live member of another attempt, or
+// only vanished members, is not.
+func TestRecognised_MemberThatVanished(t *testing.T) {
+	pg, grandchildren := leftover(t, "20261204-020000-abcd", true)
+	scan := groupMembers()[pg.PGID]
+	if len(scan) == 0 {
+		t.Fatalf("no live member of group %d; grandchildren %v", pg.PGID, grandchildren)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	vanished := procInfo{pid: gone.Process.Pid, state: 'S', pgrp: pg.PGID, start: pg.LeaderStart + 1}
+	if !recognised(pg, append(scan, vanished)) {
+		t.Error("a member that exited after the scan made the group unrecognised")
+	}
+	if recognised(pg, []procInfo{vanished}) {
+		t.Error("a group of vanished members only was recognised")
+	}
+	other := pg
+	other.Attempt = 2
+	if recognised(other, append(scan, vanished)) {
+		t.Error("live members of attempt 1 were recognised as attempt 2's group")
+	}
+}
+
 // groupRecorder journals process groups in memory.
 type groupRecorder struct {
 	mu     sync.Mutex

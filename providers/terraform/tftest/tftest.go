@@ -28,6 +28,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,8 +136,11 @@ func cacheDir() (string, error) {
 }
 
 // build compiles the provider into bin unless bin is newer than every
-// source file. It builds into a temporary file and renames it, so that
-// test processes building at the same time never see a partial binary.
+// source file. Builds are serialised by a file lock beside bin (parallel
+// tests of one process, and other test processes, call it at once) and
+// the freshness is checked under the lock: a terraform working directory
+// links the mirror's file, so replacing it while another test uses it
+// would change the package its lock file recorded.
 func build(gobin, srcDir, bin string) error {
 	newest := time.Time{}
 	for _, n := range []string{"main.go", "go.mod", "go.sum"} {
@@ -148,11 +152,20 @@ func build(gobin, srcDir, bin string) error {
 			newest = fi.ModTime()
 		}
 	}
-	if fi, err := os.Stat(bin); err == nil && fi.ModTime().After(newest) {
-		return nil
-	}
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return err
+	}
+	lock, err := os.OpenFile(bin+".lock", os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if fi, err := os.Stat(bin); err == nil && fi.ModTime().After(newest) {
+		return nil
 	}
 	tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
 	cmd := exec.Command(gobin, "build", "-o", tmp, ".")
