@@ -286,6 +286,7 @@ func kubeconfigFrom(env *workflow.Env, dirs Dirs, node, key string, fallback boo
 		}
 		return "", fmt.Errorf("the %s node recorded no %q output", node, key)
 	}
+	path = secretPath(env, path)
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("admin kubeconfig: %w", err)
 	}

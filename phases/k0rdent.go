@@ -140,6 +140,7 @@ func (p *K0rdent) kubeconfig(env *workflow.Env) (string, error) {
 	if !ok || path == "" {
 		return "", fmt.Errorf("the k0s node recorded no %q output", K0sOutputKubeconfig)
 	}
+	path = secretPath(env, path)
 	if _, err := os.Stat(path); err != nil {
 		return "", fmt.Errorf("admin kubeconfig: %w", err)
 	}

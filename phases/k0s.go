@@ -255,7 +255,7 @@ func (p *K0s) spec(env *workflow.Env) (k0sctl.Spec, error) {
 	return k0sctl.Spec{
 		ClusterName:   clusterID,
 		SSHUser:       user,
-		SSHKeyPath:    key,
+		SSHKeyPath:    secretPath(env, key),
 		SSHPort:       p.cfg.VPN.SSHPort,
 		K0sVersion:    p.cfg.Software.K0s.Version,
 		K0sBinaryPath: p.cfg.K0sBinaryPath(),
@@ -327,7 +327,7 @@ func (p *K0s) Run(ctx context.Context, env *workflow.Env) error {
 // Verify implements workflow.Verifier: the API server answers its version
 // to the saved kubeconfig.
 func (p *K0s) Verify(ctx context.Context, env *workflow.Env) error {
-	path := env.Recorded[K0sOutputKubeconfig]
+	path := secretPath(env, env.Recorded[K0sOutputKubeconfig])
 	if path == "" {
 		path = p.kubeconfigPath(env)
 	}

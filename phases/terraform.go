@@ -214,7 +214,7 @@ func wireguardInputs(env *workflow.Env, hosts []config.Host) (*wgInputs, error) 
 		if in.addresses[h.Name] == "" {
 			problems = append(problems, fmt.Sprintf("VM %s has no WireGuard peer", h.Name))
 		}
-		path := out[WireGuardOutputCloudInit+h.Name]
+		path := secretPath(env, out[WireGuardOutputCloudInit+h.Name])
 		if path == "" {
 			problems = append(problems, fmt.Sprintf("VM %s has no %s%s output", h.Name, WireGuardOutputCloudInit, h.Name))
 			continue
