@@ -12,14 +12,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/k0rdent/k0rdent-deploy/internal/testbed"
 	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
@@ -337,48 +334,18 @@ func bootVMsFromStore(t *testing.T, p *blobProject, tb *testbed.Testbed, done ch
 // Azurite. It returns the listening address (as seen inside netns).
 func forwardInto(t *testing.T, netns, target string) string {
 	t.Helper()
-	type result struct {
-		l   net.Listener
-		err error
+	var l net.Listener
+	err := testbed.InNetns(netns, func() (err error) {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen in %s: %v", netns, err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		// The socket is created inside netns and stays there; the thread
-		// returns to the test's namespace (or dies locked if it cannot).
-		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		ns, err := os.Open(filepath.Join("/var/run/netns", netns))
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: err}
-			return
-		}
-		defer ns.Close()
-		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("enter netns %s: %w", netns, err)}
-			return
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		ch <- result{l, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("listen in %s: %v", netns, r.err)
-	}
-	t.Cleanup(func() { r.l.Close() })
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		for {
-			c, err := r.l.Accept()
+			c, err := l.Accept()
 			if err != nil {
 				return
 			}
@@ -394,7 +361,7 @@ func forwardInto(t *testing.T, netns, target string) string {
 			}()
 		}
 	}()
-	return r.l.Addr().String()
+	return l.Addr().String()
 }
 
 // waitCheck runs `status --check` until it exits with want (a handshake

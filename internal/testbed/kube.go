@@ -486,42 +486,50 @@ func (tb *Testbed) StartKube(vm string) (*Kube, error) {
 	return k, nil
 }
 
-// dialIn opens a connection from inside netns; the socket stays there. The
-// dial runs on a locked OS thread that enters the namespace and returns.
-func dialIn(ctx context.Context, netns, network, address string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
+// InNetns runs fn in network namespace netns (its name under
+// /var/run/netns) and returns fn's error: on an OS thread of its own,
+// locked, that enters the namespace and then returns to this one. Sockets
+// fn creates stay in netns. If the thread cannot return, it stays locked
+// and ends with its goroutine, so no other goroutine runs in netns.
+func InNetns(netns string, fn func() error) error {
+	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("open own netns: %w", err)}
+			ch <- fmt.Errorf("open own netns: %w", err)
 			return
 		}
 		defer orig.Close()
 		target, err := os.Open(filepath.Join("/var/run/netns", netns))
 		if err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("open netns %s: %w", netns, err)}
+			ch <- fmt.Errorf("open netns %s: %w", netns, err)
 			return
 		}
 		defer target.Close()
 		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("enter netns %s: %w", netns, err)}
+			ch <- fmt.Errorf("enter netns %s: %w", netns, err)
 			return
 		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, address)
+		err = fn()
 		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		} // else the thread stays locked and dies with this goroutine
-		ch <- result{c, err}
+		ch <- err
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-ch
+}
+
+// dialIn opens a connection from inside netns; the socket stays there.
+func dialIn(ctx context.Context, netns, network, address string) (net.Conn, error) {
+	var c net.Conn
+	err := InNetns(netns, func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, address)
+		return err
+	})
+	return c, err
 }

@@ -13,15 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/k0rdent/k0rdent-deploy/internal/testenv"
 	"github.com/k0rdent/k0rdent-deploy/providers/wireguard"
@@ -282,44 +279,9 @@ func netnsCmd(ctx context.Context, netns, name string, args ...string) *exec.Cmd
 }
 
 // DialOperator opens a connection from inside the operator namespace; the
-// socket stays in that namespace. The dial runs on a locked OS thread that
-// enters the namespace and then returns to the original one.
+// socket stays in that namespace (InNetns).
 func (tb *Testbed) DialOperator(ctx context.Context, network, address string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("open own netns: %w", err)}
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(filepath.Join("/var/run/netns", tb.op))
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("open netns %s: %w", tb.op, err)}
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: fmt.Errorf("enter netns %s: %w", tb.op, err)}
-			return
-		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, address)
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		} // else the thread stays locked and dies with this goroutine
-		ch <- result{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+	return dialIn(ctx, tb.op, network, address)
 }
 
 // start runs a long-lived process in netns with its output in a log file
