@@ -277,21 +277,30 @@ func startBootingVMs(t *testing.T, p *project, tb *testbed.Testbed, cmd *exec.Cm
 // k0rdent exits first.
 func bootVMs(t *testing.T, p *project, tb *testbed.Testbed, done chan error, vms []string) {
 	t.Helper()
-	store := state.NewStore(p.path("state"))
+	whenTerraformSucceeded(t, state.NewStore(p.path("state")), done, func(rf *state.RunFile) {
+		wg := rf.Nodes["wireguard"].Outputs
+		for _, vm := range vms {
+			path, ok := wg["cloud_init."+vm]
+			if !ok {
+				t.Fatalf("wireguard outputs have no cloud_init.%s: %v", vm, wg)
+			}
+			if err := tb.ConfigureVMFile(vm, path); err != nil {
+				t.Fatalf("boot %s: %v", vm, err)
+			}
+		}
+	})
+}
+
+// whenTerraformSucceeded calls boot with the current run of store once its
+// terraform node has succeeded. It returns early, failing, if k0rdent exits
+// first (done; its value is put back for the caller).
+func whenTerraformSucceeded(t *testing.T, store *state.Store, done chan error, boot func(rf *state.RunFile)) {
+	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		if rt, err := store.ReadRuntime(); err == nil && rt.CurrentRunID != "" {
 			if rf, err := store.Load(rt.CurrentRunID); err == nil && rf.Nodes["terraform"].State == workflow.Succeeded {
-				wg := rf.Nodes["wireguard"].Outputs
-				for _, vm := range vms {
-					path, ok := wg["cloud_init."+vm]
-					if !ok {
-						t.Fatalf("wireguard outputs have no cloud_init.%s: %v", vm, wg)
-					}
-					if err := tb.ConfigureVMFile(vm, path); err != nil {
-						t.Fatalf("boot %s: %v", vm, err)
-					}
-				}
+				boot(rf)
 				return
 			}
 		}

@@ -298,34 +298,18 @@ timeouts:
 func bootVMsFromStore(t *testing.T, p *blobProject, tb *testbed.Testbed, done chan error, vms []string) {
 	t.Helper()
 	store := p.store()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		if rt, err := store.ReadRuntime(); err == nil && rt.CurrentRunID != "" {
-			if rf, err := store.Load(rt.CurrentRunID); err == nil && rf.Nodes["terraform"].State == workflow.Succeeded {
-				for _, vm := range vms {
-					name := filepath.ToSlash(wireguard.NewKeyStore("").CloudInitPath(vm))
-					doc, err := store.Backend().GetSecret(context.Background(), name)
-					if err != nil {
-						t.Fatalf("boot %s: cloud-init document %s in the container: %v", vm, name, err)
-					}
-					if err := tb.ConfigureVM(vm, doc); err != nil {
-						t.Fatalf("boot %s: %v", vm, err)
-					}
-				}
-				return
+	whenTerraformSucceeded(t, store, done, func(*state.RunFile) {
+		for _, vm := range vms {
+			name := filepath.ToSlash(wireguard.NewKeyStore("").CloudInitPath(vm))
+			doc, err := store.Backend().GetSecret(context.Background(), name)
+			if err != nil {
+				t.Fatalf("boot %s: cloud-init document %s in the container: %v", vm, name, err)
+			}
+			if err := tb.ConfigureVM(vm, doc); err != nil {
+				t.Fatalf("boot %s: %v", vm, err)
 			}
 		}
-		select {
-		case err := <-done:
-			done <- err // for the caller
-			t.Errorf("k0rdent exited (%v) before the terraform node succeeded", err)
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("terraform did not succeed within 3 minutes")
-		}
-	}
+	})
 }
 
 // forwardInto listens on the loopback of network namespace netns and
