@@ -277,69 +277,71 @@ func (p *blobProject) resumeAfterLease(killed time.Time, pid int) result {
 // process is refused while the dead holder's lease lives (exit 3 naming
 // it), then takes over: the takeover is journalled with the dead
 // holder's pid, the same run finishes, every node ran, and only a node in
-// flight at the kill ran twice. The kill points run in parallel (each has
-// its own container), so the whole costs about one lease period.
+// flight at the kill ran twice. The kill points run at once (each has its
+// own container), so the whole costs about one lease period.
 func TestBlobState_KillAtEveryTransitionThenTakeOver(t *testing.T) {
 	t.Parallel()
 	const transitions = 6 // 2 nodes: running, process (its process group), succeeded each
+	var names []string
 	for n := 1; n <= transitions; n++ {
-		t.Run(fmt.Sprintf("KillAt%d", n), func(t *testing.T) {
-			t.Parallel()
-			side := filepath.Join(t.TempDir(), "side-effects")
-			p := newBlobProject(t, baseConfig+fmt.Sprintf(`phases:
+		names = append(names, fmt.Sprintf("KillAt%d", n))
+	}
+	atOnce(t, names, func(t *testing.T, i int) {
+		n := i + 1
+		side := filepath.Join(t.TempDir(), "side-effects")
+		p := newBlobProject(t, baseConfig+fmt.Sprintf(`phases:
   - name: a
     command: [sh, -c, 'echo a >> %[1]s']
   - name: b
     command: [sh, -c, 'echo b >> %[1]s']
     depends_on: [a]
 `, side))
-			c := p.cmd("run")
-			c.Env = append(c.Env, p.env...)
-			c.Env = append(c.Env, "K0RDENT_TEST_KILL_AT="+strconv.Itoa(n))
-			var out, errb strings.Builder
-			c.Stdout, c.Stderr = &out, &errb
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
+		c := p.cmd("run")
+		c.Env = append(c.Env, p.env...)
+		c.Env = append(c.Env, "K0RDENT_TEST_KILL_AT="+strconv.Itoa(n))
+		var out, errb strings.Builder
+		c.Stdout, c.Stderr = &out, &errb
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pid := c.Process.Pid
+		err := c.Wait()
+		killed := time.Now()
+		if err == nil || exitCode(t, err) != 128+int(syscall.SIGKILL) {
+			t.Fatalf("run with kill at %d: %v, want death by SIGKILL\n%s%s", n, err, out.String(), errb.String())
+		}
+		crashed := p.currentRun()
+		if len(crashed.Records) < n {
+			t.Fatalf("journal has %d records after the kill, want at least %d (each was durable before the kill)", len(crashed.Records), n)
+		}
+		var inFlight []string
+		for name, st := range crashed.Nodes {
+			if st.State == workflow.Running {
+				inFlight = append(inFlight, name)
 			}
-			pid := c.Process.Pid
-			err := c.Wait()
-			killed := time.Now()
-			if err == nil || exitCode(t, err) != 128+int(syscall.SIGKILL) {
-				t.Fatalf("run with kill at %d: %v, want death by SIGKILL\n%s%s", n, err, out.String(), errb.String())
+		}
+		if r := p.run("run", "--resume", "--yes"); r.code != 3 || !strings.Contains(r.stderr, "pid "+strconv.Itoa(pid)) {
+			t.Fatalf("resume right after the kill: want exit 3 naming pid %d (its lease lives on):\n%s", pid, r)
+		}
+		p.resumeAfterLease(killed, pid)
+		rf := p.currentRun()
+		if rf.Header.RunID != crashed.Header.RunID || rf.Outcome != state.OutcomeSucceeded {
+			t.Errorf("after the takeover: run %s %q, want %s succeeded", rf.Header.RunID, rf.Outcome, crashed.Header.RunID)
+		}
+		if len(rf.Takeovers) != 1 || rf.Takeovers[0].PID != pid {
+			t.Errorf("takeovers journalled: %+v, want one of the killed pid %d", rf.Takeovers, pid)
+		}
+		for i, rec := range crashed.Records { // nothing durable before the kill was lost or changed
+			if got := rf.Records[i]; got.Seq != rec.Seq || got.Kind != rec.Kind || got.Node != rec.Node || got.To != rec.To {
+				t.Errorf("record %d before the kill %+v is now %+v", i, rec, got)
 			}
-			crashed := p.currentRun()
-			if len(crashed.Records) < n {
-				t.Fatalf("journal has %d records after the kill, want at least %d (each was durable before the kill)", len(crashed.Records), n)
-			}
-			var inFlight []string
-			for name, st := range crashed.Nodes {
-				if st.State == workflow.Running {
-					inFlight = append(inFlight, name)
-				}
-			}
-			if r := p.run("run", "--resume", "--yes"); r.code != 3 || !strings.Contains(r.stderr, "pid "+strconv.Itoa(pid)) {
-				t.Fatalf("resume right after the kill: want exit 3 naming pid %d (its lease lives on):\n%s", pid, r)
-			}
-			p.resumeAfterLease(killed, pid)
-			rf := p.currentRun()
-			if rf.Header.RunID != crashed.Header.RunID || rf.Outcome != state.OutcomeSucceeded {
-				t.Errorf("after the takeover: run %s %q, want %s succeeded", rf.Header.RunID, rf.Outcome, crashed.Header.RunID)
-			}
-			if len(rf.Takeovers) != 1 || rf.Takeovers[0].PID != pid {
-				t.Errorf("takeovers journalled: %+v, want one of the killed pid %d", rf.Takeovers, pid)
-			}
-			for i, rec := range crashed.Records { // nothing durable before the kill was lost or changed
-				if got := rf.Records[i]; got.Seq != rec.Seq || got.Kind != rec.Kind || got.Node != rec.Node || got.To != rec.To {
-					t.Errorf("record %d before the kill %+v is now %+v", i, rec, got)
-				}
-			}
-			data, err := os.ReadFile(side)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ranOnceUnlessInFlight(t, string(data), inFlight, "a", "b")
-		})
-	}
+		}
+		data, err := os.ReadFile(side)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ranOnceUnlessInFlight(t, string(data), inFlight, "a", "b")
+	})
 }
 
 // Issue 15 item 3: the store goes away mid-run (Azurite stopped while a

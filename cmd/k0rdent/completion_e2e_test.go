@@ -132,24 +132,24 @@ printf '%s\n' "${COMPREPLY[@]}"
 		{name: "OutputFormats", words: []string{"k0rdent", "status", "-o", ""}, want: []string{"text", "json"}},
 		{name: "CompletionShells", words: []string{"k0rdent", "completion", ""}, want: []string{"bash", "zsh", "fish"}},
 	}
-	// The completions run at once (each only reads the project); the group
-	// returns when all have, before the tree is compared.
-	t.Run("Complete", func(t *testing.T) {
-		for _, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				t.Parallel()
-				got := complete(t, tt.words...)
-				for _, w := range tt.want {
-					if !slices.Contains(got, w) {
-						t.Errorf("completing %q: got %q, want %q among them", tt.words, got, w)
-					}
-				}
-				for _, w := range tt.notWant {
-					if slices.Contains(got, w) {
-						t.Errorf("completing %q: got %q, want no %q", tt.words, got, w)
-					}
-				}
-			})
+	// The completions run at once (each only reads the project), before
+	// the tree is compared.
+	names := make([]string, len(tests))
+	for i, tt := range tests {
+		names[i] = tt.name
+	}
+	atOnce(t, names, func(t *testing.T, i int) {
+		tt := tests[i]
+		got := complete(t, tt.words...)
+		for _, w := range tt.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("completing %q: got %q, want %q among them", tt.words, got, w)
+			}
+		}
+		for _, w := range tt.notWant {
+			if slices.Contains(got, w) {
+				t.Errorf("completing %q: got %q, want no %q", tt.words, got, w)
+			}
 		}
 	})
 

@@ -132,3 +132,17 @@ func (p *project) run(args ...string) result {
 	p.t.Helper()
 	return run(p.t, p.cmd(args...))
 }
+
+// atOnce runs one subtest of t per name, all at once, each in its own
+// goroutine, and returns when all have. Unlike subtests that call
+// t.Parallel, they take no -parallel slot beyond t's own: subtests that
+// mostly wait (on a lease, a shell) do not queue behind the package's
+// other tests and then run last, alone.
+func atOnce(t *testing.T, names []string, f func(t *testing.T, i int)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { t.Run(name, func(t *testing.T) { f(t, i) }) })
+	}
+	wg.Wait()
+}
