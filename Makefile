@@ -101,7 +101,7 @@ race:
 # against the Fuzz functions: hack/testsummary's
 # TestMakefile_FuzzesEveryTarget).
 FUZZ_TARGETS := state:FuzzDecode state:FuzzFastDecode state:FuzzLegacyState config:FuzzParse \
-	phases:FuzzParseOutputs providers/wireguard:FuzzParseWGQuick
+	phases/outputfile:FuzzParseOutputs providers/wireguard:FuzzParseWGQuick
 
 fuzz:
 	@printf '%s\n' $(FUZZ_TARGETS) | GO=$(GO) TESTLD="$(TESTLD)" FUZZTIME=$(FUZZTIME) \

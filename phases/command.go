@@ -1,8 +1,6 @@
 package phases
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,9 +16,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/k0rdent/k0rdent-deploy/config"
+	"github.com/k0rdent/k0rdent-deploy/phases/outputfile"
 	"github.com/k0rdent/k0rdent-deploy/workflow"
 )
 
@@ -48,10 +46,6 @@ const (
 // scheduler's grace period (workflow.DefaultGracePeriod), so that the group
 // is killed and Run returns before the scheduler gives up waiting for it.
 const DefaultGracePeriod = workflow.DefaultGracePeriod / 2
-
-// maxOutputFile bounds the $K0RDENT_OUTPUT file. Outputs are journalled
-// references (paths, ids, addresses), not data.
-const maxOutputFile = 1 << 20
 
 // CommandSpec declares a command phase: a process run as a node of the graph.
 // It is what the `phases:` section of k0rdent.yaml holds, in typed form.
@@ -253,7 +247,7 @@ func (c *Command) Run(ctx context.Context, env *workflow.Env) error {
 		return err
 	}
 
-	outputs, err := readOutputs(outPath)
+	outputs, err := outputfile.Read(outPath)
 	if err != nil {
 		return fmt.Errorf("command phase %s: $%s: %w", c.spec.Name, EnvOutput, err)
 	}
@@ -436,86 +430,6 @@ func envWord(s string) string {
 		}
 	}
 	return string(b)
-}
-
-// readOutputs parses the $K0RDENT_OUTPUT file.
-func readOutputs(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxOutputFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxOutputFile {
-		return nil, fmt.Errorf("larger than %d bytes; outputs are references: write data to a file and output its path", maxOutputFile)
-	}
-	return ParseOutputs(data)
-}
-
-// ParseOutputs parses the key=value protocol of the $K0RDENT_OUTPUT file:
-// one output per line; blank lines and lines starting with '#' are ignored;
-// the key is everything before the first '=', the value everything after it
-// (it may contain '=' but not a newline). A key starts with a letter and
-// holds only letters, digits, '_', '-' and '.'; a later line for the same
-// key wins. Values must be valid UTF-8 without NUL or other control
-// characters except tab. Every malformed line is reported, with its number.
-func ParseOutputs(data []byte) (map[string]string, error) {
-	out := map[string]string{}
-	var errs []error
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 4096), maxOutputFile+1)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSuffix(sc.Text(), "\r")
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, value, ok := strings.Cut(line, "=")
-		switch {
-		case !ok:
-			errs = append(errs, fmt.Errorf("line %d: %q is not key=value", n, truncate(line)))
-		case !validOutputKey(key):
-			errs = append(errs, fmt.Errorf("line %d: key %q is invalid (start with a letter; letters, digits, '_', '-', '.' only)", n, truncate(key)))
-		case !utf8.ValidString(value):
-			errs = append(errs, fmt.Errorf("line %d: value of %s is not valid UTF-8", n, key))
-		case strings.ContainsFunc(value, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }):
-			errs = append(errs, fmt.Errorf("line %d: value of %s contains a control character", n, key))
-		default:
-			out[key] = value
-		}
-	}
-	if err := sc.Err(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func validOutputKey(k string) bool {
-	if k == "" || len(k) > 128 {
-		return false
-	}
-	for i, ch := range []byte(k) {
-		letter := ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z'
-		if i == 0 && !letter {
-			return false
-		}
-		if !letter && !(ch >= '0' && ch <= '9') && ch != '_' && ch != '-' && ch != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }
 
 // ShellQuote renders argv the way a POSIX shell would read it back: words
