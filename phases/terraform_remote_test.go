@@ -100,6 +100,9 @@ func tfStateResources(t *testing.T, b *state.BlobBackend) []string {
 // without the store lock reads it (and finds drift), Destroy empties it,
 // and the backend's password is nowhere but in terraform's environment.
 func TestTerraform_RemoteState(t *testing.T) {
+	// Built (or found built) out here: in the namespace there is no route
+	// to the module proxy for its dependencies.
+	tftest.Mirror(t)
 	if !testenv.PrivateNetwork(t) {
 		return
 	}

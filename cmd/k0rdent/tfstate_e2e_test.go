@@ -103,6 +103,9 @@ func terraformChild(pid int) (int, []string) {
 // password is in terraform's environment only: not on its command line,
 // in no blob, run file, log, output or pulled file.
 func TestBlobState_TerraformStateSurvivesKill(t *testing.T) {
+	// Built (or found built) out here: in the namespace there is no route
+	// to the module proxy for its dependencies.
+	tftest.Mirror(t)
 	if !testenv.PrivateNetwork(t) {
 		return
 	}
