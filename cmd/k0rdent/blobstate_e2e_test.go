@@ -314,12 +314,7 @@ func TestBlobState_KillAtEveryTransitionThenTakeOver(t *testing.T) {
 		if len(crashed.Records) < n {
 			t.Fatalf("journal has %d records after the kill, want at least %d (each was durable before the kill)", len(crashed.Records), n)
 		}
-		var inFlight []string
-		for name, st := range crashed.Nodes {
-			if st.State == workflow.Running {
-				inFlight = append(inFlight, name)
-			}
-		}
+		inFlight := runningNodes(crashed)
 		if r := p.run("run", "--resume", "--yes"); r.code != 3 || !strings.Contains(r.stderr, "pid "+strconv.Itoa(pid)) {
 			t.Fatalf("resume right after the kill: want exit 3 naming pid %d (its lease lives on):\n%s", pid, r)
 		}

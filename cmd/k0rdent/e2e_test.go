@@ -22,6 +22,18 @@ import (
 const baseConfig = "azure:\n  location: westus2\n"
 
 // currentRun loads the run runtime.yaml names as current.
+// runningNodes names the nodes a run file leaves running: a killed run's
+// in-flight phases.
+func runningNodes(r *state.RunFile) []string {
+	var names []string
+	for name, st := range r.Nodes {
+		if st.State == workflow.Running {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 func (p *project) currentRun() *state.RunFile {
 	p.t.Helper()
 	store := state.NewStore(p.path("state"))
@@ -267,12 +279,7 @@ func TestRun_CrashAtEveryTransitionThenResume(t *testing.T) {
 			if len(crashed.Records) < n {
 				t.Fatalf("run file has %d records after the kill, want at least %d", len(crashed.Records), n)
 			}
-			var inFlight []string
-			for name, st := range crashed.Nodes {
-				if st.State == workflow.Running {
-					inFlight = append(inFlight, name)
-				}
-			}
+			inFlight := runningNodes(crashed)
 
 			if r := p.run("run", "--resume", "--yes"); r.code != 0 {
 				t.Fatalf("resume:\n%s", r)
